@@ -1,0 +1,241 @@
+// The C API over the engine: handles, status codes and a per-handle error
+// message. Nothing C++ crosses this boundary and no exception leaves it.
+#include "loyalty/loyalty.h"
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+
+#include <fmt/format.h>
+
+#include "core/card.hpp"
+#include "core/engine.hpp"
+#include "core/receipt_json.hpp"
+
+static_assert(static_cast<int>(loy::Code::old_program) == LOY_E_OLD_PROGRAM,
+	      "loy::Code and loy_status must stay one to one");
+static_assert(static_cast<int>(loy::Code::declined_already_refunded) == LOY_D_ALREADY_REFUNDED,
+	      "loy::Code and loy_status must stay one to one");
+static_assert(static_cast<int>(loy::Kind::network) == LOY_KIND_NETWORK,
+	      "loy::Kind and loy_kind must stay one to one");
+
+struct loy_engine {
+	std::unique_ptr<loy::Program> program;
+	std::string result_json;
+	char errmsg[LOY_ERRMSG_MAX] = "";
+};
+
+namespace {
+
+loy_status to_c(loy::Code code) { return static_cast<loy_status>(code); }
+
+// Keeps the message in the handle's fixed buffer, cut to fit.
+loy_status fail(loy_engine *e, const loy::Status &s)
+{
+	std::snprintf(e->errmsg, sizeof e->errmsg, "%s", s.message().c_str());
+	return to_c(s.code());
+}
+
+loy_status fail(loy_engine *e, loy::Code code, const char *message)
+{
+	std::snprintf(e->errmsg, sizeof e->errmsg, "%s", message);
+	return to_c(code);
+}
+
+loy_status succeed(loy_engine *e)
+{
+	e->errmsg[0] = '\0';
+	return LOY_OK;
+}
+
+// Runs `body` with every exception turned into LOY_E_INTERNAL: none may
+// unwind into C.
+template <class F> loy_status guarded(loy_engine *e, F &&body)
+{
+	try {
+		return body();
+	} catch (const std::bad_alloc &) {
+		return fail(e, loy::Code::internal, "out of memory");
+	} catch (const std::exception &ex) {
+		return fail(e, loy::Code::internal, ex.what());
+	} catch (...) {
+		return fail(e, loy::Code::internal, "unknown exception");
+	}
+}
+
+void copy_name(char *to, size_t size, const std::string &from)
+{
+	std::snprintf(to, size, "%s", from.c_str());
+}
+
+} // namespace
+
+extern "C" {
+
+const char *loy_version(void) { return LOY_VERSION_STR; }
+
+unsigned loy_version_num(void) { return LOY_VERSION_NUM; }
+
+const char *loy_errstr(loy_status status) { return loy::code_name(static_cast<loy::Code>(status)); }
+
+loy_kind loy_status_kind(loy_status status)
+{
+	return static_cast<loy_kind>(loy::kind_of(static_cast<loy::Code>(status)));
+}
+
+loy_status loy_engine_new(loy_engine **out)
+{
+	if (!out)
+		return LOY_E_BAD_ARGUMENT;
+	*out = new (std::nothrow) loy_engine();
+	return *out ? LOY_OK : LOY_E_INTERNAL;
+}
+
+void loy_engine_free(loy_engine *engine) { delete engine; }
+
+const char *loy_engine_errmsg(const loy_engine *engine)
+{
+	return engine ? engine->errmsg : "no engine (NULL handle)";
+}
+
+loy_status loy_engine_program_load(loy_engine *e, const char *json, size_t len)
+{
+	if (!e)
+		return LOY_E_BAD_ARGUMENT;
+	if (!json)
+		return fail(e, loy::Code::bad_argument, "program: no document (NULL)");
+	return guarded(e, [&] {
+		auto p = loy::parse_program(std::string_view(json, len));
+		if (!p)
+			return fail(e, p.status());
+		if (e->program && e->program->id == p->id && p->version < e->program->version)
+			return fail(e, loy::Code::old_program,
+				    fmt::format("program {} v{} is older than v{} in force", p->id,
+						p->version, e->program->version)
+					    .c_str());
+		e->program = std::make_unique<loy::Program>(std::move(p).value());
+		return succeed(e);
+	});
+}
+
+loy_status loy_engine_program_info(const loy_engine *e, const char **id, int64_t *version)
+{
+	if (!e)
+		return LOY_E_BAD_ARGUMENT;
+	if (!e->program)
+		return LOY_E_NO_PROGRAM;
+	if (id)
+		*id = e->program->id.c_str();
+	if (version)
+		*version = e->program->version;
+	return LOY_OK;
+}
+
+loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked)
+{
+	if (!e)
+		return LOY_E_BAD_ARGUMENT;
+	if (!scan)
+		return fail(e, loy::Code::bad_argument, "card: no scan (NULL)");
+	if (!e->program)
+		return fail(e, loy::Code::no_program, "no program loaded");
+	return guarded(e, [&] {
+		auto digits = loy::parse_card_scan(scan, e->program->card);
+		if (!digits)
+			return fail(e, digits.status());
+		if (masked)
+			copy_name(masked, LOY_MASKED_CARD_MAX, loy::mask_card(*digits));
+		return succeed(e);
+	});
+}
+
+loy_status loy_engine_checkout(loy_engine *e, const char *basket_json, size_t len,
+			       const loy_member *member, const loy_redemption *redemption,
+			       loy_checkout *out)
+{
+	if (!e)
+		return LOY_E_BAD_ARGUMENT;
+	if (!basket_json)
+		return fail(e, loy::Code::bad_argument, "basket: no document (NULL)");
+	if (!e->program)
+		return fail(e, loy::Code::no_program, "no program loaded");
+	return guarded(e, [&] {
+		auto basket = loy::parse_basket(std::string_view(basket_json, len));
+		if (!basket)
+			return fail(e, basket.status());
+		loy::Member m;
+		if (member) {
+			m.known = member->known != 0;
+			m.blocked = member->blocked != 0;
+			m.balance = member->balance;
+			m.qualifying_spend = member->qualifying_spend;
+			m.redeemed_today = member->redeemed_today;
+		}
+		loy::Redemption r;
+		if (redemption && redemption->kind == LOY_REDEEM_POINTS) {
+			r = loy::Redemption::of_points(redemption->points);
+		} else if (redemption && redemption->kind == LOY_REDEEM_REWARD) {
+			if (!redemption->reward)
+				return fail(e, loy::Code::bad_argument, "reward: no id (NULL)");
+			r = loy::Redemption::of_reward(redemption->reward);
+		} else if (redemption && redemption->kind != LOY_REDEEM_NONE) {
+			return fail(e, loy::Code::bad_argument, "redemption: unknown kind");
+		}
+		auto c = loy::checkout(*e->program, *basket, m, r);
+		if (!c)
+			return fail(e, c.status());
+		auto receipt = loy::make_receipt(*basket, *c, m, r);
+		e->result_json = fmt::format(R"({{"checkout":{},"receipt":{}}})", loy::checkout_json(*c),
+					     loy::receipt_to_json(receipt));
+		if (out) {
+			out->earned = c->earned;
+			out->redeemed = c->redeemed;
+			out->discount = c->discount;
+			out->eligible_spend = c->eligible;
+			copy_name(out->tier, sizeof out->tier, c->tier);
+		}
+		return succeed(e);
+	});
+}
+
+loy_status loy_engine_refund(loy_engine *e, const char *receipt_json, size_t len,
+			     const loy_return_line *lines, size_t n, int64_t *reversed,
+			     int64_t *returned)
+{
+	if (!e)
+		return LOY_E_BAD_ARGUMENT;
+	if (!receipt_json || (n > 0 && !lines))
+		return fail(e, loy::Code::bad_argument, "refund: no receipt or lines (NULL)");
+	if (!e->program)
+		return fail(e, loy::Code::no_program, "no program loaded");
+	return guarded(e, [&] {
+		auto receipt = loy::receipt_from_json(std::string_view(receipt_json, len));
+		if (!receipt)
+			return fail(e, receipt.status());
+		std::vector<loy::ReturnLine> units;
+		for (size_t i = 0; i < n; i++) {
+			if (!lines[i].sku)
+				return fail(e, loy::Code::bad_argument, "refund: line without sku");
+			units.push_back(loy::ReturnLine{lines[i].sku, lines[i].qty});
+		}
+		auto f = loy::refund(*e->program, *receipt, units);
+		if (!f)
+			return fail(e, f.status());
+		loy::Receipt after = std::move(receipt).value();
+		loy::apply_refund(after, *f);
+		e->result_json = fmt::format(
+			R"({{"points_reversed":{},"points_returned":{},"complete":{},"receipt":{}}})",
+			f->points_reversed, f->points_returned, f->complete ? "true" : "false",
+			loy::receipt_to_json(after));
+		if (reversed)
+			*reversed = f->points_reversed;
+		if (returned)
+			*returned = f->points_returned;
+		return succeed(e);
+	});
+}
+
+const char *loy_engine_result_json(const loy_engine *e) { return e ? e->result_json.c_str() : ""; }
+
+} // extern "C"

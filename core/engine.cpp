@@ -1,0 +1,449 @@
+// Accrual, redemption and refunds, step by step as spec/program.md numbers
+// them. Every product goes through arith.hpp: exact, or refused as overflow.
+#include "core/engine.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "core/arith.hpp"
+
+namespace loy {
+
+namespace {
+
+// One basket line as the accrual sees it: the units still counted, their net
+// after any redemption, and the units given by a reward.
+struct Work {
+	const Line *line;
+	int64_t qty;
+	int64_t net;
+	bool eligible;
+	int64_t given;
+};
+
+Status overflow(const char *what)
+{
+	return Status(Code::overflow, fmt::format("{} is too large to compute exactly", what));
+}
+
+// Lines at `remaining` units each, keeping the part of their discount that
+// belongs to the units that stay: floor(discount × remaining / qty).
+Result<std::vector<Work>> work_lines(const Program &p, const Basket &b,
+				     const std::vector<int64_t> &remaining)
+{
+	assert(remaining.size() == b.lines.size());
+	std::vector<Work> w;
+	w.reserve(b.lines.size());
+	for (size_t i = 0; i < b.lines.size(); i++) {
+		const Line &l = b.lines[i];
+		int64_t units = remaining[i];
+		assert(units >= 0 && units <= l.qty);
+		int64_t net = l.net();
+		if (units != l.qty) {
+			auto disc = mul_div_floor(l.discount, units, 1, l.qty);
+			if (!disc)
+				return overflow("a line's remaining discount");
+			net = units * l.unit_price - *disc;
+		}
+		w.push_back(Work{&l, units, net, !p.excluded(l.sku, l.category), 0});
+	}
+	return w;
+}
+
+int64_t eligible_sum(const std::vector<Work> &w)
+{
+	int64_t s = 0;
+	for (const auto &x : w)
+		if (x.eligible)
+			s += x.net; // bounded by the basket total, checked at parse
+	return s;
+}
+
+// Spreads `amount` of money over the eligible lines in proportion to their
+// net, by largest remainder: floor shares first, then one unit each to the
+// largest remainders, ties to the earlier line.
+Status spread(std::vector<Work> &w, int64_t amount)
+{
+	int64_t total = eligible_sum(w);
+	assert(amount >= 0 && amount <= total);
+	if (amount == 0)
+		return Status::ok();
+	struct Share {
+		size_t index;
+		int64_t rem;
+	};
+	std::vector<Share> shares;
+	int64_t given = 0;
+	for (size_t i = 0; i < w.size(); i++) {
+		if (!w[i].eligible)
+			continue;
+		auto qr = mul_div(amount, w[i].net, 1, total);
+		if (!qr)
+			return overflow("the redemption's share of a line");
+		w[i].net -= qr->quot;
+		given += qr->quot;
+		shares.push_back(Share{i, qr->rem});
+	}
+	int64_t left = amount - given;
+	assert(left >= 0 && static_cast<size_t>(left) <= shares.size());
+	std::stable_sort(shares.begin(), shares.end(),
+			 [](const Share &a, const Share &b) { return a.rem > b.rem; });
+	for (int64_t k = 0; k < left; k++) {
+		Work &x = w[shares[static_cast<size_t>(k)].index];
+		assert(x.net > 0);
+		x.net -= 1;
+	}
+	return Status::ok();
+}
+
+// The reward's one unit off the first line of its sku; returns the money
+// actually taken off (a line discounted below one unit price gives less).
+int64_t give_reward(std::vector<Work> &w, size_t line)
+{
+	Work &x = w[line];
+	int64_t take = std::min(x.line->unit_price, x.net);
+	x.net -= take;
+	x.given = 1;
+	return take;
+}
+
+std::optional<size_t> first_line_with(const Basket &b, const std::string &sku)
+{
+	for (size_t i = 0; i < b.lines.size(); i++)
+		if (b.lines[i].sku == sku)
+			return i;
+	return std::nullopt;
+}
+
+bool applies(const Campaign &c, const Timestamp &at, const std::string &tier, int64_t spend)
+{
+	Days day = at.local_date();
+	if (c.from && day < *c.from)
+		return false;
+	if (c.until && day >= *c.until)
+		return false;
+	if (!(c.weekdays & (1u << at.local_weekday())))
+		return false;
+	if (!c.tiers.empty() && std::find(c.tiers.begin(), c.tiers.end(), tier) == c.tiers.end())
+		return false;
+	if (c.min_spend && spend < *c.min_spend)
+		return false;
+	return true;
+}
+
+// floor(spend × earn.points × (pct − 100) / (earn.per × 100)); the two
+// floors in a row equal the one floor of the whole quotient.
+std::optional<int64_t> extra(const Earn &earn, int64_t spend, int64_t pct)
+{
+	auto q = mul_div_floor(spend, earn.points, pct - 100, earn.per);
+	if (!q)
+		return std::nullopt;
+	return *q / 100;
+}
+
+// Step 4 and 5 of the accrual: the breakdown of the points earned on `w`.
+Result<std::vector<Part>> earn(const Program &p, const Tier &tier, const std::vector<Work> &w,
+			       const Timestamp &at)
+{
+	const int64_t s = eligible_sum(w);
+	std::vector<Part> parts;
+	auto base = mul_div_floor(s, p.earn.points, 1, p.earn.per);
+	if (!base)
+		return overflow("the base points");
+	parts.push_back(Part{"base", *base});
+	auto tp = extra(p.earn, s, tier.multiplier_pct);
+	if (!tp)
+		return overflow("the tier points");
+	if (*tp > 0)
+		parts.push_back(Part{"tier:" + tier.name, *tp});
+
+	for (const auto &c : p.campaigns) {
+		if (!applies(c, at, tier.name, s))
+			continue;
+		int64_t pts = 0;
+		switch (c.kind) {
+		case CampaignKind::multiplier: {
+			auto v = extra(p.earn, s, c.multiplier_pct);
+			if (!v)
+				return overflow("a multiplier campaign's points");
+			pts = *v;
+			break;
+		}
+		case CampaignKind::category_multiplier: {
+			int64_t sc = 0;
+			for (const auto &x : w)
+				if (x.eligible && x.line->category == c.category)
+					sc += x.net;
+			auto v = extra(p.earn, sc, c.multiplier_pct);
+			if (!v)
+				return overflow("a category campaign's points");
+			pts = *v;
+			break;
+		}
+		case CampaignKind::spend_bonus:
+			// Its min_spend is the threshold, already checked as a filter.
+			pts = c.points;
+			break;
+		case CampaignKind::item_bonus: {
+			int64_t units = 0;
+			for (const auto &x : w) {
+				if (!x.eligible)
+					continue;
+				bool match = c.category.empty() ? x.line->sku == c.sku
+								: x.line->category == c.category;
+				if (match)
+					units += x.qty - x.given;
+			}
+			auto v = mul_checked(c.points, units);
+			if (!v)
+				return overflow("an item bonus");
+			pts = *v;
+			break;
+		}
+		}
+		if (c.cap && pts > *c.cap)
+			pts = *c.cap;
+		if (pts > 0)
+			parts.push_back(Part{c.id, pts});
+	}
+	return parts;
+}
+
+Result<int64_t> sum_parts(const std::vector<Part> &parts)
+{
+	int64_t total = 0;
+	for (const auto &part : parts) {
+		auto t = add_checked(total, part.points);
+		if (!t)
+			return overflow("the points earned");
+		total = *t;
+	}
+	return total;
+}
+
+Status declined(Code code, std::string message) { return Status(code, std::move(message)); }
+
+} // namespace
+
+Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, const Redemption &r)
+{
+	const Tier &tier = p.tier_for(m.qualifying_spend);
+	std::vector<int64_t> all(b.lines.size());
+	for (size_t i = 0; i < b.lines.size(); i++)
+		all[i] = b.lines[i].qty;
+	auto lines = work_lines(p, b, all);
+	if (!lines)
+		return lines.status();
+	std::vector<Work> w = std::move(lines).value();
+
+	Checkout out;
+	out.tier = tier.name;
+	out.eligible_before = eligible_sum(w);
+
+	// Bad requests first: they are the caller's mistakes, not the member's.
+	const Reward *reward = nullptr;
+	if (r.kind == RedeemKind::points && r.points <= 0)
+		return Status(Code::bad_argument,
+			      fmt::format("points to redeem must be positive, got {}", r.points));
+	if (r.kind == RedeemKind::reward) {
+		reward = p.find_reward(r.reward);
+		if (!reward)
+			return Status(Code::unknown_reward,
+				      fmt::format("reward \"{}\" is not in program {} v{}", r.reward,
+						  p.id, p.version));
+	}
+
+	// The checks of "Balance and redemption", in the spec's order.
+	int64_t points = r.kind == RedeemKind::points ? r.points : reward ? reward->cost : 0;
+	int64_t money = 0;
+	std::optional<size_t> reward_line;
+	if (r.kind != RedeemKind::none) {
+		if (m.blocked)
+			return declined(Code::declined_blocked, "the card is blocked: it cannot redeem");
+		if (!m.known)
+			return declined(Code::declined_balance_unknown,
+					"the card's balance is not known on this terminal "
+					"(not in the last sync, not enrolled here): it can earn, not redeem");
+		if (r.kind == RedeemKind::points) {
+			if (points < p.redeem.min_points)
+				return declined(Code::declined_min_points,
+						fmt::format("{} points is below the minimum of {}", points,
+							    p.redeem.min_points));
+			auto limit = mul_div_floor(out.eligible_before, p.redeem.max_pct, 1, 100);
+			assert(limit);
+			auto d = mul_checked(points, p.redeem.point_value);
+			if (!d || *d > *limit)
+				return declined(Code::declined_max_pct,
+						fmt::format("{} points are worth more than {}% of the "
+							    "eligible spend ({} of {} at most)",
+							    points, p.redeem.max_pct, *limit,
+							    out.eligible_before));
+			money = *d;
+		} else {
+			reward_line = first_line_with(b, reward->sku);
+			if (!reward_line)
+				return declined(Code::declined_reward_not_in_basket,
+						fmt::format("reward \"{}\" needs sku {} in the basket",
+							    reward->id, reward->sku));
+		}
+		if (points > m.balance)
+			return declined(Code::declined_insufficient_points,
+					fmt::format("{} points needed, {} available", points,
+						    std::max<int64_t>(m.balance, 0)));
+		auto today = add_checked(m.redeemed_today, points);
+		if (!today || *today > p.redeem.offline_daily_cap)
+			return declined(Code::declined_daily_cap,
+					fmt::format("{} points today would pass the offline daily cap of "
+						    "{} ({} already redeemed)",
+						    points, p.redeem.offline_daily_cap,
+						    m.redeemed_today));
+	}
+
+	// Step 2: the redemption lowers the eligible lines' net.
+	if (r.kind == RedeemKind::points)
+		LOY_TRY(spread(w, money));
+	else if (reward_line)
+		money = give_reward(w, *reward_line);
+	out.redeemed = points;
+	out.discount = money;
+	out.eligible = eligible_sum(w);
+
+	if (m.blocked) {
+		// A blocked card earns nothing; the sale itself still goes through.
+		out.breakdown.push_back(Part{"base", 0});
+		return out;
+	}
+	auto parts = earn(p, tier, w, b.at);
+	if (!parts)
+		return parts.status();
+	auto total = sum_parts(*parts);
+	if (!total)
+		return total.status();
+	out.breakdown = std::move(parts).value();
+	out.earned = *total;
+	return out;
+}
+
+Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<ReturnLine> &units)
+{
+	const Basket &b = rc.basket;
+	std::vector<int64_t> returned = rc.returned;
+	if (returned.empty())
+		returned.assign(b.lines.size(), 0);
+	if (returned.size() != b.lines.size())
+		return Status(Code::internal, "receipt: returned units do not match its lines");
+
+	int64_t left_before = 0;
+	for (size_t i = 0; i < b.lines.size(); i++)
+		left_before += b.lines[i].qty - returned[i];
+	if (left_before == 0)
+		return declined(Code::declined_already_refunded,
+				fmt::format("receipt {}: every unit was already refunded", b.receipt_id));
+
+	if (units.empty()) {
+		for (size_t i = 0; i < b.lines.size(); i++)
+			returned[i] = b.lines[i].qty;
+	}
+	for (const auto &u : units) {
+		if (u.qty <= 0)
+			return Status(Code::bad_refund,
+				      fmt::format("refund of {}: units must be positive, got {}", u.sku,
+						  u.qty));
+		int64_t sold = 0, back = 0;
+		for (size_t i = 0; i < b.lines.size(); i++)
+			if (b.lines[i].sku == u.sku) {
+				sold += b.lines[i].qty;
+				back += returned[i];
+			}
+		if (sold == 0)
+			return Status(Code::bad_refund,
+				      fmt::format("sku {} is not on receipt {}", u.sku, b.receipt_id));
+		if (u.qty > sold)
+			return Status(Code::bad_refund,
+				      fmt::format("{} units of {} returned, receipt {} sold {}", u.qty,
+						  u.sku, b.receipt_id, sold));
+		if (u.qty > sold - back)
+			return declined(Code::declined_already_refunded,
+					fmt::format("{} units of {} returned, only {} of {} sold are "
+						    "not refunded yet",
+						    u.qty, u.sku, sold - back, sold));
+		int64_t todo = u.qty;
+		for (size_t i = 0; i < b.lines.size() && todo > 0; i++) {
+			if (b.lines[i].sku != u.sku)
+				continue;
+			int64_t take = std::min(todo, b.lines[i].qty - returned[i]);
+			returned[i] += take;
+			todo -= take;
+		}
+		assert(todo == 0);
+	}
+
+	std::vector<int64_t> full(b.lines.size()), remaining(b.lines.size());
+	bool complete = true;
+	for (size_t i = 0; i < b.lines.size(); i++) {
+		full[i] = b.lines[i].qty;
+		remaining[i] = b.lines[i].qty - returned[i];
+		complete = complete && remaining[i] == 0;
+	}
+
+	int64_t earned_after = 0, returned_total = rc.redeemed;
+	if (!complete) {
+		auto all = work_lines(p, b, full);
+		if (!all)
+			return all.status();
+		auto rest = work_lines(p, b, remaining);
+		if (!rest)
+			return rest.status();
+		std::vector<Work> w = std::move(rest).value();
+		const int64_t s0 = eligible_sum(*all);
+		const int64_t s0_rest = eligible_sum(w);
+		returned_total = 0;
+		if (s0 > 0) {
+			auto q = mul_div_floor(rc.redeemed, s0 - s0_rest, 1, s0);
+			if (!q)
+				return overflow("the redeemed points given back");
+			returned_total = *q;
+		}
+		// The redemption that stays on the remaining units.
+		if (rc.redemption.kind == RedeemKind::points) {
+			auto money = mul_checked(rc.redeemed - returned_total, p.redeem.point_value);
+			if (!money)
+				return overflow("the redemption that stays");
+			LOY_TRY(spread(w, std::min(*money, s0_rest)));
+		} else if (rc.redemption.kind == RedeemKind::reward) {
+			const Reward *reward = p.find_reward(rc.redemption.reward);
+			if (!reward)
+				return Status(Code::internal,
+					      fmt::format("receipt {}: reward {} is not in program v{}",
+							  b.receipt_id, rc.redemption.reward, p.version));
+			auto line = first_line_with(b, reward->sku);
+			if (line && remaining[*line] > 0)
+				give_reward(w, *line);
+		}
+		if (!rc.blocked) {
+			const Tier *tier = p.find_tier(rc.tier);
+			if (!tier)
+				return Status(Code::internal,
+					      fmt::format("receipt {}: tier {} is not in program v{}",
+							  b.receipt_id, rc.tier, p.version));
+			auto parts = earn(p, *tier, w, b.at);
+			if (!parts)
+				return parts.status();
+			auto total = sum_parts(*parts);
+			if (!total)
+				return total.status();
+			earned_after = *total;
+		}
+	}
+
+	Refund out;
+	out.points_reversed = std::max<int64_t>(0, rc.earned - earned_after - rc.reversed_so_far);
+	out.points_returned = std::max<int64_t>(0, returned_total - rc.returned_so_far);
+	out.returned = std::move(returned);
+	out.complete = complete;
+	return out;
+}
+
+} // namespace loy

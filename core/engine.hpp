@@ -1,0 +1,88 @@
+// The rules engine: accrual with its breakdown, redemption checks, rewards and
+// refunds (spec/program.md). Pure: balances, qualifying spend and what was
+// redeemed today come in as inputs, so the terminal's ledger and the central
+// server run the very same code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/basket.hpp"
+#include "core/program.hpp"
+#include "core/status.hpp"
+
+namespace loy {
+
+// What the caller knows of the member before this checkout.
+struct Member {
+	bool known = false;            // balance known: came in a sync or enrolled here
+	bool blocked = false;          // blocked by the central server
+	int64_t balance = 0;           // available now (pending points left out)
+	int64_t qualifying_spend = 0;  // decides the tier
+	int64_t redeemed_today = 0;    // by this member on this terminal, this local day
+};
+
+enum class RedeemKind { none, points, reward };
+
+struct Redemption {
+	RedeemKind kind = RedeemKind::none;
+	int64_t points = 0;            // RedeemKind::points
+	std::string reward;            // RedeemKind::reward: the reward's id
+
+	static Redemption none() { return {}; }
+	static Redemption of_points(int64_t p) { return {RedeemKind::points, p, {}}; }
+	static Redemption of_reward(std::string id) { return {RedeemKind::reward, 0, std::move(id)}; }
+};
+
+struct Part {
+	std::string rule;              // "base", "tier:<name>" or a campaign id
+	int64_t points = 0;
+};
+
+struct Checkout {
+	std::string tier;
+	int64_t earned = 0;
+	int64_t redeemed = 0;          // points taken
+	int64_t discount = 0;          // money taken off by the redemption
+	int64_t eligible_before = 0;   // S0: eligible spend before the redemption
+	int64_t eligible = 0;          // S: eligible spend, what earns points
+	std::vector<Part> breakdown;   // sums to `earned`; `base` always first
+};
+
+// Accrual and redemption of one basket. Declines come back as a Status whose
+// kind is Kind::declined and whose code names the rule.
+Result<Checkout> checkout(const Program &program, const Basket &basket, const Member &member,
+			  const Redemption &redemption);
+
+// What the ledger keeps of an accepted checkout to compute its refunds.
+struct Receipt {
+	Basket basket;
+	std::string tier;
+	bool blocked = false;          // the member earned nothing on it
+	Redemption redemption;
+	int64_t earned = 0;
+	int64_t redeemed = 0;
+	std::vector<int64_t> returned; // units returned so far, per basket line
+	int64_t reversed_so_far = 0;   // points taken back by earlier refunds
+	int64_t returned_so_far = 0;   // redeemed points given back by earlier refunds
+};
+
+struct ReturnLine {
+	std::string sku;
+	int64_t qty = 0;
+};
+
+struct Refund {
+	int64_t points_reversed = 0;   // earned points taken back now
+	int64_t points_returned = 0;   // redeemed points given back now
+	std::vector<int64_t> returned; // units returned after this refund, per line
+	bool complete = false;         // every unit is back
+};
+
+// A refund of `units` (empty: every unit not yet returned) of a receipt
+// accepted under `program` (the same version).
+Result<Refund> refund(const Program &program, const Receipt &receipt,
+		      const std::vector<ReturnLine> &units);
+
+} // namespace loy

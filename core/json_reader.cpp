@@ -1,0 +1,170 @@
+// Typed, path-naming reads from nlohmann::json.
+#include "core/json_reader.hpp"
+
+#include <fmt/format.h>
+
+namespace loy {
+
+namespace {
+
+// How much of a bad value an error message quotes.
+constexpr size_t excerpt_chars_max = 40;
+
+const Json &null_json()
+{
+	static const Json null_value;
+	return null_value;
+}
+
+} // namespace
+
+std::string json_excerpt(const Json &value)
+{
+	std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+	if (text.size() > excerpt_chars_max)
+		text = text.substr(0, excerpt_chars_max) + "...";
+	return text;
+}
+
+Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
+{
+	try {
+		return Json::parse(text.begin(), text.end());
+	} catch (const Json::parse_error &e) {
+		// e.what() is "[json.exception.parse_error.101] parse error at line 1, ..."
+		std::string msg = e.what();
+		auto pos = msg.find("] ");
+		if (pos != std::string::npos)
+			msg = msg.substr(pos + 2);
+		return Status(code, fmt::format("{}: not valid JSON: {}", what, msg));
+	}
+}
+
+std::string JsonReader::field_path(const char *key) const
+{
+	return path_.empty() ? std::string(key) : path_ + "." + key;
+}
+
+Status JsonReader::error(const std::string &message) const
+{
+	return Status(code_, fmt::format("{} {}", path_.empty() ? "document" : path_, message));
+}
+
+Status JsonReader::field_error(const char *key, const std::string &message) const
+{
+	return Status(code_, fmt::format("{} {}", field_path(key), message));
+}
+
+Status JsonReader::expect_object() const
+{
+	if (!node_.is_object())
+		return error(fmt::format("must be an object, got {}", json_excerpt(node_)));
+	return Status::ok();
+}
+
+bool JsonReader::has(const char *key) const
+{
+	if (!node_.is_object())
+		return false;
+	auto it = node_.find(key);
+	return it != node_.end() && !it->is_null();
+}
+
+JsonReader JsonReader::child(const char *key) const
+{
+	if (!node_.is_object())
+		return JsonReader(null_json(), field_path(key), code_);
+	auto it = node_.find(key);
+	return JsonReader(it == node_.end() ? null_json() : *it, field_path(key), code_);
+}
+
+JsonReader JsonReader::element(size_t i) const
+{
+	return JsonReader(node_.at(i), fmt::format("{}[{}]", path_, i), code_);
+}
+
+Result<int64_t> JsonReader::as_integer(int64_t min, int64_t max) const
+{
+	if (node_.is_null())
+		return error("is missing");
+	if (node_.is_number_unsigned()) {
+		auto v = node_.get<uint64_t>();
+		if (v > static_cast<uint64_t>(INT64_MAX))
+			return Status(Code::overflow,
+				      fmt::format("{} is too large for 64 bits, got {}", path_, v));
+		if (v > static_cast<uint64_t>(max))
+			return error(fmt::format("must be at most {}, got {}", max, v));
+		return static_cast<int64_t>(v);
+	}
+	if (!node_.is_number_integer())
+		return error(fmt::format("must be an integer, got {}", json_excerpt(node_)));
+	auto v = node_.get<int64_t>();
+	if (v < min) {
+		if (min == 0)
+			return error(fmt::format("must not be negative, got {}", v));
+		return error(fmt::format("must be at least {}, got {}", min, v));
+	}
+	if (v > max)
+		return error(fmt::format("must be at most {}, got {}", max, v));
+	return v;
+}
+
+Result<std::string> JsonReader::as_string(size_t length_max) const
+{
+	if (node_.is_null())
+		return error("is missing");
+	if (!node_.is_string())
+		return error(fmt::format("must be a string, got {}", json_excerpt(node_)));
+	const auto &s = node_.get_ref<const std::string &>();
+	if (s.empty())
+		return error("must not be empty");
+	if (s.size() > length_max)
+		return error(fmt::format("must be at most {} bytes, got {}", length_max, s.size()));
+	for (char ch : s)
+		if (auto c = static_cast<unsigned char>(ch); c < 0x20 || c == 0x7f)
+			return error("must not contain control characters");
+	return s;
+}
+
+Result<size_t> JsonReader::array_size(size_t size_max) const
+{
+	if (node_.is_null())
+		return error("is missing");
+	if (!node_.is_array())
+		return error(fmt::format("must be an array, got {}", json_excerpt(node_)));
+	if (node_.size() > size_max)
+		return error(fmt::format("has {} elements, at most {} allowed", node_.size(), size_max));
+	return node_.size();
+}
+
+Result<int64_t> JsonReader::integer(const char *key, int64_t min, int64_t max) const
+{
+	return child(key).as_integer(min, max);
+}
+
+Result<std::string> JsonReader::string(const char *key, size_t length_max) const
+{
+	return child(key).as_string(length_max);
+}
+
+Result<std::optional<int64_t>> JsonReader::opt_integer(const char *key, int64_t min, int64_t max) const
+{
+	if (!has(key))
+		return std::optional<int64_t>();
+	auto v = integer(key, min, max);
+	if (!v)
+		return v.status();
+	return std::optional<int64_t>(*v);
+}
+
+Result<std::optional<std::string>> JsonReader::opt_string(const char *key, size_t length_max) const
+{
+	if (!has(key))
+		return std::optional<std::string>();
+	auto v = string(key, length_max);
+	if (!v)
+		return v.status();
+	return std::optional<std::string>(*v);
+}
+
+} // namespace loy

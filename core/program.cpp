@@ -1,0 +1,473 @@
+// Parsing and validating a program document (spec/program.md, "Program
+// document"). Every failure names the field from the document's root.
+#include "core/program.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/json_reader.hpp"
+
+namespace loy {
+
+namespace {
+
+constexpr int64_t money_max = INT64_MAX;
+constexpr int64_t points_max = INT64_MAX;
+
+Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
+{
+	auto n = r.array_size(size_max);
+	if (!n)
+		return n.status();
+	std::vector<std::string> out;
+	for (size_t i = 0; i < *n; i++) {
+		auto s = r.element(i).as_string(name_length_max);
+		if (!s)
+			return s.status();
+		out.push_back(*s);
+	}
+	return out;
+}
+
+Result<CardRule> parse_card(const JsonReader &r)
+{
+	LOY_TRY(r.expect_object());
+	CardRule card;
+	auto check = r.string("check", name_length_max);
+	if (!check)
+		return check.status();
+	if (*check == "luhn")
+		card.check = CardCheck::luhn;
+	else if (*check == "ean13")
+		card.check = CardCheck::ean13;
+	else if (*check == "none")
+		card.check = CardCheck::none;
+	else
+		return r.field_error("check", fmt::format("\"{}\" is unknown (luhn, ean13, none)", *check));
+	auto min = r.integer("min_length", 1, card_length_max);
+	if (!min)
+		return min.status();
+	auto max = r.integer("max_length", 1, card_length_max);
+	if (!max)
+		return max.status();
+	if (*max < *min)
+		return r.field_error("max_length", fmt::format("must be at least min_length ({}), got {}",
+								*min, *max));
+	card.min_length = static_cast<int>(*min);
+	card.max_length = static_cast<int>(*max);
+	return card;
+}
+
+Result<Tier> parse_tier(const JsonReader &r)
+{
+	LOY_TRY(r.expect_object());
+	Tier t;
+	auto name = r.string("name", name_length_max);
+	if (!name)
+		return name.status();
+	t.name = *name;
+	auto spend = r.integer("spend", 0, money_max);
+	if (!spend)
+		return spend.status();
+	t.spend = *spend;
+	// Below 100 would make the tier part negative, and `earned` with it.
+	auto pct = r.integer("multiplier_pct", 100, pct_max);
+	if (!pct)
+		return pct.status();
+	t.multiplier_pct = *pct;
+	return t;
+}
+
+Result<uint8_t> parse_days(const JsonReader &r)
+{
+	static const char *const names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+	auto n = r.array_size(7 * 4);
+	if (!n)
+		return n.status();
+	if (*n == 0)
+		return r.error("must name at least one day (mon ... sun)");
+	uint8_t mask = 0;
+	for (size_t i = 0; i < *n; i++) {
+		auto e = r.element(i);
+		auto s = e.as_string(name_length_max);
+		if (!s)
+			return s.status();
+		std::string lower = *s;
+		std::transform(lower.begin(), lower.end(), lower.begin(),
+			       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+		int found = -1;
+		for (int d = 0; d < 7; d++)
+			if (lower == names[d])
+				found = d;
+		if (found < 0)
+			return e.error(fmt::format("\"{}\" is not a day (mon, tue, wed, thu, fri, sat, sun)", *s));
+		mask = static_cast<uint8_t>(mask | (1u << found));
+	}
+	return mask;
+}
+
+Result<std::optional<Days>> opt_date(const JsonReader &r, const char *key)
+{
+	auto s = r.opt_string(key, name_length_max);
+	if (!s)
+		return s.status();
+	if (!*s)
+		return std::optional<Days>();
+	auto d = parse_date(**s);
+	if (!d)
+		return r.field_error(key, fmt::format("must be a date YYYY-MM-DD, got \"{}\"", **s));
+	return std::optional<Days>(*d);
+}
+
+Result<Campaign> parse_campaign(const JsonReader &r, const std::vector<Tier> &tiers)
+{
+	LOY_TRY(r.expect_object());
+	Campaign c;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	c.id = *id;
+	if (c.id == "base" || c.id.rfind("tier:", 0) == 0)
+		return r.field_error("id", fmt::format("\"{}\" is reserved for the breakdown", c.id));
+	auto kind = r.string("kind", name_length_max);
+	if (!kind)
+		return kind.status();
+	if (*kind == "multiplier")
+		c.kind = CampaignKind::multiplier;
+	else if (*kind == "category_multiplier")
+		c.kind = CampaignKind::category_multiplier;
+	else if (*kind == "spend_bonus")
+		c.kind = CampaignKind::spend_bonus;
+	else if (*kind == "item_bonus")
+		c.kind = CampaignKind::item_bonus;
+	else
+		return r.field_error("kind", fmt::format("\"{}\" is unknown (multiplier, "
+							 "category_multiplier, spend_bonus, item_bonus)",
+							 *kind));
+
+	switch (c.kind) {
+	case CampaignKind::multiplier:
+	case CampaignKind::category_multiplier: {
+		auto pct = r.integer("multiplier_pct", 100, pct_max);
+		if (!pct)
+			return pct.status();
+		c.multiplier_pct = *pct;
+		if (c.kind == CampaignKind::category_multiplier) {
+			auto cat = r.string("category", name_length_max);
+			if (!cat)
+				return cat.status();
+			c.category = *cat;
+		}
+		break;
+	}
+	case CampaignKind::spend_bonus: {
+		auto pts = r.integer("points", 0, points_max);
+		if (!pts)
+			return pts.status();
+		c.points = *pts;
+		if (!r.has("min_spend"))
+			return r.field_error("min_spend", "is missing");
+		break;
+	}
+	case CampaignKind::item_bonus: {
+		auto pts = r.integer("points", 0, points_max);
+		if (!pts)
+			return pts.status();
+		c.points = *pts;
+		auto cat = r.opt_string("category", name_length_max);
+		if (!cat)
+			return cat.status();
+		auto sku = r.opt_string("sku", name_length_max);
+		if (!sku)
+			return sku.status();
+		if (!*cat && !*sku)
+			return r.field_error("sku", "is missing (an item_bonus names a sku or a category)");
+		// When it names a category, the category decides (spec: "or category,
+		// when it names category").
+		if (*cat)
+			c.category = **cat;
+		else
+			c.sku = **sku;
+		break;
+	}
+	}
+
+	auto from = opt_date(r, "from");
+	if (!from)
+		return from.status();
+	c.from = *from;
+	auto until = opt_date(r, "until");
+	if (!until)
+		return until.status();
+	c.until = *until;
+	if (c.from && c.until && *c.until <= *c.from)
+		return r.field_error("until", fmt::format("must be after from ({}), got {}",
+							  format_date(*c.from), format_date(*c.until)));
+	if (r.has("days")) {
+		auto days = parse_days(r.child("days"));
+		if (!days)
+			return days.status();
+		c.weekdays = *days;
+	}
+	if (r.has("tiers")) {
+		auto list = string_list(r.child("tiers"), program_tiers_max);
+		if (!list)
+			return list.status();
+		for (size_t i = 0; i < list->size(); i++) {
+			const auto &name = (*list)[i];
+			bool known = std::any_of(tiers.begin(), tiers.end(),
+						 [&](const Tier &t) { return t.name == name; });
+			if (!known)
+				return r.child("tiers").element(i).error(
+					fmt::format("\"{}\" is not a tier of this program", name));
+		}
+		c.tiers = *list;
+	}
+	auto min_spend = r.opt_integer("min_spend", 0, money_max);
+	if (!min_spend)
+		return min_spend.status();
+	c.min_spend = *min_spend;
+	auto cap = r.opt_integer("cap", 0, points_max);
+	if (!cap)
+		return cap.status();
+	c.cap = *cap;
+	return c;
+}
+
+Result<Redeem> parse_redeem(const JsonReader &r)
+{
+	LOY_TRY(r.expect_object());
+	Redeem d;
+	auto pv = r.integer("point_value", 1, money_max);
+	if (!pv)
+		return pv.status();
+	d.point_value = *pv;
+	auto minp = r.integer("min_points", 0, points_max);
+	if (!minp)
+		return minp.status();
+	d.min_points = *minp;
+	// Over 100 would take more off a line than it costs.
+	auto maxpct = r.integer("max_pct", 0, 100);
+	if (!maxpct)
+		return maxpct.status();
+	d.max_pct = *maxpct;
+	auto cap = r.integer("offline_daily_cap", 0, points_max);
+	if (!cap)
+		return cap.status();
+	d.offline_daily_cap = *cap;
+	return d;
+}
+
+Result<Reward> parse_reward(const JsonReader &r)
+{
+	LOY_TRY(r.expect_object());
+	Reward w;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	w.id = *id;
+	auto cost = r.integer("cost", 1, points_max);
+	if (!cost)
+		return cost.status();
+	w.cost = *cost;
+	auto sku = r.string("sku", name_length_max);
+	if (!sku)
+		return sku.status();
+	w.sku = *sku;
+	return w;
+}
+
+Result<Program> parse_program_json(const JsonReader &root)
+{
+	LOY_TRY(root.expect_object());
+	Program p;
+	auto id = root.string("program", name_length_max);
+	if (!id)
+		return id.status();
+	p.id = *id;
+	auto version = root.integer("version", 1, INT64_MAX);
+	if (!version)
+		return version.status();
+	p.version = *version;
+	auto currency = root.string("currency", 3);
+	if (!currency)
+		return currency.status();
+	if (currency->size() != 3 || !std::all_of(currency->begin(), currency->end(),
+						   [](char ch) { return ch >= 'A' && ch <= 'Z'; }))
+		return root.field_error("currency", fmt::format("must be an ISO 4217 code such as "
+								"\"EUR\", got \"{}\"", *currency));
+	p.currency = *currency;
+
+	auto card = parse_card(root.child("card"));
+	if (!card)
+		return card.status();
+	p.card = *card;
+
+	auto earn = root.child("earn");
+	LOY_TRY(earn.expect_object());
+	auto ep = earn.integer("points", 0, points_max);
+	if (!ep)
+		return ep.status();
+	auto per = earn.integer("per", 1, money_max);
+	if (!per)
+		return per.status();
+	p.earn = Earn{*ep, *per};
+
+	if (root.has("exclude")) {
+		auto ex = root.child("exclude");
+		LOY_TRY(ex.expect_object());
+		if (ex.has("categories")) {
+			auto cats = string_list(ex.child("categories"), program_excludes_max);
+			if (!cats)
+				return cats.status();
+			p.exclude_categories = *cats;
+		}
+		if (ex.has("skus")) {
+			auto skus = string_list(ex.child("skus"), program_excludes_max);
+			if (!skus)
+				return skus.status();
+			p.exclude_skus = *skus;
+		}
+	}
+
+	auto tiers = root.child("tiers");
+	auto ntiers = tiers.array_size(program_tiers_max);
+	if (!ntiers)
+		return ntiers.status();
+	if (*ntiers == 0)
+		return tiers.error("must hold at least one tier");
+	for (size_t i = 0; i < *ntiers; i++) {
+		auto t = parse_tier(tiers.element(i));
+		if (!t)
+			return t.status();
+		for (const auto &prev : p.tiers)
+			if (prev.name == t->name)
+				return tiers.element(i).field_error(
+					"name", fmt::format("\"{}\" is a duplicate", t->name));
+		if (!p.tiers.empty() && t->spend <= p.tiers.back().spend)
+			return tiers.element(i).field_error(
+				"spend", fmt::format("must be above the previous tier's ({}): tiers "
+						     "are sorted by spend, got {}",
+						     p.tiers.back().spend, t->spend));
+		p.tiers.push_back(*t);
+	}
+
+	if (root.has("campaigns")) {
+		auto camps = root.child("campaigns");
+		auto n = camps.array_size(program_campaigns_max);
+		if (!n)
+			return n.status();
+		std::set<std::string> ids;
+		for (size_t i = 0; i < *n; i++) {
+			auto c = parse_campaign(camps.element(i), p.tiers);
+			if (!c)
+				return c.status();
+			if (!ids.insert(c->id).second)
+				return camps.element(i).field_error(
+					"id", fmt::format("\"{}\" is a duplicate", c->id));
+			p.campaigns.push_back(*c);
+		}
+	}
+
+	auto redeem = parse_redeem(root.child("redeem"));
+	if (!redeem)
+		return redeem.status();
+	p.redeem = *redeem;
+
+	if (root.has("rewards")) {
+		auto rws = root.child("rewards");
+		auto n = rws.array_size(program_rewards_max);
+		if (!n)
+			return n.status();
+		std::set<std::string> ids;
+		for (size_t i = 0; i < *n; i++) {
+			auto w = parse_reward(rws.element(i));
+			if (!w)
+				return w.status();
+			if (!ids.insert(w->id).second)
+				return rws.element(i).field_error(
+					"id", fmt::format("\"{}\" is a duplicate", w->id));
+			p.rewards.push_back(*w);
+		}
+	}
+
+	// 0, like an absent field, means points never expire.
+	auto expiry = root.opt_integer("expiry_days", 0, days_max);
+	if (!expiry)
+		return expiry.status();
+	if (*expiry && **expiry > 0)
+		p.expiry_days = *expiry;
+	auto pending = root.opt_integer("pending_days", 0, days_max);
+	if (!pending)
+		return pending.status();
+	p.pending_days = pending->value_or(0);
+	return p;
+}
+
+} // namespace
+
+bool Program::excluded(std::string_view sku, std::string_view category) const
+{
+	return std::find(exclude_skus.begin(), exclude_skus.end(), sku) != exclude_skus.end() ||
+	       std::find(exclude_categories.begin(), exclude_categories.end(), category) !=
+		       exclude_categories.end();
+}
+
+const Tier &Program::tier_for(int64_t qualifying_spend) const
+{
+	assert(!tiers.empty());
+	const Tier *best = &tiers.front();
+	for (const auto &t : tiers)
+		if (t.spend <= qualifying_spend)
+			best = &t;
+	return *best;
+}
+
+const Tier *Program::find_tier(std::string_view name) const
+{
+	for (const auto &t : tiers)
+		if (t.name == name)
+			return &t;
+	return nullptr;
+}
+
+const Reward *Program::find_reward(std::string_view reward_id) const
+{
+	for (const auto &w : rewards)
+		if (w.id == reward_id)
+			return &w;
+	return nullptr;
+}
+
+Result<Program> parse_program(std::string_view text)
+{
+	if (text.size() > program_json_bytes_max)
+		return Status(Code::bad_program,
+			      fmt::format("program: document is {} bytes, at most {} allowed",
+					  text.size(), program_json_bytes_max));
+	auto doc = json_parse(text, Code::bad_program, "program");
+	if (!doc)
+		return doc.status();
+	auto p = parse_program_json(JsonReader(*doc, "", Code::bad_program));
+	if (!p)
+		return p.status().prefixed("program: ");
+	return p;
+}
+
+int currency_exponent(std::string_view c) noexcept
+{
+	static const char *const zero[] = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW",
+					   "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"};
+	static const char *const three[] = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
+	for (const char *z : zero)
+		if (c == z)
+			return 0;
+	for (const char *t : three)
+		if (c == t)
+			return 3;
+	return 2;
+}
+
+} // namespace loy

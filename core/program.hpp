@@ -1,0 +1,106 @@
+// The program document of spec/program.md as a typed, validated value. A
+// document either parses whole or is refused whole with a message naming the
+// field, so the version in force stays in force.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.hpp"
+#include "core/timeutil.hpp"
+
+namespace loy {
+
+// Limits on what a program document may hold. They bound memory and work per
+// checkout, and keep every product of the accrual formulas far from 2^127.
+inline constexpr size_t program_json_bytes_max = 1 << 20;
+inline constexpr size_t program_tiers_max = 64;
+inline constexpr size_t program_campaigns_max = 1024;
+inline constexpr size_t program_rewards_max = 1024;
+inline constexpr size_t program_excludes_max = 4096;
+inline constexpr size_t name_length_max = 64;  // ids, skus, categories, tier names
+inline constexpr int64_t pct_max = 100000;      // ×1000 is more than any program means
+inline constexpr int64_t days_max = 36600;      // expiry and pending: a century
+inline constexpr int card_length_max = 32;
+
+enum class CardCheck { luhn, ean13, none };
+
+struct CardRule {
+	CardCheck check = CardCheck::luhn;
+	int min_length = 8;
+	int max_length = 19;
+};
+
+struct Earn {
+	int64_t points = 1;
+	int64_t per = 100;
+};
+
+struct Tier {
+	std::string name;
+	int64_t spend = 0;
+	int64_t multiplier_pct = 100;
+};
+
+enum class CampaignKind { multiplier, category_multiplier, spend_bonus, item_bonus };
+
+struct Campaign {
+	std::string id;
+	CampaignKind kind = CampaignKind::multiplier;
+	int64_t multiplier_pct = 100;     // multiplier, category_multiplier
+	std::string category;             // category_multiplier; item_bonus when named
+	std::string sku;                  // item_bonus
+	int64_t points = 0;               // spend_bonus, item_bonus
+	// Filters: all must hold for the campaign to apply.
+	std::optional<Days> from;         // local date, inclusive
+	std::optional<Days> until;        // local date, exclusive
+	uint8_t weekdays = 0x7f;          // bit 0 = Monday … bit 6 = Sunday
+	std::vector<std::string> tiers;   // empty: every tier
+	std::optional<int64_t> min_spend; // spend_bonus: required, its threshold
+	std::optional<int64_t> cap;       // most points it adds to one receipt
+};
+
+struct Redeem {
+	int64_t point_value = 1;          // money per point, minor units
+	int64_t min_points = 0;
+	int64_t max_pct = 100;            // of the eligible spend
+	int64_t offline_daily_cap = 0;
+};
+
+struct Reward {
+	std::string id;
+	int64_t cost = 0;                 // points
+	std::string sku;
+};
+
+struct Program {
+	std::string id;
+	int64_t version = 0;
+	std::string currency;
+	CardRule card;
+	Earn earn;
+	std::vector<std::string> exclude_categories;
+	std::vector<std::string> exclude_skus;
+	std::vector<Tier> tiers;          // sorted by spend, at least one
+	std::vector<Campaign> campaigns;
+	Redeem redeem;
+	std::vector<Reward> rewards;
+	std::optional<int64_t> expiry_days; // absent or 0 in the document: never expire
+	int64_t pending_days = 0;
+
+	bool excluded(std::string_view sku, std::string_view category) const;
+	const Tier &tier_for(int64_t qualifying_spend) const;
+	const Tier *find_tier(std::string_view name) const;
+	const Reward *find_reward(std::string_view reward_id) const;
+};
+
+Result<Program> parse_program(std::string_view json_text);
+
+// Minor-unit exponent of an ISO 4217 currency (EUR 2, HUF 2, JPY 0, VND 0,
+// BHD 3), for display only: the engine never needs it.
+int currency_exponent(std::string_view currency) noexcept;
+
+} // namespace loy

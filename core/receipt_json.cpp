@@ -1,0 +1,137 @@
+// JSON encoding of checkouts and receipts.
+#include "core/receipt_json.hpp"
+
+#include <fmt/format.h>
+
+#include "core/json_reader.hpp"
+
+namespace loy {
+
+namespace {
+
+Json breakdown_json(const std::vector<Part> &parts)
+{
+	Json arr = Json::array();
+	for (const auto &p : parts)
+		arr.push_back(Json::object({{"rule", p.rule}, {"points", p.points}}));
+	return arr;
+}
+
+} // namespace
+
+std::string checkout_json(const Checkout &c)
+{
+	Json doc = Json::object({{"tier", c.tier},
+				 {"earned", c.earned},
+				 {"redeemed", c.redeemed},
+				 {"discount", c.discount},
+				 {"eligible_spend", c.eligible},
+				 {"breakdown", breakdown_json(c.breakdown)}});
+	return doc.dump();
+}
+
+Receipt make_receipt(const Basket &b, const Checkout &c, const Member &m, const Redemption &r)
+{
+	Receipt rc;
+	rc.basket = b;
+	rc.tier = c.tier;
+	rc.blocked = m.blocked;
+	rc.redemption = r;
+	rc.earned = c.earned;
+	rc.redeemed = c.redeemed;
+	rc.returned.assign(b.lines.size(), 0);
+	return rc;
+}
+
+void apply_refund(Receipt &r, const Refund &f)
+{
+	r.returned = f.returned;
+	r.reversed_so_far += f.points_reversed;
+	r.returned_so_far += f.points_returned;
+}
+
+std::string receipt_to_json(const Receipt &r)
+{
+	Json redemption = nullptr;
+	if (r.redemption.kind == RedeemKind::points)
+		redemption = Json::object({{"points", r.redemption.points}});
+	else if (r.redemption.kind == RedeemKind::reward)
+		redemption = Json::object({{"reward", r.redemption.reward}});
+	Json doc = Json::object({{"basket", Json::parse(basket_canonical_json(r.basket))},
+				 {"tier", r.tier},
+				 {"blocked", r.blocked},
+				 {"redemption", redemption},
+				 {"earned", r.earned},
+				 {"redeemed", r.redeemed},
+				 {"returned", r.returned},
+				 {"reversed_so_far", r.reversed_so_far},
+				 {"returned_so_far", r.returned_so_far}});
+	return doc.dump();
+}
+
+Result<Receipt> receipt_from_json(std::string_view text)
+{
+	auto doc = json_parse(text, Code::bad_json, "receipt");
+	if (!doc)
+		return doc.status();
+	JsonReader r(*doc, "receipt", Code::bad_json);
+	LOY_TRY(r.expect_object());
+	if (!r.has("basket"))
+		return r.field_error("basket", "is missing");
+	auto basket = parse_basket(doc->at("basket").dump());
+	if (!basket)
+		return Status(Code::bad_json, "receipt." + basket.status().message());
+	Receipt rc;
+	rc.basket = std::move(basket).value();
+	auto tier = r.string("tier", name_length_max);
+	if (!tier)
+		return tier.status();
+	rc.tier = *tier;
+	auto blocked = r.child("blocked");
+	if (!blocked.node().is_boolean())
+		return blocked.error("must be true or false");
+	rc.blocked = blocked.node().get<bool>();
+	auto red = r.child("redemption");
+	if (red.has("points")) {
+		auto p = red.integer("points", 1, INT64_MAX);
+		if (!p)
+			return p.status();
+		rc.redemption = Redemption::of_points(*p);
+	} else if (red.has("reward")) {
+		auto id = red.string("reward", name_length_max);
+		if (!id)
+			return id.status();
+		rc.redemption = Redemption::of_reward(*id);
+	}
+	struct Field {
+		const char *key;
+		int64_t *to;
+	} fields[] = {{"earned", &rc.earned},
+		      {"redeemed", &rc.redeemed},
+		      {"reversed_so_far", &rc.reversed_so_far},
+		      {"returned_so_far", &rc.returned_so_far}};
+	for (const auto &f : fields) {
+		auto v = r.integer(f.key, 0, INT64_MAX);
+		if (!v)
+			return v.status();
+		*f.to = *v;
+	}
+	auto ret = r.child("returned");
+	auto n = ret.array_size(basket_lines_max);
+	if (!n)
+		return n.status();
+	if (*n != rc.basket.lines.size())
+		return ret.error(fmt::format("has {} entries for {} basket lines", *n,
+					     rc.basket.lines.size()));
+	for (size_t i = 0; i < *n; i++) {
+		auto v = ret.element(i).as_integer(0, rc.basket.lines[i].qty);
+		if (!v)
+			return v.status();
+		rc.returned.push_back(*v);
+	}
+	if (rc.reversed_so_far > rc.earned || rc.returned_so_far > rc.redeemed)
+		return r.error("has moved back more points than the checkout did");
+	return rc;
+}
+
+} // namespace loy

@@ -1,0 +1,196 @@
+/*
+ * loyalty.h - the public C API of the loyalty module.
+ *
+ * A POS application links libloyalty.a and includes this header only. Nothing
+ * C++ crosses it and no exception leaves it: every call returns a loy_status,
+ * and a handle keeps the message of its last failure (loy_engine_errmsg()).
+ *
+ * Money is an int64_t count of the currency's minor unit, points are int64_t;
+ * nothing here is floating point.
+ */
+#ifndef LOYALTY_LOYALTY_H
+#define LOYALTY_LOYALTY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOY_VERSION_MAJOR 0
+#define LOY_VERSION_MINOR 1
+#define LOY_VERSION_PATCH 0
+/** 0xXXYYZZ: major, minor, patch; compare with >= for features. */
+#define LOY_VERSION_NUM 0x000100
+#define LOY_VERSION_STR "0.1.0"
+
+/**
+ * \brief Status codes. Append only: a value is never renumbered or removed,
+ * new ones are added last.
+ */
+typedef enum loy_status {
+	LOY_OK = 0,
+	LOY_E_INTERNAL = 1,          /**< a bug or an unexpected failure */
+	LOY_E_BAD_ARGUMENT = 2,      /**< null pointer, empty string, bad value */
+	LOY_E_BAD_JSON = 3,          /**< text that is not JSON */
+	LOY_E_BAD_PROGRAM = 4,       /**< program document invalid: message names the field */
+	LOY_E_BAD_BASKET = 5,        /**< basket invalid: message names the line and field */
+	LOY_E_BAD_CARD = 6,          /**< scan holds no valid card number */
+	LOY_E_OVERFLOW = 7,          /**< amounts too large to compute exactly */
+	LOY_E_UNKNOWN_REWARD = 8,    /**< the program has no such reward */
+	LOY_E_UNKNOWN_RECEIPT = 9,   /**< no receipt with that id */
+	LOY_E_RECEIPT_CONFLICT = 10, /**< receipt id reused with another basket */
+	LOY_E_BAD_REFUND = 11,       /**< more units than sold, sku not on the receipt */
+	LOY_E_NO_PROGRAM = 12,       /**< no program loaded yet */
+	LOY_D_BLOCKED = 13,          /**< declined: the card is blocked */
+	LOY_D_BALANCE_UNKNOWN = 14,  /**< declined: balance not known here */
+	LOY_D_MIN_POINTS = 15,       /**< declined: below redeem.min_points */
+	LOY_D_MAX_PCT = 16,          /**< declined: over redeem.max_pct of the spend */
+	LOY_D_REWARD_NOT_IN_BASKET = 17, /**< declined: reward's sku not in the basket */
+	LOY_D_INSUFFICIENT_POINTS = 18,  /**< declined: not enough points */
+	LOY_D_DAILY_CAP = 19,        /**< declined: over redeem.offline_daily_cap */
+	LOY_D_ALREADY_REFUNDED = 20, /**< declined: those units were refunded already */
+	LOY_E_STORAGE = 21,          /**< ledger unreadable, unwritable or tampered */
+	LOY_E_NETWORK = 22,          /**< central server unreachable: try again later */
+	LOY_E_OLD_PROGRAM = 23       /**< program version not newer than the one in force */
+} loy_status;
+
+/** \brief What a status means for the caller; also the CLI's exit code. */
+typedef enum loy_kind {
+	LOY_KIND_OK = 0,
+	LOY_KIND_OTHER = 1,
+	LOY_KIND_BAD_INPUT = 2,
+	LOY_KIND_DECLINED = 3,
+	LOY_KIND_STORAGE = 4,
+	LOY_KIND_NETWORK = 5
+} loy_kind;
+
+/** \brief The library's version, "0.1.0". */
+const char *loy_version(void);
+/** \brief The library's LOY_VERSION_NUM, to compare with the header's. */
+unsigned loy_version_num(void);
+/** \brief The stable name of a status: "insufficient_points", "bad_basket", ... */
+const char *loy_errstr(loy_status status);
+/** \brief The kind of a status. */
+loy_kind loy_status_kind(loy_status status);
+
+/** Most bytes of a masked card, "****7897", with its terminating NUL. */
+#define LOY_MASKED_CARD_MAX 16
+/** Most bytes of a tier name with its terminating NUL. */
+#define LOY_NAME_MAX 65
+/** Most bytes of a handle's last error message with its NUL; longer ones are cut. */
+#define LOY_ERRMSG_MAX 512
+
+/**
+ * \brief The rules engine: a program and the operations on it. Pure: no
+ * files, no clock, no network. Not thread-safe; use one per thread or lock.
+ */
+typedef struct loy_engine loy_engine;
+
+/** \brief A new engine with no program. \return LOY_OK, or LOY_E_INTERNAL without memory. */
+loy_status loy_engine_new(loy_engine **out);
+/** \brief Frees an engine; NULL is ignored. */
+void loy_engine_free(loy_engine *engine);
+/** \brief The message of the engine's last failure, "" after a success. Never NULL. */
+const char *loy_engine_errmsg(const loy_engine *engine);
+
+/**
+ * \brief Installs a program document (JSON text of spec/program.md).
+ * \param json the document; need not be NUL-terminated.
+ * \param len its length in bytes.
+ * \return LOY_OK; LOY_E_BAD_PROGRAM / LOY_E_BAD_JSON naming the field, or
+ * LOY_E_OLD_PROGRAM for an older version of the same program. On failure the
+ * program in force stays in force.
+ */
+loy_status loy_engine_program_load(loy_engine *engine, const char *json, size_t len);
+
+/** \brief The program in force: its id (valid until the next load) and version. */
+loy_status loy_engine_program_info(const loy_engine *engine, const char **id, int64_t *version);
+
+/**
+ * \brief Checks a card scan (digits, track 2 or LOYALTY: QR) against the
+ * program's card rule.
+ * \param masked receives "****7897" (LOY_MASKED_CARD_MAX bytes); may be NULL.
+ * \return LOY_OK or LOY_E_BAD_CARD.
+ */
+loy_status loy_engine_card_check(loy_engine *engine, const char *scan, char *masked);
+
+/** \brief What the caller knows of a member before a checkout. Zero it first. */
+typedef struct loy_member {
+	int known;                /**< balance known: came in a sync or enrolled here */
+	int blocked;              /**< blocked by the central server */
+	int64_t balance;          /**< available points now */
+	int64_t qualifying_spend; /**< decides the tier */
+	int64_t redeemed_today;   /**< by this member on this terminal this local day */
+} loy_member;
+
+typedef enum loy_redeem_kind {
+	LOY_REDEEM_NONE = 0,
+	LOY_REDEEM_POINTS = 1,
+	LOY_REDEEM_REWARD = 2
+} loy_redeem_kind;
+
+/** \brief A redemption on a checkout. Zero it for none. */
+typedef struct loy_redemption {
+	loy_redeem_kind kind;
+	int64_t points;     /**< LOY_REDEEM_POINTS */
+	const char *reward; /**< LOY_REDEEM_REWARD: the reward's id */
+} loy_redemption;
+
+/** \brief The figures of a checkout; the breakdown is in the result JSON. */
+typedef struct loy_checkout {
+	int64_t earned;
+	int64_t redeemed;       /**< points taken */
+	int64_t discount;       /**< money taken off by the redemption */
+	int64_t eligible_spend; /**< what earned points */
+	char tier[LOY_NAME_MAX];
+} loy_checkout;
+
+/**
+ * \brief Computes a checkout: accrual with its breakdown, and the redemption
+ * checks. Records nothing.
+ * \param basket_json a basket document (spec/program.md).
+ * \param member the member's state; NULL for an unknown card.
+ * \param redemption NULL or kind LOY_REDEEM_NONE for none.
+ * \param out receives the figures; may be NULL.
+ * \return LOY_OK; a LOY_D_* code when a rule declines the redemption; a
+ * LOY_E_* code for bad input. loy_engine_result_json() then holds the
+ * receipt: what loy_engine_refund() takes.
+ */
+loy_status loy_engine_checkout(loy_engine *engine, const char *basket_json, size_t len,
+			       const loy_member *member, const loy_redemption *redemption,
+			       loy_checkout *out);
+
+/** \brief Units of one sku returned by a refund. */
+typedef struct loy_return_line {
+	const char *sku;
+	int64_t qty;
+} loy_return_line;
+
+/**
+ * \brief Computes a refund of a receipt made by loy_engine_checkout() under
+ * the program in force.
+ * \param receipt_json the "receipt" object of a checkout's or an earlier
+ * refund's result JSON (it carries what was already returned).
+ * \param lines the units returned; n = 0 returns every unit not yet returned.
+ * \param reversed receives the earned points taken back; may be NULL.
+ * \param returned receives the redeemed points given back; may be NULL.
+ * \return LOY_OK, LOY_D_ALREADY_REFUNDED, LOY_E_BAD_REFUND, LOY_E_BAD_JSON.
+ * loy_engine_result_json() then holds the figures and the updated receipt.
+ */
+loy_status loy_engine_refund(loy_engine *engine, const char *receipt_json, size_t len,
+			     const loy_return_line *lines, size_t n, int64_t *reversed,
+			     int64_t *returned);
+
+/**
+ * \brief The JSON text of the last successful checkout or refund (valid until
+ * the next call on the engine), "" before any.
+ */
+const char *loy_engine_result_json(const loy_engine *engine);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOYALTY_LOYALTY_H */

@@ -1,0 +1,68 @@
+// Independent reference model of the loyalty-points rules (spec: program.md).
+// Test-only code. It must NOT share code with, or be derived from, core/.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace model {
+
+struct Part {
+    std::string rule;
+    long long points;
+};
+
+// State of the member before the checkout.
+struct Member {
+    bool known = true;              // balance known (came in last sync or enrolled here)
+    bool blocked = false;
+    long long balance = 0;          // available balance
+    long long qualifying_spend = 0;
+    long long redeemed_today = 0;   // points already redeemed today by this member on this terminal
+};
+
+// At most one of them set; both empty = no redemption.
+struct Redeem {
+    long long points = 0;
+    std::string reward;             // reward id
+};
+
+struct Checkout {
+    // "" when accepted, else one of: blocked, balance_unknown, below_min_points,
+    // over_max_pct, reward_not_in_basket, insufficient_points, daily_cap
+    std::string decline;
+    std::string tier;               // tier name used
+    long long earned = 0;
+    long long redeemed = 0;         // points taken
+    long long discount = 0;         // money taken off by the redemption
+    long long eligible_spend = 0;   // S
+    std::vector<Part> breakdown;
+};
+
+// program and basket are the JSON documents of the spec (assumed valid).
+// Throws std::invalid_argument on inputs outside the model's domain
+// (unknown reward id, both redemption forms set, overflow of 64 bits, ...).
+Checkout checkout(const nlohmann::json& program, const nlohmann::json& basket, const Member& m,
+                  const Redeem& r);
+
+struct Refund {
+    long long points_reversed = 0;
+    long long points_returned = 0;
+};
+
+// A refund of a receipt accepted by checkout().
+// returned_before: sku -> units already returned by earlier refunds (empty for the first).
+// returned_now:    sku -> units returned now (empty = all remaining units).
+// earlier:         sum of what earlier refunds of this receipt moved.
+// Returns what this refund moves. Throws std::invalid_argument when more units
+// are returned than were sold (or an unknown sku is named), std::domain_error
+// when nothing is left to return.
+Refund refund(const nlohmann::json& program, const nlohmann::json& basket, const Member& m,
+              const Redeem& r, const Checkout& original,
+              const std::map<std::string, long long>& returned_before,
+              const std::map<std::string, long long>& returned_now, const Refund& earlier);
+
+}  // namespace model
