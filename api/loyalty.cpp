@@ -23,6 +23,7 @@ static_assert(static_cast<int>(loy::Kind::network) == LOY_KIND_NETWORK,
 struct loy_engine {
 	std::unique_ptr<loy::Program> program;
 	std::string result_json;
+	std::vector<loy::Part> breakdown; // of the last checkout
 	char errmsg[LOY_ERRMSG_MAX] = "";
 };
 
@@ -132,6 +133,19 @@ loy_status loy_engine_program_info(const loy_engine *e, const char **id, int64_t
 	return LOY_OK;
 }
 
+loy_status loy_engine_format_money(const loy_engine *e, int64_t amount, char *buf, size_t size)
+{
+	if (!e || !buf)
+		return LOY_E_BAD_ARGUMENT;
+	if (!e->program)
+		return LOY_E_NO_PROGRAM;
+	std::string text = loy::format_money(amount, e->program->currency);
+	if (text.size() >= size)
+		return LOY_E_BAD_ARGUMENT;
+	std::memcpy(buf, text.c_str(), text.size() + 1);
+	return LOY_OK;
+}
+
 loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked)
 {
 	if (!e)
@@ -188,6 +202,7 @@ loy_status loy_engine_checkout(loy_engine *e, const char *basket_json, size_t le
 		auto receipt = loy::make_receipt(*basket, *c, m, r);
 		e->result_json = fmt::format(R"({{"checkout":{},"receipt":{}}})", loy::checkout_json(*c),
 					     loy::receipt_to_json(receipt));
+		e->breakdown = c->breakdown;
 		if (out) {
 			out->earned = c->earned;
 			out->redeemed = c->redeemed;
@@ -234,6 +249,20 @@ loy_status loy_engine_refund(loy_engine *e, const char *receipt_json, size_t len
 			*returned = f->points_returned;
 		return succeed(e);
 	});
+}
+
+size_t loy_engine_breakdown_count(const loy_engine *e) { return e ? e->breakdown.size() : 0; }
+
+loy_status loy_engine_breakdown_part(const loy_engine *e, size_t index, const char **rule,
+				     int64_t *points)
+{
+	if (!e || index >= e->breakdown.size())
+		return LOY_E_BAD_ARGUMENT;
+	if (rule)
+		*rule = e->breakdown[index].rule.c_str();
+	if (points)
+		*points = e->breakdown[index].points;
+	return LOY_OK;
 }
 
 const char *loy_engine_result_json(const loy_engine *e) { return e ? e->result_json.c_str() : ""; }

@@ -20,10 +20,14 @@ Result<Line> parse_line(const JsonReader &r)
 	l.sku = *sku;
 	// A line without a category is in no category: excluded or multiplied by
 	// nothing that names one.
-	auto cat = r.opt_string("category", 64);
-	if (!cat)
-		return cat.status();
-	l.category = cat->value_or("");
+	// "" from a till that has no category for the item means the same.
+	auto cat_node = r.child("category");
+	if (!(cat_node.node().is_string() && cat_node.node().get_ref<const std::string &>().empty())) {
+		auto cat = r.opt_string("category", 64);
+		if (!cat)
+			return cat.status();
+		l.category = cat->value_or("");
+	}
 	auto qty = r.integer("qty", 1, INT64_MAX);
 	if (!qty)
 		return qty.status();

@@ -388,7 +388,7 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 		complete = complete && remaining[i] == 0;
 	}
 
-	int64_t earned_after = 0, returned_total = rc.redeemed;
+	int64_t earned_after = 0, eligible_after = 0, returned_total = rc.redeemed;
 	if (!complete) {
 		auto all = work_lines(p, b, full);
 		if (!all)
@@ -422,6 +422,7 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 			if (line && remaining[*line] > 0)
 				give_reward(w, *line);
 		}
+		eligible_after = eligible_sum(w);
 		if (!rc.blocked) {
 			const Tier *tier = p.find_tier(rc.tier);
 			if (!tier)
@@ -442,6 +443,7 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 	out.points_reversed = std::max<int64_t>(0, rc.earned - earned_after - rc.reversed_so_far);
 	out.points_returned = std::max<int64_t>(0, returned_total - rc.returned_so_far);
 	out.returned = std::move(returned);
+	out.eligible_after = eligible_after;
 	out.complete = complete;
 	return out;
 }

@@ -63,6 +63,7 @@ struct Receipt {
 	Redemption redemption;
 	int64_t earned = 0;
 	int64_t redeemed = 0;
+	int64_t eligible = 0;          // S of the units not returned yet
 	std::vector<int64_t> returned; // units returned so far, per basket line
 	int64_t reversed_so_far = 0;   // points taken back by earlier refunds
 	int64_t returned_so_far = 0;   // redeemed points given back by earlier refunds
@@ -77,6 +78,7 @@ struct Refund {
 	int64_t points_reversed = 0;   // earned points taken back now
 	int64_t points_returned = 0;   // redeemed points given back now
 	std::vector<int64_t> returned; // units returned after this refund, per line
+	int64_t eligible_after = 0;    // S of the units that stay (qualifying spend)
 	bool complete = false;         // every unit is back
 };
 

@@ -10,6 +10,13 @@ namespace {
 // How much of a bad value an error message quotes.
 constexpr size_t excerpt_chars_max = 40;
 
+// Whether a parsed number lies past int64_t; only used to name the error.
+bool out_of_int64(Json::number_float_t v)
+{
+	const Json::number_float_t limit = 9223372036854775808.0; // 2^63
+	return v >= limit || v < -limit;
+}
+
 const Json &null_json()
 {
 	static const Json null_value;
@@ -57,6 +64,8 @@ Status JsonReader::field_error(const char *key, const std::string &message) cons
 
 Status JsonReader::expect_object() const
 {
+	if (node_.is_null() && !path_.empty())
+		return error("is missing");
 	if (!node_.is_object())
 		return error(fmt::format("must be an object, got {}", json_excerpt(node_)));
 	return Status::ok();
@@ -87,18 +96,23 @@ Result<int64_t> JsonReader::as_integer(int64_t min, int64_t max) const
 {
 	if (node_.is_null())
 		return error("is missing");
+	int64_t v;
+	// nlohmann keeps non-negative literals as unsigned: both forms are integers.
 	if (node_.is_number_unsigned()) {
-		auto v = node_.get<uint64_t>();
-		if (v > static_cast<uint64_t>(INT64_MAX))
+		auto u = node_.get<uint64_t>();
+		if (u > static_cast<uint64_t>(INT64_MAX))
 			return Status(Code::overflow,
-				      fmt::format("{} is too large for 64 bits, got {}", path_, v));
-		if (v > static_cast<uint64_t>(max))
-			return error(fmt::format("must be at most {}, got {}", max, v));
-		return static_cast<int64_t>(v);
-	}
-	if (!node_.is_number_integer())
+				      fmt::format("{} is too large for 64 bits, got {}", path_, u));
+		v = static_cast<int64_t>(u);
+	} else if (node_.is_number_integer()) {
+		v = node_.get<int64_t>();
+	} else if (node_.is_number_float() && out_of_int64(node_.get<Json::number_float_t>())) {
+		// nlohmann keeps integer literals past 64 bits as binary fractions.
+		return Status(Code::overflow,
+			      fmt::format("{} is too large for 64 bits, got {}", path_, json_excerpt(node_)));
+	} else {
 		return error(fmt::format("must be an integer, got {}", json_excerpt(node_)));
-	auto v = node_.get<int64_t>();
+	}
 	if (v < min) {
 		if (min == 0)
 			return error(fmt::format("must not be negative, got {}", v));

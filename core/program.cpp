@@ -470,4 +470,16 @@ int currency_exponent(std::string_view c) noexcept
 	return 2;
 }
 
+std::string format_money(int64_t amount, std::string_view currency)
+{
+	const int exp = currency_exponent(currency);
+	// In unsigned so that INT64_MIN has a magnitude.
+	uint64_t mag = amount < 0 ? 0 - static_cast<uint64_t>(amount) : static_cast<uint64_t>(amount);
+	const char *sign = amount < 0 ? "-" : "";
+	if (exp == 0)
+		return fmt::format("{} {}{}", currency, sign, mag);
+	uint64_t unit = exp == 3 ? 1000 : 100;
+	return fmt::format("{} {}{}.{:0{}}", currency, sign, mag / unit, mag % unit, exp);
+}
+
 } // namespace loy

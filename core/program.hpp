@@ -103,4 +103,7 @@ Result<Program> parse_program(std::string_view json_text);
 // BHD 3), for display only: the engine never needs it.
 int currency_exponent(std::string_view currency) noexcept;
 
+// "EUR 13.50", "EUR -0.05", "JPY 1350": for receipts and displays.
+std::string format_money(int64_t amount, std::string_view currency);
+
 } // namespace loy

@@ -39,6 +39,7 @@ Receipt make_receipt(const Basket &b, const Checkout &c, const Member &m, const 
 	rc.redemption = r;
 	rc.earned = c.earned;
 	rc.redeemed = c.redeemed;
+	rc.eligible = c.eligible;
 	rc.returned.assign(b.lines.size(), 0);
 	return rc;
 }
@@ -46,6 +47,7 @@ Receipt make_receipt(const Basket &b, const Checkout &c, const Member &m, const 
 void apply_refund(Receipt &r, const Refund &f)
 {
 	r.returned = f.returned;
+	r.eligible = f.eligible_after;
 	r.reversed_so_far += f.points_reversed;
 	r.returned_so_far += f.points_returned;
 }
@@ -63,6 +65,7 @@ std::string receipt_to_json(const Receipt &r)
 				 {"redemption", redemption},
 				 {"earned", r.earned},
 				 {"redeemed", r.redeemed},
+				 {"eligible", r.eligible},
 				 {"returned", r.returned},
 				 {"reversed_so_far", r.reversed_so_far},
 				 {"returned_so_far", r.returned_so_far}});
@@ -108,6 +111,7 @@ Result<Receipt> receipt_from_json(std::string_view text)
 		int64_t *to;
 	} fields[] = {{"earned", &rc.earned},
 		      {"redeemed", &rc.redeemed},
+		      {"eligible", &rc.eligible},
 		      {"reversed_so_far", &rc.reversed_so_far},
 		      {"returned_so_far", &rc.returned_so_far}};
 	for (const auto &f : fields) {

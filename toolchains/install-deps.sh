@@ -29,12 +29,14 @@ for t in "${targets[@]}"; do
 	aarch64 | arm64)
 		arches+=(arm64)
 		want+=(g++-aarch64-linux-gnu qemu-user
-			libsqlite3-dev:arm64 libmbedtls-dev:arm64 libfmt-dev:arm64 libc6:arm64)
+			libsqlite3-dev:arm64 libmbedtls-dev:arm64 libfmt-dev:arm64
+			libc6:arm64 libstdc++6:arm64)
 		;;
 	armhf)
 		arches+=(armhf)
 		want+=(g++-arm-linux-gnueabihf qemu-user
-			libsqlite3-dev:armhf libmbedtls-dev:armhf libfmt-dev:armhf libc6:armhf)
+			libsqlite3-dev:armhf libmbedtls-dev:armhf libfmt-dev:armhf
+			libc6:armhf libstdc++6:armhf)
 		;;
 	*)
 		echo "install-deps: unknown target '$t' (host, aarch64, armhf)" >&2
@@ -61,11 +63,24 @@ if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
 
+# A mirror in the middle of a sync can fail one index file; what is needed
+# may still be there, so a failed update is a warning and the install decides.
+update() {
+	as_root apt-get update -qq || echo "install-deps: warning: apt-get update reported errors" >&2
+}
+install() {
+	as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # A fresh machine has no package lists; an old one may have stale ones.
 if [ "$need_update" -eq 1 ] || [ ! -d /var/lib/apt/lists ] ||
 	[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
-	as_root apt-get update -qq
+	update
 fi
 echo "install-deps: installing ${missing[*]}"
-as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! install; then
+	echo "install-deps: retrying with fresh package lists" >&2
+	update
+	install
+fi
 echo "install-deps: done (${targets[*]})"

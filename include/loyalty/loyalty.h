@@ -108,6 +108,18 @@ loy_status loy_engine_program_load(loy_engine *engine, const char *json, size_t 
 /** \brief The program in force: its id (valid until the next load) and version. */
 loy_status loy_engine_program_info(const loy_engine *engine, const char **id, int64_t *version);
 
+/** Most bytes of a formatted amount, "EUR -92233720368547758.08", with its NUL. */
+#define LOY_MONEY_MAX 32
+
+/**
+ * \brief Formats an amount of minor units in the program's currency for a
+ * receipt or a display: "EUR 13.50", "JPY 1350", "BHD 1.350".
+ * \param buf receives the text (LOY_MONEY_MAX bytes are always enough).
+ * \return LOY_OK, LOY_E_NO_PROGRAM, or LOY_E_BAD_ARGUMENT when buf is too small.
+ */
+loy_status loy_engine_format_money(const loy_engine *engine, int64_t amount, char *buf,
+				   size_t size);
+
 /**
  * \brief Checks a card scan (digits, track 2 or LOYALTY: QR) against the
  * program's card rule.
@@ -182,6 +194,18 @@ typedef struct loy_return_line {
 loy_status loy_engine_refund(loy_engine *engine, const char *receipt_json, size_t len,
 			     const loy_return_line *lines, size_t n, int64_t *reversed,
 			     int64_t *returned);
+
+/** \brief Parts in the breakdown of the last successful checkout, 0 before any. */
+size_t loy_engine_breakdown_count(const loy_engine *engine);
+
+/**
+ * \brief One part of the last checkout's breakdown, in order: "base" first,
+ * then "tier:<name>", then campaign ids.
+ * \param rule receives the part's name, valid until the next call on the engine.
+ * \return LOY_OK, or LOY_E_BAD_ARGUMENT past the last part.
+ */
+loy_status loy_engine_breakdown_part(const loy_engine *engine, size_t index, const char **rule,
+				     int64_t *points);
 
 /**
  * \brief The JSON text of the last successful checkout or refund (valid until

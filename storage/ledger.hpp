@@ -1,0 +1,88 @@
+// The terminal's ledger: one SQLite database in the data dir holding an
+// append-only journal of every points movement, hash-chained and MACed, and
+// tables derived from it (members, receipts) that change in the same
+// transaction as the entry that changes them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.hpp"
+#include "storage/crypto.hpp"
+#include "storage/sqlite.hpp"
+
+namespace loy {
+
+inline constexpr int schema_version = 2;
+
+// What a journal entry says. `body` is the canonical text that is hashed and
+// MACed; the other fields are columns kept beside it for queries.
+struct Entry {
+	int64_t seq = 0;
+	std::string kind;         // enroll, checkout, refund, adjust
+	std::string receipt_id;   // checkout, refund
+	std::string token;        // the member's keyed card hash
+	std::string program_id;
+	int64_t program_version = 0;
+	std::string device_time;  // RFC 3339, the terminal's clock when recorded
+	int64_t points = 0;       // change to the member's balance
+	std::string data;         // kind-specific JSON object
+	std::string body;         // canonical text; set by Ledger::append
+	crypto::Digest hash{};    // SHA-256 of body, which names the previous hash
+	crypto::Digest mac{};     // HMAC-SHA-256 of hash under the terminal's key
+};
+
+class Ledger {
+public:
+	// Opens the database in `dir`, running forward migrations. The data dir
+	// must exist; `create` makes the database file.
+	Status open(const std::string &dir, bool create);
+	db::Db &db() { return db_; }
+	const std::string &dir() const { return dir_; }
+
+	// Key–value settings of the terminal (terminal_id, store, tz, ...).
+	Result<std::optional<std::string>> meta(const char *key);
+	Status set_meta(const char *key, const std::string &value);
+
+	Status load_keys();
+	const crypto::Key &token_key() const { return token_key_; }
+	std::string member_token(const std::string &card_digits) const;
+
+	// Appends an entry inside the caller's transaction: sets seq (the next
+	// one, gap-free), body, hash and MAC.
+	Status append(Entry &e);
+	Result<int64_t> last_seq();
+	Result<int64_t> count_entries();
+	Result<int64_t> acked_through();
+
+	struct Verdict {
+		bool ok = true;
+		int64_t entries = 0;
+		int64_t first_bad = 0; // seq of the first bad entry, 0 when ok
+		std::string problem;
+	};
+	// Checks SQLite's integrity, the chain, every MAC, the sequence, and the
+	// derived tables against a replay of the journal.
+	Result<Verdict> verify();
+
+	// Rebuilds members' local aggregates and the receipts table from the
+	// journal (a migration, and verify's reference).
+	Status rebuild_derived();
+
+private:
+	Status migrate();
+
+	db::Db db_;
+	std::string dir_;
+	std::string terminal_id_;
+	crypto::Key mac_key_{};
+	crypto::Key token_key_{};
+	bool keys_loaded_ = false;
+};
+
+// The canonical text of an entry: fixed key order, no whitespace.
+std::string entry_body(const Entry &e, const std::string &terminal_id, const crypto::Digest &prev);
+
+} // namespace loy

@@ -1,0 +1,216 @@
+/*
+ * test_capi.c - the public C API from C: version, status names and kinds,
+ * program loading and its errors, card checks, checkout, declines, refund.
+ * Built twice: against the build tree, and against an installed prefix
+ * through find_package(loyalty) and pkg-config (tests/install).
+ *
+ *   test_capi PROGRAM.json
+ */
+#include <loyalty/loyalty.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                  \
+	do {                                                                         \
+		if (cond) {                                                          \
+			passed++;                                                    \
+		} else {                                                             \
+			failed++;                                                    \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+				#cond);                                              \
+		}                                                                    \
+	} while (0)
+
+#define CHECK_STATUS(expr, want)                                                     \
+	do {                                                                         \
+		loy_status got_ = (expr);                                            \
+		if (got_ == (want)) {                                                \
+			passed++;                                                    \
+		} else {                                                             \
+			failed++;                                                    \
+			fprintf(stderr, "%s:%d: %s gave %s, want %s (%s)\n", __FILE__, \
+				__LINE__, #expr, loy_errstr(got_), loy_errstr(want),   \
+				loy_engine_errmsg(e));                               \
+		}                                                                    \
+	} while (0)
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	static char buf[1 << 16];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static const char basket[] =
+	"{\"receipt_id\":\"R-1\",\"at\":\"2026-11-24T10:15:00+01:00\",\"lines\":["
+	"{\"sku\":\"COF-01\",\"category\":\"coffee\",\"qty\":2,\"unit_price\":350},"
+	"{\"sku\":\"TAB-07\",\"category\":\"tobacco\",\"qty\":1,\"unit_price\":890}]}";
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_capi PROGRAM.json\n");
+		return 2;
+	}
+	size_t plen = 0;
+	const char *program = slurp(argv[1], &plen);
+	if (!program) {
+		fprintf(stderr, "cannot read %s\n", argv[1]);
+		return 2;
+	}
+	loy_engine *e = NULL;
+
+	/* Version and status names. */
+	CHECK(loy_version_num() == LOY_VERSION_NUM);
+	CHECK(strcmp(loy_version(), LOY_VERSION_STR) == 0);
+	CHECK(strcmp(loy_errstr(LOY_OK), "ok") == 0);
+	CHECK(strcmp(loy_errstr(LOY_D_INSUFFICIENT_POINTS), "insufficient_points") == 0);
+	CHECK(loy_status_kind(LOY_E_BAD_BASKET) == LOY_KIND_BAD_INPUT);
+	CHECK(loy_status_kind(LOY_D_DAILY_CAP) == LOY_KIND_DECLINED);
+	CHECK(loy_status_kind(LOY_E_STORAGE) == LOY_KIND_STORAGE);
+	CHECK(loy_status_kind(LOY_E_NETWORK) == LOY_KIND_NETWORK);
+
+	CHECK_STATUS(loy_engine_new(NULL), LOY_E_BAD_ARGUMENT);
+	CHECK_STATUS(loy_engine_new(&e), LOY_OK);
+	if (!e)
+		return 1;
+
+	/* Nothing works before a program, and says so. */
+	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, NULL, NULL),
+		     LOY_E_NO_PROGRAM);
+	CHECK_STATUS(loy_engine_program_info(e, NULL, NULL), LOY_E_NO_PROGRAM);
+
+	/* A bad program names its field and leaves no program in force. */
+	const char bad[] = "{\"program\":\"x\",\"version\":1}";
+	CHECK_STATUS(loy_engine_program_load(e, bad, sizeof bad - 1), LOY_E_BAD_PROGRAM);
+	CHECK(strstr(loy_engine_errmsg(e), "currency") != NULL);
+	CHECK_STATUS(loy_engine_program_load(e, "{", 1), LOY_E_BAD_PROGRAM);
+
+	CHECK_STATUS(loy_engine_program_load(e, program, plen), LOY_OK);
+	CHECK(strcmp(loy_engine_errmsg(e), "") == 0);
+	const char *id = NULL;
+	int64_t version = 0;
+	CHECK_STATUS(loy_engine_program_info(e, &id, &version), LOY_OK);
+	CHECK(id && strcmp(id, "cafe-rewards") == 0);
+	CHECK(version == 7);
+
+	/* Money for receipts. */
+	char money[LOY_MONEY_MAX];
+	CHECK_STATUS(loy_engine_format_money(e, 1350, money, sizeof money), LOY_OK);
+	CHECK(strcmp(money, "EUR 13.50") == 0);
+	CHECK_STATUS(loy_engine_format_money(e, -5, money, sizeof money), LOY_OK);
+	CHECK(strcmp(money, "EUR -0.05") == 0);
+	CHECK_STATUS(loy_engine_format_money(e, 1, money, 4), LOY_E_BAD_ARGUMENT);
+
+	/* Cards: each scan form, masking, a bad check digit. */
+	char masked[LOY_MASKED_CARD_MAX];
+	CHECK_STATUS(loy_engine_card_check(e, "6280 0012-3456 7895", masked), LOY_OK);
+	CHECK(strcmp(masked, "****7895") == 0);
+	CHECK_STATUS(loy_engine_card_check(e, ";6280001234567895=2812?", masked), LOY_OK);
+	CHECK_STATUS(loy_engine_card_check(e, "LOYALTY:6280001234567895", masked), LOY_OK);
+	CHECK_STATUS(loy_engine_card_check(e, "6280001234567897", masked), LOY_E_BAD_CARD);
+	CHECK(strstr(loy_engine_errmsg(e), "Luhn") != NULL);
+
+	/* Checkout of an unknown card: the lowest tier, tobacco excluded.
+	 * S = 700; base 7; double-tuesday (x2 on a Tuesday) adds 7. */
+	loy_checkout co;
+	memset(&co, 0, sizeof co);
+	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, NULL, &co), LOY_OK);
+	CHECK(co.earned == 14);
+	CHECK(co.eligible_spend == 700);
+	CHECK(strcmp(co.tier, "Member") == 0);
+	CHECK(loy_engine_breakdown_count(e) == 2);
+	const char *rule = NULL;
+	int64_t points = -1;
+	CHECK_STATUS(loy_engine_breakdown_part(e, 0, &rule, &points), LOY_OK);
+	CHECK(rule && strcmp(rule, "base") == 0 && points == 7);
+	CHECK_STATUS(loy_engine_breakdown_part(e, 1, &rule, &points), LOY_OK);
+	CHECK(rule && strcmp(rule, "double-tuesday") == 0 && points == 7);
+	CHECK_STATUS(loy_engine_breakdown_part(e, 2, &rule, &points), LOY_E_BAD_ARGUMENT);
+
+	/* An unknown card cannot redeem; a known one short of points neither. */
+	loy_redemption r;
+	memset(&r, 0, sizeof r);
+	r.kind = LOY_REDEEM_REWARD;
+	r.reward = "free-coffee";
+	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, &r, &co),
+		     LOY_D_BALANCE_UNKNOWN);
+	loy_member m;
+	memset(&m, 0, sizeof m);
+	m.known = 1;
+	m.balance = 299;
+	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, &m, &r, &co),
+		     LOY_D_INSUFFICIENT_POINTS);
+	r.reward = "no-such-reward";
+	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, &m, &r, &co),
+		     LOY_E_UNKNOWN_REWARD);
+
+	/* A Silver member takes the free coffee: one unit (350) given, S = 350,
+	 * base 3, tier 350×25/10000 = 0 (left out), double-tuesday 3,
+	 * coffee-stamp 5 × 1 sold unit = 5. */
+	m.balance = 1000;
+	m.qualifying_spend = 20000;
+	r.reward = "free-coffee";
+	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, &m, &r, &co), LOY_OK);
+	CHECK(strcmp(co.tier, "Silver") == 0);
+	CHECK(co.redeemed == 300);
+	CHECK(co.discount == 350);
+	CHECK(co.eligible_spend == 350);
+	CHECK(co.earned == 11);
+
+	/* A full refund takes back all 11 and gives back all 300. */
+	const char *json = loy_engine_result_json(e);
+	const char *at = strstr(json, "\"receipt\":");
+	CHECK(at != NULL);
+	if (at) {
+		size_t n = strlen(at + 10) - 1; /* without the closing '}' */
+		char *receipt = malloc(n + 1);
+		memcpy(receipt, at + 10, n);
+		receipt[n] = '\0';
+		int64_t reversed = 0, returned = 0;
+		CHECK_STATUS(loy_engine_refund(e, receipt, n, NULL, 0, &reversed, &returned), LOY_OK);
+		CHECK(reversed == 11);
+		CHECK(returned == 300);
+		loy_return_line line = {"COF-01", 3};
+		CHECK_STATUS(loy_engine_refund(e, receipt, n, &line, 1, NULL, NULL), LOY_E_BAD_REFUND);
+		free(receipt);
+	}
+	CHECK_STATUS(loy_engine_refund(e, "[]", 2, NULL, 0, NULL, NULL), LOY_E_BAD_JSON);
+
+	/* Bad baskets name the line and field. */
+	const char badb[] = "{\"receipt_id\":\"R-2\",\"at\":\"2026-11-24T10:15:00Z\","
+			    "\"lines\":[{\"sku\":\"A\",\"qty\":0,\"unit_price\":1}]}";
+	CHECK_STATUS(loy_engine_checkout(e, badb, sizeof badb - 1, NULL, NULL, NULL),
+		     LOY_E_BAD_BASKET);
+	CHECK(strstr(loy_engine_errmsg(e), "lines[0].qty") != NULL);
+
+	/* An older version of the same program is refused; the newer stays. */
+	char *older = malloc(plen + 1);
+	memcpy(older, program, plen);
+	older[plen] = '\0';
+	char *v = strstr(older, "\"version\": 7");
+	CHECK(v != NULL);
+	if (v) {
+		v[11] = '6';
+		CHECK_STATUS(loy_engine_program_load(e, older, plen), LOY_E_OLD_PROGRAM);
+		CHECK_STATUS(loy_engine_program_info(e, NULL, &version), LOY_OK);
+		CHECK(version == 7);
+	}
+	free(older);
+
+	loy_engine_free(e);
+	loy_engine_free(NULL);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,977 @@
+// Property test of the rules engine: seeded random programs, baskets, members,
+// redemptions and refund sequences, run through the engine and through the
+// independent model (tests/model), plus invariants of spec/program.md that hold
+// whatever the inputs. `--rng-seed N` replays a run; a failure prints the seed,
+// the documents of the failing case and a shrunk copy of it.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/basket.hpp"
+#include "core/engine.hpp"
+#include "core/program.hpp"
+#include "core/receipt_json.hpp"
+#include "model/model.hpp"
+
+using nlohmann::json;
+
+namespace {
+
+// Cases per property: enough to hit every decline and every campaign filter
+// many times over, few enough for about a second in a Debug build (CI also runs
+// this under qemu).
+constexpr int checkout_cases = 2500;
+constexpr int refund_cases = 1500;
+constexpr int redemption_cases = 1500;
+// Cases run under each random program.
+constexpr int cases_per_program = 4;
+// Failing cases reported in full per property before it stops looking.
+constexpr int failures_reported_max = 3;
+// The model refuses some inputs (an unknown reward id, 64-bit overflow); those
+// cases are skipped, and must stay rare or the property checks little.
+constexpr double skipped_share_max = 0.05;
+// Candidates tried when shrinking a failing case.
+constexpr int shrink_budget = 3000;
+
+// ---------------------------------------------------------------- generator
+
+class Gen {
+public:
+	explicit Gen(std::seed_seq &seq) : rng_(seq) {}
+
+	int64_t range(int64_t lo, int64_t hi)
+	{
+		return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
+	}
+	bool chance(int pct) { return range(0, 99) < pct; }
+	template <class T> const T &pick(const std::vector<T> &v)
+	{
+		return v[static_cast<size_t>(range(0, static_cast<int64_t>(v.size()) - 1))];
+	}
+
+private:
+	std::mt19937_64 rng_;
+};
+
+// Each property draws from its own stream, so adding cases to one does not
+// change the others; all of them replay from Catch's --rng-seed.
+std::seed_seq seed_for(unsigned salt)
+{
+	return std::seed_seq{Catch::rngSeed(), salt};
+}
+
+// A small pool, so that skus repeat across lines and meet the campaigns,
+// exclusions and rewards that name them.
+const std::vector<std::string> skus = {"A", "B", "C", "D", "E", "F"};
+const std::vector<std::string> sku_category = {"coffee", "coffee", "pastry", "food", "tobacco", "gift"};
+const std::vector<std::string> categories = {"coffee", "pastry", "food", "tobacco", "gift"};
+const std::vector<std::string> tier_names = {"Member", "Silver", "Gold", "Platinum"};
+const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+// Civil dates written independently of core/timeutil (Howard Hinnant's
+// algorithms), to place campaign windows around the basket's local date.
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	y -= m <= 2 ? 1 : 0;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const int64_t yoe = y - era * 400;
+	const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+std::string date_text(int64_t z)
+{
+	z += 719468;
+	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	const int64_t doe = z - era * 146097;
+	const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	const int64_t mp = (5 * doy + 2) / 153;
+	const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+	const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+	return fmt::format("{:04}-{:02}-{:02}", y, m, d);
+}
+
+// A week starting on a Monday, one across a year's end, one across a leap day.
+int64_t gen_anchor(Gen &g)
+{
+	switch (g.range(0, 2)) {
+	case 0:
+		return days_from_civil(2026, 3, 2);
+	case 1:
+		return days_from_civil(2025, 12, 28);
+	default:
+		return days_from_civil(2028, 2, 26);
+	}
+}
+
+// The basket's `at`: a local date of the anchor's week, mostly an hour either
+// side of midnight, in any offset from −12:00 to +14:00.
+std::string gen_at(Gen &g, int64_t local_day)
+{
+	int64_t sec;
+	switch (g.range(0, 4)) {
+	case 0:
+	case 1:
+		sec = g.range(23 * 3600, 86399);
+		break;
+	case 2:
+	case 3:
+		sec = g.range(0, 3599);
+		break;
+	default:
+		sec = g.range(0, 86399);
+		break;
+	}
+	std::string text = fmt::format("{}T{:02}:{:02}:{:02}", date_text(local_day), sec / 3600,
+				       sec / 60 % 60, sec % 60);
+	if (g.chance(10))
+		text += fmt::format(".{:03}", g.range(0, 999));
+	const int64_t offset_min = g.range(-48, 56) * 15;
+	if (offset_min == 0 && g.chance(50))
+		return text + "Z";
+	const int64_t a = offset_min < 0 ? -offset_min : offset_min;
+	return text + fmt::format("{}{:02}:{:02}", offset_min < 0 ? '-' : '+', a / 60, a % 60);
+}
+
+json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers)
+{
+	static const char *const kinds[] = {"multiplier", "category_multiplier", "spend_bonus",
+					    "item_bonus"};
+	const std::string kind = kinds[g.range(0, 3)];
+	json c = {{"id", fmt::format("c{}", i)}, {"kind", kind}};
+	if (kind == "multiplier") {
+		c["multiplier_pct"] = g.range(100, 400);
+	} else if (kind == "category_multiplier") {
+		c["category"] = g.pick(categories);
+		c["multiplier_pct"] = g.range(100, 400);
+	} else if (kind == "spend_bonus") {
+		c["points"] = g.range(0, 200);
+		c["min_spend"] = g.chance(20) ? 0 : g.range(0, 20000);
+	} else {
+		c["points"] = g.range(0, 20);
+		const int64_t by = g.range(0, 9);
+		if (by < 6 || by == 9)
+			c["sku"] = g.pick(skus);
+		if (by >= 6)
+			c["category"] = g.pick(categories);
+	}
+	std::optional<int64_t> from;
+	if (g.chance(30)) {
+		from = anchor + g.range(-3, 9);
+		c["from"] = date_text(*from);
+	}
+	if (g.chance(30))
+		c["until"] = date_text(from ? *from + g.range(1, 6) : anchor + g.range(-2, 10));
+	if (g.chance(30)) {
+		json days = json::array();
+		const int64_t mask = g.range(1, 127);
+		for (int d = 0; d < 7; d++)
+			if (mask & (int64_t{1} << d))
+				days.push_back(day_names[d]);
+		c["days"] = days;
+	}
+	if (g.chance(25)) {
+		json names = json::array();
+		while (names.empty())
+			for (const auto &t : tiers)
+				if (g.chance(50))
+					names.push_back(t["name"]);
+		c["tiers"] = names;
+	}
+	if (kind != "spend_bonus" && g.chance(20))
+		c["min_spend"] = g.range(0, 20000);
+	if (g.chance(30))
+		c["cap"] = g.range(0, 300);
+	return c;
+}
+
+json gen_program(Gen &g, int64_t anchor)
+{
+	json p = {{"program", "prop"},
+		  {"version", 1},
+		  {"currency", "EUR"},
+		  {"card", {{"check", "luhn"}, {"min_length", 8}, {"max_length", 19}}},
+		  {"earn", {{"points", g.range(1, 10)}, {"per", g.range(1, g.chance(25) ? 10 : 500)}}}};
+	if (g.chance(80)) {
+		json cats = json::array(), sk = json::array();
+		for (const auto &c : categories)
+			if (g.chance(15))
+				cats.push_back(c);
+		for (const auto &s : skus)
+			if (g.chance(10))
+				sk.push_back(s);
+		json ex = json::object();
+		if (!cats.empty() || g.chance(50))
+			ex["categories"] = cats;
+		if (!sk.empty() || g.chance(50))
+			ex["skus"] = sk;
+		p["exclude"] = ex;
+	}
+	json tiers = json::array();
+	int64_t spend = g.chance(80) ? 0 : g.range(1, 5000);
+	const int64_t ntiers = g.range(1, 4);
+	for (int64_t i = 0; i < ntiers; i++) {
+		tiers.push_back({{"name", tier_names[static_cast<size_t>(i)]},
+				 {"spend", spend},
+				 {"multiplier_pct", g.range(100, 300)}});
+		spend += g.range(1, 40000);
+	}
+	p["tiers"] = tiers;
+	const int64_t ncamp = g.range(0, 6);
+	if (ncamp > 0 || g.chance(50)) {
+		json camps = json::array();
+		for (int64_t i = 0; i < ncamp; i++)
+			camps.push_back(gen_campaign(g, static_cast<size_t>(i), anchor, tiers));
+		p["campaigns"] = camps;
+	}
+	p["redeem"] = {{"point_value", g.range(1, 5)},
+		       {"min_points", g.chance(20) ? 0 : g.range(0, 200)},
+		       {"max_pct", g.chance(20) ? 100 : g.range(0, 100)},
+		       {"offline_daily_cap", g.chance(10) ? 0 : g.range(0, 5000)}};
+	const int64_t nrewards = g.range(0, 3);
+	if (nrewards > 0 || g.chance(50)) {
+		json rewards = json::array();
+		std::vector<std::string> pool = skus;
+		pool.push_back("Z"); // never sold
+		for (int64_t i = 0; i < nrewards; i++)
+			rewards.push_back({{"id", fmt::format("r{}", i)},
+					   {"cost", g.range(1, 1500)},
+					   {"sku", g.pick(pool)}});
+		p["rewards"] = rewards;
+	}
+	if (g.chance(30))
+		p["expiry_days"] = g.range(0, 365);
+	if (g.chance(30))
+		p["pending_days"] = g.range(0, 30);
+	return p;
+}
+
+json gen_basket(Gen &g, int64_t anchor)
+{
+	// A sku mostly keeps one price in a basket, so equal nets (and ties in the
+	// largest remainder) are common.
+	std::vector<int64_t> price_of;
+	for (size_t k = 0; k < skus.size(); k++)
+		price_of.push_back(g.chance(8) ? 0 : g.chance(30) ? 100 * g.range(1, 9) : g.range(0, 5000));
+	json lines = json::array();
+	const int64_t n = g.range(1, 12);
+	for (int64_t i = 0; i < n; i++) {
+		const size_t k = static_cast<size_t>(g.range(0, static_cast<int64_t>(skus.size()) - 1));
+		json l = {{"sku", skus[k]}};
+		const int64_t c = g.range(0, 99);
+		if (c < 85)
+			l["category"] = sku_category[k];
+		else if (c < 95)
+			l["category"] = g.pick(categories);
+		const int64_t qty = g.range(1, 5);
+		const int64_t price = g.chance(70) ? price_of[k] : g.chance(8) ? 0 : g.range(0, 5000);
+		l["qty"] = qty;
+		l["unit_price"] = price;
+		const int64_t discount = g.chance(60) ? 0 : g.range(0, qty * price);
+		if (discount > 0 || g.chance(50))
+			l["discount"] = discount;
+		lines.push_back(l);
+	}
+	return {{"receipt_id", "R-1"}, {"at", gen_at(g, anchor + g.range(0, 6))}, {"lines", lines}};
+}
+
+bool listed(const json &obj, const char *key, const json &value)
+{
+	if (!obj.contains(key))
+		return false;
+	const json &list = obj.at(key);
+	return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// S0 of the spec, written out here only to aim redemptions near its limits.
+int64_t eligible_spend(const json &program, const json &basket)
+{
+	const json ex = program.value("exclude", json::object());
+	int64_t s = 0;
+	for (const auto &l : basket["lines"]) {
+		if (listed(ex, "skus", l["sku"]) ||
+		    (l.contains("category") && listed(ex, "categories", l["category"])))
+			continue;
+		s += l["qty"].get<int64_t>() * l["unit_price"].get<int64_t>() -
+		     l.value("discount", int64_t{0});
+	}
+	return s;
+}
+
+// One random case: documents, member, redemption and (for the refund property)
+// the refunds that follow.
+struct Case {
+	// Several cases share one program, parsed by the engine once: generating
+	// and parsing documents is most of the time this test takes.
+	std::shared_ptr<const json> program;
+	std::shared_ptr<const loy::Program> parsed; // null: parse *program
+	json basket;
+	model::Member member;
+	model::Redeem redeem;
+	// Units returned per sku by each refund; an empty map returns every unit left.
+	std::vector<std::map<std::string, long long>> refunds;
+};
+
+enum class Want { any, points, refunds };
+
+void gen_member(Gen &g, Case &k, Want want)
+{
+	const json &prog = *k.program;
+	// "Friendly" members pass every check unless the numbers say otherwise, so
+	// that accepted redemptions are common; the rest hit every decline.
+	const bool friendly = want != Want::any || g.chance(50);
+	model::Member &m = k.member;
+	m.known = friendly || g.chance(80);
+	m.blocked = want == Want::points ? false : friendly ? g.chance(3) : g.chance(12);
+	const json &tiers = prog["tiers"];
+	if (g.chance(30)) {
+		const json &t = tiers[static_cast<size_t>(g.range(0, static_cast<int64_t>(tiers.size()) - 1))];
+		m.qualifying_spend = std::max<long long>(0, t["spend"].get<long long>() + g.range(-1, 1));
+	} else {
+		m.qualifying_spend = g.range(0, 100000);
+	}
+	m.balance = g.range(0, 10000);
+	m.redeemed_today = g.range(0, 3000);
+
+	const json &rd = prog["redeem"];
+	const int64_t pv = rd["point_value"], min_points = rd["min_points"], max_pct = rd["max_pct"],
+		      cap = rd["offline_daily_cap"];
+	const bool has_rewards = prog.contains("rewards") && !prog["rewards"].empty();
+	int64_t kind = g.range(0, 99); // < 25 none, < 65 points, < 98 reward, else unknown reward
+	if (want == Want::points)
+		kind = 30;
+	if (kind >= 65 && kind < 98 && !has_rewards)
+		kind = g.chance(50) ? 0 : 30;
+
+	int64_t cost = 0;
+	if (kind < 25) {
+		return;
+	} else if (kind < 65) {
+		const int64_t limit = eligible_spend(prog, k.basket) * max_pct / 100 / pv;
+		const int64_t lo = std::max<int64_t>(1, min_points);
+		const int64_t way = g.range(0, 9);
+		if (friendly && limit >= lo && way < 7)
+			cost = g.range(lo, std::min(limit, lo + 2000));
+		else if (way == 7)
+			cost = std::max<int64_t>(1, limit + g.range(0, 1)); // the max_pct boundary
+		else if (way == 8)
+			cost = std::max<int64_t>(1, min_points - g.range(0, 1)); // the min_points one
+		else
+			cost = g.range(1, 2000);
+		k.redeem.points = cost;
+	} else if (kind < 98) {
+		const json &rw = prog["rewards"][static_cast<size_t>(
+			g.range(0, static_cast<int64_t>(prog["rewards"].size()) - 1))];
+		k.redeem.reward = rw["id"];
+		cost = rw["cost"];
+	} else {
+		k.redeem.reward = "no-such-reward";
+		return;
+	}
+	if (friendly) {
+		m.balance = g.chance(15) ? cost : cost + g.range(0, 5000);
+		m.redeemed_today = cost > cap ? g.range(0, 10) : g.chance(15) ? cap - cost : g.range(0, cap - cost);
+	} else if (g.chance(20)) {
+		m.balance = cost - g.range(0, 1);
+	}
+}
+
+// Refunds of 1–3 random parts of what is left (a sku or two, some of its
+// units), then of everything left.
+void gen_refunds(Gen &g, Case &k)
+{
+	std::map<std::string, long long> left;
+	for (const auto &l : k.basket["lines"])
+		left[l["sku"].get<std::string>()] += l["qty"].get<long long>();
+	const int64_t steps = g.range(1, 3);
+	for (int64_t s = 0; s < steps; s++) {
+		std::vector<std::string> open;
+		for (const auto &kv : left)
+			if (kv.second > 0)
+				open.push_back(kv.first);
+		if (open.empty())
+			break;
+		std::map<std::string, long long> step;
+		const int64_t nskus = g.range(1, 2);
+		for (int64_t i = 0; i < nskus; i++) {
+			const std::string &sku = g.pick(open);
+			if (step.count(sku))
+				continue;
+			step[sku] = g.range(1, left[sku]);
+			left[sku] -= step[sku];
+		}
+		k.refunds.push_back(step);
+	}
+	k.refunds.push_back({});
+}
+
+// A program and the date its campaigns' windows are placed around.
+struct World {
+	int64_t anchor = 0;
+	std::shared_ptr<const json> program;
+	std::shared_ptr<const loy::Program> parsed;
+};
+
+World gen_world(Gen &g)
+{
+	World w;
+	w.anchor = gen_anchor(g);
+	w.program = std::make_shared<const json>(gen_program(g, w.anchor));
+	auto p = loy::parse_program(w.program->dump());
+	if (p)
+		w.parsed = std::make_shared<const loy::Program>(*p);
+	return w; // a refused program is reported by run_checkout
+}
+
+Case gen_case(Gen &g, const World &w, Want want)
+{
+	Case k;
+	k.program = w.program;
+	k.parsed = w.parsed;
+	k.basket = gen_basket(g, w.anchor);
+	gen_member(g, k, want);
+	if (want == Want::refunds)
+		gen_refunds(g, k);
+	return k;
+}
+
+std::string describe(const Case &k)
+{
+	std::ostringstream os;
+	os << "program: " << k.program->dump() << "\nbasket: " << k.basket.dump()
+	   << "\nmember: known=" << k.member.known << " blocked=" << k.member.blocked
+	   << " balance=" << k.member.balance << " qualifying_spend=" << k.member.qualifying_spend
+	   << " redeemed_today=" << k.member.redeemed_today << "\nredeem: ";
+	if (k.redeem.points)
+		os << k.redeem.points << " points";
+	else if (!k.redeem.reward.empty())
+		os << "reward " << k.redeem.reward;
+	else
+		os << "none";
+	if (!k.refunds.empty()) {
+		os << "\nrefunds:";
+		for (const auto &step : k.refunds) {
+			os << " [";
+			if (step.empty())
+				os << "all left";
+			for (const auto &kv : step)
+				os << ' ' << kv.first << "×" << kv.second;
+			os << " ]";
+		}
+	}
+	return os.str();
+}
+
+// ---------------------------------------------------------------- running both
+
+loy::Member to_engine(const model::Member &m)
+{
+	loy::Member e;
+	e.known = m.known;
+	e.blocked = m.blocked;
+	e.balance = m.balance;
+	e.qualifying_spend = m.qualifying_spend;
+	e.redeemed_today = m.redeemed_today;
+	return e;
+}
+
+loy::Redemption to_engine(const model::Redeem &r)
+{
+	if (r.points != 0)
+		return loy::Redemption::of_points(r.points);
+	if (!r.reward.empty())
+		return loy::Redemption::of_reward(r.reward);
+	return loy::Redemption::none();
+}
+
+loy::Code decline_code(const std::string &d)
+{
+	static const std::map<std::string, loy::Code> codes = {
+		{"blocked", loy::Code::declined_blocked},
+		{"balance_unknown", loy::Code::declined_balance_unknown},
+		{"below_min_points", loy::Code::declined_min_points},
+		{"over_max_pct", loy::Code::declined_max_pct},
+		{"reward_not_in_basket", loy::Code::declined_reward_not_in_basket},
+		{"insufficient_points", loy::Code::declined_insufficient_points},
+		{"daily_cap", loy::Code::declined_daily_cap},
+	};
+	auto it = codes.find(d);
+	return it == codes.end() ? loy::Code::internal : it->second;
+}
+
+template <class P> std::string parts_text(const std::vector<P> &parts)
+{
+	std::string s;
+	for (const auto &p : parts)
+		s += fmt::format("{}{}={}", s.empty() ? "" : " ", p.rule, p.points);
+	return "[" + s + "]";
+}
+
+// Property 2, on any accepted checkout: the breakdown starts with base, sums to
+// `earned`, every other part is positive and names a rule once.
+std::string breakdown_problems(const loy::Checkout &c)
+{
+	std::string why;
+	if (c.breakdown.empty() || c.breakdown.front().rule != "base")
+		why += "breakdown does not start with base; ";
+	int64_t sum = 0;
+	std::vector<std::string> seen;
+	for (size_t i = 0; i < c.breakdown.size(); i++) {
+		const loy::Part &p = c.breakdown[i];
+		sum += p.points;
+		if (p.points < 0 || (i > 0 && p.points == 0))
+			why += fmt::format("part {} has {} points; ", p.rule, p.points);
+		if (std::find(seen.begin(), seen.end(), p.rule) != seen.end())
+			why += fmt::format("rule {} appears twice; ", p.rule);
+		seen.push_back(p.rule);
+	}
+	if (sum != c.earned)
+		why += fmt::format("breakdown sums to {}, earned is {}; ", sum, c.earned);
+	if (c.earned < 0)
+		why += fmt::format("earned {} is negative; ", c.earned);
+	if (c.eligible < 0 || c.discount < 0 || c.redeemed < 0)
+		why += "a negative amount; ";
+	return why;
+}
+
+// One case through the engine and the model.
+struct Run {
+	std::shared_ptr<const loy::Program> program;
+	std::optional<loy::Basket> basket;
+	bool skipped = false;   // the model refuses the input
+	std::string model_error;
+	model::Checkout m;
+	std::optional<loy::Result<loy::Checkout>> e;
+	std::string diff;       // empty when the engine agrees with the model and the invariants hold
+
+	bool accepted() const { return e && e->is_ok() && m.decline.empty(); }
+};
+
+Run run_checkout(const Case &k)
+{
+	Run run;
+	run.program = k.parsed;
+	if (!run.program) {
+		auto p = loy::parse_program(k.program->dump());
+		if (!p) {
+			run.diff = "the engine refused the generated program: " + p.status().message();
+			return run;
+		}
+		run.program = std::make_shared<const loy::Program>(*p);
+	}
+	auto b = loy::parse_basket(k.basket.dump());
+	if (!b) {
+		run.diff = "the engine refused the generated basket: " + b.status().message();
+		return run;
+	}
+	run.basket = *b;
+	run.e = loy::checkout(*run.program, *run.basket, to_engine(k.member), to_engine(k.redeem));
+	try {
+		run.m = model::checkout(*k.program, k.basket, k.member, k.redeem);
+	} catch (const std::exception &ex) {
+		run.skipped = true;
+		run.model_error = ex.what();
+		// The one refusal generated on purpose: the engine names it too.
+		if (k.redeem.reward == "no-such-reward" && run.e->status().code() != loy::Code::unknown_reward)
+			run.diff = fmt::format("an unknown reward gave {}, not unknown_reward",
+					       loy::code_name(run.e->status().code()));
+		return run;
+	}
+
+	const loy::Result<loy::Checkout> &e = *run.e;
+	std::string &why = run.diff;
+	if (!run.m.decline.empty()) {
+		const loy::Code want = decline_code(run.m.decline);
+		if (e.is_ok())
+			why += fmt::format("the engine accepted, the model declined: {}; ", run.m.decline);
+		else if (e.status().code() != want)
+			why += fmt::format("the engine said {} ({}), the model declined: {}; ",
+					   loy::code_name(e.status().code()), e.status().message(),
+					   run.m.decline);
+		return run;
+	}
+	if (!e.is_ok()) {
+		why += fmt::format("the engine said {} ({}), the model accepted; ",
+				   loy::code_name(e.status().code()), e.status().message());
+		return run;
+	}
+	const loy::Checkout &c = *e;
+	auto field = [&](const char *name, const auto &engine, const auto &mod) {
+		if (!(engine == mod))
+			why += fmt::format("{}: engine {}, model {}; ", name, engine, mod);
+	};
+	field("tier", c.tier, run.m.tier);
+	field("earned", c.earned, static_cast<int64_t>(run.m.earned));
+	field("redeemed", c.redeemed, static_cast<int64_t>(run.m.redeemed));
+	field("discount", c.discount, static_cast<int64_t>(run.m.discount));
+	field("eligible spend S", c.eligible, static_cast<int64_t>(run.m.eligible_spend));
+	field("breakdown", parts_text(c.breakdown), parts_text(run.m.breakdown));
+	why += breakdown_problems(c);
+	return run;
+}
+
+// Property 3: the refunds of an accepted checkout, step by step against the
+// model, then their totals; and a single full refund of the same receipt.
+std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
+{
+	Run run = run_checkout(k);
+	*skipped = run.skipped;
+	*applicable = false;
+	if (run.skipped || !run.diff.empty() || !run.accepted())
+		return run.diff;
+	*applicable = true;
+	const loy::Program &p = *run.program;
+	const loy::Basket &b = *run.basket;
+	const loy::Checkout &c = run.e->value();
+	const loy::Member em = to_engine(k.member);
+	const loy::Redemption er = to_engine(k.redeem);
+
+	std::string why;
+	{
+		auto f = loy::refund(p, loy::make_receipt(b, c, em, er), {});
+		if (!f)
+			return "a full refund was refused: " + f.status().message();
+		if (f->points_reversed != c.earned || f->points_returned != c.redeemed || !f->complete)
+			why += fmt::format("a single full refund moved {} earned and {} redeemed points "
+					   "(complete {}), the checkout earned {} and redeemed {}; ",
+					   f->points_reversed, f->points_returned, f->complete, c.earned,
+					   c.redeemed);
+	}
+
+	loy::Receipt rc = loy::make_receipt(b, c, em, er);
+	std::vector<int64_t> left(b.lines.size());
+	for (size_t i = 0; i < b.lines.size(); i++)
+		left[i] = b.lines[i].qty;
+	std::map<std::string, long long> before;
+	model::Refund earlier;
+	int64_t reversed = 0, returned = 0;
+	for (size_t s = 0; s < k.refunds.size(); s++) {
+		const auto &step = k.refunds[s];
+		std::vector<loy::ReturnLine> units;
+		std::map<std::string, long long> taken = step;
+		if (step.empty()) {
+			for (size_t i = 0; i < b.lines.size(); i++)
+				taken[b.lines[i].sku] += left[i];
+		}
+		for (const auto &kv : step)
+			units.push_back(loy::ReturnLine{kv.first, kv.second});
+		// Units come off the lines of their sku, first line first.
+		for (const auto &kv : taken) {
+			long long n = kv.second;
+			for (size_t i = 0; i < b.lines.size() && n > 0; i++) {
+				if (b.lines[i].sku != kv.first)
+					continue;
+				const int64_t t = std::min<int64_t>(n, left[i]);
+				left[i] -= t;
+				n -= t;
+			}
+		}
+		const bool complete = std::all_of(left.begin(), left.end(), [](int64_t u) { return u == 0; });
+		const std::string at = fmt::format("refund {}: ", s + 1);
+
+		auto f = loy::refund(p, rc, units);
+		model::Refund m;
+		bool model_nothing_left = false;
+		try {
+			m = model::refund(*k.program, k.basket, k.member, k.redeem, run.m, before, step, earlier);
+		} catch (const std::domain_error &) {
+			model_nothing_left = true;
+		} catch (const std::exception &ex) {
+			*skipped = true;
+			return why;
+		}
+		if (model_nothing_left) {
+			// Earlier parts returned every unit: the full refund has nothing left.
+			if (f || f.status().code() != loy::Code::declined_already_refunded)
+				why += at + "nothing was left to refund, yet the engine did not decline it; ";
+			break;
+		}
+		if (!f) {
+			why += at + "refused: " + f.status().message() + "; ";
+			break;
+		}
+		if (f->points_reversed != m.points_reversed || f->points_returned != m.points_returned)
+			why += at + fmt::format("moved reversed {} returned {}, the model {} and {}; ",
+						f->points_reversed, f->points_returned,
+						m.points_reversed, m.points_returned);
+		if (f->points_reversed < 0 || f->points_returned < 0)
+			why += at + "a negative move; ";
+		for (size_t i = 0; i < b.lines.size(); i++)
+			if (f->returned.size() != b.lines.size() ||
+			    f->returned[i] != b.lines[i].qty - left[i]) {
+				why += at + "units returned per line are not first line first; ";
+				break;
+			}
+		if (f->complete != complete)
+			why += at + fmt::format("complete is {}, expected {}; ", f->complete, complete);
+		reversed += f->points_reversed;
+		returned += f->points_returned;
+		loy::apply_refund(rc, *f);
+		earlier.points_reversed += m.points_reversed;
+		earlier.points_returned += m.points_returned;
+		for (const auto &kv : taken)
+			before[kv.first] += kv.second;
+		if (!why.empty())
+			break;
+	}
+	if (why.empty() && (reversed != c.earned || returned != c.redeemed))
+		why += fmt::format("the refunds moved {} earned and {} redeemed points in all, the "
+				   "checkout earned {} and redeemed {}; ",
+				   reversed, returned, c.earned, c.redeemed);
+	return why;
+}
+
+// Property 4: an accepted points-for-money redemption of D lowers S by exactly D
+// (S = S0 − D), never raises a part of the breakdown, and lowers each part by
+// at most what D would have earned at that part's rate, rounded up — except a
+// campaign whose min_spend S0 met and S no longer does, which may go whole.
+std::string run_redemption(const Case &k, bool *skipped, bool *applicable)
+{
+	Run run = run_checkout(k);
+	*skipped = run.skipped;
+	*applicable = false;
+	if (run.skipped || !run.diff.empty() || !run.accepted() || k.redeem.points == 0)
+		return run.diff;
+	*applicable = true;
+	const loy::Program &p = *run.program;
+	const loy::Checkout &c = run.e->value();
+	auto none = loy::checkout(p, *run.basket, to_engine(k.member), loy::Redemption::none());
+	if (!none)
+		return "the same checkout without the redemption failed: " + none.status().message();
+	const loy::Checkout &c0 = *none;
+
+	std::string why = breakdown_problems(c0);
+	const int64_t d = k.redeem.points * p.redeem.point_value;
+	if (c.discount != d)
+		why += fmt::format("discount {} is not D = {}; ", c.discount, d);
+	if (c.eligible_before != c0.eligible || c.eligible != c0.eligible - d)
+		why += fmt::format("S {} is not S0 {} − D {}; ", c.eligible, c0.eligible, d);
+	if (c.tier != c0.tier)
+		why += "the redemption changed the tier; ";
+
+	// ceil(D × earn.points × (pct − 100) / (earn.per × 100))
+	auto rate_bound = [&](int64_t pct) {
+		const int64_t num = d * p.earn.points * (pct - 100), den = p.earn.per * 100;
+		return (num + den - 1) / den;
+	};
+	auto points_of = [](const loy::Checkout &x, const std::string &rule) -> int64_t {
+		for (const auto &part : x.breakdown)
+			if (part.rule == rule)
+				return part.points;
+		return 0;
+	};
+	int64_t bound_sum = 0;
+	for (const auto &part : c.breakdown)
+		if (part.points > points_of(c0, part.rule))
+			why += fmt::format("the redemption raised {} from {} to {}; ", part.rule,
+					   points_of(c0, part.rule), part.points);
+	for (const auto &part : c0.breakdown) {
+		const int64_t drop = part.points - points_of(c, part.rule);
+		int64_t bound = 0;
+		if (part.rule == "base") {
+			bound = rate_bound(200);
+			const int64_t simple = d * p.earn.points / p.earn.per + 1;
+			if (drop > simple)
+				why += fmt::format("base fell by {}, more than floor(D×points/per)+1 = {}; ",
+						   drop, simple);
+		} else if (part.rule.rfind("tier:", 0) == 0) {
+			bound = rate_bound(p.find_tier(c.tier)->multiplier_pct);
+		} else {
+			const loy::Campaign *camp = nullptr;
+			for (const auto &x : p.campaigns)
+				if (x.id == part.rule)
+					camp = &x;
+			if (!camp) {
+				why += "unknown rule " + part.rule + "; ";
+				continue;
+			}
+			if (camp->min_spend && c.eligible < *camp->min_spend)
+				bound = part.points;
+			else if (camp->kind == loy::CampaignKind::multiplier ||
+				 camp->kind == loy::CampaignKind::category_multiplier)
+				bound = rate_bound(camp->multiplier_pct);
+		}
+		if (drop > bound)
+			why += fmt::format("{} fell by {}, more than its bound {}; ", part.rule, drop, bound);
+		bound_sum += bound;
+	}
+	if (c0.earned - c.earned > bound_sum)
+		why += fmt::format("earned fell by {}, more than the parts' bounds {}; ",
+				   c0.earned - c.earned, bound_sum);
+	return why;
+}
+
+// ---------------------------------------------------------------- shrinking
+
+// Smaller variants of a case: a campaign, line, reward, filter or exclusion
+// fewer, or plainer numbers.
+std::vector<Case> smaller(const Case &k)
+{
+	std::vector<Case> out;
+	auto with = [&](const std::function<void(Case &)> &f) {
+		Case c = k;
+		f(c);
+		out.push_back(std::move(c));
+	};
+	auto with_program = [&](const std::function<void(json &)> &f) {
+		json p = *k.program;
+		f(p);
+		Case c = k;
+		c.program = std::make_shared<const json>(std::move(p));
+		c.parsed = nullptr;
+		out.push_back(std::move(c));
+	};
+	const json &prog = *k.program;
+	if (prog.contains("campaigns")) {
+		const size_t n = prog["campaigns"].size();
+		for (size_t i = 0; i < n; i++)
+			with_program([i](json &p) { p["campaigns"].erase(i); });
+		for (size_t i = 0; i < n; i++)
+			for (const char *key : {"from", "until", "days", "tiers", "min_spend", "cap"})
+				if (prog["campaigns"][i].contains(key) &&
+				    !(std::string(key) == "min_spend" &&
+				      prog["campaigns"][i]["kind"] == "spend_bonus"))
+					with_program([i, key](json &p) { p["campaigns"][i].erase(key); });
+	}
+	const size_t nlines = k.basket["lines"].size();
+	if (nlines > 1)
+		for (size_t i = 0; i < nlines; i++)
+			with([i](Case &c) { c.basket["lines"].erase(i); });
+	for (size_t i = 0; i < nlines; i++) {
+		const json &l = k.basket["lines"][i];
+		if (l.value("discount", int64_t{0}) != 0)
+			with([i](Case &c) { c.basket["lines"][i].erase("discount"); });
+		if (l["qty"].get<int64_t>() > 1)
+			with([i](Case &c) {
+				json &x = c.basket["lines"][i];
+				x["qty"] = 1;
+				if (x.value("discount", int64_t{0}) > x["unit_price"].get<int64_t>())
+					x["discount"] = x["unit_price"];
+			});
+	}
+	if (prog.contains("rewards"))
+		for (size_t i = 0; i < prog["rewards"].size(); i++)
+			if (prog["rewards"][i]["id"] != k.redeem.reward)
+				with_program([i](json &p) { p["rewards"].erase(i); });
+	if (prog.contains("exclude"))
+		with_program([](json &p) { p.erase("exclude"); });
+	if (prog["tiers"].size() > 1)
+		with_program([](json &p) { p["tiers"].erase(p["tiers"].size() - 1); });
+	if (!k.redeem.reward.empty() || k.redeem.points != 0)
+		with([](Case &c) { c.redeem = model::Redeem(); });
+	for (size_t i = 0; i + 1 < k.refunds.size(); i++)
+		with([i](Case &c) { c.refunds.erase(c.refunds.begin() + static_cast<std::ptrdiff_t>(i)); });
+	return out;
+}
+
+Case shrink(Case k, const std::function<bool(const Case &)> &fails)
+{
+	int budget = shrink_budget;
+	for (bool progress = true; progress && budget > 0;) {
+		progress = false;
+		for (const Case &c : smaller(k)) {
+			if (--budget < 0)
+				break;
+			if (fails(c)) {
+				k = c;
+				progress = true;
+				break;
+			}
+		}
+	}
+	return k;
+}
+
+// Runs `n` cases of a property; a failing case is reported with its documents,
+// shrunk, and counted; the model's refusals are counted and must stay rare.
+void check_property(unsigned salt, int n, Want want,
+		    const std::function<std::string(const Case &, bool *, bool *)> &prop,
+		    int *applicable_out = nullptr)
+{
+	const unsigned seed = Catch::rngSeed();
+	INFO("replay with --rng-seed " << seed);
+	std::seed_seq seq = seed_for(salt);
+	Gen g(seq);
+	int skipped = 0, applicable = 0, failures = 0;
+	World w;
+	for (int i = 0; i < n && failures < failures_reported_max; i++) {
+		if (i % cases_per_program == 0)
+			w = gen_world(g);
+		const Case k = gen_case(g, w, want);
+		bool skip = false, app = false;
+		const std::string why = prop(k, &skip, &app);
+		skipped += skip ? 1 : 0;
+		applicable += app ? 1 : 0;
+		if (why.empty())
+			continue;
+		failures++;
+		const Case small = shrink(k, [&](const Case &c) {
+			bool s = false, a = false;
+			return !prop(c, &s, &a).empty() && !s;
+		});
+		bool s = false, a = false;
+		INFO("case " << i << " of seed " << seed << ":\n" << describe(k));
+		INFO("shrunk to:\n" << describe(small) << "\nwhich gives: " << prop(small, &s, &a));
+		FAIL_CHECK(why);
+	}
+	INFO("skipped " << skipped << " of " << n << " cases the model refuses");
+	CHECK(skipped <= static_cast<int>(skipped_share_max * n));
+	if (applicable_out)
+		*applicable_out = applicable;
+}
+
+} // namespace
+
+TEST_CASE("engine and model agree on every checkout", "[property]")
+{
+	std::map<loy::Code, int> outcomes;
+	check_property(1, checkout_cases, Want::any, [&](const Case &k, bool *skipped, bool *app) {
+		Run run = run_checkout(k);
+		*skipped = run.skipped;
+		*app = !run.skipped;
+		if (!run.skipped && run.e)
+			outcomes[run.e->status().code()]++;
+		return run.diff;
+	});
+	// The generator reaches every outcome, or the agreement above means little.
+	using loy::Code;
+	for (Code o : {Code::ok, Code::declined_blocked, Code::declined_balance_unknown,
+		       Code::declined_min_points, Code::declined_max_pct,
+		       Code::declined_reward_not_in_basket, Code::declined_insufficient_points,
+		       Code::declined_daily_cap}) {
+		INFO("outcome " << loy::code_name(o));
+		CHECK(outcomes[o] > 0);
+	}
+	CHECK(outcomes[Code::ok] > checkout_cases / 3);
+}
+
+TEST_CASE("refunds give back exactly what was earned and redeemed", "[property]")
+{
+	int applicable = 0;
+	check_property(2, refund_cases, Want::refunds, run_refunds, &applicable);
+	CHECK(applicable > refund_cases / 2);
+}
+
+TEST_CASE("a points redemption lowers S by D and the points by at most D's worth",
+	  "[property]")
+{
+	int applicable = 0;
+	check_property(3, redemption_cases, Want::points, run_redemption, &applicable);
+	CHECK(applicable > redemption_cases / 2);
+}
