@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "api/boundary.hpp"
 #include "core/card.hpp"
 #include "core/engine.hpp"
 #include "core/receipt_json.hpp"
@@ -29,40 +30,20 @@ struct loy_engine {
 
 namespace {
 
-loy_status to_c(loy::Code code) { return static_cast<loy_status>(code); }
+using loy::capi::to_c;
 
-// Keeps the message in the handle's fixed buffer, cut to fit.
-loy_status fail(loy_engine *e, const loy::Status &s)
-{
-	std::snprintf(e->errmsg, sizeof e->errmsg, "%s", s.message().c_str());
-	return to_c(s.code());
-}
+loy_status fail(loy_engine *e, const loy::Status &s) { return loy::capi::fail(e->errmsg, s); }
 
 loy_status fail(loy_engine *e, loy::Code code, const char *message)
 {
-	std::snprintf(e->errmsg, sizeof e->errmsg, "%s", message);
-	return to_c(code);
+	return loy::capi::fail(e->errmsg, code, message);
 }
 
-loy_status succeed(loy_engine *e)
-{
-	e->errmsg[0] = '\0';
-	return LOY_OK;
-}
+loy_status succeed(loy_engine *e) { return loy::capi::succeed(e->errmsg); }
 
-// Runs `body` with every exception turned into LOY_E_INTERNAL: none may
-// unwind into C.
 template <class F> loy_status guarded(loy_engine *e, F &&body)
 {
-	try {
-		return body();
-	} catch (const std::bad_alloc &) {
-		return fail(e, loy::Code::internal, "out of memory");
-	} catch (const std::exception &ex) {
-		return fail(e, loy::Code::internal, ex.what());
-	} catch (...) {
-		return fail(e, loy::Code::internal, "unknown exception");
-	}
+	return loy::capi::guarded(e->errmsg, std::forward<F>(body));
 }
 
 void copy_name(char *to, size_t size, const std::string &from)
@@ -133,17 +114,24 @@ loy_status loy_engine_program_info(const loy_engine *e, const char **id, int64_t
 	return LOY_OK;
 }
 
+loy_status loy_format_money(const char *currency, int64_t amount, char *buf, size_t size)
+{
+	if (!currency || !buf)
+		return LOY_E_BAD_ARGUMENT;
+	std::string text = loy::format_money(amount, currency);
+	if (text.size() >= size)
+		return LOY_E_BAD_ARGUMENT;
+	std::memcpy(buf, text.c_str(), text.size() + 1);
+	return LOY_OK;
+}
+
 loy_status loy_engine_format_money(const loy_engine *e, int64_t amount, char *buf, size_t size)
 {
 	if (!e || !buf)
 		return LOY_E_BAD_ARGUMENT;
 	if (!e->program)
 		return LOY_E_NO_PROGRAM;
-	std::string text = loy::format_money(amount, e->program->currency);
-	if (text.size() >= size)
-		return LOY_E_BAD_ARGUMENT;
-	std::memcpy(buf, text.c_str(), text.size() + 1);
-	return LOY_OK;
+	return loy_format_money(e->program->currency.c_str(), amount, buf, size);
 }
 
 loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked)

@@ -63,6 +63,8 @@ const char *const migrations[] = {
 		token TEXT NOT NULL,
 		program_id TEXT NOT NULL,
 		program_version INTEGER NOT NULL,
+		at_utc INTEGER NOT NULL,
+		at_offset INTEGER NOT NULL,
 		local_date INTEGER NOT NULL,
 		available_at INTEGER NOT NULL,
 		expires_at INTEGER,
@@ -74,6 +76,7 @@ const char *const migrations[] = {
 		reversed INTEGER NOT NULL DEFAULT 0,
 		returned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 	CREATE INDEX receipts_by_member ON receipts (token, local_date);
+	CREATE INDEX receipts_by_time ON receipts (at_utc);
 	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
@@ -96,14 +99,15 @@ struct MemberRow {
 struct ReceiptRow {
 	int64_t seq = 0;
 	std::string token, program_id;
-	int64_t program_version = 0, local_date = 0, available_at = 0;
+	int64_t program_version = 0, at_utc = 0, at_offset = 0, local_date = 0, available_at = 0;
 	std::optional<int64_t> expires_at;
 	std::string request, receipt, result;
 	int64_t earned = 0, redeemed = 0, reversed = 0, returned = 0;
 	bool operator==(const ReceiptRow &o) const
 	{
 		return seq == o.seq && token == o.token && program_id == o.program_id &&
-		       program_version == o.program_version && local_date == o.local_date &&
+		       program_version == o.program_version && at_utc == o.at_utc &&
+		       at_offset == o.at_offset && local_date == o.local_date &&
 		       available_at == o.available_at && expires_at == o.expires_at &&
 		       request == o.request && receipt == o.receipt && result == o.result &&
 		       earned == o.earned && redeemed == o.redeemed && reversed == o.reversed &&
@@ -122,7 +126,8 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 		    const std::string &token, const std::string &program_id, int64_t program_version,
 		    int64_t points, const std::string &data, bool unacked)
 {
-	Json d = Json::parse(data, nullptr, false);
+	// Ordered, so that re-encoding gives back the very text that was stored.
+	auto d = nlohmann::ordered_json::parse(data, nullptr, false);
 	if (d.is_discarded() || !d.is_object())
 		return corrupt(fmt::format("entry {}: data is not a JSON object", seq));
 	try {
@@ -143,6 +148,8 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 			row.token = token;
 			row.program_id = program_id;
 			row.program_version = program_version;
+			row.at_utc = d.at("at_utc").get<int64_t>();
+			row.at_offset = d.at("at_offset").get<int64_t>();
 			row.local_date = d.at("local_date").get<int64_t>();
 			row.available_at = d.at("available_at").get<int64_t>();
 			if (!d.at("expires_at").is_null())
@@ -173,7 +180,7 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 		} else {
 			return corrupt(fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
-	} catch (const Json::exception &e) {
+	} catch (const nlohmann::json::exception &e) {
 		return corrupt(fmt::format("entry {}: data lacks a field: {}", seq, e.what()));
 	}
 	return Status::ok();
@@ -193,7 +200,7 @@ Result<Replay> replay_journal(db::Db &db, int64_t acked)
 			return row.status();
 		if (!*row)
 			break;
-		const Stmt &s = st.value();
+		const db::Stmt &s = st.value();
 		int64_t seq = s.int64(0);
 		LOY_TRY(replay_entry(r, seq, s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5),
 				     s.int64(6), s.text(7), seq > acked));
@@ -381,8 +388,8 @@ Status Ledger::rebuild_derived()
 	}
 	auto ri = db_.prepare("INSERT INTO receipts (receipt_id, seq, token, program_id, program_version, "
 			      "local_date, available_at, expires_at, request, receipt, result, earned, "
-			      "redeemed, reversed, returned) VALUES "
-			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+			      "redeemed, reversed, returned, at_utc, at_offset) VALUES "
+			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
 	if (!ri)
 		return ri.status();
 	for (const auto &[id, x] : r->receipts) {
@@ -391,7 +398,7 @@ Status Ledger::rebuild_derived()
 		s.bind(1, id).bind(2, x.seq).bind(3, x.token).bind(4, x.program_id).bind(5, x.program_version);
 		s.bind(6, x.local_date).bind(7, x.available_at).bind(8, x.expires_at).bind(9, x.request);
 		s.bind(10, x.receipt).bind(11, x.result).bind(12, x.earned).bind(13, x.redeemed);
-		s.bind(14, x.reversed).bind(15, x.returned);
+		s.bind(14, x.reversed).bind(15, x.returned).bind(16, x.at_utc).bind(17, x.at_offset);
 		LOY_TRY(s.run());
 	}
 	return Status::ok();
@@ -510,7 +517,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		fail(v.entries, "members table lacks a member the journal has");
 	auto rs = db_.prepare("SELECT receipt_id, seq, token, program_id, program_version, local_date, "
 			      "available_at, expires_at, request, receipt, result, earned, redeemed, "
-			      "reversed, returned FROM receipts");
+			      "reversed, returned, at_utc, at_offset FROM receipts");
 	if (!rs)
 		return rs.status();
 	size_t receipts = 0;
@@ -538,6 +545,8 @@ Result<Ledger::Verdict> Ledger::verify()
 		x.redeemed = s.int64(12);
 		x.reversed = s.int64(13);
 		x.returned = s.int64(14);
+		x.at_utc = s.int64(15);
+		x.at_offset = s.int64(16);
 		auto it = r->receipts.find(s.text(0));
 		if (it == r->receipts.end() || !(it->second == x))
 			fail(x.seq, fmt::format("receipts table differs from the journal for receipt {}",

@@ -121,6 +121,12 @@ loy_status loy_engine_format_money(const loy_engine *engine, int64_t amount, cha
 				   size_t size);
 
 /**
+ * \brief Formats an amount of minor units of an ISO 4217 currency, without a
+ * program: "EUR 13.50". Same output as loy_engine_format_money().
+ */
+loy_status loy_format_money(const char *currency, int64_t amount, char *buf, size_t size);
+
+/**
  * \brief Checks a card scan (digits, track 2 or LOYALTY: QR) against the
  * program's card rule.
  * \param masked receives "****7897" (LOY_MASKED_CARD_MAX bytes); may be NULL.
@@ -212,6 +218,75 @@ loy_status loy_engine_breakdown_part(const loy_engine *engine, size_t index, con
  * the next call on the engine), "" before any.
  */
 const char *loy_engine_result_json(const loy_engine *engine);
+
+
+/* ---------------------------------------------------------------------------
+ * The terminal: the engine over the terminal's ledger in a data dir. Every
+ * operation is one transaction: recorded whole, or not at all. Results are
+ * JSON objects (the `--json` output of loyalty-terminal), read with
+ * loy_terminal_result_json().
+ */
+
+/** \brief A terminal handle. One per thread; several processes may share a data dir. */
+typedef struct loy_terminal loy_terminal;
+
+/** \brief Settings of a new terminal. Unused strings are NULL. */
+typedef struct loy_terminal_setup {
+	const char *terminal_id; /**< required: letters, digits, '-', '_', '.' */
+	const char *store;       /**< required, same alphabet */
+	const char *tz;          /**< IANA zone or "+01:00"; NULL: receipts' own offsets */
+	const char *server;      /**< https://HOST:PORT of the central server, or NULL */
+	const char *ca;          /**< with server: the server's CA (PEM path) */
+	const char *cert;        /**< with server: this terminal's certificate (PEM path) */
+	const char *key;         /**< with server: its private key (PEM path) */
+	const char *token_key;   /**< the chain's card-token key file; NULL: made here */
+} loy_terminal_setup;
+
+/** \brief A handle with no data dir yet; NULL only without memory. */
+loy_terminal *loy_terminal_new(void);
+/** \brief Closes and frees; NULL is ignored. */
+void loy_terminal_free(loy_terminal *t);
+/** \brief The message of the handle's last failure, "" after a success. Never NULL. */
+const char *loy_terminal_errmsg(const loy_terminal *t);
+/** \brief The JSON object of the last successful operation, "" before any. */
+const char *loy_terminal_result_json(const loy_terminal *t);
+
+/**
+ * \brief Sets the clock used to stamp entries (seconds since the epoch, UTC);
+ * NULL restores the system clock. For a HAL clock or a test.
+ */
+void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ctx);
+
+/** \brief Makes data_dir a terminal's (keys, settings, empty ledger) and opens it. */
+loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup);
+/** \brief Opens an initialised data dir. */
+loy_status loy_terminal_open(loy_terminal *t, const char *data_dir);
+
+/** \brief Installs a program version; older versions are refused (LOY_E_OLD_PROGRAM). */
+loy_status loy_terminal_program_load(loy_terminal *t, const char *json, size_t len);
+/** \brief Enrols a card on this terminal: its balance becomes known here. */
+loy_status loy_terminal_enroll(loy_terminal *t, const char *scan);
+/**
+ * \brief Records a checkout: points earned, and the redemption if any.
+ * A receipt id seen before returns the recorded result ("replayed": true)
+ * for the same request, LOY_E_RECEIPT_CONFLICT for another.
+ */
+loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *basket_json,
+				 size_t len, const loy_redemption *redemption);
+/** \brief Records a refund of units of a receipt of this terminal (n = 0: all left). */
+loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
+			       const loy_return_line *lines, size_t n);
+/** \brief A member's balance, pending points, tier and what is redeemable today. */
+loy_status loy_terminal_balance(loy_terminal *t, const char *scan);
+/** \brief Terminal id, store, program, entries, unsynced entries, last sync. */
+loy_status loy_terminal_status(loy_terminal *t);
+/**
+ * \brief Checks the ledger: SQLite integrity, hash chain, MACs, sequence,
+ * derived tables. \param ok receives 1 when all hold. A ledger that fails is
+ * LOY_OK with *ok == 0 and "first_bad" in the result; LOY_E_STORAGE means it
+ * could not be read at all.
+ */
+loy_status loy_terminal_verify(loy_terminal *t, int *ok);
 
 #ifdef __cplusplus
 }

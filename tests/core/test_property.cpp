@@ -76,7 +76,8 @@ std::seed_seq seed_for(unsigned salt)
 // A small pool, so that skus repeat across lines and meet the campaigns,
 // exclusions and rewards that name them.
 const std::vector<std::string> skus = {"A", "B", "C", "D", "E", "F"};
-const std::vector<std::string> sku_category = {"coffee", "coffee", "pastry", "food", "tobacco", "gift"};
+const std::vector<std::string> sku_category = {"coffee", "coffee", "pastry",
+						"food",   "tobacco", "gift"};
 const std::vector<std::string> categories = {"coffee", "pastry", "food", "tobacco", "gift"};
 const std::vector<std::string> tier_names = {"Member", "Silver", "Gold", "Platinum"};
 const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
@@ -149,7 +150,7 @@ std::string gen_at(Gen &g, int64_t local_day)
 	return text + fmt::format("{}{:02}:{:02}", offset_min < 0 ? '-' : '+', a / 60, a % 60);
 }
 
-json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers)
+json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empty_tier_lists)
 {
 	static const char *const kinds[] = {"multiplier", "category_multiplier", "spend_bonus",
 					    "item_bonus"};
@@ -188,11 +189,16 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers)
 	}
 	if (g.chance(25)) {
 		json names = json::array();
-		while (names.empty())
+		// The spec: a campaign applies "only when all its filters hold", and no
+		// tier is in an empty list.
+		if (empty_tier_lists && g.chance(5))
+			c["tiers"] = names;
+		while (!c.contains("tiers") && names.empty())
 			for (const auto &t : tiers)
 				if (g.chance(50))
 					names.push_back(t["name"]);
-		c["tiers"] = names;
+		if (!c.contains("tiers"))
+			c["tiers"] = names;
 	}
 	if (kind != "spend_bonus" && g.chance(20))
 		c["min_spend"] = g.range(0, 20000);
@@ -201,7 +207,7 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers)
 	return c;
 }
 
-json gen_program(Gen &g, int64_t anchor)
+json gen_program(Gen &g, int64_t anchor, bool empty_tier_lists)
 {
 	json p = {{"program", "prop"},
 		  {"version", 1},
@@ -237,7 +243,8 @@ json gen_program(Gen &g, int64_t anchor)
 	if (ncamp > 0 || g.chance(50)) {
 		json camps = json::array();
 		for (int64_t i = 0; i < ncamp; i++)
-			camps.push_back(gen_campaign(g, static_cast<size_t>(i), anchor, tiers));
+			camps.push_back(gen_campaign(g, static_cast<size_t>(i), anchor, tiers,
+						     empty_tier_lists));
 		p["campaigns"] = camps;
 	}
 	p["redeem"] = {{"point_value", g.range(1, 5)},
@@ -287,6 +294,13 @@ json gen_basket(Gen &g, int64_t anchor)
 		if (discount > 0 || g.chance(50))
 			l["discount"] = discount;
 		lines.push_back(l);
+	}
+	// A twin of a line in another category: the largest remainder must break
+	// the tie between them, and category campaigns see which way it went.
+	if (g.chance(30)) {
+		json twin = lines[static_cast<size_t>(g.range(0, n - 1))];
+		twin["category"] = g.pick(categories);
+		lines.insert(lines.begin() + g.range(0, n), twin);
 	}
 	return {{"receipt_id", "R-1"}, {"at", gen_at(g, anchor + g.range(0, 6))}, {"lines", lines}};
 }
@@ -385,8 +399,13 @@ void gen_member(Gen &g, Case &k, Want want)
 		return;
 	}
 	if (friendly) {
-		m.balance = g.chance(15) ? cost : cost + g.range(0, 5000);
-		m.redeemed_today = cost > cap ? g.range(0, 10) : g.chance(15) ? cap - cost : g.range(0, cap - cost);
+		m.balance = g.chance(15) ? cost : cost + g.range(0, 5000); // exactly enough, or more
+		if (cost > cap)
+			m.redeemed_today = g.range(0, 10);
+		else if (g.chance(15))
+			m.redeemed_today = cap - cost; // exactly at the cap
+		else
+			m.redeemed_today = g.range(0, cap - cost);
 	} else if (g.chance(20)) {
 		m.balance = cost - g.range(0, 1);
 	}
@@ -428,11 +447,14 @@ struct World {
 	std::shared_ptr<const loy::Program> parsed;
 };
 
-World gen_world(Gen &g)
+// Empty campaign tier lists only in the checkout property: the engine reads
+// `"tiers": []` as every tier, the spec as a filter that never holds. Until
+// that is settled, the refund and redemption properties keep guarding the rest.
+World gen_world(Gen &g, Want want)
 {
 	World w;
 	w.anchor = gen_anchor(g);
-	w.program = std::make_shared<const json>(gen_program(g, w.anchor));
+	w.program = std::make_shared<const json>(gen_program(g, w.anchor, want == Want::any));
 	auto p = loy::parse_program(w.program->dump());
 	if (p)
 		w.parsed = std::make_shared<const loy::Program>(*p);
@@ -555,7 +577,6 @@ struct Run {
 	std::shared_ptr<const loy::Program> program;
 	std::optional<loy::Basket> basket;
 	bool skipped = false;   // the model refuses the input
-	std::string model_error;
 	model::Checkout m;
 	std::optional<loy::Result<loy::Checkout>> e;
 	std::string diff;       // empty when the engine agrees with the model and the invariants hold
@@ -584,9 +605,8 @@ Run run_checkout(const Case &k)
 	run.e = loy::checkout(*run.program, *run.basket, to_engine(k.member), to_engine(k.redeem));
 	try {
 		run.m = model::checkout(*k.program, k.basket, k.member, k.redeem);
-	} catch (const std::exception &ex) {
+	} catch (const std::exception &) {
 		run.skipped = true;
-		run.model_error = ex.what();
 		// The one refusal generated on purpose: the engine names it too.
 		if (k.redeem.reward == "no-such-reward" && run.e->status().code() != loy::Code::unknown_reward)
 			run.diff = fmt::format("an unknown reward gave {}, not unknown_reward",
@@ -692,7 +712,7 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 			m = model::refund(*k.program, k.basket, k.member, k.redeem, run.m, before, step, earlier);
 		} catch (const std::domain_error &) {
 			model_nothing_left = true;
-		} catch (const std::exception &ex) {
+		} catch (const std::exception &) {
 			*skipped = true;
 			return why;
 		}
@@ -873,6 +893,10 @@ std::vector<Case> smaller(const Case &k)
 		with_program([](json &p) { p.erase("exclude"); });
 	if (prog["tiers"].size() > 1)
 		with_program([](json &p) { p["tiers"].erase(p["tiers"].size() - 1); });
+	if (k.member.qualifying_spend != 0)
+		with([](Case &c) { c.member.qualifying_spend = 0; });
+	if (k.member.redeemed_today != 0)
+		with([](Case &c) { c.member.redeemed_today = 0; });
 	if (!k.redeem.reward.empty() || k.redeem.points != 0)
 		with([](Case &c) { c.redeem = model::Redeem(); });
 	for (size_t i = 0; i + 1 < k.refunds.size(); i++)
@@ -912,7 +936,7 @@ void check_property(unsigned salt, int n, Want want,
 	World w;
 	for (int i = 0; i < n && failures < failures_reported_max; i++) {
 		if (i % cases_per_program == 0)
-			w = gen_world(g);
+			w = gen_world(g, want);
 		const Case k = gen_case(g, w, want);
 		bool skip = false, app = false;
 		const std::string why = prop(k, &skip, &app);
@@ -926,9 +950,10 @@ void check_property(unsigned salt, int n, Want want,
 			return !prop(c, &s, &a).empty() && !s;
 		});
 		bool s = false, a = false;
-		INFO("case " << i << " of seed " << seed << ":\n" << describe(k));
-		INFO("shrunk to:\n" << describe(small) << "\nwhich gives: " << prop(small, &s, &a));
-		FAIL_CHECK(why);
+		const std::string small_why = prop(small, &s, &a);
+		INFO("case " << i << " of seed " << seed << ":\n" << describe(k) << "\ngives: " << why);
+		INFO("shrunk to:\n" << describe(small));
+		FAIL_CHECK(small_why);
 	}
 	INFO("skipped " << skipped << " of " << n << " cases the model refuses");
 	CHECK(skipped <= static_cast<int>(skipped_share_max * n));

@@ -1,0 +1,48 @@
+// What every C API handle shares: an error buffer of fixed size, statuses
+// mapped one to one, and no exception crossing into C.
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "core/status.hpp"
+#include "loyalty/loyalty.h"
+
+namespace loy::capi {
+
+inline loy_status to_c(Code code) { return static_cast<loy_status>(code); }
+
+// Keeps the message in the handle's buffer, cut to fit.
+template <size_t N> loy_status fail(char (&errmsg)[N], Code code, const char *message)
+{
+	std::snprintf(errmsg, N, "%s", message);
+	return to_c(code);
+}
+
+template <size_t N> loy_status fail(char (&errmsg)[N], const Status &s)
+{
+	return fail(errmsg, s.code(), s.message().c_str());
+}
+
+template <size_t N> loy_status succeed(char (&errmsg)[N])
+{
+	errmsg[0] = '\0';
+	return LOY_OK;
+}
+
+// Runs `body`, turning any exception into LOY_E_INTERNAL.
+template <size_t N, class F> loy_status guarded(char (&errmsg)[N], F &&body) noexcept
+{
+	try {
+		return body();
+	} catch (const std::bad_alloc &) {
+		return fail(errmsg, Code::internal, "out of memory");
+	} catch (const std::exception &e) {
+		return fail(errmsg, Code::internal, e.what());
+	} catch (...) {
+		return fail(errmsg, Code::internal, "unknown exception");
+	}
+}
+
+} // namespace loy::capi

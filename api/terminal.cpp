@@ -1,0 +1,191 @@
+// The C API of the terminal: a handle over loy::Terminal.
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "api/boundary.hpp"
+#include "loyalty/loyalty.h"
+#include "storage/terminal.hpp"
+
+struct loy_terminal {
+	std::unique_ptr<loy::Terminal> terminal;
+	std::string result_json;
+	int64_t (*clock)(void *ctx) = nullptr;
+	void *clock_ctx = nullptr;
+	char errmsg[LOY_ERRMSG_MAX] = "";
+
+	int64_t now() const
+	{
+		return clock ? clock(clock_ctx) : static_cast<int64_t>(std::time(nullptr));
+	}
+};
+
+namespace {
+
+using loy::Code;
+
+loy_status fail(loy_terminal *t, const loy::Status &s) { return loy::capi::fail(t->errmsg, s); }
+
+loy_status fail(loy_terminal *t, Code code, const char *message)
+{
+	return loy::capi::fail(t->errmsg, code, message);
+}
+
+// The common shape of an operation: check the handle is open, run, keep the
+// JSON result.
+template <class F> loy_status run(loy_terminal *t, F &&op)
+{
+	if (!t)
+		return LOY_E_BAD_ARGUMENT;
+	return loy::capi::guarded(t->errmsg, [&]() -> loy_status {
+		if (!t->terminal)
+			return fail(t, Code::bad_argument, "terminal not open: call loy_terminal_open");
+		loy::Result<std::string> r = op(*t->terminal);
+		if (!r)
+			return fail(t, r.status());
+		t->result_json = std::move(r).value();
+		return loy::capi::succeed(t->errmsg);
+	});
+}
+
+std::string str(const char *s) { return s ? s : ""; }
+
+} // namespace
+
+extern "C" {
+
+loy_terminal *loy_terminal_new(void) { return new (std::nothrow) loy_terminal(); }
+
+void loy_terminal_free(loy_terminal *t) { delete t; }
+
+const char *loy_terminal_errmsg(const loy_terminal *t)
+{
+	return t ? t->errmsg : "no terminal (NULL handle)";
+}
+
+const char *loy_terminal_result_json(const loy_terminal *t) { return t ? t->result_json.c_str() : ""; }
+
+void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ctx)
+{
+	if (!t)
+		return;
+	t->clock = now;
+	t->clock_ctx = ctx;
+}
+
+loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup)
+{
+	if (!t)
+		return LOY_E_BAD_ARGUMENT;
+	if (!data_dir || !setup)
+		return fail(t, Code::bad_argument, "init: no data dir or setup (NULL)");
+	return loy::capi::guarded(t->errmsg, [&]() -> loy_status {
+		loy::TerminalSetup s;
+		s.terminal_id = str(setup->terminal_id);
+		s.store = str(setup->store);
+		s.tz = str(setup->tz);
+		s.server = str(setup->server);
+		s.ca = str(setup->ca);
+		s.cert = str(setup->cert);
+		s.key = str(setup->key);
+		s.token_key = str(setup->token_key);
+		loy::Status st = loy::Terminal::init(data_dir, s, t->now());
+		if (!st)
+			return fail(t, st);
+		return loy_terminal_open(t, data_dir);
+	});
+}
+
+loy_status loy_terminal_open(loy_terminal *t, const char *data_dir)
+{
+	if (!t)
+		return LOY_E_BAD_ARGUMENT;
+	if (!data_dir)
+		return fail(t, Code::bad_argument, "open: no data dir (NULL)");
+	return loy::capi::guarded(t->errmsg, [&]() -> loy_status {
+		t->terminal.reset();
+		auto r = loy::Terminal::open(data_dir);
+		if (!r)
+			return fail(t, r.status());
+		t->terminal = std::move(r).value();
+		return loy::capi::succeed(t->errmsg);
+	});
+}
+
+loy_status loy_terminal_program_load(loy_terminal *t, const char *json, size_t len)
+{
+	if (t && !json)
+		return fail(t, Code::bad_argument, "program: no document (NULL)");
+	return run(t, [&](loy::Terminal &term) { return term.program_load(std::string_view(json, len), t->now()); });
+}
+
+loy_status loy_terminal_enroll(loy_terminal *t, const char *scan)
+{
+	if (t && !scan)
+		return fail(t, Code::bad_argument, "enroll: no card scan (NULL)");
+	return run(t, [&](loy::Terminal &term) { return term.enroll(scan, t->now()); });
+}
+
+loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *basket_json,
+				 size_t len, const loy_redemption *redemption)
+{
+	if (t && (!scan || !basket_json))
+		return fail(t, Code::bad_argument, "checkout: no card scan or basket (NULL)");
+	loy::Redemption r;
+	if (redemption && redemption->kind == LOY_REDEEM_POINTS)
+		r = loy::Redemption::of_points(redemption->points);
+	else if (redemption && redemption->kind == LOY_REDEEM_REWARD)
+		r = loy::Redemption::of_reward(str(redemption->reward));
+	return run(t, [&](loy::Terminal &term) {
+		return term.checkout(scan, std::string_view(basket_json, len), r, t->now());
+	});
+}
+
+loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
+			       const loy_return_line *lines, size_t n)
+{
+	if (t && (!receipt_id || (n > 0 && !lines)))
+		return fail(t, Code::bad_argument, "refund: no receipt id or lines (NULL)");
+	std::vector<loy::ReturnLine> units;
+	for (size_t i = 0; i < n; i++) {
+		if (!lines[i].sku)
+			return t ? fail(t, Code::bad_argument, "refund: a line without sku") : LOY_E_BAD_ARGUMENT;
+		units.push_back(loy::ReturnLine{lines[i].sku, lines[i].qty});
+	}
+	return run(t, [&](loy::Terminal &term) { return term.refund(receipt_id, units, t->now()); });
+}
+
+loy_status loy_terminal_balance(loy_terminal *t, const char *scan)
+{
+	if (t && !scan)
+		return fail(t, Code::bad_argument, "balance: no card scan (NULL)");
+	return run(t, [&](loy::Terminal &term) { return term.balance(scan, t->now()); });
+}
+
+loy_status loy_terminal_status(loy_terminal *t)
+{
+	return run(t, [&](loy::Terminal &term) { return term.status(); });
+}
+
+loy_status loy_terminal_verify(loy_terminal *t, int *ok)
+{
+	return run(t, [&](loy::Terminal &term) -> loy::Result<std::string> {
+		auto v = term.verify();
+		if (!v)
+			return v.status();
+		nlohmann::ordered_json out;
+		out["ok"] = v->ok;
+		out["entries"] = v->entries;
+		if (!v->ok) {
+			out["first_bad"] = v->first_bad;
+			out["problem"] = v->problem;
+		}
+		if (ok)
+			*ok = v->ok ? 1 : 0;
+		return out.dump();
+	});
+}
+
+} // extern "C"

@@ -1,0 +1,491 @@
+// loyalty-terminal: the reference terminal program (spec/cli.md). It parses
+// the command line, calls the library's public C API, and prints: every rule
+// lives in the library.
+#include <loyalty/loyalty.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Baskets and programs are small documents; a bound keeps a wrong path or a
+// runaway pipe from filling memory.
+constexpr size_t input_bytes_max = 4 << 20;
+
+const char usage[] =
+	"usage: loyalty-terminal --data-dir DIR COMMAND [options] [--json]\n"
+	"\n"
+	"  init --terminal-id T --store S [--tz ZONE]\n"
+	"       [--server https://HOST:PORT --ca CA.pem --cert T.pem --key T.key --token-key TOKEN.key]\n"
+	"  program load FILE.json\n"
+	"  enroll --card SCAN\n"
+	"  checkout --card SCAN --basket FILE.json|- [--redeem POINTS | --reward ID]\n"
+	"  refund --receipt ID [--line SKU=QTY ...]\n"
+	"  balance --card SCAN\n"
+	"  status\n"
+	"  verify\n"
+	"\n"
+	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
+
+struct Args {
+	std::string data_dir;
+	bool json = false;
+	std::vector<std::string> words;                 // command and positionals
+	std::vector<std::pair<std::string, std::string>> opts; // --name value, in order
+	std::string error;
+};
+
+// Options that take no value.
+bool is_flag(const std::string &name) { return name == "json" || name == "help"; }
+
+Args parse_args(int argc, char **argv)
+{
+	Args a;
+	for (int i = 1; i < argc; i++) {
+		std::string s = argv[i];
+		if (s.size() > 2 && s.compare(0, 2, "--") == 0) {
+			std::string name = s.substr(2), value;
+			auto eq = name.find('=');
+			if (eq != std::string::npos) {
+				value = name.substr(eq + 1);
+				name = name.substr(0, eq);
+			} else if (!is_flag(name)) {
+				if (i + 1 >= argc) {
+					a.error = "--" + name + " needs a value";
+					return a;
+				}
+				value = argv[++i];
+			}
+			if (name == "json")
+				a.json = true;
+			else if (name == "data-dir")
+				a.data_dir = value;
+			else
+				a.opts.emplace_back(name, value);
+		} else {
+			a.words.push_back(s);
+		}
+	}
+	return a;
+}
+
+struct Cli {
+	Args args;
+	loy_terminal *t = nullptr;
+
+	// The one failure line on stderr and, with --json, the error object on
+	// stdout; the exit code is the status's kind.
+	int fail(loy_status st, const std::string &message) const
+	{
+		const char *code = loy_errstr(st);
+		std::fprintf(stderr, "error: %s: %s\n", code, message.c_str());
+		if (args.json) {
+			Json err{{"error", {{"code", code}, {"message", message}}}};
+			std::printf("%s\n", err.dump().c_str());
+		}
+		return static_cast<int>(loy_status_kind(st));
+	}
+	int bad_args(const std::string &message) const { return fail(LOY_E_BAD_ARGUMENT, message); }
+	int fail_last(loy_status st) const { return fail(st, loy_terminal_errmsg(t)); }
+
+	const std::string *opt(const char *name) const
+	{
+		const std::string *found = nullptr;
+		for (const auto &o : args.opts)
+			if (o.first == name)
+				found = &o.second;
+		return found;
+	}
+	std::vector<std::string> all(const char *name) const
+	{
+		std::vector<std::string> v;
+		for (const auto &o : args.opts)
+			if (o.first == name)
+				v.push_back(o.second);
+		return v;
+	}
+	// Refuses options the command does not take: a typo must not be ignored.
+	bool only(std::initializer_list<const char *> allowed, std::string *bad) const
+	{
+		for (const auto &o : args.opts) {
+			bool ok = false;
+			for (const char *a : allowed)
+				ok = ok || o.first == a;
+			if (!ok) {
+				*bad = "--" + o.first;
+				return false;
+			}
+		}
+		return true;
+	}
+	Json result() const { return Json::parse(loy_terminal_result_json(t)); }
+};
+
+bool read_input(const std::string &path, std::string *out, std::string *error)
+{
+	std::ostringstream ss;
+	if (path == "-") {
+		ss << std::cin.rdbuf();
+	} else {
+		std::ifstream in(path, std::ios::binary);
+		if (!in) {
+			*error = "cannot read " + path + ": " + std::strerror(errno);
+			return false;
+		}
+		ss << in.rdbuf();
+	}
+	*out = ss.str();
+	if (out->size() > input_bytes_max) {
+		*error = path + " is larger than " + std::to_string(input_bytes_max) + " bytes";
+		return false;
+	}
+	return true;
+}
+
+std::string money(const Json &r, int64_t amount)
+{
+	char buf[LOY_MONEY_MAX];
+	std::string currency = r.value("currency", "");
+	if (currency.empty() || loy_format_money(currency.c_str(), amount, buf, sizeof buf) != LOY_OK)
+		return std::to_string(amount);
+	return buf;
+}
+
+std::string points_or_unknown(const Json &v)
+{
+	return v.is_null() ? "unknown (earns, cannot redeem)" : std::to_string(v.get<int64_t>()) + " pts";
+}
+
+void print_line(const char *label, const std::string &value)
+{
+	std::printf("  %-22s %s\n", label, value.c_str());
+}
+
+bool parse_i64(const std::string &s, int64_t *out)
+{
+	if (s.empty())
+		return false;
+	char *end = nullptr;
+	errno = 0;
+	long long v = std::strtoll(s.c_str(), &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+int cmd_init(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"terminal-id", "store", "tz", "server", "ca", "cert", "key", "token-key"}, &bad))
+		return c.bad_args("init does not take " + bad);
+	auto get = [&](const char *n) { return c.opt(n) ? c.opt(n)->c_str() : nullptr; };
+	if (!get("terminal-id") || !get("store"))
+		return c.bad_args("init needs --terminal-id and --store");
+	loy_terminal_setup s{};
+	s.terminal_id = get("terminal-id");
+	s.store = get("store");
+	s.tz = get("tz");
+	s.server = get("server");
+	s.ca = get("ca");
+	s.cert = get("cert");
+	s.key = get("key");
+	s.token_key = get("token-key");
+	loy_status st = loy_terminal_init(c.t, c.args.data_dir.c_str(), &s);
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	st = loy_terminal_status(c.t);
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json) {
+		std::printf("%s\n", r.dump().c_str());
+	} else {
+		std::printf("Terminal %s of store %s ready in %s\n", s.terminal_id, s.store,
+			    c.args.data_dir.c_str());
+		if (s.server)
+			std::printf("  syncs with %s\n", s.server);
+	}
+	return 0;
+}
+
+int cmd_program(Cli &c)
+{
+	if (c.args.words.size() != 3 || c.args.words[1] != "load")
+		return c.bad_args("usage: program load FILE.json");
+	std::string bad;
+	if (!c.only({}, &bad))
+		return c.bad_args("program load does not take " + bad);
+	std::string text, err;
+	if (!read_input(c.args.words[2], &text, &err))
+		return c.bad_args(err);
+	loy_status st = loy_terminal_program_load(c.t, text.data(), text.size());
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json)
+		std::printf("%s\n", r.dump().c_str());
+	else
+		std::printf("Program %s v%lld %s\n", r["program"].get<std::string>().c_str(),
+			    static_cast<long long>(r["version"].get<int64_t>()),
+			    r["loaded"].get<bool>() ? "installed" : "already installed");
+	return 0;
+}
+
+int cmd_enroll(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"card"}, &bad))
+		return c.bad_args("enroll does not take " + bad);
+	if (!c.opt("card"))
+		return c.bad_args("enroll needs --card SCAN");
+	loy_status st = loy_terminal_enroll(c.t, c.opt("card")->c_str());
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json)
+		std::printf("%s\n", r.dump().c_str());
+	else
+		std::printf("Card %s %s\n", r["card"].get<std::string>().c_str(),
+			    r["enrolled"].get<bool>() ? "enrolled" : "was already known");
+	return 0;
+}
+
+int cmd_checkout(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"card", "basket", "redeem", "reward"}, &bad))
+		return c.bad_args("checkout does not take " + bad);
+	if (!c.opt("card") || !c.opt("basket"))
+		return c.bad_args("checkout needs --card SCAN and --basket FILE.json (or - for stdin)");
+	if (c.opt("redeem") && c.opt("reward"))
+		return c.bad_args("--redeem and --reward cannot be used together");
+	loy_redemption r{};
+	if (const std::string *p = c.opt("redeem")) {
+		if (!parse_i64(*p, &r.points) || r.points <= 0)
+			return c.bad_args("--redeem wants a positive number of points, got \"" + *p + "\"");
+		r.kind = LOY_REDEEM_POINTS;
+	} else if (const std::string *id = c.opt("reward")) {
+		r.kind = LOY_REDEEM_REWARD;
+		r.reward = id->c_str();
+	}
+	std::string basket, err;
+	if (!read_input(*c.opt("basket"), &basket, &err))
+		return c.bad_args(err);
+	loy_status st = loy_terminal_checkout(c.t, c.opt("card")->c_str(), basket.data(), basket.size(), &r);
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json res = c.result();
+	if (c.args.json) {
+		std::printf("%s\n", res.dump().c_str());
+		return 0;
+	}
+	std::printf("Receipt %s   card %s   tier %s%s\n", res["receipt_id"].get<std::string>().c_str(),
+		    res["card"].get<std::string>().c_str(), res["tier"].get<std::string>().c_str(),
+		    res["replayed"].get<bool>() ? "   (replayed: recorded before)" : "");
+	if (res.value("blocked", false))
+		std::printf("  card blocked: earns nothing\n");
+	for (const auto &part : res["breakdown"])
+		std::printf("    %-20s %8lld\n", part["rule"].get<std::string>().c_str(),
+			    static_cast<long long>(part["points"].get<int64_t>()));
+	print_line("Earned", std::to_string(res["earned"].get<int64_t>()) + " pts");
+	if (res["pending"].get<int64_t>() > 0)
+		print_line("  pending until", res["available_on"].get<std::string>());
+	if (res["redeemed"].get<int64_t>() > 0)
+		print_line("Redeemed", std::to_string(res["redeemed"].get<int64_t>()) + " pts  (-" +
+					       money(res, res["discount"].get<int64_t>()) + ")");
+	print_line("Balance", points_or_unknown(res["balance"]));
+	return 0;
+}
+
+int cmd_refund(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"receipt", "line"}, &bad))
+		return c.bad_args("refund does not take " + bad);
+	if (!c.opt("receipt"))
+		return c.bad_args("refund needs --receipt ID");
+	std::vector<std::string> specs = c.all("line");
+	std::vector<std::string> skus;
+	std::vector<loy_return_line> lines;
+	skus.reserve(specs.size());
+	for (const auto &spec : specs) {
+		auto eq = spec.rfind('=');
+		int64_t qty = 0;
+		if (eq == std::string::npos || eq == 0 || !parse_i64(spec.substr(eq + 1), &qty) || qty <= 0)
+			return c.bad_args("--line wants SKU=QTY with a positive QTY, got \"" + spec + "\"");
+		skus.push_back(spec.substr(0, eq));
+		lines.push_back(loy_return_line{nullptr, qty});
+	}
+	for (size_t i = 0; i < lines.size(); i++)
+		lines[i].sku = skus[i].c_str();
+	loy_status st = loy_terminal_refund(c.t, c.opt("receipt")->c_str(), lines.data(), lines.size());
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json) {
+		std::printf("%s\n", r.dump().c_str());
+		return 0;
+	}
+	std::printf("Refund of %s%s\n", r["receipt_id"].get<std::string>().c_str(),
+		    r["complete"].get<bool>() ? " (complete)" : "");
+	print_line("Points taken back", std::to_string(r["points_reversed"].get<int64_t>()) + " pts");
+	print_line("Points given back", std::to_string(r["points_returned"].get<int64_t>()) + " pts");
+	print_line("Balance", points_or_unknown(r["balance"]));
+	return 0;
+}
+
+int cmd_balance(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"card"}, &bad))
+		return c.bad_args("balance does not take " + bad);
+	if (!c.opt("card"))
+		return c.bad_args("balance needs --card SCAN");
+	loy_status st = loy_terminal_balance(c.t, c.opt("card")->c_str());
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json) {
+		std::printf("%s\n", r.dump().c_str());
+		return 0;
+	}
+	std::printf("Card %s   tier %s%s\n", r["card"].get<std::string>().c_str(),
+		    r["tier"].get<std::string>().c_str(), r["blocked"].get<bool>() ? "   BLOCKED" : "");
+	print_line("Balance", points_or_unknown(r["balance"]));
+	if (r["pending"].get<int64_t>() > 0)
+		print_line("Pending", std::to_string(r["pending"].get<int64_t>()) + " pts");
+	print_line("Redeemable today", std::to_string(r["redeemable_today"].get<int64_t>()) + " pts");
+	if (!r["next_expiry"].is_null())
+		print_line("Next expiry", r["next_expiry"].get<std::string>());
+	if (r["unsynced"].get<int64_t>() != 0)
+		print_line("Not yet synced", std::to_string(r["unsynced"].get<int64_t>()) + " pts");
+	return 0;
+}
+
+int cmd_status(Cli &c)
+{
+	std::string bad;
+	if (!c.only({}, &bad))
+		return c.bad_args("status does not take " + bad);
+	loy_status st = loy_terminal_status(c.t);
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json) {
+		std::printf("%s\n", r.dump().c_str());
+		return 0;
+	}
+	std::printf("Terminal %s   store %s\n", r["terminal_id"].get<std::string>().c_str(),
+		    r["store"].get<std::string>().c_str());
+	print_line("Program", r["program"].is_null()
+				      ? std::string("none installed")
+				      : r["program"]["id"].get<std::string>() + " v" +
+						std::to_string(r["program"]["version"].get<int64_t>()));
+	print_line("Ledger entries", std::to_string(r["entries"].get<int64_t>()));
+	print_line("Not yet synced", std::to_string(r["unsynced"].get<int64_t>()));
+	print_line("Last sync", r["last_sync"].is_null() ? "never" : r["last_sync"].get<std::string>());
+	return 0;
+}
+
+int cmd_verify(Cli &c)
+{
+	std::string bad;
+	if (!c.only({}, &bad))
+		return c.bad_args("verify does not take " + bad);
+	int ok = 0;
+	loy_status st = loy_terminal_verify(c.t, &ok);
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (ok) {
+		if (c.args.json)
+			std::printf("%s\n", r.dump().c_str());
+		else
+			std::printf("Ledger verified: %lld entries, chain, MACs and tables intact\n",
+				    static_cast<long long>(r["entries"].get<int64_t>()));
+		return 0;
+	}
+	// A ledger that fails is a storage failure: exit 4, with the verdict.
+	std::string problem = r.value("problem", "verification failed");
+	std::fprintf(stderr, "error: %s: %s\n", loy_errstr(LOY_E_STORAGE), problem.c_str());
+	if (c.args.json) {
+		r["error"] = {{"code", loy_errstr(LOY_E_STORAGE)}, {"message", problem}};
+		std::printf("%s\n", r.dump().c_str());
+	} else {
+		std::printf("Ledger FAILED verification at entry %lld of %lld: %s\n",
+			    static_cast<long long>(r["first_bad"].get<int64_t>()),
+			    static_cast<long long>(r["entries"].get<int64_t>()), problem.c_str());
+	}
+	return static_cast<int>(loy_status_kind(LOY_E_STORAGE));
+}
+
+int dispatch(Cli &c)
+{
+	const std::string &cmd = c.args.words[0];
+	if (cmd == "init")
+		return cmd_init(c);
+	loy_status st = loy_terminal_open(c.t, c.args.data_dir.c_str());
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	if (cmd == "program")
+		return cmd_program(c);
+	if (cmd == "enroll")
+		return cmd_enroll(c);
+	if (cmd == "checkout")
+		return cmd_checkout(c);
+	if (cmd == "refund")
+		return cmd_refund(c);
+	if (cmd == "balance")
+		return cmd_balance(c);
+	if (cmd == "status")
+		return cmd_status(c);
+	if (cmd == "verify")
+		return cmd_verify(c);
+	if (cmd == "sync" || cmd == "run")
+		return c.fail(LOY_E_INTERNAL, cmd + " is not in this build yet");
+	return c.bad_args("unknown command \"" + cmd + "\"");
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Cli c;
+	c.args = parse_args(argc, argv);
+	if (!c.args.error.empty())
+		return c.bad_args(c.args.error);
+	for (const auto &o : c.args.opts)
+		if (o.first == "help") {
+			std::fputs(usage, stdout);
+			return 0;
+		}
+	if (c.args.words.empty()) {
+		std::fputs(usage, stderr);
+		return c.bad_args("no command given");
+	}
+	if (c.args.data_dir.empty())
+		return c.bad_args("--data-dir DIR is required");
+	c.t = loy_terminal_new();
+	if (!c.t)
+		return c.fail(LOY_E_INTERNAL, "out of memory");
+	int rc;
+	try {
+		rc = dispatch(c);
+	} catch (const std::exception &e) {
+		// A result the library wrote that this program cannot read.
+		rc = c.fail(LOY_E_INTERNAL, e.what());
+	}
+	loy_terminal_free(c.t);
+	return rc;
+}

@@ -1,0 +1,800 @@
+// Terminal operations: one transaction each, engine decisions recorded as
+// journal entries with their derived rows.
+#include "storage/terminal.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/card.hpp"
+#include "core/receipt_json.hpp"
+#include "core/timeutil.hpp"
+
+namespace loy {
+
+using OJson = nlohmann::ordered_json;
+
+namespace {
+
+constexpr int64_t day_s = 86400;
+constexpr size_t id_length_max = 64;      // terminal and store ids
+constexpr size_t pem_bytes_max = 64 << 10; // a certificate chain or key file
+
+Status bad(Code code, std::string msg) { return Status(code, std::move(msg)); }
+
+bool valid_id(const std::string &s)
+{
+	if (s.empty() || s.size() > id_length_max)
+		return false;
+	for (char c : s)
+		if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+			return false;
+	return true;
+}
+
+std::string rfc3339_utc(int64_t utc)
+{
+	Timestamp t;
+	t.utc_s = utc;
+	return format_timestamp(t);
+}
+
+Status make_dir(const std::string &dir)
+{
+	if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) {
+		struct stat st;
+		if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+			return bad(Code::storage, fmt::format("data dir {} is not a directory", dir));
+		return Status::ok();
+	}
+	return bad(Code::storage, fmt::format("cannot create data dir {}: {}", dir, std::strerror(errno)));
+}
+
+Result<std::string> read_small_file(const std::string &path, size_t size_max)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return bad(Code::bad_argument, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+	std::ostringstream ss;
+	ss << in.rdbuf();
+	std::string text = ss.str();
+	if (text.size() > size_max)
+		return bad(Code::bad_argument, fmt::format("{} is larger than {} bytes", path, size_max));
+	return text;
+}
+
+Status write_file_atomic(const std::string &path, const std::string &text, mode_t mode)
+{
+	std::string tmp = path + ".tmp";
+	FILE *f = std::fopen(tmp.c_str(), "wb");
+	if (!f)
+		return bad(Code::storage, fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+	bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+		  ::fchmod(fileno(f), mode) == 0 && ::fsync(fileno(f)) == 0;
+	int err = errno;
+	ok = std::fclose(f) == 0 && ok;
+	if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+		::unlink(tmp.c_str());
+		return bad(Code::storage, fmt::format("cannot write {}: {}", path, std::strerror(ok ? errno : err)));
+	}
+	return Status::ok();
+}
+
+// The identity of a checkout request: a retry must name the same basket, the
+// same card and the same redemption to be a replay.
+std::string request_digest(const Basket &b, const std::string &token, const Redemption &r)
+{
+	std::string text = basket_canonical_json(b) + "\n" + token + "\n";
+	if (r.kind == RedeemKind::points)
+		text += fmt::format("points:{}", r.points);
+	else if (r.kind == RedeemKind::reward)
+		text += "reward:" + r.reward;
+	return crypto::to_hex(crypto::sha256(text));
+}
+
+OJson breakdown_json(const std::vector<Part> &parts)
+{
+	OJson arr = OJson::array();
+	for (const auto &p : parts)
+		arr.push_back(OJson{{"rule", p.rule}, {"points", p.points}});
+	return arr;
+}
+
+// What the terminal knows of a member, gathered from the derived tables.
+struct MemberView {
+	std::string masked;
+	bool enrolled = false;
+	bool synced = false;       // in the last server snapshot
+	bool blocked = false;
+	int64_t server_balance = 0;
+	int64_t server_pending = 0;
+	int64_t server_spend = 0;
+	std::string server_next_expiry;
+	int64_t local_points = 0;  // unacknowledged changes
+	int64_t local_spend = 0;
+	bool known() const { return enrolled || synced; }
+	int64_t qualifying() const { return server_spend + local_spend; }
+};
+
+Result<MemberView> read_member(db::Db &db, const std::string &token)
+{
+	MemberView m;
+	auto st = db.prepare("SELECT masked, enrolled, local_points, local_spend FROM members WHERE token = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (*row) {
+		m.masked = st.value().text(0);
+		m.enrolled = st.value().int64(1) != 0;
+		m.local_points = st.value().int64(2);
+		m.local_spend = st.value().int64(3);
+	}
+	auto sv = db.prepare("SELECT balance, pending, spend, blocked, coalesce(next_expiry, '') "
+			     "FROM server_members WHERE token = ?1");
+	if (!sv)
+		return sv.status();
+	sv.value().bind(1, token);
+	row = sv.value().step();
+	if (!row)
+		return row.status();
+	if (*row) {
+		m.synced = true;
+		m.server_balance = sv.value().int64(0);
+		m.server_pending = sv.value().int64(1);
+		m.server_spend = sv.value().int64(2);
+		m.blocked = sv.value().int64(3) != 0;
+		m.server_next_expiry = sv.value().text(4);
+	}
+	return m;
+}
+
+struct Unacked {
+	int64_t pending = 0;       // points of unacknowledged receipts not yet available
+	int64_t redeemed_day = 0;  // net points redeemed on `day`
+	std::optional<int64_t> next_expiry;
+};
+
+Result<Unacked> read_receipt_sums(Ledger &l, const std::string &token, int64_t now, Days day)
+{
+	auto acked = l.acked_through();
+	if (!acked)
+		return acked.status();
+	Unacked u;
+	auto st = l.db().prepare(
+		"SELECT coalesce(sum(CASE WHEN available_at > ?2 AND available_at > at_utc AND seq > ?3 "
+		"THEN earned - reversed END), 0), "
+		"coalesce(sum(CASE WHEN local_date = ?4 THEN redeemed - returned END), 0), "
+		"min(CASE WHEN expires_at > ?2 AND earned > reversed THEN expires_at END) "
+		"FROM receipts WHERE token = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token).bind(2, now).bind(3, *acked).bind(4, day);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	u.pending = st.value().int64(0);
+	u.redeemed_day = st.value().int64(1);
+	if (!st.value().is_null(2))
+		u.next_expiry = st.value().int64(2);
+	return u;
+}
+
+// "now" for a member's balance: the device clock, or the latest receipt's
+// time when that is later (a clock set back must not make recorded sales
+// look as if they were in the future), with the offset its day is read in.
+Result<Timestamp> effective_now(Ledger &l, const std::string &tz, int64_t clock)
+{
+	Timestamp now;
+	now.utc_s = clock;
+	auto st = l.db().prepare("SELECT at_utc, at_offset FROM receipts ORDER BY at_utc DESC LIMIT 1");
+	if (!st)
+		return st.status();
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (*row) {
+		now.offset_s = static_cast<int32_t>(st.value().int64(1));
+		if (st.value().int64(0) > clock)
+			now.utc_s = st.value().int64(0);
+	}
+	if (!tz.empty())
+		if (auto off = zone_offset(tz, now.utc_s))
+			now.offset_s = *off;
+	return now;
+}
+
+std::mutex tz_mutex;
+
+} // namespace
+
+std::optional<int32_t> zone_offset(const std::string &tz, int64_t utc)
+{
+	if (tz.empty())
+		return std::nullopt;
+	if (tz == "UTC" || tz == "Z")
+		return 0;
+	if (tz[0] == '+' || tz[0] == '-') {
+		auto t = parse_timestamp("2000-01-01T00:00:00" + tz);
+		if (!t)
+			return std::nullopt;
+		return t->offset_s;
+	}
+	std::string file = "/usr/share/zoneinfo/" + tz;
+	if (tz.find("..") != std::string::npos || ::access(file.c_str(), R_OK) != 0)
+		return std::nullopt;
+	// The C library reads zones through TZ alone; hold the lock while it is
+	// switched, and put it back.
+	std::lock_guard<std::mutex> lock(tz_mutex);
+	const char *old = std::getenv("TZ");
+	std::string saved = old ? old : "";
+	::setenv("TZ", tz.c_str(), 1);
+	::tzset();
+	std::time_t t = static_cast<std::time_t>(utc);
+	std::tm tm{};
+	bool ok = ::localtime_r(&t, &tm) != nullptr;
+	if (old)
+		::setenv("TZ", saved.c_str(), 1);
+	else
+		::unsetenv("TZ");
+	::tzset();
+	if (!ok)
+		return std::nullopt;
+	return static_cast<int32_t>(tm.tm_gmtoff);
+}
+
+Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t now)
+{
+	if (!valid_id(s.terminal_id))
+		return bad(Code::bad_argument, fmt::format("--terminal-id \"{}\": use 1 to {} letters, digits, "
+							   "'-', '_' or '.'",
+							   s.terminal_id, id_length_max));
+	if (!valid_id(s.store))
+		return bad(Code::bad_argument, fmt::format("--store \"{}\": use 1 to {} letters, digits, '-', "
+							   "'_' or '.'",
+							   s.store, id_length_max));
+	if (!s.tz.empty() && !zone_offset(s.tz, now))
+		return bad(Code::bad_argument, fmt::format("--tz \"{}\" is not a known time zone "
+							   "(Europe/Budapest, UTC, +01:00)",
+							   s.tz));
+	bool joining = !s.server.empty() || !s.ca.empty() || !s.cert.empty() || !s.key.empty();
+	if (joining && (s.server.empty() || s.ca.empty() || s.cert.empty() || s.key.empty()))
+		return bad(Code::bad_argument, "joining a server needs --server, --ca, --cert and --key together");
+	if (joining && s.server.rfind("https://", 0) != 0)
+		return bad(Code::bad_argument, fmt::format("--server \"{}\" must be https://HOST:PORT", s.server));
+
+	LOY_TRY(make_dir(dir));
+	Ledger l;
+	LOY_TRY(l.open(dir, true));
+	auto tid = l.meta("terminal_id");
+	if (!tid)
+		return tid.status();
+	if (*tid) {
+		auto store = l.meta("store");
+		if (!store)
+			return store.status();
+		if (**tid == s.terminal_id && store->value_or("") == s.store)
+			return Status::ok();
+		return bad(Code::bad_argument, fmt::format("data dir {} already belongs to terminal {} of "
+							   "store {}",
+							   dir, **tid, store->value_or("?")));
+	}
+
+	// Read every input before writing anything.
+	crypto::Key token_key;
+	if (!s.token_key.empty()) {
+		auto k = crypto::read_key_file(s.token_key);
+		if (!k)
+			return bad(Code::bad_argument, "--token-key: " + k.status().message());
+		token_key = *k;
+	} else {
+		auto k = crypto::random_key();
+		if (!k)
+			return k.status();
+		token_key = *k;
+	}
+	auto mac_key = crypto::random_key();
+	if (!mac_key)
+		return mac_key.status();
+	std::string pem[3];
+	const std::string *paths[3] = {&s.ca, &s.cert, &s.key};
+	const char *names[3] = {"ca.pem", "cert.pem", "key.pem"};
+	if (joining) {
+		for (int i = 0; i < 3; i++) {
+			auto text = read_small_file(*paths[i], pem_bytes_max);
+			if (!text)
+				return text.status();
+			if (text->find("-----BEGIN ") == std::string::npos)
+				return bad(Code::bad_argument, fmt::format("{} is not a PEM file", *paths[i]));
+			pem[i] = *text;
+		}
+	}
+
+	// Keys and certificates first, the settings that make the dir a terminal
+	// last: a crash in between leaves a dir that init can run on again.
+	LOY_TRY(crypto::write_key_file(dir + "/ledger.key", *mac_key));
+	LOY_TRY(crypto::write_key_file(dir + "/token.key", token_key));
+	if (joining) {
+		LOY_TRY(make_dir(dir + "/tls"));
+		for (int i = 0; i < 3; i++)
+			LOY_TRY(write_file_atomic(dir + "/tls/" + names[i], pem[i], 0600));
+	}
+	db::Transaction tx(l.db());
+	LOY_TRY(tx.begin());
+	LOY_TRY(l.set_meta("store", s.store));
+	LOY_TRY(l.set_meta("tz", s.tz));
+	LOY_TRY(l.set_meta("server", s.server));
+	LOY_TRY(l.set_meta("created", rfc3339_utc(now)));
+	LOY_TRY(l.set_meta("acked_through", "0"));
+	LOY_TRY(l.set_meta("terminal_id", s.terminal_id));
+	return tx.commit();
+}
+
+Result<std::unique_ptr<Terminal>> Terminal::open(const std::string &dir)
+{
+	struct stat st;
+	if (::stat((dir + "/ledger.db").c_str(), &st) != 0)
+		return bad(Code::bad_argument,
+			   fmt::format("data dir {} holds no terminal: run init first", dir));
+	std::unique_ptr<Terminal> t(new Terminal());
+	LOY_TRY(t->ledger_.open(dir, false));
+	LOY_TRY(t->ledger_.load_keys());
+	auto get = [&](const char *key, std::string &to) -> Status {
+		auto v = t->ledger_.meta(key);
+		if (!v)
+			return v.status();
+		to = v->value_or("");
+		return Status::ok();
+	};
+	LOY_TRY(get("terminal_id", t->terminal_id_));
+	LOY_TRY(get("store", t->store_));
+	LOY_TRY(get("tz", t->tz_));
+	LOY_TRY(t->load_program());
+	return t;
+}
+
+Status Terminal::load_program()
+{
+	auto id = ledger_.meta("program_id");
+	if (!id)
+		return id.status();
+	if (!*id)
+		return Status::ok();
+	auto ver = ledger_.meta("program_version");
+	if (!ver)
+		return ver.status();
+	auto p = program_version(**id, std::stoll(ver->value_or("0")));
+	if (!p)
+		return p.status();
+	program_ = std::make_unique<Program>(**p);
+	return Status::ok();
+}
+
+Result<const Program *> Terminal::program_version(const std::string &id, int64_t version)
+{
+	if (program_ && program_->id == id && program_->version == version)
+		return program_.get();
+	for (const auto &p : versions_)
+		if (p->id == id && p->version == version)
+			return p.get();
+	auto st = ledger_.db().prepare("SELECT document FROM programs WHERE id = ?1 AND version = ?2");
+	if (!st)
+		return st.status();
+	st.value().bind(1, id).bind(2, version);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return bad(Code::storage, fmt::format("ledger: program {} v{} is not stored", id, version));
+	auto p = parse_program(st.value().text(0));
+	if (!p)
+		return bad(Code::storage, fmt::format("ledger: stored program {} v{} no longer parses: {}",
+						      id, version, p.status().message()));
+	versions_.push_back(std::make_unique<Program>(std::move(p).value()));
+	return versions_.back().get();
+}
+
+Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
+{
+	auto p = parse_program(json);
+	if (!p)
+		return p.status();
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto st = ledger_.db().prepare("SELECT max(version) FROM programs WHERE id = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, p->id);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	bool loaded = true;
+	if (!st.value().is_null(0)) {
+		int64_t newest = st.value().int64(0);
+		if (p->version < newest)
+			return bad(Code::old_program,
+				   fmt::format("program {} v{} is older than v{} already installed; a "
+					       "terminal never goes back",
+					       p->id, p->version, newest));
+		if (p->version == newest) {
+			auto doc = ledger_.db().prepare(
+				"SELECT document FROM programs WHERE id = ?1 AND version = ?2");
+			if (!doc)
+				return doc.status();
+			doc.value().bind(1, p->id).bind(2, p->version);
+			auto r = doc.value().step();
+			if (!r)
+				return r.status();
+			auto same = parse_program(doc.value().text(0));
+			// Same version twice is fine when it says the same thing.
+			if (!same || nlohmann::json::parse(doc.value().text(0)) != nlohmann::json::parse(json))
+				return bad(Code::old_program,
+					   fmt::format("program {} v{} is already installed with other "
+						       "content: publish a new version",
+						       p->id, p->version));
+			loaded = false;
+		}
+	}
+	if (loaded) {
+		auto ins = ledger_.db().prepare(
+			"INSERT INTO programs (id, version, document, loaded_at) VALUES (?1, ?2, ?3, ?4)");
+		if (!ins)
+			return ins.status();
+		LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, json).bind(4, rfc3339_utc(now)).run());
+	}
+	LOY_TRY(ledger_.set_meta("program_id", p->id));
+	LOY_TRY(ledger_.set_meta("program_version", std::to_string(p->version)));
+	LOY_TRY(tx.commit());
+	OJson out{{"program", p->id}, {"version", p->version}, {"currency", p->currency}, {"loaded", loaded}};
+	program_ = std::make_unique<Program>(std::move(p).value());
+	return out.dump();
+}
+
+namespace {
+
+Status need_program(const std::unique_ptr<Program> &p)
+{
+	if (!p)
+		return Status(Code::no_program, "no program installed: run program load FILE.json");
+	return Status::ok();
+}
+
+Status upsert_member(db::Db &db, const std::string &token, const std::string &masked, int64_t enrolled,
+		     int64_t points, int64_t spend)
+{
+	auto st = db.prepare("INSERT INTO members (token, masked, enrolled, local_points, local_spend) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (token) DO UPDATE SET "
+			     "enrolled = max(enrolled, excluded.enrolled), "
+			     "local_points = local_points + excluded.local_points, "
+			     "local_spend = local_spend + excluded.local_spend");
+	if (!st)
+		return st.status();
+	return st.value().bind(1, token).bind(2, masked).bind(3, enrolled).bind(4, points).bind(5, spend).run();
+}
+
+} // namespace
+
+Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
+{
+	LOY_TRY(need_program(program_));
+	auto digits = parse_card_scan(scan, program_->card);
+	if (!digits)
+		return digits.status();
+	std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto m = read_member(ledger_.db(), token);
+	if (!m)
+		return m.status();
+	bool created = false;
+	if (!m->known()) {
+		Entry e;
+		e.kind = "enroll";
+		e.token = token;
+		e.program_id = program_->id;
+		e.program_version = program_->version;
+		e.device_time = rfc3339_utc(now);
+		e.data = OJson{{"masked", masked}}.dump();
+		LOY_TRY(ledger_.append(e));
+		LOY_TRY(upsert_member(ledger_.db(), token, masked, 1, 0, 0));
+		LOY_TRY(tx.commit());
+		created = true;
+	}
+	OJson out{{"card", masked}, {"known", true}, {"enrolled", created}};
+	return out.dump();
+}
+
+Result<std::string> Terminal::checkout(std::string_view scan, std::string_view basket_json,
+				       const Redemption &r, int64_t now)
+{
+	LOY_TRY(need_program(program_));
+	const Program &p = *program_;
+	auto digits = parse_card_scan(scan, p.card);
+	if (!digits)
+		return digits.status();
+	auto basket = parse_basket(basket_json);
+	if (!basket)
+		return basket.status();
+	const std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
+	const std::string request = request_digest(*basket, token, r);
+
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+
+	// A receipt id seen before: the same request is a replay, another is a
+	// mistake. Either way nothing moves.
+	auto prior = ledger_.db().prepare("SELECT request, result FROM receipts WHERE receipt_id = ?1");
+	if (!prior)
+		return prior.status();
+	prior.value().bind(1, basket->receipt_id);
+	auto row = prior.value().step();
+	if (!row)
+		return row.status();
+	if (*row) {
+		if (prior.value().text(0) != request)
+			return bad(Code::receipt_conflict,
+				   fmt::format("receipt {} was already recorded with another basket, card "
+					       "or redemption",
+					       basket->receipt_id));
+		OJson out = OJson::parse(prior.value().text(1));
+		out["replayed"] = true;
+		return out.dump();
+	}
+
+	auto m = read_member(ledger_.db(), token);
+	if (!m)
+		return m.status();
+	const Days day = basket->at.local_date();
+	auto sums = read_receipt_sums(ledger_, token, basket->at.utc_s, day);
+	if (!sums)
+		return sums.status();
+	Member member;
+	member.known = m->known();
+	member.blocked = m->blocked;
+	member.balance = m->server_balance + m->local_points - sums->pending;
+	member.qualifying_spend = m->qualifying();
+	member.redeemed_today = sums->redeemed_day;
+
+	auto c = loy::checkout(p, *basket, member, r);
+	if (!c)
+		return c.status();
+
+	const int64_t at = basket->at.utc_s;
+	const int64_t available_at = at + p.pending_days * day_s;
+	std::optional<int64_t> expires_at;
+	if (p.expiry_days)
+		expires_at = at + *p.expiry_days * day_s;
+	const int64_t pending_now = p.pending_days > 0 && available_at > at ? c->earned : 0;
+	const int64_t delta = c->earned - c->redeemed;
+
+	OJson result;
+	result["receipt_id"] = basket->receipt_id;
+	result["card"] = masked;
+	result["tier"] = c->tier;
+	result["earned"] = c->earned;
+	result["redeemed"] = c->redeemed;
+	result["discount"] = c->discount;
+	result["breakdown"] = breakdown_json(c->breakdown);
+	if (member.known)
+		result["balance"] = member.balance + delta - pending_now;
+	else
+		result["balance"] = nullptr;
+	result["replayed"] = false;
+	result["pending"] = pending_now;
+	result["eligible_spend"] = c->eligible;
+	result["currency"] = p.currency;
+	result["available_on"] = format_date(Timestamp{available_at, basket->at.offset_s}.local_date());
+	result["expires_on"] = expires_at ? OJson(format_date(Timestamp{*expires_at, basket->at.offset_s}.local_date()))
+					  : OJson(nullptr);
+	if (m->blocked)
+		result["blocked"] = true;
+
+	Receipt receipt = make_receipt(*basket, *c, member, r);
+	OJson data;
+	data["masked"] = masked;
+	data["at_utc"] = at;
+	data["at_offset"] = basket->at.offset_s;
+	data["local_date"] = day;
+	data["available_at"] = available_at;
+	data["expires_at"] = expires_at ? OJson(*expires_at) : OJson(nullptr);
+	data["request"] = request;
+	data["receipt"] = OJson::parse(receipt_to_json(receipt));
+	data["result"] = result;
+
+	Entry e;
+	e.kind = "checkout";
+	e.receipt_id = basket->receipt_id;
+	e.token = token;
+	e.program_id = p.id;
+	e.program_version = p.version;
+	e.device_time = rfc3339_utc(now);
+	e.points = delta;
+	e.data = data.dump();
+	LOY_TRY(ledger_.append(e));
+
+	auto ins = ledger_.db().prepare(
+		"INSERT INTO receipts (receipt_id, seq, token, program_id, program_version, at_utc, at_offset, "
+		"local_date, available_at, expires_at, request, receipt, result, earned, redeemed) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+	if (!ins)
+		return ins.status();
+	auto &s = ins.value();
+	s.bind(1, basket->receipt_id).bind(2, e.seq).bind(3, token).bind(4, p.id).bind(5, p.version);
+	s.bind(6, at).bind(7, int64_t{basket->at.offset_s}).bind(8, day).bind(9, available_at);
+	s.bind(10, expires_at).bind(11, request).bind(12, data["receipt"].dump()).bind(13, result.dump());
+	s.bind(14, c->earned).bind(15, c->redeemed);
+	LOY_TRY(s.run());
+	LOY_TRY(upsert_member(ledger_.db(), token, masked, 0, delta, c->eligible));
+	LOY_TRY(tx.commit());
+	return result.dump();
+}
+
+Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
+				     int64_t now)
+{
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto st = ledger_.db().prepare("SELECT token, program_id, program_version, receipt FROM receipts "
+				       "WHERE receipt_id = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, receipt_id);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return bad(Code::unknown_receipt,
+			   fmt::format("receipt {} was not recorded on this terminal", receipt_id));
+	const std::string token = st.value().text(0), program_id = st.value().text(1);
+	const int64_t version = st.value().int64(2);
+	auto receipt = receipt_from_json(st.value().text(3));
+	if (!receipt)
+		return bad(Code::storage, fmt::format("ledger: receipt {}: {}", receipt_id,
+						      receipt.status().message()));
+	auto p = program_version(program_id, version);
+	if (!p)
+		return p.status();
+	auto f = loy::refund(**p, *receipt, units);
+	if (!f)
+		return f.status();
+
+	const int64_t spend_reversed = receipt->eligible - f->eligible_after;
+	Receipt after = std::move(receipt).value();
+	apply_refund(after, *f);
+	const int64_t delta = f->points_returned - f->points_reversed;
+
+	OJson data;
+	data["receipt"] = OJson::parse(receipt_to_json(after));
+	data["reversed"] = f->points_reversed;
+	data["returned"] = f->points_returned;
+	data["spend_reversed"] = spend_reversed;
+	data["complete"] = f->complete;
+	Entry e;
+	e.kind = "refund";
+	e.receipt_id = std::string(receipt_id);
+	e.token = token;
+	e.program_id = program_id;
+	e.program_version = version;
+	e.device_time = rfc3339_utc(now);
+	e.points = delta;
+	e.data = data.dump();
+	LOY_TRY(ledger_.append(e));
+
+	auto up = ledger_.db().prepare("UPDATE receipts SET receipt = ?2, reversed = reversed + ?3, "
+				       "returned = returned + ?4 WHERE receipt_id = ?1");
+	if (!up)
+		return up.status();
+	LOY_TRY(up.value().bind(1, receipt_id).bind(2, data["receipt"].dump()).bind(3, f->points_reversed)
+			.bind(4, f->points_returned).run());
+	LOY_TRY(upsert_member(ledger_.db(), token, "", 0, delta, -spend_reversed));
+
+	auto m = read_member(ledger_.db(), token);
+	if (!m)
+		return m.status();
+	auto sums = read_receipt_sums(ledger_, token, now, 0);
+	if (!sums)
+		return sums.status();
+	LOY_TRY(tx.commit());
+
+	OJson out;
+	out["receipt_id"] = std::string(receipt_id);
+	out["points_reversed"] = f->points_reversed;
+	out["points_returned"] = f->points_returned;
+	if (m->known())
+		out["balance"] = m->server_balance + m->local_points - sums->pending;
+	else
+		out["balance"] = nullptr;
+	out["complete"] = f->complete;
+	return out.dump();
+}
+
+Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
+{
+	LOY_TRY(need_program(program_));
+	const Program &p = *program_;
+	auto digits = parse_card_scan(scan, p.card);
+	if (!digits)
+		return digits.status();
+	const std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
+	auto m = read_member(ledger_.db(), token);
+	if (!m)
+		return m.status();
+	auto now = effective_now(ledger_, tz_, clock);
+	if (!now)
+		return now.status();
+	auto sums = read_receipt_sums(ledger_, token, now->utc_s, now->local_date());
+	if (!sums)
+		return sums.status();
+
+	OJson out;
+	out["card"] = masked;
+	out["known"] = m->known();
+	out["tier"] = p.tier_for(m->qualifying()).name;
+	const int64_t available = m->server_balance + m->local_points - sums->pending;
+	if (m->known())
+		out["balance"] = available;
+	else
+		out["balance"] = nullptr;
+	out["pending"] = sums->pending + m->server_pending;
+	out["unsynced"] = m->local_points;
+	int64_t redeemable = 0;
+	if (m->known() && !m->blocked)
+		redeemable = std::max<int64_t>(
+			0, std::min(available, p.redeem.offline_daily_cap - sums->redeemed_day));
+	out["redeemable_today"] = redeemable;
+	out["qualifying_spend"] = m->qualifying();
+	out["blocked"] = m->blocked;
+	std::optional<std::string> next;
+	if (sums->next_expiry)
+		next = format_date(Timestamp{*sums->next_expiry, now->offset_s}.local_date());
+	if (!m->server_next_expiry.empty() && (!next || m->server_next_expiry < *next))
+		next = m->server_next_expiry;
+	out["next_expiry"] = next ? OJson(*next) : OJson(nullptr);
+	out["currency"] = p.currency;
+	return out.dump();
+}
+
+Result<std::string> Terminal::status()
+{
+	OJson out;
+	out["terminal_id"] = terminal_id_;
+	out["store"] = store_;
+	if (program_)
+		out["program"] = OJson{{"id", program_->id}, {"version", program_->version}};
+	else
+		out["program"] = nullptr;
+	auto n = ledger_.count_entries();
+	if (!n)
+		return n.status();
+	auto acked = ledger_.acked_through();
+	if (!acked)
+		return acked.status();
+	out["entries"] = *n;
+	out["unsynced"] = *n - *acked;
+	auto last = ledger_.meta("last_sync");
+	if (!last)
+		return last.status();
+	out["last_sync"] = *last ? OJson(**last) : OJson(nullptr);
+	auto server = ledger_.meta("server");
+	if (!server)
+		return server.status();
+	out["server"] = *server && !(*server)->empty() ? OJson(**server) : OJson(nullptr);
+	out["tz"] = tz_.empty() ? OJson(nullptr) : OJson(tz_);
+	return out.dump();
+}
+
+Result<Ledger::Verdict> Terminal::verify() { return ledger_.verify(); }
+
+} // namespace loy
