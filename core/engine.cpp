@@ -126,7 +126,7 @@ bool applies(const Campaign &c, const Timestamp &at, const std::string &tier, in
 		return false;
 	if (!(c.weekdays & (1u << at.local_weekday())))
 		return false;
-	if (!c.tiers.empty() && std::find(c.tiers.begin(), c.tiers.end(), tier) == c.tiers.end())
+	if (c.tiers && std::find(c.tiers->begin(), c.tiers->end(), tier) == c.tiers->end())
 		return false;
 	if (c.min_spend && spend < *c.min_spend)
 		return false;

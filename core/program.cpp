@@ -86,8 +86,6 @@ Result<uint8_t> parse_days(const JsonReader &r)
 	auto n = r.array_size(7 * 4);
 	if (!n)
 		return n.status();
-	if (*n == 0)
-		return r.error("must name at least one day (mon ... sun)");
 	uint8_t mask = 0;
 	for (size_t i = 0; i < *n; i++) {
 		auto e = r.element(i);

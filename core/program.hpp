@@ -57,8 +57,10 @@ struct Campaign {
 	// Filters: all must hold for the campaign to apply.
 	std::optional<Days> from;         // local date, inclusive
 	std::optional<Days> until;        // local date, exclusive
-	uint8_t weekdays = 0x7f;          // bit 0 = Monday … bit 6 = Sunday
-	std::vector<std::string> tiers;   // empty: every tier
+	uint8_t weekdays = 0x7f;          // bit 0 = Monday … bit 6 = Sunday; 0: no day
+	// Absent: every tier. Present, a member's tier must be in it, so an
+	// empty list matches no one (like an empty `days`).
+	std::optional<std::vector<std::string>> tiers;
 	std::optional<int64_t> min_spend; // spend_bonus: required, its threshold
 	std::optional<int64_t> cap;       // most points it adds to one receipt
 };

@@ -51,6 +51,10 @@ bool is_flag(const std::string &name) { return name == "json" || name == "help";
 Args parse_args(int argc, char **argv)
 {
 	Args a;
+	// --json decides the shape of every error, even one in the arguments.
+	for (int i = 1; i < argc; i++)
+		if (std::strcmp(argv[i], "--json") == 0)
+			a.json = true;
 	for (int i = 1; i < argc; i++) {
 		std::string s = argv[i];
 		if (s.size() > 2 && s.compare(0, 2, "--") == 0) {
@@ -60,7 +64,8 @@ Args parse_args(int argc, char **argv)
 				value = name.substr(eq + 1);
 				name = name.substr(0, eq);
 			} else if (!is_flag(name)) {
-				if (i + 1 >= argc) {
+				// A value never starts with "--": that is the next option.
+				if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0) {
 					a.error = "--" + name + " needs a value";
 					return a;
 				}
@@ -470,10 +475,8 @@ int main(int argc, char **argv)
 			std::fputs(usage, stdout);
 			return 0;
 		}
-	if (c.args.words.empty()) {
-		std::fputs(usage, stderr);
-		return c.bad_args("no command given");
-	}
+	if (c.args.words.empty())
+		return c.bad_args("no command given (--help lists them)");
 	if (c.args.data_dir.empty())
 		return c.bad_args("--data-dir DIR is required");
 	c.t = loy_terminal_new();

@@ -1,7 +1,13 @@
 // Schema, migrations, the hash-chained journal, and verification.
 #include "storage/ledger.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -27,7 +33,6 @@ const char *const migrations[] = {
 		program_version INTEGER,
 		device_time TEXT NOT NULL,
 		points INTEGER NOT NULL,
-		data TEXT NOT NULL,
 		body TEXT NOT NULL,
 		hash BLOB NOT NULL,
 		mac BLOB NOT NULL);
@@ -40,7 +45,9 @@ const char *const migrations[] = {
 	)sql",
 	// 1 → 2: tables derived from the journal, so that a checkout reads a
 	// member's state by key instead of scanning the journal; and the last
-	// snapshot of the central server's members.
+	// snapshot of the central server's members. A receipt's row is small:
+	// its basket and results stay in the journal entries it names (seq: the
+	// checkout, last_seq: the latest entry that changed it).
 	R"sql(
 	CREATE TABLE members (
 		token TEXT PRIMARY KEY,
@@ -58,8 +65,9 @@ const char *const migrations[] = {
 		blocked INTEGER NOT NULL DEFAULT 0,
 		next_expiry TEXT) WITHOUT ROWID;
 	CREATE TABLE receipts (
-		receipt_id TEXT PRIMARY KEY,
+		receipt_id TEXT NOT NULL UNIQUE,
 		seq INTEGER NOT NULL,
+		last_seq INTEGER NOT NULL,
 		token TEXT NOT NULL,
 		program_id TEXT NOT NULL,
 		program_version INTEGER NOT NULL,
@@ -69,13 +77,13 @@ const char *const migrations[] = {
 		available_at INTEGER NOT NULL,
 		expires_at INTEGER,
 		request TEXT NOT NULL,
-		receipt TEXT NOT NULL,
-		result TEXT NOT NULL,
 		earned INTEGER NOT NULL,
 		redeemed INTEGER NOT NULL,
 		reversed INTEGER NOT NULL DEFAULT 0,
-		returned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+		returned INTEGER NOT NULL DEFAULT 0);
 	CREATE INDEX receipts_by_member ON receipts (token, local_date);
+	CREATE INDEX receipts_by_available ON receipts (token, available_at);
+	CREATE INDEX receipts_by_expiry ON receipts (token, expires_at);
 	CREATE INDEX receipts_by_time ON receipts (at_utc);
 	)sql",
 };
@@ -97,20 +105,19 @@ struct MemberRow {
 };
 
 struct ReceiptRow {
-	int64_t seq = 0;
+	int64_t seq = 0, last_seq = 0;
 	std::string token, program_id;
 	int64_t program_version = 0, at_utc = 0, at_offset = 0, local_date = 0, available_at = 0;
 	std::optional<int64_t> expires_at;
-	std::string request, receipt, result;
+	std::string request;
 	int64_t earned = 0, redeemed = 0, reversed = 0, returned = 0;
 	bool operator==(const ReceiptRow &o) const
 	{
-		return seq == o.seq && token == o.token && program_id == o.program_id &&
+		return seq == o.seq && last_seq == o.last_seq && token == o.token && program_id == o.program_id &&
 		       program_version == o.program_version && at_utc == o.at_utc &&
 		       at_offset == o.at_offset && local_date == o.local_date &&
 		       available_at == o.available_at && expires_at == o.expires_at &&
-		       request == o.request && receipt == o.receipt && result == o.result &&
-		       earned == o.earned && redeemed == o.redeemed && reversed == o.reversed &&
+		       request == o.request && earned == o.earned && redeemed == o.redeemed && reversed == o.reversed &&
 		       returned == o.returned;
 	}
 };
@@ -124,12 +131,12 @@ struct Replay {
 // the members' local aggregates (the server has not acknowledged it).
 Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::string &receipt_id,
 		    const std::string &token, const std::string &program_id, int64_t program_version,
-		    int64_t points, const std::string &data, bool unacked)
+		    int64_t points, const std::string &body, bool unacked)
 {
-	// Ordered, so that re-encoding gives back the very text that was stored.
-	auto d = nlohmann::ordered_json::parse(data, nullptr, false);
-	if (d.is_discarded() || !d.is_object())
-		return corrupt(fmt::format("entry {}: data is not a JSON object", seq));
+	auto doc = Json::parse(body, nullptr, false);
+	if (doc.is_discarded() || !doc.is_object() || !doc.contains("data") || !doc["data"].is_object())
+		return corrupt(fmt::format("entry {}: body is not an entry", seq));
+	const Json &d = doc["data"];
 	try {
 		if (kind == "enroll") {
 			auto &m = r.members[token];
@@ -145,6 +152,7 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 			}
 			ReceiptRow row;
 			row.seq = seq;
+			row.last_seq = seq;
 			row.token = token;
 			row.program_id = program_id;
 			row.program_version = program_version;
@@ -155,8 +163,6 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 			if (!d.at("expires_at").is_null())
 				row.expires_at = d.at("expires_at").get<int64_t>();
 			row.request = d.at("request").get<std::string>();
-			row.receipt = d.at("receipt").dump();
-			row.result = d.at("result").dump();
 			row.earned = d.at("receipt").at("earned").get<int64_t>();
 			row.redeemed = d.at("receipt").at("redeemed").get<int64_t>();
 			if (!r.receipts.emplace(receipt_id, row).second)
@@ -166,7 +172,7 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 			if (it == r.receipts.end())
 				return corrupt(fmt::format("entry {}: refund of unknown receipt {}", seq,
 							   receipt_id));
-			it->second.receipt = d.at("receipt").dump();
+			it->second.last_seq = seq;
 			it->second.reversed += d.at("reversed").get<int64_t>();
 			it->second.returned += d.at("returned").get<int64_t>();
 			if (unacked) {
@@ -180,7 +186,7 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 		} else {
 			return corrupt(fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
-	} catch (const nlohmann::json::exception &e) {
+	} catch (const Json::exception &e) {
 		return corrupt(fmt::format("entry {}: data lacks a field: {}", seq, e.what()));
 	}
 	return Status::ok();
@@ -190,7 +196,7 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 Result<Replay> replay_journal(db::Db &db, int64_t acked)
 {
 	auto st = db.prepare("SELECT seq, kind, receipt_id, token, program_id, program_version, "
-			     "points, data FROM journal ORDER BY seq");
+			     "points, body FROM journal ORDER BY seq");
 	if (!st)
 		return st.status();
 	Replay r;
@@ -233,11 +239,20 @@ std::string entry_body(const Entry &e, const std::string &terminal_id, const cry
 Status Ledger::open(const std::string &dir, bool create)
 {
 	dir_ = dir;
-	LOY_TRY(db_.open(dir + "/ledger.db", create));
-	return migrate();
+	const std::string path = dir + "/ledger.db";
+	if (create) {
+		// SQLite makes the file with the umask's mode, and its -wal and -shm
+		// take the same: make it private first.
+		int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return corrupt(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
+		::close(fd);
+	}
+	LOY_TRY(db_.open(path, create));
+	return migrate(create);
 }
 
-Status Ledger::migrate()
+Status Ledger::migrate(bool create)
 {
 	auto st = db_.prepare("PRAGMA user_version");
 	if (!st)
@@ -252,6 +267,10 @@ Status Ledger::migrate()
 					   version, schema_version));
 	if (version == schema_version)
 		return Status::ok();
+	// An empty file where a ledger should be is damage, not a new terminal:
+	// making a fresh schema there would hide the loss.
+	if (version == 0 && !create)
+		return corrupt(fmt::format("{}/ledger.db holds no ledger (emptied or replaced?)", dir_));
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	for (int64_t v = version; v < schema_version; v++) {
@@ -275,6 +294,22 @@ Result<std::optional<std::string>> Ledger::meta(const char *key)
 	if (!*row)
 		return std::optional<std::string>();
 	return std::optional<std::string>(st.value().text(0));
+}
+
+Result<int64_t> Ledger::meta_int(const char *key, int64_t fallback)
+{
+	auto v = meta(key);
+	if (!v)
+		return v.status();
+	if (!*v)
+		return fallback;
+	const std::string &text = **v;
+	errno = 0;
+	char *end = nullptr;
+	long long n = std::strtoll(text.c_str(), &end, 10);
+	if (text.empty() || errno != 0 || *end != '\0')
+		return corrupt(fmt::format("setting {} holds \"{}\", not a number", key, text));
+	return static_cast<int64_t>(n);
 }
 
 Status Ledger::set_meta(const char *key, const std::string &value)
@@ -312,6 +347,23 @@ std::string Ledger::member_token(const std::string &card_digits) const
 	return crypto::to_hex(crypto::hmac_sha256(token_key_, card_digits));
 }
 
+Result<std::string> Ledger::entry_data(int64_t seq)
+{
+	auto st = db_.prepare("SELECT body FROM journal WHERE seq = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, seq);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return corrupt(fmt::format("entry {} is missing", seq));
+	auto doc = nlohmann::ordered_json::parse(st.value().text(0), nullptr, false);
+	if (doc.is_discarded() || !doc.is_object() || !doc.contains("data"))
+		return corrupt(fmt::format("entry {}: body is not an entry", seq));
+	return doc["data"].dump();
+}
+
 Result<int64_t> Ledger::last_seq()
 {
 	auto st = db_.prepare("SELECT coalesce(max(seq), 0) FROM journal");
@@ -325,13 +377,7 @@ Result<int64_t> Ledger::last_seq()
 
 Result<int64_t> Ledger::count_entries() { return last_seq(); }
 
-Result<int64_t> Ledger::acked_through()
-{
-	auto v = meta("acked_through");
-	if (!v)
-		return v.status();
-	return *v ? static_cast<int64_t>(std::stoll(**v)) : int64_t{0};
-}
+Result<int64_t> Ledger::acked_through() { return meta_int("acked_through", 0); }
 
 Status Ledger::append(Entry &e)
 {
@@ -357,15 +403,18 @@ Status Ledger::append(Entry &e)
 	e.mac = crypto::hmac_sha256(mac_key_, std::string_view(reinterpret_cast<const char *>(e.hash.data()),
 								 e.hash.size()));
 	auto ins = db_.prepare("INSERT INTO journal (seq, kind, receipt_id, token, program_id, "
-			       "program_version, device_time, points, data, body, hash, mac) "
-			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+			       "program_version, device_time, points, body, hash, mac) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 	if (!ins)
 		return ins.status();
 	auto &s = ins.value();
 	s.bind(1, e.seq).bind(2, e.kind).bind(3, e.receipt_id).bind(4, e.token).bind(5, e.program_id);
-	s.bind(6, e.program_version).bind(7, e.device_time).bind(8, e.points).bind(9, e.data);
-	s.bind(10, e.body).bind_blob(11, e.hash.data(), e.hash.size()).bind_blob(12, e.mac.data(), e.mac.size());
-	return s.run();
+	s.bind(6, e.program_version).bind(7, e.device_time).bind(8, e.points).bind(9, e.body);
+	s.bind_blob(10, e.hash.data(), e.hash.size()).bind_blob(11, e.mac.data(), e.mac.size());
+	LOY_TRY(s.run());
+	// The head of the chain, kept apart from it: entries cut off the end of
+	// the journal leave a shorter chain that is consistent in itself.
+	return set_meta("head", std::to_string(e.seq));
 }
 
 Status Ledger::rebuild_derived()
@@ -386,19 +435,19 @@ Status Ledger::rebuild_derived()
 		LOY_TRY(mi.value().bind(1, token).bind(2, m.masked).bind(3, m.enrolled)
 				.bind(4, m.local_points).bind(5, m.local_spend).run());
 	}
-	auto ri = db_.prepare("INSERT INTO receipts (receipt_id, seq, token, program_id, program_version, "
-			      "local_date, available_at, expires_at, request, receipt, result, earned, "
+	auto ri = db_.prepare("INSERT INTO receipts (receipt_id, seq, last_seq, token, program_id, "
+			      "program_version, local_date, available_at, expires_at, request, earned, "
 			      "redeemed, reversed, returned, at_utc, at_offset) VALUES "
-			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
 	if (!ri)
 		return ri.status();
 	for (const auto &[id, x] : r->receipts) {
 		auto &s = ri.value();
 		s.reset();
-		s.bind(1, id).bind(2, x.seq).bind(3, x.token).bind(4, x.program_id).bind(5, x.program_version);
-		s.bind(6, x.local_date).bind(7, x.available_at).bind(8, x.expires_at).bind(9, x.request);
-		s.bind(10, x.receipt).bind(11, x.result).bind(12, x.earned).bind(13, x.redeemed);
-		s.bind(14, x.reversed).bind(15, x.returned).bind(16, x.at_utc).bind(17, x.at_offset);
+		s.bind(1, id).bind(2, x.seq).bind(3, x.last_seq).bind(4, x.token).bind(5, x.program_id);
+		s.bind(6, x.program_version).bind(7, x.local_date).bind(8, x.available_at);
+		s.bind(9, x.expires_at).bind(10, x.request).bind(11, x.earned).bind(12, x.redeemed);
+		s.bind(13, x.reversed).bind(14, x.returned).bind(15, x.at_utc).bind(16, x.at_offset);
 		LOY_TRY(s.run());
 	}
 	return Status::ok();
@@ -416,6 +465,10 @@ Result<Ledger::Verdict> Ledger::verify()
 		}
 	};
 
+	// One snapshot for every check: another process may be writing.
+	db::ReadTransaction snapshot(db_);
+	LOY_TRY(snapshot.begin());
+
 	// SQLite's own view of the file first: a damaged page explains the rest.
 	{
 		auto st = db_.prepare("PRAGMA integrity_check");
@@ -429,7 +482,7 @@ Result<Ledger::Verdict> Ledger::verify()
 	}
 
 	auto st = db_.prepare("SELECT seq, kind, receipt_id, token, program_id, program_version, "
-			      "device_time, points, data, body, hash, mac FROM journal ORDER BY seq");
+			      "device_time, points, body, hash, mac FROM journal ORDER BY seq");
 	if (!st)
 		return st.status();
 	crypto::Digest prev{};
@@ -450,8 +503,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		e.program_version = s.int64(5);
 		e.device_time = s.text(6);
 		e.points = s.int64(7);
-		e.data = s.text(8);
-		std::string body = s.text(9), hash = s.blob(10), mac = s.blob(11);
+		std::string body = s.text(8), hash = s.blob(9), mac = s.blob(10);
 		v.entries++;
 		if (e.seq != expect) {
 			fail(expect, fmt::format("sequence gap: entry {} is missing (next is {})", expect, e.seq));
@@ -465,13 +517,25 @@ Result<Ledger::Verdict> Ledger::verify()
 		}
 		std::copy(hash.begin(), hash.end(), h.begin());
 		std::copy(mac.begin(), mac.end(), m.begin());
-		Json data = Json::parse(e.data, nullptr, false);
-		if (data.is_discarded()) {
-			fail(e.seq, fmt::format("entry {}: data is not JSON", e.seq));
+		// The body is rebuilt from the columns and the previous hash; its data
+		// part is taken from the body itself, in its own key order.
+		auto doc = nlohmann::ordered_json::parse(body, nullptr, false);
+		if (doc.is_discarded() || !doc.is_object() || !doc.contains("data")) {
+			fail(e.seq, fmt::format("entry {}: body is not an entry", e.seq));
 			prev = h;
 			continue;
 		}
-		if (entry_body(e, terminal_id_, prev) != body)
+		std::string rebuilt;
+		try {
+			e.data = doc["data"].dump();
+			rebuilt = entry_body(e, terminal_id_, prev);
+		} catch (const nlohmann::json::exception &) {
+			// A column holding bytes that are not UTF-8 text.
+			fail(e.seq, fmt::format("entry {}: a column holds bytes that are not text", e.seq));
+			prev = h;
+			continue;
+		}
+		if (rebuilt != body)
 			fail(e.seq, fmt::format("entry {}: columns or chain link differ from the hashed body",
 						e.seq));
 		else if (!crypto::equal(crypto::sha256(body), h))
@@ -483,6 +547,17 @@ Result<Ledger::Verdict> Ledger::verify()
 			fail(e.seq, fmt::format("entry {}: MAC does not match (forged or wrong key)", e.seq));
 		prev = h;
 	}
+
+	// The head kept apart from the chain: a journal cut short ends early.
+	auto head = meta_int("head", -1);
+	if (!head)
+		return head.status();
+	const int64_t last = expect - 1;
+	if (*head >= 0 && *head != last)
+		fail(std::min(*head, last) + 1,
+		     *head > last ? fmt::format("entries {} to {} are missing from the end of the journal",
+						last + 1, *head)
+				  : fmt::format("entries after {} were added outside the ledger", *head));
 
 	// Derived tables against a replay of the journal.
 	auto acked = acked_through();
@@ -516,11 +591,12 @@ Result<Ledger::Verdict> Ledger::verify()
 	if (members != r->members.size())
 		fail(v.entries, "members table lacks a member the journal has");
 	auto rs = db_.prepare("SELECT receipt_id, seq, token, program_id, program_version, local_date, "
-			      "available_at, expires_at, request, receipt, result, earned, redeemed, "
+			      "available_at, expires_at, request, last_seq, earned, redeemed, "
 			      "reversed, returned, at_utc, at_offset FROM receipts");
 	if (!rs)
 		return rs.status();
 	size_t receipts = 0;
+	std::set<std::string> in_table;
 	for (;;) {
 		auto row = rs.value().step();
 		if (!row)
@@ -539,21 +615,25 @@ Result<Ledger::Verdict> Ledger::verify()
 		if (!s.is_null(7))
 			x.expires_at = s.int64(7);
 		x.request = s.text(8);
-		x.receipt = s.text(9);
-		x.result = s.text(10);
-		x.earned = s.int64(11);
-		x.redeemed = s.int64(12);
-		x.reversed = s.int64(13);
-		x.returned = s.int64(14);
-		x.at_utc = s.int64(15);
-		x.at_offset = s.int64(16);
+		x.last_seq = s.int64(9);
+		x.earned = s.int64(10);
+		x.redeemed = s.int64(11);
+		x.reversed = s.int64(12);
+		x.returned = s.int64(13);
+		x.at_utc = s.int64(14);
+		x.at_offset = s.int64(15);
+		in_table.insert(s.text(0));
 		auto it = r->receipts.find(s.text(0));
 		if (it == r->receipts.end() || !(it->second == x))
 			fail(x.seq, fmt::format("receipts table differs from the journal for receipt {}",
 						s.text(0)));
 	}
 	if (receipts != r->receipts.size())
-		fail(v.entries, "receipts table lacks a receipt the journal has");
+		for (const auto &[id, x] : r->receipts)
+			if (!in_table.count(id)) {
+				fail(x.seq, fmt::format("receipts table lacks receipt {} of entry {}", id, x.seq));
+				break;
+			}
 	return v;
 }
 

@@ -28,7 +28,7 @@ struct Entry {
 	int64_t program_version = 0;
 	std::string device_time;  // RFC 3339, the terminal's clock when recorded
 	int64_t points = 0;       // change to the member's balance
-	std::string data;         // kind-specific JSON object
+	std::string data;         // kind-specific JSON object, kept inside body
 	std::string body;         // canonical text; set by Ledger::append
 	crypto::Digest hash{};    // SHA-256 of body, which names the previous hash
 	crypto::Digest mac{};     // HMAC-SHA-256 of hash under the terminal's key
@@ -44,6 +44,8 @@ public:
 
 	// Key–value settings of the terminal (terminal_id, store, tz, ...).
 	Result<std::optional<std::string>> meta(const char *key);
+	// A numeric setting; absent gives `fallback`, garbage a storage error.
+	Result<int64_t> meta_int(const char *key, int64_t fallback);
 	Status set_meta(const char *key, const std::string &value);
 
 	Status load_keys();
@@ -53,6 +55,8 @@ public:
 	// Appends an entry inside the caller's transaction: sets seq (the next
 	// one, gap-free), body, hash and MAC.
 	Status append(Entry &e);
+	// The kind-specific data of entry `seq`, as JSON text in its own order.
+	Result<std::string> entry_data(int64_t seq);
 	Result<int64_t> last_seq();
 	Result<int64_t> count_entries();
 	Result<int64_t> acked_through();
@@ -72,7 +76,7 @@ public:
 	Status rebuild_derived();
 
 private:
-	Status migrate();
+	Status migrate(bool create);
 
 	db::Db db_;
 	std::string dir_;

@@ -11,6 +11,9 @@ Db::~Db() { close(); }
 
 void Db::close()
 {
+	for (auto &[sql, c] : cache_)
+		sqlite3_finalize(c.stmt);
+	cache_.clear();
 	if (db_) {
 		sqlite3_close_v2(db_);
 		db_ = nullptr;
@@ -68,12 +71,22 @@ Status Db::exec(const char *sql)
 
 Result<Stmt> Db::prepare(std::string_view sql)
 {
+	auto it = cache_.find(sql);
+	if (it != cache_.end() && !it->second.in_use) {
+		it->second.in_use = true;
+		return Stmt(this, it->second.stmt, &it->second.in_use);
+	}
 	sqlite3_stmt *stmt = nullptr;
 	int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
 				    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
 	if (rc != SQLITE_OK)
 		return error("prepare", rc);
-	return Stmt(this, stmt);
+	if (it != cache_.end())
+		return Stmt(this, stmt, nullptr); // the cached one is busy: a private copy
+	auto &slot = cache_[std::string(sql)];
+	slot.stmt = stmt;
+	slot.in_use = true;
+	return Stmt(this, stmt, &slot.in_use);
 }
 
 Status Db::begin() { return exec("BEGIN IMMEDIATE"); }
@@ -90,8 +103,15 @@ int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 Stmt::~Stmt()
 {
-	if (stmt_)
+	if (!stmt_)
+		return;
+	if (in_use_) {
+		sqlite3_reset(stmt_);
+		sqlite3_clear_bindings(stmt_);
+		*in_use_ = false;
+	} else {
 		sqlite3_finalize(stmt_);
+	}
 }
 
 Stmt &Stmt::bind(int i, int64_t v)

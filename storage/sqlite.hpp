@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,8 @@ public:
 	bool is_open() const { return db_ != nullptr; }
 
 	Status exec(const char *sql);
+	// Statements are prepared once per connection and kept: a checkout runs
+	// the same dozen statements every time, and parsing them is not free.
 	Result<Stmt> prepare(std::string_view sql);
 
 	// BEGIN IMMEDIATE: takes the write lock at once, so two writers queue on
@@ -50,7 +53,13 @@ public:
 	sqlite3 *handle() const { return db_; }
 
 private:
+	friend class Stmt;
+	struct Cached {
+		sqlite3_stmt *stmt = nullptr;
+		bool in_use = false;
+	};
 	sqlite3 *db_ = nullptr;
+	std::map<std::string, Cached, std::less<>> cache_;
 };
 
 // Rolls back on scope exit unless committed: all of a checkout or nothing.
@@ -84,11 +93,29 @@ private:
 	bool open_ = false;
 };
 
+// A read snapshot: every statement inside sees the same committed state,
+// whatever other processes write meanwhile (WAL). Ends on scope exit.
+class ReadTransaction {
+public:
+	explicit ReadTransaction(Db &db) : db_(db) {}
+	~ReadTransaction() { db_.rollback(); }
+	ReadTransaction(const ReadTransaction &) = delete;
+	ReadTransaction &operator=(const ReadTransaction &) = delete;
+	Status begin() { return db_.exec("BEGIN DEFERRED"); }
+
+private:
+	Db &db_;
+};
+
 class Stmt {
 public:
-	Stmt(Db *db, sqlite3_stmt *stmt) : db_(db), stmt_(stmt) {}
+	Stmt(Db *db, sqlite3_stmt *stmt, bool *in_use) : db_(db), stmt_(stmt), in_use_(in_use) {}
 	~Stmt();
-	Stmt(Stmt &&other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+	Stmt(Stmt &&other) noexcept : db_(other.db_), stmt_(other.stmt_), in_use_(other.in_use_)
+	{
+		other.stmt_ = nullptr;
+		other.in_use_ = nullptr;
+	}
 	Stmt &operator=(Stmt &&) = delete;
 	Stmt(const Stmt &) = delete;
 
@@ -117,6 +144,7 @@ private:
 	Status bind_status_ = Status::ok();
 	Db *db_;
 	sqlite3_stmt *stmt_;
+	bool *in_use_; // the cache slot, or null for a statement of its own
 };
 
 } // namespace loy::db

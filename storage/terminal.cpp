@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -167,28 +168,47 @@ struct Unacked {
 	std::optional<int64_t> next_expiry;
 };
 
-Result<Unacked> read_receipt_sums(Ledger &l, const std::string &token, int64_t now, Days day)
+// Each sum reads one index range of the member's receipts: a checkout costs
+// the same with a thousand receipts in the ledger or a million.
+Result<Unacked> read_receipt_sums(Ledger &l, const std::string &token, int64_t now, Days day,
+				  bool with_expiry)
 {
 	auto acked = l.acked_through();
 	if (!acked)
 		return acked.status();
 	Unacked u;
-	auto st = l.db().prepare(
-		"SELECT coalesce(sum(CASE WHEN available_at > ?2 AND available_at > at_utc AND seq > ?3 "
-		"THEN earned - reversed END), 0), "
-		"coalesce(sum(CASE WHEN local_date = ?4 THEN redeemed - returned END), 0), "
-		"min(CASE WHEN expires_at > ?2 AND earned > reversed THEN expires_at END) "
-		"FROM receipts WHERE token = ?1");
-	if (!st)
-		return st.status();
-	st.value().bind(1, token).bind(2, now).bind(3, *acked).bind(4, day);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	u.pending = st.value().int64(0);
-	u.redeemed_day = st.value().int64(1);
-	if (!st.value().is_null(2))
-		u.next_expiry = st.value().int64(2);
+	auto one = [&](const char *sql, auto bind) -> Result<std::optional<int64_t>> {
+		auto st = l.db().prepare(sql);
+		if (!st)
+			return st.status();
+		bind(st.value());
+		auto row = st.value().step();
+		if (!row)
+			return row.status();
+		if (!*row || st.value().is_null(0))
+			return std::optional<int64_t>();
+		return std::optional<int64_t>(st.value().int64(0));
+	};
+	auto pending = one("SELECT sum(earned - reversed) FROM receipts WHERE token = ?1 AND "
+			   "available_at > ?2 AND available_at > at_utc AND seq > ?3",
+			   [&](db::Stmt &s) { s.bind(1, token).bind(2, now).bind(3, *acked); });
+	if (!pending)
+		return pending.status();
+	u.pending = pending->value_or(0);
+	auto day_sum = one("SELECT sum(redeemed - returned) FROM receipts WHERE token = ?1 AND "
+			   "local_date = ?2",
+			   [&](db::Stmt &s) { s.bind(1, token).bind(2, day); });
+	if (!day_sum)
+		return day_sum.status();
+	u.redeemed_day = day_sum->value_or(0);
+	if (with_expiry) {
+		auto exp = one("SELECT min(expires_at) FROM receipts WHERE token = ?1 AND "
+			       "expires_at > ?2 AND earned > reversed",
+			       [&](db::Stmt &s) { s.bind(1, token).bind(2, now); });
+		if (!exp)
+			return exp.status();
+		u.next_expiry = *exp;
+	}
 	return u;
 }
 
@@ -372,10 +392,10 @@ Status Terminal::load_program()
 		return id.status();
 	if (!*id)
 		return Status::ok();
-	auto ver = ledger_.meta("program_version");
+	auto ver = ledger_.meta_int("program_version", 0);
 	if (!ver)
 		return ver.status();
-	auto p = program_version(**id, std::stoll(ver->value_or("0")));
+	auto p = program_version(**id, *ver);
 	if (!p)
 		return p.status();
 	program_ = std::make_unique<Program>(**p);
@@ -406,44 +426,39 @@ Result<const Program *> Terminal::program_version(const std::string &id, int64_t
 	return versions_.back().get();
 }
 
-Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
+Result<bool> Terminal::install_program(const Program &p, std::string_view json, int64_t now)
 {
-	auto p = parse_program(json);
-	if (!p)
-		return p.status();
-	db::Transaction tx(ledger_.db());
-	LOY_TRY(tx.begin());
 	auto st = ledger_.db().prepare("SELECT max(version) FROM programs WHERE id = ?1");
 	if (!st)
 		return st.status();
-	st.value().bind(1, p->id);
+	st.value().bind(1, p.id);
 	auto row = st.value().step();
 	if (!row)
 		return row.status();
 	bool loaded = true;
 	if (!st.value().is_null(0)) {
 		int64_t newest = st.value().int64(0);
-		if (p->version < newest)
+		if (p.version < newest)
 			return bad(Code::old_program,
 				   fmt::format("program {} v{} is older than v{} already installed; a "
 					       "terminal never goes back",
-					       p->id, p->version, newest));
-		if (p->version == newest) {
+					       p.id, p.version, newest));
+		if (p.version == newest) {
 			auto doc = ledger_.db().prepare(
 				"SELECT document FROM programs WHERE id = ?1 AND version = ?2");
 			if (!doc)
 				return doc.status();
-			doc.value().bind(1, p->id).bind(2, p->version);
+			doc.value().bind(1, p.id).bind(2, p.version);
 			auto r = doc.value().step();
 			if (!r)
 				return r.status();
-			auto same = parse_program(doc.value().text(0));
 			// Same version twice is fine when it says the same thing.
-			if (!same || nlohmann::json::parse(doc.value().text(0)) != nlohmann::json::parse(json))
+			auto held = nlohmann::json::parse(doc.value().text(0), nullptr, false);
+			if (held.is_discarded() || held != nlohmann::json::parse(json))
 				return bad(Code::old_program,
 					   fmt::format("program {} v{} is already installed with other "
 						       "content: publish a new version",
-						       p->id, p->version));
+						       p.id, p.version));
 			loaded = false;
 		}
 	}
@@ -452,14 +467,166 @@ Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
 			"INSERT INTO programs (id, version, document, loaded_at) VALUES (?1, ?2, ?3, ?4)");
 		if (!ins)
 			return ins.status();
-		LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, json).bind(4, rfc3339_utc(now)).run());
+		LOY_TRY(ins.value().bind(1, p.id).bind(2, p.version).bind(3, json).bind(4, rfc3339_utc(now)).run());
 	}
-	LOY_TRY(ledger_.set_meta("program_id", p->id));
-	LOY_TRY(ledger_.set_meta("program_version", std::to_string(p->version)));
+	LOY_TRY(ledger_.set_meta("program_id", p.id));
+	LOY_TRY(ledger_.set_meta("program_version", std::to_string(p.version)));
+	return loaded;
+}
+
+Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
+{
+	auto p = parse_program(json);
+	if (!p)
+		return p.status();
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto loaded = install_program(*p, json, now);
+	if (!loaded)
+		return loaded.status();
 	LOY_TRY(tx.commit());
-	OJson out{{"program", p->id}, {"version", p->version}, {"currency", p->currency}, {"loaded", loaded}};
+	OJson out{{"program", p->id}, {"version", p->version}, {"currency", p->currency}, {"loaded", *loaded}};
 	program_ = std::make_unique<Program>(std::move(p).value());
 	return out.dump();
+}
+
+Result<Terminal::SyncSettings> Terminal::sync_settings()
+{
+	SyncSettings s;
+	s.terminal_id = terminal_id_;
+	s.store = store_;
+	s.tls_dir = ledger_.dir() + "/tls";
+	auto server = ledger_.meta("server");
+	if (!server)
+		return server.status();
+	s.server = server->value_or("");
+	if (program_) {
+		s.program_id = program_->id;
+		s.program_version = program_->version;
+	}
+	auto acked = ledger_.acked_through();
+	if (!acked)
+		return acked.status();
+	s.acked_through = *acked;
+	auto w = ledger_.meta_int("member_watermark", 0);
+	if (!w)
+		return w.status();
+	s.watermark = *w;
+	return s;
+}
+
+Result<std::vector<Terminal::Pending>> Terminal::unacked(int64_t after, size_t max)
+{
+	auto st = ledger_.db().prepare("SELECT seq, hash, body FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+	if (!st)
+		return st.status();
+	st.value().bind(1, after).bind(2, static_cast<int64_t>(max));
+	std::vector<Pending> out;
+	for (;;) {
+		auto row = st.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		std::string h = st.value().blob(1);
+		out.push_back(Pending{st.value().int64(0),
+				      crypto::to_hex(reinterpret_cast<const uint8_t *>(h.data()), h.size()),
+				      st.value().text(2)});
+	}
+	return out;
+}
+
+Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMember> &members,
+			     int64_t watermark, const std::optional<std::string> &program_json, int64_t now)
+{
+	std::optional<Program> program;
+	if (program_json) {
+		auto p = parse_program(*program_json);
+		if (!p)
+			return Status(Code::network, "sync: the server's program is invalid: " + p.status().message());
+		program = std::move(p).value();
+	}
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto old = ledger_.acked_through();
+	if (!old)
+		return old.status();
+	auto last = ledger_.last_seq();
+	if (!last)
+		return last.status();
+	if (acked_through > *last)
+		return Status(Code::network,
+			      fmt::format("sync: the server acknowledges entry {} but this terminal has {}: "
+					  "is this data dir the one the terminal id belongs to?",
+					  acked_through, *last));
+	if (acked_through > *old) {
+		// The acknowledged entries now count in the server's balances, not
+		// in the local sums.
+		auto st = ledger_.db().prepare("SELECT token, points, kind, body FROM journal "
+					       "WHERE seq > ?1 AND seq <= ?2");
+		if (!st)
+			return st.status();
+		st.value().bind(1, *old).bind(2, acked_through);
+		std::map<std::string, std::pair<int64_t, int64_t>> delta;
+		for (;;) {
+			auto row = st.value().step();
+			if (!row)
+				return row.status();
+			if (!*row)
+				break;
+			const std::string kind = st.value().text(2);
+			auto &d = delta[st.value().text(0)];
+			if (kind == "checkout" || kind == "refund" || kind == "adjust")
+				d.first += st.value().int64(1);
+			if (kind == "checkout" || kind == "refund") {
+				auto body = nlohmann::json::parse(st.value().text(3));
+				const auto &data = body.at("data");
+				if (kind == "checkout")
+					d.second += data.at("receipt").at("eligible").get<int64_t>();
+				else
+					d.second -= data.at("spend_reversed").get<int64_t>();
+			}
+		}
+		st.value().reset();
+		for (const auto &[token, d] : delta) {
+			auto up = ledger_.db().prepare("UPDATE members SET local_points = local_points - ?2, "
+						       "local_spend = local_spend - ?3 WHERE token = ?1");
+			if (!up)
+				return up.status();
+			LOY_TRY(up.value().bind(1, token).bind(2, d.first).bind(3, d.second).run());
+		}
+		LOY_TRY(ledger_.set_meta("acked_through", std::to_string(acked_through)));
+	}
+	for (const auto &m : members) {
+		auto up = ledger_.db().prepare(
+			"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked, "
+			"next_expiry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (token) DO UPDATE SET "
+			"masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
+			"spend = excluded.spend, tier = excluded.tier, blocked = excluded.blocked, "
+			"next_expiry = excluded.next_expiry");
+		if (!up)
+			return up.status();
+		auto &s = up.value();
+		s.bind(1, m.token).bind(2, m.masked).bind(3, m.balance).bind(4, m.pending);
+		s.bind(5, m.qualifying_spend).bind(6, m.tier).bind(7, int64_t{m.blocked});
+		if (m.next_expiry.empty())
+			s.bind_null(8);
+		else
+			s.bind(8, m.next_expiry);
+		LOY_TRY(s.run());
+	}
+	LOY_TRY(ledger_.set_meta("member_watermark", std::to_string(watermark)));
+	LOY_TRY(ledger_.set_meta("last_sync", rfc3339_utc(now)));
+	bool newer = program && (!program_ || program->id != program_->id || program->version > program_->version);
+	if (newer) {
+		auto loaded = install_program(*program, *program_json, now);
+		if (!loaded)
+			return loaded.status();
+	}
+	LOY_TRY(tx.commit());
+	if (newer)
+		program_ = std::make_unique<Program>(std::move(*program));
+	return Status::ok();
 }
 
 namespace {
@@ -535,7 +702,7 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 
 	// A receipt id seen before: the same request is a replay, another is a
 	// mistake. Either way nothing moves.
-	auto prior = ledger_.db().prepare("SELECT request, result FROM receipts WHERE receipt_id = ?1");
+	auto prior = ledger_.db().prepare("SELECT request, seq FROM receipts WHERE receipt_id = ?1");
 	if (!prior)
 		return prior.status();
 	prior.value().bind(1, basket->receipt_id);
@@ -548,7 +715,10 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 				   fmt::format("receipt {} was already recorded with another basket, card "
 					       "or redemption",
 					       basket->receipt_id));
-		OJson out = OJson::parse(prior.value().text(1));
+		auto data = ledger_.entry_data(prior.value().int64(1));
+		if (!data)
+			return data.status();
+		OJson out = OJson::parse(*data)["result"];
 		out["replayed"] = true;
 		return out.dump();
 	}
@@ -557,7 +727,7 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	if (!m)
 		return m.status();
 	const Days day = basket->at.local_date();
-	auto sums = read_receipt_sums(ledger_, token, basket->at.utc_s, day);
+	auto sums = read_receipt_sums(ledger_, token, basket->at.utc_s, day, false);
 	if (!sums)
 		return sums.status();
 	Member member;
@@ -625,16 +795,15 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	LOY_TRY(ledger_.append(e));
 
 	auto ins = ledger_.db().prepare(
-		"INSERT INTO receipts (receipt_id, seq, token, program_id, program_version, at_utc, at_offset, "
-		"local_date, available_at, expires_at, request, receipt, result, earned, redeemed) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+		"INSERT INTO receipts (receipt_id, seq, last_seq, token, program_id, program_version, at_utc, "
+		"at_offset, local_date, available_at, expires_at, request, earned, redeemed) "
+		"VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
 	if (!ins)
 		return ins.status();
 	auto &s = ins.value();
 	s.bind(1, basket->receipt_id).bind(2, e.seq).bind(3, token).bind(4, p.id).bind(5, p.version);
 	s.bind(6, at).bind(7, int64_t{basket->at.offset_s}).bind(8, day).bind(9, available_at);
-	s.bind(10, expires_at).bind(11, request).bind(12, data["receipt"].dump()).bind(13, result.dump());
-	s.bind(14, c->earned).bind(15, c->redeemed);
+	s.bind(10, expires_at).bind(11, request).bind(12, c->earned).bind(13, c->redeemed);
 	LOY_TRY(s.run());
 	LOY_TRY(upsert_member(ledger_.db(), token, masked, 0, delta, c->eligible));
 	LOY_TRY(tx.commit());
@@ -646,7 +815,7 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 {
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
-	auto st = ledger_.db().prepare("SELECT token, program_id, program_version, receipt FROM receipts "
+	auto st = ledger_.db().prepare("SELECT token, program_id, program_version, last_seq FROM receipts "
 				       "WHERE receipt_id = ?1");
 	if (!st)
 		return st.status();
@@ -659,7 +828,10 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 			   fmt::format("receipt {} was not recorded on this terminal", receipt_id));
 	const std::string token = st.value().text(0), program_id = st.value().text(1);
 	const int64_t version = st.value().int64(2);
-	auto receipt = receipt_from_json(st.value().text(3));
+	auto state = ledger_.entry_data(st.value().int64(3));
+	if (!state)
+		return state.status();
+	auto receipt = receipt_from_json(OJson::parse(*state)["receipt"].dump());
 	if (!receipt)
 		return bad(Code::storage, fmt::format("ledger: receipt {}: {}", receipt_id,
 						      receipt.status().message()));
@@ -692,18 +864,18 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	e.data = data.dump();
 	LOY_TRY(ledger_.append(e));
 
-	auto up = ledger_.db().prepare("UPDATE receipts SET receipt = ?2, reversed = reversed + ?3, "
+	auto up = ledger_.db().prepare("UPDATE receipts SET last_seq = ?2, reversed = reversed + ?3, "
 				       "returned = returned + ?4 WHERE receipt_id = ?1");
 	if (!up)
 		return up.status();
-	LOY_TRY(up.value().bind(1, receipt_id).bind(2, data["receipt"].dump()).bind(3, f->points_reversed)
+	LOY_TRY(up.value().bind(1, receipt_id).bind(2, e.seq).bind(3, f->points_reversed)
 			.bind(4, f->points_returned).run());
 	LOY_TRY(upsert_member(ledger_.db(), token, "", 0, delta, -spend_reversed));
 
 	auto m = read_member(ledger_.db(), token);
 	if (!m)
 		return m.status();
-	auto sums = read_receipt_sums(ledger_, token, now, 0);
+	auto sums = read_receipt_sums(ledger_, token, now, 0, false);
 	if (!sums)
 		return sums.status();
 	LOY_TRY(tx.commit());
@@ -728,13 +900,15 @@ Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
 	if (!digits)
 		return digits.status();
 	const std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
+	db::ReadTransaction snapshot(ledger_.db());
+	LOY_TRY(snapshot.begin());
 	auto m = read_member(ledger_.db(), token);
 	if (!m)
 		return m.status();
 	auto now = effective_now(ledger_, tz_, clock);
 	if (!now)
 		return now.status();
-	auto sums = read_receipt_sums(ledger_, token, now->utc_s, now->local_date());
+	auto sums = read_receipt_sums(ledger_, token, now->utc_s, now->local_date(), true);
 	if (!sums)
 		return sums.status();
 
@@ -768,6 +942,8 @@ Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
 
 Result<std::string> Terminal::status()
 {
+	db::ReadTransaction snapshot(ledger_.db());
+	LOY_TRY(snapshot.begin());
 	OJson out;
 	out["terminal_id"] = terminal_id_;
 	out["store"] = store_;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,9 +51,35 @@ public:
 
 	Ledger &ledger() { return ledger_; }
 
+	// For a sync (sync/client.cpp): what to push, and recording what came back.
+	struct Pending {
+		int64_t seq;
+		std::string hash; // hex
+		std::string body;
+	};
+	struct SyncSettings {
+		std::string terminal_id, store, server, tls_dir, program_id;
+		int64_t program_version = 0;
+		int64_t acked_through = 0;
+		int64_t watermark = 0;
+	};
+	struct ServerMember {
+		std::string token, masked, tier, next_expiry;
+		int64_t balance = 0, pending = 0, qualifying_spend = 0;
+		bool blocked = false;
+	};
+	Result<SyncSettings> sync_settings();
+	Result<std::vector<Pending>> unacked(int64_t after, size_t max);
+	// One transaction: the acknowledgement, the members' snapshot, the
+	// watermark, a newer program. All of a sync's results or none.
+	Status record_sync(int64_t acked_through, const std::vector<ServerMember> &members,
+			   int64_t watermark, const std::optional<std::string> &program_json, int64_t now);
+
 private:
 	Terminal() = default;
 	Status load_program();
+	// Installs a program version inside the caller's transaction.
+	Result<bool> install_program(const Program &p, std::string_view json, int64_t now);
 	Result<const Program *> program_version(const std::string &id, int64_t version);
 
 	Ledger ledger_;

@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Packages for the build machine itself, whatever the target.
 host_pkgs=(build-essential cmake ninja-build pkg-config git
 	libsqlite3-dev libmbedtls-dev libfmt-dev nlohmann-json3-dev catch2
-	sqlite3 openssl)
+	sqlite3 openssl python3)
 
 want=("${host_pkgs[@]}")
 arches=()

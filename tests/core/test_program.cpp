@@ -116,7 +116,7 @@ TEST_CASE("the spec's example program parses as written", "[program]")
 	CHECK(dt.weekdays == tuesday);
 	CHECK(dt.from == jan1_2026);
 	CHECK(dt.until == jan1_2027);
-	CHECK(dt.tiers.empty());
+	CHECK_FALSE(dt.tiers.has_value());
 	CHECK_FALSE(dt.min_spend);
 	CHECK_FALSE(dt.cap);
 
@@ -144,7 +144,7 @@ TEST_CASE("the spec's example program parses as written", "[program]")
 	CHECK(cs.sku == "COF-01");
 	CHECK(cs.category.empty());
 	CHECK(cs.points == 5);
-	CHECK(cs.tiers == std::vector<std::string>{"Silver", "Gold"});
+	CHECK(cs.tiers == std::optional<std::vector<std::string>>(std::vector<std::string>{"Silver", "Gold"}));
 	CHECK(cs.weekdays == 0x7f);
 
 	CHECK(p.redeem.point_value == 1);
@@ -263,7 +263,6 @@ TEST_CASE("an invalid program is refused with the field's path", "[program]")
 
 		// Campaign filters.
 		{"days with an unknown day", [](Json &d) { campaign(d, 0)["days"] = {"tue", "funday"}; }, bad, "campaigns[0].days[1]", "\"funday\" is not a day", nullptr},
-		{"days empty", [](Json &d) { campaign(d, 0)["days"] = Json::array(); }, bad, "campaigns[0].days", "at least one day", nullptr},
 		{"days not an array", [](Json &d) { campaign(d, 0)["days"] = "tue"; }, bad, "campaigns[0].days", "must be an array", nullptr},
 		{"days holding a number", [](Json &d) { campaign(d, 0)["days"] = {2}; }, bad, "campaigns[0].days[0]", "must be a string", nullptr},
 		{"from not a date", [](Json &d) { campaign(d, 0)["from"] = "2026-13-01"; }, bad, "campaigns[0].from", "must be a date", nullptr},
@@ -444,6 +443,12 @@ TEST_CASE("valid edge cases of a program", "[program]")
 		{"Monday and Sunday",
 		 [](Json &d) { campaign(d, 0)["days"] = {"sun", "mon"}; },
 		 [](const Program &p) { return p.campaigns[0].weekdays == 0x41; }, nullptr},
+		{"no day: the campaign never applies",
+		 [](Json &d) { campaign(d, 0)["days"] = Json::array(); },
+		 [](const Program &p) { return p.campaigns[0].weekdays == 0; }, nullptr},
+		{"no tier: the campaign applies to no one",
+		 [](Json &d) { campaign(d, 3)["tiers"] = Json::array(); },
+		 [](const Program &p) { return p.campaigns[3].tiers && p.campaigns[3].tiers->empty(); }, nullptr},
 		{"a day twice",
 		 [](Json &d) { campaign(d, 0)["days"] = {"tue", "tue"}; },
 		 [](const Program &p) { return p.campaigns[0].weekdays == tuesday; }, nullptr},

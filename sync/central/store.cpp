@@ -1,0 +1,787 @@
+// The central store: applying pushed entries exactly once, points as lots,
+// sweeps for availability and expiry, and the administrative commands.
+#include "sync/central/store.hpp"
+
+#include <sys/stat.h>
+
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/card.hpp"
+#include "core/timeutil.hpp"
+
+namespace loy::central {
+
+using Json = nlohmann::json;
+using OJson = nlohmann::ordered_json;
+
+namespace {
+
+constexpr int64_t day_s = 86400;
+const std::string zero_hash(64, '0');
+
+const char *const schema_v1 = R"sql(
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE programs (
+	id TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	document TEXT NOT NULL,
+	published_at TEXT NOT NULL,
+	PRIMARY KEY (id, version));
+CREATE TABLE terminals (
+	terminal_id TEXT PRIMARY KEY,
+	store TEXT NOT NULL,
+	acked_through INTEGER NOT NULL DEFAULT 0,
+	last_hash TEXT NOT NULL,
+	last_push INTEGER,
+	max_skew_s INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE entries (
+	terminal_id TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	hash TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	token TEXT,
+	receipt_id TEXT,
+	points INTEGER NOT NULL,
+	device_time TEXT,
+	received_at INTEGER NOT NULL,
+	body TEXT NOT NULL,
+	PRIMARY KEY (terminal_id, seq));
+CREATE TABLE members (
+	token TEXT PRIMARY KEY,
+	masked TEXT,
+	enrolled INTEGER NOT NULL DEFAULT 0,
+	blocked INTEGER NOT NULL DEFAULT 0,
+	debt INTEGER NOT NULL DEFAULT 0,
+	change INTEGER NOT NULL);
+CREATE INDEX members_by_change ON members (change);
+CREATE TABLE lots (
+	id INTEGER PRIMARY KEY,
+	token TEXT NOT NULL,
+	store TEXT NOT NULL,
+	terminal_id TEXT,
+	receipt_id TEXT,
+	available_at INTEGER NOT NULL,
+	expires_at INTEGER,
+	points INTEGER NOT NULL,
+	remaining INTEGER NOT NULL,
+	expired INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX lots_by_member ON lots (token, expires_at);
+CREATE INDEX lots_by_receipt ON lots (terminal_id, receipt_id);
+CREATE INDEX lots_by_available ON lots (available_at);
+CREATE INDEX lots_by_expiry ON lots (expires_at) WHERE remaining > 0;
+CREATE TABLE receipts (
+	terminal_id TEXT NOT NULL,
+	receipt_id TEXT NOT NULL,
+	token TEXT NOT NULL,
+	store TEXT NOT NULL,
+	at_utc INTEGER NOT NULL,
+	eligible INTEGER NOT NULL,
+	earned INTEGER NOT NULL,
+	redeemed INTEGER NOT NULL,
+	reversed INTEGER NOT NULL DEFAULT 0,
+	returned INTEGER NOT NULL DEFAULT 0,
+	expires_at INTEGER,
+	PRIMARY KEY (terminal_id, receipt_id));
+CREATE INDEX receipts_by_member ON receipts (token, at_utc);
+)sql";
+
+Status bad(Code code, std::string msg) { return Status(code, std::move(msg)); }
+
+// Runs a statement expected to give one integer (0 when NULL or no row).
+Result<int64_t> scalar(db::Db &db, std::string_view sql, const std::vector<std::string> &text_args,
+		       const std::vector<int64_t> &int_args = {})
+{
+	auto st = db.prepare(sql);
+	if (!st)
+		return st.status();
+	int i = 1;
+	for (const auto &a : text_args)
+		st.value().bind(i++, a);
+	for (auto a : int_args)
+		st.value().bind(i++, a);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row || st.value().is_null(0))
+		return int64_t{0};
+	return st.value().int64(0);
+}
+
+Status run(db::Db &db, std::string_view sql, const std::vector<std::string> &text_args,
+	   const std::vector<int64_t> &int_args = {})
+{
+	auto st = db.prepare(sql);
+	if (!st)
+		return st.status();
+	int i = 1;
+	for (const auto &a : text_args)
+		st.value().bind(i++, a);
+	for (auto a : int_args)
+		st.value().bind(i++, a);
+	return st.value().run();
+}
+
+std::string utc_date(int64_t utc) { return format_date(Timestamp{utc, 0}.local_date()); }
+
+} // namespace
+
+Status Store::open(const std::string &dir)
+{
+	dir_ = dir;
+	LOY_TRY(db_.open(dir + "/central.db", true));
+	return migrate();
+}
+
+Status Store::migrate()
+{
+	auto v = scalar(db_, "PRAGMA user_version", {});
+	if (!v)
+		return v.status();
+	if (*v > 1)
+		return bad(Code::storage, fmt::format("central: schema version {} is newer than this program's 1", *v));
+	if (*v == 1)
+		return Status::ok();
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	// Another process may have created it while this one waited for the lock.
+	auto again = scalar(db_, "PRAGMA user_version", {});
+	if (!again)
+		return again.status();
+	if (*again == 1)
+		return Status::ok();
+	LOY_TRY(db_.exec(schema_v1));
+	LOY_TRY(db_.exec("PRAGMA user_version = 1"));
+	return tx.commit();
+}
+
+Status Store::ensure_token_key()
+{
+	if (have_token_key_)
+		return Status::ok();
+	const std::string path = dir_ + "/token.key";
+	struct stat st;
+	if (::stat(path.c_str(), &st) != 0) {
+		auto k = crypto::random_key();
+		if (!k)
+			return k.status();
+		LOY_TRY(crypto::write_key_file(path, *k));
+	}
+	auto k = crypto::read_key_file(path);
+	if (!k)
+		return bad(Code::storage, k.status().message());
+	token_key_ = *k;
+	have_token_key_ = true;
+	return Status::ok();
+}
+
+Result<const Program *> Store::current_program()
+{
+	auto st = db_.prepare("SELECT document, version FROM programs ORDER BY published_at DESC, version "
+			      "DESC LIMIT 1");
+	if (!st)
+		return st.status();
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return static_cast<const Program *>(nullptr);
+	if (program_ && program_->version == st.value().int64(1))
+		return program_.get();
+	auto p = parse_program(st.value().text(0));
+	if (!p)
+		return bad(Code::storage, "central: stored program no longer parses: " + p.status().message());
+	program_ = std::make_unique<Program>(std::move(p).value());
+	return program_.get();
+}
+
+Result<std::pair<std::string, std::string>> Store::card_token(std::string_view scan)
+{
+	auto p = current_program();
+	if (!p)
+		return p.status();
+	if (!*p)
+		return bad(Code::no_program, "no program published: run program publish FILE.json");
+	auto digits = parse_card_scan(scan, (*p)->card);
+	if (!digits)
+		return digits.status();
+	LOY_TRY(ensure_token_key());
+	return std::make_pair(crypto::to_hex(crypto::hmac_sha256(token_key_, *digits)), mask_card(*digits));
+}
+
+Status Store::touch(const std::string &token)
+{
+	return run(db_,
+		   "INSERT INTO members (token, change) VALUES (?1, "
+		   "(SELECT coalesce(max(change), 0) + 1 FROM members)) "
+		   "ON CONFLICT (token) DO UPDATE SET change = (SELECT max(change) + 1 FROM members)",
+		   {token});
+}
+
+Status Store::consume(const std::string &token, int64_t points, int64_t at)
+{
+	// Oldest points first: those already available and expiring soonest.
+	auto st = db_.prepare("SELECT id, remaining FROM lots WHERE token = ?1 AND remaining > 0 AND "
+			      "(expires_at IS NULL OR expires_at > ?2) "
+			      "ORDER BY (available_at <= ?2) DESC, coalesce(expires_at, 9223372036854775807), id");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token).bind(2, at);
+	std::vector<std::pair<int64_t, int64_t>> takes;
+	int64_t left = points;
+	while (left > 0) {
+		auto row = st.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		int64_t take = std::min(left, st.value().int64(1));
+		takes.emplace_back(st.value().int64(0), take);
+		left -= take;
+	}
+	st.value().reset();
+	for (const auto &[id, take] : takes)
+		LOY_TRY(run(db_, "UPDATE lots SET remaining = remaining - ?1 WHERE id = ?2", {}, {take, id}));
+	// Spent beyond what the centre knew of (terminals offline apart): owed,
+	// and paid back by the next points earned.
+	if (left > 0)
+		LOY_TRY(run(db_, "UPDATE members SET debt = debt + ?2 WHERE token = ?1", {token}, {left}));
+	return Status::ok();
+}
+
+namespace {
+
+// A new lot of points; pays back the member's debt first.
+Status add_lot(db::Db &db, const std::string &token, const std::string &store, const std::string &terminal,
+	       const std::string &receipt, int64_t available_at, std::optional<int64_t> expires_at,
+	       int64_t points)
+{
+	if (points <= 0)
+		return Status::ok();
+	auto debt = scalar(db, "SELECT debt FROM members WHERE token = ?1", {token});
+	if (!debt)
+		return debt.status();
+	int64_t pay = std::min(points, *debt);
+	if (pay > 0)
+		LOY_TRY(run(db, "UPDATE members SET debt = debt - ?2 WHERE token = ?1", {token}, {pay}));
+	auto st = db.prepare("INSERT INTO lots (token, store, terminal_id, receipt_id, available_at, "
+			     "expires_at, points, remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token).bind(2, store).bind(3, terminal).bind(4, receipt).bind(5, available_at);
+	st.value().bind(6, expires_at).bind(7, points).bind(8, points - pay);
+	return st.value().run();
+}
+
+} // namespace
+
+Status Store::apply(const std::string &terminal, const std::string &store, int64_t seq,
+		    const std::string &body, int64_t now)
+{
+	Json e = Json::parse(body, nullptr, false);
+	if (e.is_discarded() || !e.is_object())
+		return bad(Code::bad_argument, fmt::format("entry {}: body is not JSON", seq));
+	try {
+		const std::string kind = e.at("kind").get<std::string>();
+		const std::string token = e.at("token").get<std::string>();
+		const std::string receipt = e.at("receipt").get<std::string>();
+		const Json &d = e.at("data");
+		if (token.empty() && kind != "adjust")
+			return bad(Code::bad_argument, fmt::format("entry {}: no member token", seq));
+		LOY_TRY(touch(token));
+		if (d.contains("masked"))
+			LOY_TRY(run(db_, "UPDATE members SET masked = ?2 WHERE token = ?1",
+				    {token, d.at("masked").get<std::string>()}));
+		if (kind == "enroll") {
+			LOY_TRY(run(db_, "UPDATE members SET enrolled = 1 WHERE token = ?1", {token}));
+		} else if (kind == "checkout") {
+			const Json &r = d.at("receipt");
+			const int64_t at = d.at("at_utc").get<int64_t>();
+			std::optional<int64_t> expires;
+			if (!d.at("expires_at").is_null())
+				expires = d.at("expires_at").get<int64_t>();
+			auto st = db_.prepare("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, "
+					      "eligible, earned, redeemed, expires_at) VALUES "
+					      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+			if (!st)
+				return st.status();
+			st.value().bind(1, terminal).bind(2, receipt).bind(3, token).bind(4, store).bind(5, at);
+			st.value().bind(6, r.at("eligible").get<int64_t>()).bind(7, r.at("earned").get<int64_t>());
+			st.value().bind(8, r.at("redeemed").get<int64_t>()).bind(9, expires);
+			LOY_TRY(st.value().run());
+			LOY_TRY(consume(token, r.at("redeemed").get<int64_t>(), at));
+			LOY_TRY(add_lot(db_, token, store, terminal, receipt, d.at("available_at").get<int64_t>(),
+					expires, r.at("earned").get<int64_t>()));
+		} else if (kind == "refund") {
+			const int64_t reversed = d.at("reversed").get<int64_t>();
+			const int64_t returned = d.at("returned").get<int64_t>();
+			LOY_TRY(run(db_,
+				    "UPDATE receipts SET eligible = eligible - ?3, reversed = reversed + ?4, "
+				    "returned = returned + ?5 WHERE terminal_id = ?1 AND receipt_id = ?2",
+				    {terminal, receipt},
+				    {d.at("spend_reversed").get<int64_t>(), reversed, returned}));
+			// Taken back from the receipt's own points first, then oldest first.
+			auto lot = db_.prepare("SELECT id, remaining FROM lots WHERE terminal_id = ?1 AND "
+					       "receipt_id = ?2 AND remaining > 0 ORDER BY id LIMIT 1");
+			if (!lot)
+				return lot.status();
+			lot.value().bind(1, terminal).bind(2, receipt);
+			auto row = lot.value().step();
+			if (!row)
+				return row.status();
+			int64_t left = reversed;
+			if (*row) {
+				int64_t take = std::min(left, lot.value().int64(1));
+				int64_t id = lot.value().int64(0);
+				lot.value().reset();
+				LOY_TRY(run(db_, "UPDATE lots SET remaining = remaining - ?1 WHERE id = ?2", {},
+					    {take, id}));
+				left -= take;
+			}
+			LOY_TRY(consume(token, left, now));
+			auto expires = db_.prepare("SELECT expires_at FROM receipts WHERE terminal_id = ?1 AND "
+						   "receipt_id = ?2");
+			if (!expires)
+				return expires.status();
+			expires.value().bind(1, terminal).bind(2, receipt);
+			row = expires.value().step();
+			if (!row)
+				return row.status();
+			std::optional<int64_t> exp;
+			if (*row && !expires.value().is_null(0))
+				exp = expires.value().int64(0);
+			LOY_TRY(add_lot(db_, token, store, terminal, receipt, now, exp, returned));
+		} else if (kind == "adjust") {
+			int64_t points = e.at("points").get<int64_t>();
+			if (points > 0)
+				LOY_TRY(add_lot(db_, token, store, terminal, receipt, now, std::nullopt, points));
+			else
+				LOY_TRY(consume(token, -points, now));
+		} else {
+			return bad(Code::bad_argument, fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
+		}
+	} catch (const Json::exception &ex) {
+		return bad(Code::bad_argument, fmt::format("entry {}: {}", seq, ex.what()));
+	}
+	return Status::ok();
+}
+
+Result<int64_t> Store::push(const std::string &terminal, const std::string &store,
+			    const std::vector<PushEntry> &entries, int64_t now)
+{
+	if (entries.size() > push_entries_max)
+		return bad(Code::bad_argument, fmt::format("push: {} entries, at most {} per batch",
+							   entries.size(), push_entries_max));
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	auto st = db_.prepare("SELECT acked_through, last_hash FROM terminals WHERE terminal_id = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, terminal);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	int64_t acked = 0;
+	std::string last_hash = zero_hash;
+	if (*row) {
+		acked = st.value().int64(0);
+		last_hash = st.value().text(1);
+	}
+	st.value().reset();
+	int64_t max_skew = 0;
+	for (const auto &e : entries) {
+		if (e.seq <= acked) {
+			auto held = db_.prepare("SELECT hash FROM entries WHERE terminal_id = ?1 AND seq = ?2");
+			if (!held)
+				return held.status();
+			held.value().bind(1, terminal).bind(2, e.seq);
+			auto r = held.value().step();
+			if (!r)
+				return r.status();
+			if (!*r || held.value().text(0) != e.hash)
+				return bad(chain_conflict, fmt::format("push: entry {} of {} differs from the one "
+								       "already held",
+								       e.seq, terminal));
+			continue;
+		}
+		if (e.seq != acked + 1)
+			return bad(chain_conflict, fmt::format("push: entry {} of {} leaves a gap after {}", e.seq,
+							       terminal, acked));
+		if (crypto::to_hex(crypto::sha256(e.body)) != e.hash)
+			return bad(chain_conflict, fmt::format("push: entry {} of {}: hash does not match its body",
+							       e.seq, terminal));
+		Json b = Json::parse(e.body, nullptr, false);
+		if (b.is_discarded() || !b.is_object() || b.value("terminal", "") != terminal ||
+		    b.value("seq", int64_t{-1}) != e.seq)
+			return bad(Code::bad_argument, fmt::format("push: entry {} is not an entry of terminal {}",
+								   e.seq, terminal));
+		if (b.value("prev", "") != last_hash)
+			return bad(chain_conflict, fmt::format("push: entry {} of {} does not continue the hash "
+							       "chain",
+							       e.seq, terminal));
+		LOY_TRY(apply(terminal, store, e.seq, e.body, now));
+		// How far the terminal's clock was from ours: flagged, never trusted.
+		auto device = parse_timestamp(b.value("device_time", ""));
+		if (device) {
+			int64_t skew = device->utc_s - now;
+			if (skew < 0)
+				skew = -skew;
+			max_skew = std::max(max_skew, skew);
+		}
+		auto ins = db_.prepare("INSERT INTO entries (terminal_id, seq, hash, kind, token, receipt_id, "
+				       "points, device_time, received_at, body) VALUES "
+				       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+		if (!ins)
+			return ins.status();
+		auto &s = ins.value();
+		s.bind(1, terminal).bind(2, e.seq).bind(3, e.hash).bind(4, b.value("kind", ""));
+		s.bind(5, b.value("token", "")).bind(6, b.value("receipt", "")).bind(7, b.value("points", int64_t{0}));
+		s.bind(8, b.value("device_time", "")).bind(9, now).bind(10, e.body);
+		LOY_TRY(s.run());
+		acked = e.seq;
+		last_hash = e.hash;
+	}
+	auto up = db_.prepare("INSERT INTO terminals (terminal_id, store, acked_through, last_hash, last_push, "
+			      "max_skew_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (terminal_id) DO UPDATE SET "
+			      "store = excluded.store, acked_through = excluded.acked_through, "
+			      "last_hash = excluded.last_hash, last_push = excluded.last_push, "
+			      "max_skew_s = max(max_skew_s, excluded.max_skew_s)");
+	if (!up)
+		return up.status();
+	up.value().bind(1, terminal).bind(2, store).bind(3, acked).bind(4, last_hash).bind(5, now).bind(6, max_skew);
+	LOY_TRY(up.value().run());
+	LOY_TRY(tx.commit());
+	return acked;
+}
+
+Result<std::optional<std::string>> Store::program_after(const std::string &id, int64_t after)
+{
+	auto st = id.empty() ? db_.prepare("SELECT document FROM programs WHERE version > ?2 AND ?1 = '' "
+					   "ORDER BY published_at DESC, version DESC LIMIT 1")
+			     : db_.prepare("SELECT document FROM programs WHERE id = ?1 AND version > ?2 "
+					   "ORDER BY version DESC LIMIT 1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, id).bind(2, after);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return std::optional<std::string>();
+	return std::optional<std::string>(st.value().text(0));
+}
+
+Status Store::sweep(int64_t now)
+{
+	auto last = scalar(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_at'", {});
+	if (!last)
+		return last.status();
+	if (now <= *last)
+		return Status::ok();
+	std::vector<std::string> tokens;
+	auto av = db_.prepare("SELECT DISTINCT token FROM lots WHERE available_at > ?1 AND available_at <= ?2 "
+			      "AND remaining > 0");
+	if (!av)
+		return av.status();
+	av.value().bind(1, *last).bind(2, now);
+	for (;;) {
+		auto row = av.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		tokens.push_back(av.value().text(0));
+	}
+	auto ex = db_.prepare("SELECT DISTINCT token FROM lots WHERE remaining > 0 AND expires_at <= ?1");
+	if (!ex)
+		return ex.status();
+	ex.value().bind(1, now);
+	for (;;) {
+		auto row = ex.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		tokens.push_back(ex.value().text(0));
+	}
+	LOY_TRY(run(db_, "UPDATE lots SET expired = expired + remaining, remaining = 0 "
+			 "WHERE remaining > 0 AND expires_at <= ?1",
+		    {}, {now}));
+	for (const auto &t : tokens)
+		LOY_TRY(touch(t));
+	return run(db_, "INSERT INTO meta (key, value) VALUES ('sweep_at', ?1) "
+			"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		   {std::to_string(now)});
+}
+
+Result<MemberInfo> Store::member_info(const std::string &token, int64_t now)
+{
+	MemberInfo m;
+	m.token = token;
+	auto st = db_.prepare("SELECT masked, blocked, debt, change FROM members WHERE token = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	int64_t debt = 0;
+	if (*row) {
+		m.known = true;
+		m.masked = st.value().text(0);
+		m.blocked = st.value().int64(1) != 0;
+		debt = st.value().int64(2);
+		m.change = st.value().int64(3);
+	}
+	st.value().reset();
+	auto avail = scalar(db_, "SELECT sum(remaining) FROM lots WHERE token = ?1 AND available_at <= ?2 "
+				 "AND (expires_at IS NULL OR expires_at > ?2)",
+			    {token}, {now});
+	if (!avail)
+		return avail.status();
+	auto pending = scalar(db_, "SELECT sum(remaining) FROM lots WHERE token = ?1 AND available_at > ?2 "
+				   "AND (expires_at IS NULL OR expires_at > ?2)",
+			      {token}, {now});
+	if (!pending)
+		return pending.status();
+	auto spend = scalar(db_, "SELECT sum(eligible) FROM receipts WHERE token = ?1 AND at_utc > ?2",
+			    {token}, {now - qualifying_window_days * day_s});
+	if (!spend)
+		return spend.status();
+	m.balance = *avail - debt;
+	m.pending = *pending;
+	m.qualifying_spend = *spend;
+	auto next = db_.prepare("SELECT min(expires_at) FROM lots WHERE token = ?1 AND remaining > 0 AND "
+				"expires_at > ?2");
+	if (!next)
+		return next.status();
+	next.value().bind(1, token).bind(2, now);
+	row = next.value().step();
+	if (!row)
+		return row.status();
+	if (*row && !next.value().is_null(0))
+		m.next_expiry = utc_date(next.value().int64(0));
+	next.value().reset();
+	auto p = current_program();
+	if (!p)
+		return p.status();
+	if (*p)
+		m.tier = (*p)->tier_for(m.qualifying_spend).name;
+	return m;
+}
+
+Result<MembersPage> Store::members_after(int64_t watermark, int limit, int64_t now)
+{
+	if (limit <= 0 || limit > members_page_max)
+		limit = members_page_max;
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	LOY_TRY(sweep(now));
+	auto st = db_.prepare("SELECT token FROM members WHERE change > ?1 ORDER BY change LIMIT ?2");
+	if (!st)
+		return st.status();
+	st.value().bind(1, watermark).bind(2, int64_t{limit} + 1);
+	std::vector<std::string> tokens;
+	for (;;) {
+		auto row = st.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		tokens.push_back(st.value().text(0));
+	}
+	st.value().reset();
+	MembersPage page;
+	page.watermark = watermark;
+	page.more = tokens.size() > static_cast<size_t>(limit);
+	if (page.more)
+		tokens.pop_back();
+	for (const auto &t : tokens) {
+		auto m = member_info(t, now);
+		if (!m)
+			return m.status();
+		page.watermark = std::max(page.watermark, m->change);
+		page.members.push_back(std::move(m).value());
+	}
+	LOY_TRY(tx.commit());
+	return page;
+}
+
+Result<std::string> Store::publish_program(std::string_view json, int64_t now)
+{
+	auto p = parse_program(json);
+	if (!p)
+		return p.status();
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	auto newest = db_.prepare("SELECT version, document FROM programs WHERE id = ?1 ORDER BY version DESC LIMIT 1");
+	if (!newest)
+		return newest.status();
+	newest.value().bind(1, p->id);
+	auto row = newest.value().step();
+	if (!row)
+		return row.status();
+	bool published = true;
+	if (*row) {
+		int64_t v = newest.value().int64(0);
+		if (p->version < v || (p->version == v && Json::parse(newest.value().text(1)) != Json::parse(json)))
+			return bad(Code::old_program,
+				   fmt::format("program {} v{} is not newer than v{} already published", p->id,
+					       p->version, v));
+		published = p->version > v;
+	}
+	newest.value().reset();
+	if (published) {
+		auto ins = db_.prepare("INSERT INTO programs (id, version, document, published_at) VALUES "
+				       "(?1, ?2, ?3, ?4)");
+		if (!ins)
+			return ins.status();
+		Timestamp t;
+		t.utc_s = now;
+		// Published order; the version breaks ties within a second.
+		LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, json)
+				.bind(4, fmt::format("{}#{:020}", format_timestamp(t), p->version)).run());
+	}
+	LOY_TRY(tx.commit());
+	OJson out{{"program", p->id}, {"version", p->version}, {"published", published}};
+	return out.dump();
+}
+
+Result<std::string> Store::enroll(std::string_view scan, int64_t now)
+{
+	auto card = card_token(scan);
+	if (!card)
+		return card.status();
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	LOY_TRY(touch(card->first));
+	LOY_TRY(run(db_, "UPDATE members SET enrolled = 1, masked = ?2 WHERE token = ?1",
+		    {card->first, card->second}));
+	LOY_TRY(tx.commit());
+	(void)now;
+	OJson out{{"card", card->second}, {"known", true}};
+	return out.dump();
+}
+
+Result<std::string> Store::block(std::string_view scan, int64_t now)
+{
+	auto card = card_token(scan);
+	if (!card)
+		return card.status();
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	LOY_TRY(touch(card->first));
+	LOY_TRY(run(db_, "UPDATE members SET blocked = 1, masked = coalesce(masked, ?2) WHERE token = ?1",
+		    {card->first, card->second}));
+	LOY_TRY(tx.commit());
+	(void)now;
+	OJson out{{"card", card->second}, {"blocked", true}};
+	return out.dump();
+}
+
+Result<std::string> Store::balance(std::string_view scan, int64_t now)
+{
+	auto card = card_token(scan);
+	if (!card)
+		return card.status();
+	auto m = member_info(card->first, now);
+	if (!m)
+		return m.status();
+	OJson out;
+	out["card"] = card->second;
+	out["known"] = m->known;
+	out["balance"] = m->balance;
+	out["pending"] = m->pending;
+	out["tier"] = m->tier.empty() ? OJson(nullptr) : OJson(m->tier);
+	out["qualifying_spend"] = m->qualifying_spend;
+	out["blocked"] = m->blocked;
+	out["next_expiry"] = m->next_expiry ? OJson(*m->next_expiry) : OJson(nullptr);
+	return out.dump();
+}
+
+Result<std::string> Store::report(int64_t now)
+{
+	{
+		db::Transaction tx(db_);
+		LOY_TRY(tx.begin());
+		LOY_TRY(sweep(now));
+		LOY_TRY(tx.commit());
+	}
+	auto members = scalar(db_, "SELECT count(*) FROM members", {});
+	if (!members)
+		return members.status();
+	struct Sums {
+		int64_t issued = 0, redeemed = 0, expired = 0;
+	};
+	std::map<std::string, Sums> stores;
+	auto rs = db_.prepare("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts "
+			      "GROUP BY store");
+	if (!rs)
+		return rs.status();
+	for (;;) {
+		auto row = rs.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		auto &s = stores[rs.value().text(0)];
+		s.issued = rs.value().int64(1);
+		s.redeemed = rs.value().int64(2);
+	}
+	auto ls = db_.prepare("SELECT store, sum(expired) FROM lots GROUP BY store");
+	if (!ls)
+		return ls.status();
+	for (;;) {
+		auto row = ls.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		stores[ls.value().text(0)].expired = ls.value().int64(1);
+	}
+	Sums total;
+	OJson per_store = OJson::array();
+	for (const auto &[name, s] : stores) {
+		total.issued += s.issued;
+		total.redeemed += s.redeemed;
+		total.expired += s.expired;
+		per_store.push_back(OJson{{"store", name},
+					  {"points_issued", s.issued},
+					  {"points_redeemed", s.redeemed},
+					  {"points_expired", s.expired},
+					  {"points_outstanding", s.issued - s.redeemed - s.expired}});
+	}
+	OJson terminals = OJson::array();
+	auto ts = db_.prepare("SELECT terminal_id, store, acked_through, last_push, max_skew_s FROM terminals "
+			      "ORDER BY terminal_id");
+	if (!ts)
+		return ts.status();
+	for (;;) {
+		auto row = ts.value().step();
+		if (!row)
+			return row.status();
+		if (!*row)
+			break;
+		const auto &s = ts.value();
+		Timestamp t;
+		t.utc_s = s.int64(3);
+		terminals.push_back(OJson{{"terminal_id", s.text(0)},
+					  {"store", s.text(1)},
+					  {"acked_through", s.int64(2)},
+					  {"last_push", s.is_null(3) ? OJson(nullptr) : OJson(format_timestamp(t))},
+					  {"clock_skew_s", s.int64(4)}});
+	}
+	OJson out;
+	out["members"] = *members;
+	out["points_issued"] = total.issued;
+	out["points_redeemed"] = total.redeemed;
+	out["points_expired"] = total.expired;
+	out["points_outstanding"] = total.issued - total.redeemed - total.expired;
+	out["terminals"] = terminals;
+	out["stores"] = per_store;
+	return out.dump();
+}
+
+} // namespace loy::central

@@ -1,0 +1,97 @@
+// The central server's store: the authoritative ledger of every terminal's
+// entries, members' points as lots (earned, pending, spent oldest first,
+// expired), qualifying spend over a rolling 365 days, tiers, blocked cards,
+// program versions, and the report. SQLite in WAL mode; each request is one
+// transaction. Applying an entry is keyed by (terminal, seq): exactly once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/program.hpp"
+#include "core/status.hpp"
+#include "storage/crypto.hpp"
+#include "storage/sqlite.hpp"
+
+namespace loy::central {
+
+// Limits of one push and one pull, with their reasons: a batch is one
+// transaction (bounded lock time for other terminals), a page one response
+// (bounded memory on a terminal).
+inline constexpr size_t push_entries_max = 500;
+inline constexpr int members_page_max = 1000;
+inline constexpr int64_t qualifying_window_days = 365;
+
+struct PushEntry {
+	int64_t seq = 0;
+	std::string hash; // hex
+	std::string body;
+};
+
+// A push refused because it does not continue the terminal's chain. The
+// server answers 409; nothing of the batch is applied.
+inline constexpr Code chain_conflict = Code::receipt_conflict;
+
+struct MemberInfo {
+	std::string token;
+	std::string masked;
+	bool known = false;
+	int64_t balance = 0;          // available now
+	int64_t pending = 0;
+	int64_t qualifying_spend = 0;
+	std::string tier;             // empty without a program
+	bool blocked = false;
+	std::optional<std::string> next_expiry; // UTC date
+	int64_t change = 0;
+};
+
+struct MembersPage {
+	std::vector<MemberInfo> members;
+	int64_t watermark = 0;
+	bool more = false;
+};
+
+class Store {
+public:
+	// Opens (creating) central.db in `dir`, which must exist.
+	Status open(const std::string &dir);
+
+	Result<int64_t> push(const std::string &terminal, const std::string &store,
+			     const std::vector<PushEntry> &entries, int64_t now);
+	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after);
+	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now);
+
+	// Administrative commands; results are the JSON of cli.md.
+	Result<std::string> publish_program(std::string_view json, int64_t now);
+	Result<std::string> enroll(std::string_view scan, int64_t now);
+	Result<std::string> block(std::string_view scan, int64_t now);
+	Result<std::string> balance(std::string_view scan, int64_t now);
+	Result<std::string> report(int64_t now);
+
+	// The chain's card-token key, kept in the data dir (token.key); made
+	// when missing so that a centre set up without `pki init` still works.
+	Status ensure_token_key();
+
+private:
+	Status migrate();
+	Result<const Program *> current_program();
+	Result<std::pair<std::string, std::string>> card_token(std::string_view scan);
+	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
+		     const std::string &body, int64_t now);
+	Status touch(const std::string &token);
+	Status consume(const std::string &token, int64_t points, int64_t at);
+	Status sweep(int64_t now);
+	Result<MemberInfo> member_info(const std::string &token, int64_t now);
+
+	db::Db db_;
+	std::string dir_;
+	crypto::Key token_key_{};
+	bool have_token_key_ = false;
+	std::unique_ptr<Program> program_;
+};
+
+} // namespace loy::central

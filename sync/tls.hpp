@@ -1,0 +1,109 @@
+// Mutually authenticated TLS 1.2 over TCP (mbedTLS 2.28): the terminal's
+// client side and the central server's listening side. Every wait is bounded:
+// the TCP connect by Timeouts::connect_ms, the handshake and each read or
+// write by Timeouts::io_ms. Certificates and keys come in as PEM text; callers
+// read the files.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.hpp"
+
+namespace loy::net {
+
+// A LAN or a mobile link completes a TCP handshake well within this; longer
+// means the server is down or unreachable, and a cashier should not wait.
+inline constexpr int connect_timeout_ms_default = 5000;
+// One TLS handshake, one read or one write of a sync batch: generous for a
+// slow mobile link carrying a full batch, short enough that a dead peer frees
+// the terminal (or a server thread) in well under a minute.
+inline constexpr int io_timeout_ms_default = 15000;
+
+struct Timeouts {
+	int connect_ms = connect_timeout_ms_default;
+	int io_ms = io_timeout_ms_default;
+};
+
+// PEM text, not paths.
+struct ClientIdentity {
+	std::string ca_pem;   // the CA(s) the server certificate must chain to
+	std::string cert_pem; // the terminal's certificate (subject CN = terminal id)
+	std::string key_pem;
+};
+
+struct ServerIdentity {
+	std::string cert_pem;
+	std::string key_pem;
+	std::string client_ca_pem; // the CA(s) client certificates must chain to
+};
+
+// One established, mutually authenticated TLS 1.2 connection. Owns its
+// socket and its mbedTLS context; one thread at a time.
+class TlsStream {
+public:
+	struct Impl;
+	explicit TlsStream(std::unique_ptr<Impl> impl);
+	TlsStream(const TlsStream &) = delete;
+	TlsStream &operator=(const TlsStream &) = delete;
+	~TlsStream();
+
+	// Writes everything or fails; the whole call is bounded by io_ms.
+	Status write_all(std::string_view data);
+	// At most n bytes; 0 when the peer closed the connection (close_notify,
+	// or a TCP close between records: the HTTP layer above frames messages by
+	// Content-Length, so a close inside a message is still caught there).
+	// Bounded by io_ms. Bytes given back with unread() come first.
+	Result<size_t> read_some(char *buf, size_t n);
+	// Bytes read past the end of one message belong to the next one on the
+	// same connection: they go back here, and read_some returns them first.
+	void unread(std::string bytes);
+	// The subject CN of the peer's (verified) certificate.
+	std::string peer_cn() const;
+	// "127.0.0.1:8443": where the other end is, for messages.
+	const std::string &peer() const;
+	// close_notify (unless the connection already failed), then the socket.
+	// Idempotent; the destructor calls it.
+	void close();
+
+private:
+	std::unique_ptr<Impl> impl_;
+};
+
+// Connects to host:port (a DNS name, or an IPv4 / IPv6 literal, with or
+// without [brackets]), verifies the server certificate against identity.ca_pem
+// and its name (dNSName / CN for a name, iPAddress SAN for a literal), and
+// presents the client certificate.
+Result<std::unique_ptr<TlsStream>> tls_connect(const std::string &host, uint16_t port,
+					       const ClientIdentity &identity,
+					       const Timeouts &timeouts);
+
+class TlsServer {
+public:
+	struct Impl;
+	explicit TlsServer(std::unique_ptr<Impl> impl);
+	TlsServer(const TlsServer &) = delete;
+	TlsServer &operator=(const TlsServer &) = delete;
+	~TlsServer();
+
+	// Binds host:port (port 0 picks a free one) and listens. Accepted
+	// connections must present a certificate from identity.client_ca_pem.
+	static Result<std::unique_ptr<TlsServer>> listen(const std::string &host, uint16_t port,
+							 const ServerIdentity &identity);
+	uint16_t port() const;
+	// Waits up to `wait_ms` for a connection and completes the handshake
+	// (bounded by timeouts.io_ms). Returns nullptr (not an error) when nothing
+	// arrived in time, so a serve loop can check a stop flag. A failed
+	// handshake is an error naming the peer; the server goes on listening.
+	// Streams may outlive the server and be served on other threads.
+	Result<std::unique_ptr<TlsStream>> accept(int wait_ms, const Timeouts &timeouts);
+	int fd() const;
+
+private:
+	std::unique_ptr<Impl> impl_;
+};
+
+} // namespace loy::net

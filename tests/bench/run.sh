@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the release preset and runs the benchmarks, printing figures and
+# ratios. Data goes to build/bench-data (the same file system as the build).
+#   tests/bench/run.sh [--large N]     (default 1,000,000 entries)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+toolchains/install-deps.sh host
+cmake --preset release >/dev/null
+cmake --build --preset release --target bench_checkout
+build/release/tests/bench/bench_checkout --program examples/programs/cafe-rewards.json \
+	--dir build/bench-data "$@"

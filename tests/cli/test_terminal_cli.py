@@ -1,0 +1,1404 @@
+#!/usr/bin/env python3
+"""End-to-end tests of loyalty-terminal, driven exactly as spec/cli.md writes
+its command lines. Every test starts from a fresh temporary data dir.
+
+    test_terminal_cli.py --terminal PATH [--emulator "qemu-aarch64"] --examples DIR
+                         [unittest options, e.g. -v or a test name]
+
+Only the Python standard library is used. With --emulator, every command is
+run under it (cross builds run aarch64 binaries under qemu-user).
+"""
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+TERMINAL = None
+EMULATOR = []
+EXAMPLES = None
+TIMEOUT = 120  # seconds per command; generous for qemu-user
+
+# Luhn-valid card numbers (see luhn()). cli.md's own example, 6280001234567897,
+# fails the Luhn check; ...7895 is the valid number of that series.
+CARD = "6280001234567895"
+BAD_LUHN = "6280001234567897"
+
+ERROR_LINE = re.compile(r"^error: ([a-z_]+): (.+)$")
+MASKED = re.compile(r"^\*{4}\d{4}$")
+
+
+def luhn_complete(prefix):
+    """prefix + the Luhn check digit."""
+    for d in "0123456789":
+        if luhn(prefix + d):
+            return prefix + d
+    raise AssertionError("unreachable")
+
+
+def luhn(number):
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def emulator_args(text):
+    """CMAKE_CROSSCOMPILING_EMULATOR may be a CMake list (a;b) or a plain path."""
+    parts = []
+    for piece in (text or "").split(";"):
+        parts.extend(shlex.split(piece))
+    return parts
+
+
+def load_program():
+    with open(os.path.join(EXAMPLES, "programs", "cafe-rewards.json")) as f:
+        return json.load(f)
+
+
+def line(sku, category, qty, unit_price, discount=0):
+    return {"sku": sku, "category": category, "qty": qty, "unit_price": unit_price,
+            "discount": discount}
+
+
+class Run:
+    def __init__(self, cmd, proc):
+        self.cmd = cmd
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def __str__(self):
+        return "command: %s\nexit: %d\nstdout: %r\nstderr: %r" % (
+            " ".join(shlex.quote(c) for c in self.cmd), self.rc, self.out, self.err)
+
+
+class TerminalCase(unittest.TestCase):
+    """A fresh data dir per test and helpers to run the program."""
+
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="loy-cli-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.data = os.path.join(self.tmp, "data")
+        self.files = 0
+        # Full card numbers (and the scans holding them) that must never be
+        # printed.
+        self.secrets = {CARD, BAD_LUHN}
+
+    # -- running -----------------------------------------------------------
+
+    def run_cli(self, *args, stdin=None, json_out=True, data_dir=None):
+        cmd = [TERMINAL]
+        if data_dir is not False:
+            cmd += ["--data-dir", data_dir or self.data]
+        cmd += [str(a) for a in args]
+        if json_out:
+            cmd.append("--json")
+        proc = subprocess.run(EMULATOR + cmd, input=stdin, capture_output=True, text=True,
+                              timeout=TIMEOUT)
+        r = Run(cmd, proc)
+        for secret in self.secrets:
+            self.assertNotIn(secret, r.out, "full card number on stdout\n%s" % r)
+            self.assertNotIn(secret, r.err, "full card number on stderr\n%s" % r)
+        self.assertNotEqual(r.rc, -11, "crashed (SIGSEGV)\n%s" % r)
+        self.assertGreaterEqual(r.rc, 0, "killed by a signal\n%s" % r)
+        return r
+
+    def one_json(self, r):
+        """stdout is exactly one JSON object (one line) and nothing else."""
+        text = r.out
+        self.assertTrue(text.endswith("\n"), "stdout not one line\n%s" % r)
+        self.assertEqual(text.count("\n"), 1, "stdout is more than one line\n%s" % r)
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            self.fail("stdout is not JSON (%s)\n%s" % (e, r))
+        self.assertIsInstance(obj, dict, str(r))
+        return obj
+
+    def ok(self, *args, stdin=None):
+        """Runs with --json; exit 0, nothing on stderr, one JSON object."""
+        r = self.run_cli(*args, stdin=stdin)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(r.err, "", str(r))
+        return self.one_json(r)
+
+    def ok_in(self, data_dir, *args):
+        r = self.run_cli(*args, data_dir=data_dir)
+        self.assertEqual(r.rc, 0, str(r))
+        return self.one_json(r)
+
+    def human(self, *args, stdin=None):
+        """Runs without --json; exit 0, a short text for a cashier."""
+        r = self.run_cli(*args, stdin=stdin, json_out=False)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(r.err, "", str(r))
+        self.assertTrue(r.out.strip(), "no output\n%s" % r)
+        self.assertLessEqual(len(r.out.splitlines()), 15, "not short\n%s" % r)
+        for ln in r.out.splitlines():
+            self.assertLessEqual(len(ln), 100, "line too long\n%s" % r)
+        return r.out
+
+    def check_error(self, r, rc, code):
+        """The failure contract of cli.md for one run; returns the message."""
+        self.assertEqual(r.rc, rc, str(r))
+        lines = r.err.splitlines()
+        self.assertEqual(len(lines), 1, "want exactly one line on stderr\n%s" % r)
+        self.assertTrue(r.err.endswith("\n"), str(r))
+        m = ERROR_LINE.match(lines[0])
+        self.assertTrue(m, "stderr is not 'error: <code-name>: <message>'\n%s" % r)
+        if code is not None:
+            self.assertEqual(m.group(1), code, str(r))
+        return m
+
+    def refused(self, rc, code, *args, stdin=None, check_entries=True):
+        """Runs with and without --json: both fail with `rc`, one error line on
+        stderr, and with --json exactly {"error": {"code", "message"}} on
+        stdout. Nothing is recorded. Returns the message."""
+        before = self.entries() if check_entries else None
+        r = self.run_cli(*args, stdin=stdin)
+        m = self.check_error(r, rc, code)
+        obj = self.one_json(r)
+        self.assertEqual(set(obj), {"error"}, str(r))
+        self.assertEqual(set(obj["error"]), {"code", "message"}, str(r))
+        self.assertEqual(obj["error"]["code"], m.group(1), str(r))
+        self.assertIsInstance(obj["error"]["message"], str)
+        self.assertTrue(obj["error"]["message"], str(r))
+        self.assertEqual(obj["error"]["message"], m.group(2), str(r))
+        h = self.run_cli(*args, stdin=stdin, json_out=False)
+        hm = self.check_error(h, rc, code)
+        self.assertEqual(hm.group(1), m.group(1), str(h))
+        self.assertNotIn('{"error"', h.out, "JSON without --json\n%s" % h)
+        if check_entries:
+            self.assertEqual(self.entries(), before, "a refused command recorded something")
+        return obj["error"]["message"]
+
+    # -- set-up ------------------------------------------------------------
+
+    def write_json(self, doc, name=None):
+        self.files += 1
+        path = os.path.join(self.tmp, name or ("doc-%d.json" % self.files))
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        return path
+
+    def basket(self, receipt_id, at, lines):
+        return self.write_json({"receipt_id": receipt_id, "at": at, "lines": lines})
+
+    def example_basket(self, name):
+        return os.path.join(EXAMPLES, "baskets", name)
+
+    def program_path(self):
+        return os.path.join(EXAMPLES, "programs", "cafe-rewards.json")
+
+    def init(self, terminal_id="T1", store="S1", tz="Europe/Budapest"):
+        args = ["init", "--terminal-id", terminal_id, "--store", store]
+        if tz:
+            args += ["--tz", tz]
+        return self.ok(*args)
+
+    def setup_terminal(self, program=None):
+        self.init()
+        path = self.write_json(program) if program is not None else self.program_path()
+        self.ok("program", "load", path)
+
+    def enroll(self, card=CARD):
+        self.secrets.add(card)
+        return self.ok("enroll", "--card", card)
+
+    def entries(self):
+        return self.ok("status")["entries"]
+
+    def balance(self, card=CARD):
+        return self.ok("balance", "--card", card)
+
+    def checkout(self, card, basket, *extra, stdin=None):
+        return self.ok("checkout", "--card", card, "--basket", basket, *extra, stdin=stdin)
+
+    def journal(self, sql, params=()):
+        con = sqlite3.connect(os.path.join(self.data, "ledger.db"))
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def tamper(self, sql):
+        """Runs one statement on the ledger behind the program's back; returns
+        the number of rows it changed."""
+        con = sqlite3.connect(os.path.join(self.data, "ledger.db"))
+        try:
+            changed = con.execute(sql).rowcount
+            con.commit()
+            return changed
+        finally:
+            con.close()
+
+    def journal_text_column(self):
+        """The journal's column holding the entry's data as JSON text: "data"
+        where the ledger keeps one, else the hashed "body"."""
+        cols = [r[1] for r in self.journal("PRAGMA table_info(journal)")]
+        return "data" if "data" in cols else "body"
+
+    # A big basket on Monday 2026-11-23: 1000.00 EUR of beans, 1050 points
+    # for a Member (base 1000 + big-basket 50); afterwards the member is Gold.
+    def big_basket(self, receipt_id="BIG-1", at="2026-11-23T09:00:00+01:00", qty=10):
+        return self.basket(receipt_id, at, [line("BEAN-1K", "beans", qty, 10000)])
+
+    # -- result shapes -----------------------------------------------------
+
+    def assert_checkout_shape(self, res, card=CARD):
+        for key, types in (("receipt_id", str), ("card", str), ("tier", str), ("earned", int),
+                           ("redeemed", int), ("discount", int), ("breakdown", list),
+                           ("replayed", bool)):
+            self.assertIn(key, res)
+            self.assertIsInstance(res[key], types, key)
+            if types is int:
+                self.assertNotIsInstance(res[key], bool, key)
+        self.assertIn("balance", res)
+        self.assertTrue(res["balance"] is None or
+                        (isinstance(res["balance"], int) and not isinstance(res["balance"], bool)))
+        self.assertRegex(res["card"], MASKED)
+        self.assertEqual(res["card"], "****" + card[-4:])
+        self.assertTrue(res["breakdown"], "breakdown is empty")
+        self.assertEqual(res["breakdown"][0]["rule"], "base")
+        for part in res["breakdown"]:
+            self.assertEqual(set(part) & {"rule", "points"}, {"rule", "points"})
+            self.assertIsInstance(part["rule"], str)
+            self.assertIsInstance(part["points"], int)
+        self.assertEqual(sum(p["points"] for p in res["breakdown"]), res["earned"])
+        return res
+
+
+def breakdown(res):
+    return {p["rule"]: p["points"] for p in res["breakdown"]}
+
+
+# ---------------------------------------------------------------------------
+
+
+class InitTest(TerminalCase):
+
+    def test_init_makes_a_private_data_dir(self):
+        res = self.init(tz="Europe/Budapest")
+        self.assertEqual(res["terminal_id"], "T1")
+        self.assertEqual(res["store"], "S1")
+        self.assertTrue(os.path.isdir(self.data))
+        self.assertEqual(stat.S_IMODE(os.stat(self.data).st_mode), 0o700)
+        st = self.ok("status")
+        self.assertEqual(st["terminal_id"], "T1")
+        self.assertEqual(st["store"], "S1")
+        self.assertIsNone(st["program"])
+        self.assertEqual(st["entries"], 0)
+        self.assertEqual(st["unsynced"], 0)
+        self.assertIsNone(st["last_sync"])
+
+    def test_init_without_tz_and_human_output(self):
+        out = self.human("init", "--terminal-id", "till-01", "--store", "store_7.b")
+        self.assertIn("till-01", out)
+        st = self.ok("status")
+        self.assertEqual((st["terminal_id"], st["store"]), ("till-01", "store_7.b"))
+
+    def test_init_twice_same_id_ok_other_refused(self):
+        self.init()
+        self.init()
+        self.ok("program", "load", self.program_path())
+        self.enroll()
+        self.init()  # again, on a used terminal: changes nothing
+        self.assertEqual(self.entries(), 1)
+        self.refused(2, None, "init", "--terminal-id", "T2", "--store", "S1")
+        self.refused(2, None, "init", "--terminal-id", "T1", "--store", "S2")
+        st = self.ok("status")
+        self.assertEqual((st["terminal_id"], st["store"]), ("T1", "S1"))
+        self.assertEqual(st["program"], {"id": "cafe-rewards", "version": 7})
+
+    def test_init_bad_arguments(self):
+        self.refused(2, None, "init", "--terminal-id", "T1", check_entries=False)
+        self.refused(2, None, "init", "--store", "S1", check_entries=False)
+        self.refused(2, None, "init", "--terminal-id", "T 1", "--store", "S1",
+                     check_entries=False)
+        self.refused(2, None, "init", "--terminal-id", "T1", "--store", "S1", "--tz",
+                     "Mars/Olympus_Mons", check_entries=False)
+        self.refused(2, None, "init", "--terminal-id", "T1", "--store", "S1", "--colour",
+                     "red", check_entries=False)
+        # None of them made the dir a terminal.
+        self.init()
+
+    def test_failed_init_leaves_nothing_behind(self):
+        self.refused(2, None, "init", "--terminal-id", "T1", "--store", "S1", "--token-key",
+                     os.path.join(self.tmp, "missing.key"), check_entries=False)
+        self.refused(2, None, "init", "--terminal-id", "T1", "--store", "S1", "--server",
+                     "https://127.0.0.1:9", check_entries=False)
+        # The dir is still nobody's: another terminal may take it.
+        res = self.init(terminal_id="T9", store="S9")
+        self.assertEqual((res["terminal_id"], res["store"]), ("T9", "S9"))
+
+    def test_token_key_makes_one_member_token(self):
+        # Terminals given the chain's key hash a card to the same member
+        # token; a terminal set up alone makes its own key.
+        key = os.path.join(self.tmp, "token.key")
+        with open(key, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        dirs = [os.path.join(self.tmp, n) for n in ("t1", "t2", "t3")]
+        for i, d in enumerate(dirs):
+            args = ["init", "--terminal-id", "T%d" % i, "--store", "S1"]
+            if i < 2:
+                args += ["--token-key", key]
+            r = self.run_cli(*args, data_dir=d)
+            if r.rc == 2 and i == 0:
+                self.skipTest("--token-key is only taken with --server: %s" % r.err.strip())
+            self.assertEqual(r.rc, 0, str(r))
+            self.ok_in(d, "program", "load", self.program_path())
+            self.ok_in(d, "enroll", "--card", CARD)
+        tokens = []
+        for d in dirs:
+            con = sqlite3.connect(os.path.join(d, "ledger.db"))
+            try:
+                tokens.append(con.execute("SELECT token FROM journal WHERE kind = 'enroll'")
+                              .fetchone()[0])
+            finally:
+                con.close()
+        self.assertEqual(tokens[0], tokens[1])
+        self.assertNotEqual(tokens[0], tokens[2])
+        for t in tokens:
+            self.assertNotIn(CARD, t)
+
+    def test_commands_need_an_initialised_data_dir(self):
+        r = self.run_cli("status")
+        self.assertNotEqual(r.rc, 0, str(r))
+        self.check_error(r, r.rc, None)
+        self.assertIn("error", self.one_json(r))
+
+    def test_global_options_before_the_command(self):
+        self.init()
+        r = self.run_cli("--json", "status", json_out=False)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(self.one_json(r)["terminal_id"], "T1")
+
+    def test_data_dir_is_required(self):
+        r = self.run_cli("status", data_dir=False)
+        self.check_error(r, 2, None)
+        self.assertIn("error", self.one_json(r))
+
+
+class ProgramTest(TerminalCase):
+
+    def test_program_load(self):
+        self.init()
+        res = self.ok("program", "load", self.program_path())
+        self.assertEqual(res.get("program"), "cafe-rewards")
+        self.assertEqual(res.get("version"), 7)
+        self.assertEqual(self.ok("status")["program"], {"id": "cafe-rewards", "version": 7})
+        # Same version, same content: fine, nothing changes.
+        self.ok("program", "load", self.program_path())
+        out = self.human("program", "load", self.program_path())
+        self.assertIn("cafe-rewards", out)
+        self.assertEqual(self.ok("status")["program"], {"id": "cafe-rewards", "version": 7})
+
+    def invalid_documents(self):
+        base = load_program()
+        base["version"] = 8
+        docs = []
+
+        def variant(field, change):
+            d = copy.deepcopy(base)
+            change(d)
+            docs.append((field, d))
+
+        variant("per", lambda d: d["earn"].update(per=0))
+        variant("kind", lambda d: d["campaigns"].append(
+            {"id": "odd", "kind": "lottery", "points": 5}))
+        variant("redeem", lambda d: d.pop("redeem"))
+        variant("tiers", lambda d: d["tiers"].reverse())
+        variant("points", lambda d: d["earn"].update(points=-1))
+        variant("min_points", lambda d: d["redeem"].update(min_points=-100))
+        variant("check", lambda d: d["card"].update(check="crc32"))
+        variant("campaigns", lambda d: d["campaigns"].append(copy.deepcopy(d["campaigns"][0])))
+        variant("rewards", lambda d: d["rewards"].append(copy.deepcopy(d["rewards"][0])))
+        variant("days", lambda d: d["campaigns"][0].update(days=["someday"]))
+        variant("cost", lambda d: d["rewards"][0].update(cost=-300))
+        variant("max_length", lambda d: d["card"].update(min_length=20, max_length=19))
+        variant("min_spend", lambda d: d["campaigns"][2].pop("min_spend"))
+        return docs
+
+    def test_invalid_program_refused_naming_the_field(self):
+        self.init()
+        for field, doc in self.invalid_documents():
+            with self.subTest(field=field):
+                msg = self.refused(2, None, "program", "load", self.write_json(doc))
+                if field in ("campaigns", "rewards"):
+                    # Duplicate ids: the message names the list or the id.
+                    self.assertTrue(field in msg or "id" in msg, msg)
+                elif field == "max_length":
+                    self.assertTrue("max_length" in msg or "min_length" in msg, msg)
+                else:
+                    self.assertIn(field, msg)
+                self.assertIsNone(self.ok("status")["program"])
+
+    def test_invalid_program_keeps_the_version_in_force(self):
+        self.init()
+        self.ok("program", "load", self.program_path())
+        for field, doc in self.invalid_documents():
+            with self.subTest(field=field):
+                self.refused(2, None, "program", "load", self.write_json(doc))
+                self.assertEqual(self.ok("status")["program"],
+                                 {"id": "cafe-rewards", "version": 7})
+
+    def test_malformed_program_json(self):
+        self.init()
+        path = os.path.join(self.tmp, "broken.json")
+        with open(path, "w") as f:
+            f.write('{"program": "cafe-rewards", "version": ')
+        self.refused(2, None, "program", "load", path)
+        self.refused(2, None, "program", "load", os.path.join(self.tmp, "missing.json"))
+        self.assertIsNone(self.ok("status")["program"])
+
+    def test_older_version_refused_and_newer_kept(self):
+        self.init()
+        v8 = load_program()
+        v8["version"] = 8
+        v8["earn"]["per"] = 50
+        self.ok("program", "load", self.write_json(v8))
+        msg = self.refused(2, None, "program", "load", self.program_path())
+        self.assertIn("7", msg)
+        self.assertEqual(self.ok("status")["program"], {"id": "cafe-rewards", "version": 8})
+        # Same version, other content: refused too.
+        other = copy.deepcopy(v8)
+        other["earn"]["per"] = 25
+        self.refused(2, None, "program", "load", self.write_json(other))
+        # Same version, same content: fine.
+        self.ok("program", "load", self.write_json(v8))
+        # The version in force is the one that counts: 1 point per 0.50 EUR.
+        self.enroll()
+        res = self.checkout(CARD, self.basket("R-1", "2026-11-23T10:00:00+01:00",
+                                              [line("BEAN-1K", "beans", 1, 1000)]))
+        self.assertEqual(breakdown(res)["base"], 20)
+        v9 = copy.deepcopy(v8)
+        v9["version"] = 9
+        self.ok("program", "load", self.write_json(v9))
+        self.assertEqual(self.ok("status")["program"], {"id": "cafe-rewards", "version": 9})
+
+    def test_commands_need_a_program(self):
+        self.init()
+        self.refused(2, None, "enroll", "--card", CARD)
+        self.refused(2, None, "checkout", "--card", CARD, "--basket",
+                     self.example_basket("tuesday-coffee.json"))
+        self.assertEqual(self.entries(), 0)
+
+
+class CardTest(TerminalCase):
+
+    def test_enroll(self):
+        self.setup_terminal()
+        res = self.enroll("6280 0012-3456 7895")
+        self.assertEqual(res["card"], "****7895")
+        self.assertIs(res["known"], True)
+        self.assertEqual(self.entries(), 1)
+        # Enrolling again is harmless.
+        self.assertIs(self.enroll(CARD)["known"], True)
+        out = self.human("enroll", "--card", CARD)
+        self.assertIn("****7895", out)
+        bal = self.balance()
+        self.assertIs(bal["known"], True)
+        self.assertEqual(bal["balance"], 0)
+
+    def test_scans_of_one_member(self):
+        self.setup_terminal()
+        self.secrets |= {"6280 0012 3456 7895", "6280-0012-3456-7895"}
+        self.enroll("6280 0012 3456 7895")
+        scans = ["6280001234567895", "6280-0012-3456-7895", ";6280001234567895=2812?",
+                 "LOYALTY:6280001234567895"]
+        total = 0
+        for i, scan in enumerate(scans):
+            res = self.checkout(scan, self.basket("S-%d" % i, "2026-11-23T10:0%d:00+01:00" % i,
+                                                  [line("BEAN-1K", "beans", 1, 1000)]))
+            self.assertEqual(res["card"], "****7895")
+            total += res["earned"]
+            self.assertEqual(res["balance"], total, "scan %r is another member" % scan)
+        for scan in scans:
+            bal = self.balance(scan)
+            self.assertEqual(bal["card"], "****7895")
+            self.assertIs(bal["known"], True)
+            self.assertEqual(bal["balance"], total)
+
+    def test_invalid_cards_refused(self):
+        self.setup_terminal()
+        self.enroll()
+        for scan in (BAD_LUHN, ";6280001234567897=2812?", "LOYALTY:6280001234567897",
+                     "6280x01234567895", "", "1234567", ";6280001234567895", "LOYALTY:"):
+            with self.subTest(scan=scan):
+                self.refused(2, "bad_card", "enroll", "--card", scan)
+                self.refused(2, "bad_card", "balance", "--card", scan)
+                self.refused(2, "bad_card", "checkout", "--card", scan, "--basket",
+                             self.example_basket("tuesday-coffee.json"))
+        self.assertEqual(self.entries(), 1)
+
+    def test_card_checks_ean13_and_none(self):
+        p = load_program()
+        p["program"] = "gs1-cards"
+        p["card"] = {"check": "ean13", "min_length": 13, "max_length": 13}
+        self.setup_terminal(p)
+        ean = "4006381333931"  # a valid EAN-13
+        self.secrets |= {ean, "4006381333932"}
+        self.assertEqual(self.enroll(ean)["card"], "****3931")
+        self.refused(2, "bad_card", "enroll", "--card", "4006381333932")
+        p["program"] = "any-cards"
+        p["card"] = {"check": "none", "min_length": 8, "max_length": 19}
+        self.ok("program", "load", self.write_json(p))
+        self.assertEqual(self.enroll(BAD_LUHN)["card"], "****7897")
+        self.refused(2, "bad_card", "enroll", "--card", "1234567")
+
+
+class CheckoutTest(TerminalCase):
+
+    def test_checkout_json(self):
+        self.setup_terminal()
+        self.enroll()
+        res = self.assert_checkout_shape(
+            self.checkout(CARD, self.example_basket("tuesday-coffee.json")))
+        # Tuesday 2026-11-24: coffee 7.00 + pastry 7.00 eligible (tobacco and
+        # BAG-01 excluded): base 14, double-tuesday 14, pastry-x3 on 7.00: 14.
+        self.assertEqual(res["receipt_id"], "R-1001")
+        self.assertEqual(res["tier"], "Member")
+        self.assertEqual(breakdown(res), {"base": 14, "double-tuesday": 14, "pastry-x3": 14})
+        self.assertEqual([p["rule"] for p in res["breakdown"]],
+                         ["base", "double-tuesday", "pastry-x3"])
+        self.assertEqual((res["earned"], res["redeemed"], res["discount"]), (42, 0, 0))
+        self.assertEqual(res["balance"], 42)
+        self.assertIs(res["replayed"], False)
+        res = self.checkout(CARD, self.example_basket("saturday-big.json"))
+        # Saturday: 35.90 beans + 24.00 cake + 3.50 coffee (gift card
+        # excluded): base 63, pastry-x3 on 24.00: 48, big-basket 50.
+        self.assertEqual(breakdown(res), {"base": 63, "pastry-x3": 48, "big-basket": 50})
+        self.assertEqual(res["earned"], 161)
+        self.assertEqual(res["balance"], 203)
+        self.assertEqual(self.balance()["balance"], 203)
+        self.assertEqual(self.entries(), 3)
+
+    def test_unknown_card_earns_with_balance_null(self):
+        self.setup_terminal()
+        other = luhn_complete("628000999999999")
+        self.secrets.add(other)
+        res = self.assert_checkout_shape(
+            self.checkout(other, self.example_basket("tuesday-coffee.json")), card=other)
+        self.assertIsNone(res["balance"])
+        self.assertEqual(res["earned"], 42)
+        self.assertEqual(res["tier"], "Member")
+        bal = self.balance(other)
+        self.assertIs(bal["known"], False)
+        self.assertIsNone(bal["balance"])
+        self.assertEqual(bal["redeemable_today"], 0)
+        # It earns, it cannot redeem.
+        self.refused(3, "balance_unknown", "checkout", "--card", other, "--basket",
+                     self.example_basket("saturday-big.json"), "--redeem", "100")
+        # Enrolling makes its balance known here, with what it earned.
+        self.enroll(other)
+        self.assertEqual(self.balance(other)["balance"], 42)
+
+    def test_basket_from_stdin(self):
+        self.setup_terminal()
+        self.enroll()
+        with open(self.example_basket("tuesday-coffee.json")) as f:
+            text = f.read()
+        res = self.checkout(CARD, "-", stdin=text)
+        self.assertEqual((res["receipt_id"], res["earned"], res["replayed"]), ("R-1001", 42, False))
+        again = self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        self.assertIs(again["replayed"], True)
+        self.refused(2, None, "checkout", "--card", CARD, "--basket", "-", stdin="{not json")
+        self.refused(2, None, "checkout", "--card", CARD, "--basket", "-", stdin="")
+
+    def test_redeem_points(self):
+        self.setup_terminal()
+        self.enroll()
+        self.assertEqual(self.checkout(CARD, self.big_basket())["earned"], 1050)
+        res = self.checkout(CARD, self.basket("F-1", "2026-11-27T09:00:00+01:00", [
+            line("BEAN-1K", "beans", 1, 1890), line("COF-01", "coffee", 1, 350)]),
+            "--redeem", "200")
+        # 2.00 EUR spread by largest remainder: 1.69 on the beans, 0.31 on the
+        # coffee; S = 20.40 for a Gold member: base 20, tier:Gold 10, and
+        # coffee-stamp 5.
+        self.assertEqual(res["tier"], "Gold")
+        self.assertEqual((res["redeemed"], res["discount"]), (200, 200))
+        self.assertEqual(breakdown(res), {"base": 20, "tier:Gold": 10, "coffee-stamp": 5})
+        self.assertEqual(res["balance"], 1050 - 200 + 35)
+        self.assertEqual(self.balance()["balance"], 885)
+
+    def test_reward(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket())
+        coffee = self.basket("C-1", "2026-11-27T10:00:00+01:00", [line("COF-01", "coffee", 2, 350)])
+        res = self.checkout(CARD, coffee, "--reward", "free-coffee")
+        # One coffee given for 300 points; the other paid: S = 3.50, Gold:
+        # base 3, tier:Gold 1, coffee-stamp for the one unit sold: 5.
+        self.assertEqual((res["redeemed"], res["discount"]), (300, 350))
+        self.assertEqual(breakdown(res), {"base": 3, "tier:Gold": 1, "coffee-stamp": 5})
+        self.assertEqual(res["balance"], 1050 - 300 + 9)
+        no_coffee = self.basket("C-2", "2026-11-27T10:05:00+01:00",
+                                [line("CRS-02", "pastry", 2, 250)])
+        self.refused(3, "reward_not_in_basket", "checkout", "--card", CARD, "--basket", no_coffee,
+                     "--reward", "free-coffee")
+        self.refused(2, None, "checkout", "--card", CARD, "--basket", no_coffee,
+                     "--reward", "free-yacht")
+        self.assertEqual(self.balance()["balance"], 759)
+
+    def test_declines(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))  # 42 points
+        big = self.example_basket("saturday-big.json")  # eligible 63.40: at most 31.70
+        cases = [
+            ("99", "below_min_points"),
+            ("100", "insufficient_points"),
+            ("3170", "insufficient_points"),
+            ("3171", "over_max_pct"),
+            ("100000", "over_max_pct"),
+        ]
+        for points, code in cases:
+            with self.subTest(points=points):
+                self.refused(3, code, "checkout", "--card", CARD, "--basket", big,
+                             "--redeem", points)
+                self.assertEqual(self.balance()["balance"], 42)
+        # The refused receipt id was not used up.
+        self.assertEqual(self.checkout(CARD, big)["earned"], 161)
+
+    def test_daily_cap(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket(qty=30))  # 3050 points
+        bal = self.balance()
+        self.assertEqual(bal["balance"], 3050)
+        self.assertEqual(bal["redeemable_today"], 1000)  # the offline daily cap
+
+        def friday(n, day="2026-11-27"):
+            return self.basket("D-%d" % n, "%sT1%d:00:00+01:00" % (day, n),
+                               [line("BEAN-1K", "beans", 2, 10000)])
+
+        self.assertEqual(self.checkout(CARD, friday(1), "--redeem", "600")["redeemed"], 600)
+        self.refused(3, "daily_cap", "checkout", "--card", CARD, "--basket", friday(2),
+                     "--redeem", "401")
+        self.assertEqual(self.checkout(CARD, friday(3), "--redeem", "400")["redeemed"], 400)
+        self.refused(3, "daily_cap", "checkout", "--card", CARD, "--basket", friday(4),
+                     "--redeem", "100")
+        # A reward's points count toward the cap too.
+        coffee = self.basket("D-6", "2026-11-27T18:00:00+01:00", [line("COF-01", "coffee", 1, 350)])
+        self.refused(3, "daily_cap", "checkout", "--card", CARD, "--basket", coffee,
+                     "--reward", "free-coffee")
+        # Another local day has its own cap.
+        self.assertEqual(self.checkout(CARD, friday(5, "2026-11-28"), "--redeem", "100")
+                         ["redeemed"], 100)
+        bal = self.balance()
+        self.assertGreaterEqual(bal["redeemable_today"], 0)
+        self.assertLessEqual(bal["redeemable_today"], 1000)
+
+    def test_pending_points(self):
+        p = load_program()
+        p["pending_days"] = 2
+        self.setup_terminal(p)
+        self.enroll()
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        res = self.checkout(CARD, self.basket("P-1", now, [line("BEAN-1K", "beans", 1, 1000)]))
+        self.assertEqual(res["earned"], 10)
+        self.assertEqual(res["balance"], 0)
+        bal = self.balance()
+        self.assertEqual((bal["balance"], bal["pending"]), (0, 10))
+        # Pending points cannot be spent yet.
+        res = self.checkout(CARD, self.basket("P-2", now, [line("BEAN-1K", "beans", 10, 10000)]))
+        self.assertEqual((res["earned"], res["balance"]), (1050, 0))
+        self.refused(3, "insufficient_points", "checkout", "--card", CARD, "--basket",
+                     self.basket("P-3", now, [line("BEAN-1K", "beans", 1, 1000)]),
+                     "--redeem", "100")
+        self.assertEqual(self.balance()["pending"], 1060)
+
+    def test_tier_follows_local_spend_and_refunds(self):
+        self.setup_terminal()
+        self.enroll()
+        # 200.00 EUR of eligible spend makes a Silver member.
+        self.checkout(CARD, self.basket("T-1", "2026-11-23T09:00:00+01:00",
+                                        [line("BEAN-1K", "beans", 2, 10000)]))
+        self.assertEqual(self.balance()["tier"], "Silver")
+        res = self.checkout(CARD, self.basket("T-2", "2026-11-23T10:00:00+01:00",
+                                              [line("BEAN-1K", "beans", 1, 1000)]))
+        self.assertEqual(res["tier"], "Silver")
+        self.assertEqual(breakdown(res), {"base": 10, "tier:Silver": 2})
+        self.ok("refund", "--receipt", "T-1", "--line", "BEAN-1K=1")
+        self.assertEqual(self.balance()["tier"], "Member")
+
+
+class RetryTest(TerminalCase):
+
+    def test_same_checkout_twice_is_a_replay(self):
+        self.setup_terminal()
+        self.enroll()
+        basket = self.example_basket("saturday-big.json")
+        first = self.checkout(CARD, basket)
+        entries = self.entries()
+        second = self.checkout(CARD, basket)
+        self.assertIs(first["replayed"], False)
+        self.assertIs(second["replayed"], True)
+        a, b = dict(first), dict(second)
+        a.pop("replayed")
+        b.pop("replayed")
+        self.assertEqual(a, b)
+        # Another scan of the same card, and the basket from stdin: a replay.
+        third = self.checkout(";6280001234567895=2812?", basket)
+        self.assertIs(third["replayed"], True)
+        with open(basket) as f:
+            fourth = self.checkout("LOYALTY:6280001234567895", "-", stdin=f.read())
+        self.assertIs(fourth["replayed"], True)
+        self.assertEqual(self.entries(), entries)
+        self.assertEqual(self.balance()["balance"], 161)
+        self.assertIn("****7895", self.human("checkout", "--card", CARD, "--basket", basket))
+        self.assertEqual(self.balance()["balance"], 161)
+
+    def test_replay_with_a_redemption(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket())
+        basket = self.example_basket("saturday-big.json")
+        first = self.checkout(CARD, basket, "--redeem", "150")
+        second = self.checkout(CARD, basket, "--redeem", "150")
+        self.assertIs(second["replayed"], True)
+        self.assertEqual(first["balance"], second["balance"])
+        self.assertEqual(self.balance()["balance"], first["balance"])
+
+    def test_receipt_id_reused_differently(self):
+        self.setup_terminal()
+        self.enroll()
+        basket = self.example_basket("tuesday-coffee.json")
+        self.checkout(CARD, basket)
+        with open(basket) as f:
+            doc = json.load(f)
+        doc["lines"][0]["qty"] = 3
+        other = luhn_complete("628000555555555")
+        self.secrets.add(other)
+        self.refused(2, "receipt_conflict", "checkout", "--card", CARD, "--basket",
+                     self.write_json(doc))
+        self.refused(2, "receipt_conflict", "checkout", "--card", other, "--basket", basket)
+        self.refused(2, "receipt_conflict", "checkout", "--card", CARD, "--basket", basket,
+                     "--redeem", "100")
+        self.assertEqual(self.balance()["balance"], 42)
+
+
+class RefundTest(TerminalCase):
+
+    def test_partial_then_full_refund(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("saturday-big.json"))  # 161
+        res = self.ok("refund", "--receipt", "R-1002", "--line", "CAKE-05=1")
+        for key in ("receipt_id", "points_reversed", "points_returned", "balance"):
+            self.assertIn(key, res)
+        # Without the cake: 39.40 eligible, base 39 + big-basket 50 = 89 stay.
+        self.assertEqual(res["receipt_id"], "R-1002")
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (72, 0))
+        self.assertEqual(res["balance"], 89)
+        res = self.ok("refund", "--receipt", "R-1002")
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (89, 0))
+        self.assertEqual(res["balance"], 0)
+        self.assertEqual(self.balance()["balance"], 0)
+        self.refused(3, "already_refunded", "refund", "--receipt", "R-1002")
+        self.refused(3, "already_refunded", "refund", "--receipt", "R-1002", "--line",
+                     "COF-01=1")
+        self.ok("verify")
+
+    def test_repeated_lines(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))  # 42
+        res = self.ok("refund", "--receipt", "R-1001", "--line", "COF-01=1", "--line",
+                      "CRS-02=1")
+        # Left: 1 coffee 3.50 + 2 croissants 5.00 - 0.33 = 8.17 on Tuesday:
+        # base 8, double-tuesday 8, pastry-x3 9 = 25 of 42.
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (17, 0))
+        self.assertEqual(res["balance"], 25)
+        # The same sku twice adds up.
+        res = self.ok("refund", "--receipt", "R-1001", "--line", "CRS-02=1", "--line", "CRS-02=1")
+        self.assertEqual(res["balance"], self.balance()["balance"])
+        self.refused(3, "already_refunded", "refund", "--receipt", "R-1001", "--line",
+                     "CRS-02=1")
+        out = self.human("refund", "--receipt", "R-1001", "--line", "COF-01=1")
+        self.assertIn("R-1001", out)
+        self.ok("verify")
+
+    def test_refund_returns_redeemed_points(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket())  # 1050, then Gold
+        self.checkout(CARD, self.basket("F-1", "2026-11-27T09:00:00+01:00", [
+            line("BEAN-1K", "beans", 1, 1890), line("COF-01", "coffee", 1, 350)]),
+            "--redeem", "200")  # earned 35, balance 885
+        res = self.ok("refund", "--receipt", "F-1", "--line", "COF-01=1")
+        # The coffee is 3.50 of 22.40 before the redemption: floor(200 *
+        # 350 / 2240) = 31 points come back. Left: 18.90 - 1.69 = 17.21 for
+        # Gold: base 17 + tier 8 = 25 of 35 stay.
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (10, 31))
+        self.assertEqual(res["balance"], 885 - 10 + 31)
+        res = self.ok("refund", "--receipt", "F-1")
+        # A full refund gives back every redeemed point.
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (25, 169))
+        self.assertEqual(res["balance"], 1050)
+        self.assertEqual(self.balance()["balance"], 1050)
+
+    def test_refund_errors(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        self.refused(2, "unknown_receipt", "refund", "--receipt", "R-404")
+        self.refused(2, None, "refund", "--receipt", "R-1001", "--line", "NOPE-1=1")
+        self.refused(2, None, "refund", "--receipt", "R-1001", "--line", "COF-01=3")
+        # All or nothing: a good line with a bad one records nothing.
+        self.refused(2, None, "refund", "--receipt", "R-1001", "--line", "COF-01=1", "--line",
+                     "NOPE-1=1")
+        for spec in ("COF-01", "COF-01=0", "COF-01=-1", "=1", "COF-01=x"):
+            with self.subTest(spec=spec):
+                self.refused(2, None, "refund", "--receipt", "R-1001", "--line", spec)
+        self.refused(2, None, "refund")
+        # Both coffees back: 7.00 of pastry stay, base 7 + double-tuesday 7 +
+        # pastry-x3 14 = 28 of 42.
+        self.assertEqual(self.ok("refund", "--receipt", "R-1001", "--line", "COF-01=2")
+                         ["points_reversed"], 14)
+        self.ok("verify")
+
+    def test_refund_of_unknown_card_receipt(self):
+        self.setup_terminal()
+        other = luhn_complete("628000777777777")
+        self.secrets.add(other)
+        self.checkout(other, self.example_basket("tuesday-coffee.json"))
+        res = self.ok("refund", "--receipt", "R-1001")
+        self.assertEqual(res["points_reversed"], 42)
+        self.assertIsNone(res["balance"])
+
+
+class StatusBalanceVerifyTest(TerminalCase):
+
+    def test_balance_json(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        bal = self.balance()
+        for key, types in (("card", str), ("known", bool), ("tier", str), ("balance", int),
+                           ("pending", int), ("unsynced", int), ("redeemable_today", int)):
+            self.assertIn(key, bal)
+            self.assertIsInstance(bal[key], types, key)
+        self.assertEqual(bal["card"], "****7895")
+        self.assertEqual((bal["known"], bal["tier"], bal["balance"]), (True, "Member", 42))
+        self.assertEqual((bal["pending"], bal["unsynced"]), (0, 42))
+        self.assertEqual(bal["redeemable_today"], 42)  # under the daily cap
+        out = self.human("balance", "--card", CARD)
+        self.assertIn("****7895", out)
+        self.assertIn("42", out)
+
+    def test_status_json(self):
+        self.setup_terminal()
+        st = self.ok("status")
+        for key in ("terminal_id", "store", "program", "entries", "unsynced", "last_sync"):
+            self.assertIn(key, st)
+        self.assertEqual(st["program"], {"id": "cafe-rewards", "version": 7})
+        self.assertEqual((st["entries"], st["unsynced"]), (0, 0))
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        self.ok("refund", "--receipt", "R-1001", "--line", "COF-01=1")
+        st = self.ok("status")
+        self.assertEqual((st["entries"], st["unsynced"]), (3, 3))
+        self.assertIsNone(st["last_sync"])
+        out = self.human("status")
+        self.assertIn("T1", out)
+
+    def test_verify(self):
+        self.setup_terminal()
+        res = self.ok("verify")
+        self.assertEqual((res["ok"], res["entries"]), (True, 0))
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        self.checkout(CARD, self.example_basket("saturday-big.json"))
+        self.ok("refund", "--receipt", "R-1002", "--line", "CAKE-05=1")
+        res = self.ok("verify")
+        self.assertIs(res["ok"], True)
+        self.assertEqual(res["entries"], 4)
+        self.assertEqual(res["entries"], self.entries())
+        self.assertTrue(self.human("verify"))
+
+    def test_tampered_ledger_fails_verify(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        self.checkout(CARD, self.example_basket("saturday-big.json"))
+        self.ok("refund", "--receipt", "R-1002", "--line", "CAKE-05=1")
+        pristine = os.path.join(self.tmp, "pristine")
+        shutil.copytree(self.data, pristine)
+        tampering = {
+            "points": "UPDATE journal SET points = points + 1000 WHERE seq = 2",
+            "text": "UPDATE journal SET {col} = replace({col}, '\"earned\":42,', "
+                    "'\"earned\":420,') WHERE seq = 2".format(col=self.journal_text_column()),
+            "gap": "DELETE FROM journal WHERE seq = 3",
+            "last": "DELETE FROM journal WHERE seq = 4",
+            "member": "UPDATE members SET local_points = local_points + 500",
+            "receipt": "UPDATE receipts SET earned = earned + 1 WHERE receipt_id = 'R-1001'",
+            "swap-mac": "UPDATE journal SET mac = (SELECT mac FROM journal WHERE seq = 1) "
+                        "WHERE seq = 2",
+        }
+        for name, sql in tampering.items():
+            with self.subTest(tamper=name):
+                shutil.rmtree(self.data)
+                shutil.copytree(pristine, self.data)
+                self.assertGreater(self.tamper(sql), 0, "tampering changed nothing: " + sql)
+                r = self.run_cli("verify")
+                self.check_error(r, 4, "storage")
+                obj = self.one_json(r)
+                self.assertIn("error", obj, str(r))
+                self.assertEqual(obj["error"].get("code"), "storage")
+                self.assertTrue(obj["error"].get("message"))
+                self.assertIs(obj.get("ok"), False, str(r))
+                self.assertIsInstance(obj.get("first_bad"), int, str(r))
+                h = self.run_cli("verify", json_out=False)
+                self.check_error(h, 4, "storage")
+        shutil.rmtree(self.data)
+        shutil.copytree(pristine, self.data)
+        self.ok("verify")
+
+    def test_wrong_mac_key_fails_verify(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        key = os.path.join(self.data, "ledger.key")
+        if not os.path.exists(key):
+            self.skipTest("no ledger.key in the data dir")
+        with open(key) as f:
+            old = f.read()
+        with open(key, "w") as f:
+            f.write(("0" if old[0] != "0" else "1") + old[1:])
+        r = self.run_cli("verify")
+        self.check_error(r, 4, "storage")
+        self.assertIs(self.one_json(r).get("ok"), False)
+
+    def test_unreadable_ledger_is_a_storage_failure(self):
+        self.setup_terminal()
+        self.enroll()
+        with open(os.path.join(self.data, "ledger.db"), "r+b") as f:
+            f.write(b"not a ledger at all" * 256)
+        for args in (("verify",), ("status",), ("balance", "--card", CARD),
+                     ("checkout", "--card", CARD, "--basket",
+                      self.example_basket("tuesday-coffee.json"))):
+            with self.subTest(command=args[0]):
+                self.refused(4, "storage", *args, check_entries=False)
+
+    def test_card_never_in_clear_in_the_data_dir(self):
+        self.setup_terminal()
+        self.enroll("6280 0012-3456 7895")
+        self.checkout(";6280001234567895=2812?", self.example_basket("tuesday-coffee.json"))
+        self.ok("refund", "--receipt", "R-1001")
+        for name in os.listdir(self.data):
+            path = os.path.join(self.data, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    self.assertNotIn(CARD.encode(), f.read(), name)
+
+
+class ArgumentTest(TerminalCase):
+
+    def test_bad_arguments(self):
+        self.setup_terminal()
+        self.enroll()
+        basket = self.example_basket("tuesday-coffee.json")
+        cases = {
+            "unknown option": ("checkout", "--card", CARD, "--basket", basket, "--tip", "5"),
+            "unknown command": ("teleport",),
+            "missing --card": ("checkout", "--basket", basket),
+            "missing --basket": ("checkout", "--card", CARD),
+            "redeem and reward": ("checkout", "--card", CARD, "--basket", basket, "--redeem",
+                                  "100", "--reward", "free-coffee"),
+            "redeem 0": ("checkout", "--card", CARD, "--basket", basket, "--redeem", "0"),
+            "redeem negative": ("checkout", "--card", CARD, "--basket", basket, "--redeem",
+                                "-100"),
+            "redeem not a number": ("checkout", "--card", CARD, "--basket", basket, "--redeem",
+                                    "lots"),
+            "basket file missing": ("checkout", "--card", CARD, "--basket",
+                                    os.path.join(self.tmp, "nope.json")),
+            "balance without card": ("balance",),
+            "enroll without card": ("enroll",),
+            "status option": ("status", "--verbose", "yes"),
+            "program usage": ("program", "show"),
+        }
+        for name, args in cases.items():
+            with self.subTest(case=name):
+                self.refused(2, None, *args)
+        self.assertEqual(self.balance()["balance"], 0)
+
+    def test_option_value_does_not_swallow_json(self):
+        # An unknown option, or one whose value is missing, followed by --json:
+        # --json still asks for the JSON error object on stdout.
+        self.setup_terminal()
+        self.enroll()
+        basket = self.example_basket("tuesday-coffee.json")
+        cases = {
+            "unknown option": ("status", "--verbose"),
+            "--basket without value": ("checkout", "--card", CARD, "--basket"),
+            "--redeem without value": ("checkout", "--card", CARD, "--basket", basket,
+                                       "--redeem"),
+        }
+        for name, args in cases.items():
+            with self.subTest(case=name):
+                r = self.run_cli(*args)  # --json comes last
+                self.check_error(r, 2, "bad_argument")
+                self.assertIn("error", self.one_json(r))
+        self.assertEqual(self.entries(), 1)
+
+    def test_no_command_one_error_line(self):
+        self.init()
+        r = self.run_cli()
+        self.check_error(r, 2, None)
+        self.assertIn("error", self.one_json(r))
+
+    def test_malformed_baskets(self):
+        self.setup_terminal()
+        self.enroll()
+        path = os.path.join(self.tmp, "broken.json")
+        with open(path, "w") as f:
+            f.write('{"receipt_id": "X-1", "at": ')
+        self.refused(2, None, "checkout", "--card", CARD, "--basket", path)
+        good = [line("COF-01", "coffee", 1, 350)]
+        bad = {
+            "no receipt id": {"at": "2026-11-23T10:00:00+01:00", "lines": good},
+            "no lines": {"receipt_id": "X-2", "at": "2026-11-23T10:00:00+01:00", "lines": []},
+            "bad at": {"receipt_id": "X-3", "at": "yesterday", "lines": good},
+            "qty 0": {"receipt_id": "X-4", "at": "2026-11-23T10:00:00+01:00",
+                      "lines": [line("COF-01", "coffee", 0, 350)]},
+            "negative price": {"receipt_id": "X-5", "at": "2026-11-23T10:00:00+01:00",
+                               "lines": [line("COF-01", "coffee", 1, -350)]},
+            "negative net": {"receipt_id": "X-6", "at": "2026-11-23T10:00:00+01:00",
+                             "lines": [line("COF-01", "coffee", 1, 350, 400)]},
+            "not an object": ["COF-01"],
+        }
+        for name, doc in bad.items():
+            with self.subTest(case=name):
+                self.refused(2, None, "checkout", "--card", CARD, "--basket", self.write_json(doc))
+        self.assertEqual(self.entries(), 1)
+
+
+class HumanOutputTest(TerminalCase):
+
+    def test_checkout_for_a_cashier(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket())
+        out = self.human("checkout", "--card", ";6280001234567895=2812?", "--basket",
+                         self.example_basket("saturday-big.json"), "--redeem", "100")
+        self.assertIn("****7895", out)
+        self.assertIn("EUR 1.00", out)  # the redemption's money
+        self.assertIn("R-1002", out)
+        res = self.checkout(CARD, self.example_basket("saturday-big.json"), "--redeem", "100")
+        self.assertIs(res["replayed"], True)
+        self.assertIn(str(res["earned"]), out)
+        self.assertIn(str(res["balance"]), out)
+
+    def test_other_currencies(self):
+        for currency, exponent_text in (("HUF", "HUF 2.50"), ("JPY", "JPY 250")):
+            with self.subTest(currency=currency):
+                shutil.rmtree(self.data, True)
+                p = load_program()
+                p["currency"] = currency
+                self.setup_terminal(p)
+                self.enroll()
+                self.checkout(CARD, self.big_basket())
+                out = self.human("checkout", "--card", CARD, "--basket",
+                                 self.example_basket("saturday-big.json"), "--redeem", "250")
+                self.assertIn(exponent_text, out)
+
+    def test_human_errors(self):
+        self.setup_terminal()
+        r = self.run_cli("balance", "--card", BAD_LUHN, json_out=False)
+        m = self.check_error(r, 2, "bad_card")
+        self.assertIn("****7897", m.group(2))
+
+
+class RulesTest(TerminalCase):
+    """spec/program.md's rules as the terminal applies them, with figures
+    worked out by hand from the spec."""
+
+    def earn(self, receipt_id, at, lines, *extra, card=CARD):
+        return self.checkout(card, self.basket(receipt_id, at, lines), *extra)
+
+    def test_campaign_dates_and_weekdays_in_the_basket_offset(self):
+        self.setup_terminal()
+        coffee = [line("COF-01", "coffee", 2, 500)]  # 10.00 EUR: base 10
+        cases = [
+            ("2026-11-24T10:00:00+01:00", 20),  # a Tuesday in the window: doubled
+            ("2026-11-24T00:30:00+01:00", 20),  # Tuesday there (Monday in UTC)
+            ("2026-11-23T23:30:00-01:00", 10),  # Monday there (Tuesday in UTC)
+            ("2025-12-30T10:00:00+01:00", 10),  # a Tuesday before "from"
+            ("2026-12-29T10:00:00+01:00", 20),  # the last Tuesday before "until"
+            ("2027-01-05T10:00:00+01:00", 10),  # a Tuesday after "until"
+        ]
+        for i, (at, earned) in enumerate(cases):
+            with self.subTest(at=at):
+                other = luhn_complete("6280004444%05d" % i)  # each a fresh Member
+                self.secrets.add(other)
+                res = self.earn("W-%d" % i, at, coffee, card=other)
+                self.assertEqual(res["earned"], earned, res["breakdown"])
+
+    def test_campaign_cap_and_spend_bonus_threshold(self):
+        self.setup_terminal()
+        cards = iter(luhn_complete("6280005555%05d" % i) for i in range(10))
+        # 12 cakes, 288.00 EUR on a Monday: pastry-x3 would add 576, capped at 500.
+        c = next(cards)
+        self.secrets.add(c)
+        res = self.earn("CAP-1", "2026-11-23T10:00:00+01:00",
+                        [line("CAKE-05", "pastry", 12, 2400)], card=c)
+        self.assertEqual(breakdown(res), {"base": 288, "pastry-x3": 500, "big-basket": 50})
+        # big-basket from exactly 30.00 EUR of eligible spend, not below.
+        for spend, bonus in ((3000, 50), (2999, 0)):
+            c = next(cards)
+            self.secrets.add(c)
+            res = self.earn("BB-%d" % spend, "2026-11-23T10:00:00+01:00",
+                            [line("BEAN-1K", "beans", 1, spend),
+                             line("TAB-07", "tobacco", 1, 5000)], card=c)
+            self.assertEqual(breakdown(res).get("big-basket", 0), bonus)
+            self.assertEqual(res["earned"], spend // 100 + bonus)
+
+    def test_redemption_boundaries(self):
+        p = load_program()
+        p["redeem"]["offline_daily_cap"] = 100000
+        self.setup_terminal(p)
+        self.enroll()
+        self.checkout(CARD, self.big_basket(qty=30))  # 3050 points
+        big = self.example_basket("saturday-big.json")  # at most 3170 points
+        self.refused(3, "insufficient_points", "checkout", "--card", CARD, "--basket", big,
+                     "--redeem", "3051")
+        res = self.checkout(CARD, big, "--redeem", "3050")  # the whole balance
+        self.assertEqual((res["redeemed"], res["discount"]), (3050, 3050))
+        self.assertEqual(res["balance"], res["earned"])
+        self.checkout(CARD, self.big_basket("BIG-2", qty=40))
+        with open(big) as f:
+            doc = json.load(f)
+        doc["receipt_id"] = "R-2002"
+        big2 = self.write_json(doc)
+        self.refused(3, "over_max_pct", "checkout", "--card", CARD, "--basket", big2,
+                     "--redeem", "3171")
+        self.assertEqual(self.checkout(CARD, big2, "--redeem", "3170")["discount"], 3170)
+        doc["receipt_id"] = "R-3002"
+        self.assertEqual(self.checkout(CARD, self.write_json(doc), "--redeem", "100")
+                         ["redeemed"], 100)  # exactly min_points
+
+    def test_refund_takes_back_a_spend_bonus_no_longer_met(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("saturday-big.json"))  # 161
+        res = self.ok("refund", "--receipt", "R-1002", "--line", "BEAN-1K=2")
+        # Left: cake 24.00 + coffee 3.50 = 27.50 < 30.00: base 27 + pastry-x3
+        # 48 = 75 stay; big-basket goes.
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (86, 0))
+        self.assertEqual(res["balance"], 75)
+
+    def test_refund_of_a_reward(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket())  # 1050
+        self.checkout(CARD, self.basket("C-1", "2026-11-27T10:00:00+01:00",
+                                        [line("COF-01", "coffee", 2, 350)]),
+                      "--reward", "free-coffee")  # earned 9, redeemed 300: 759
+        res = self.ok("refund", "--receipt", "C-1", "--line", "COF-01=1")
+        # The unit left is the one given: it earns nothing, so all 9 go back;
+        # half the eligible spend before the reward is refunded: 150 of 300.
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (9, 150))
+        res = self.ok("refund", "--receipt", "C-1")
+        self.assertEqual((res["points_reversed"], res["points_returned"]), (0, 150))
+        self.assertEqual(res["balance"], 1050)
+
+    def test_refund_may_go_below_zero(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("tuesday-coffee.json"))  # 42
+        self.checkout(CARD, self.example_basket("saturday-big.json"))  # 161: 203
+        self.checkout(CARD, self.example_basket("discounted-only.json"), "--redeem", "100")
+        self.assertEqual(self.balance()["balance"], 105)  # 203 + 2 - 100
+        res = self.ok("refund", "--receipt", "R-1002")
+        self.assertEqual(res["balance"], 105 - 161)
+        self.assertEqual(self.balance()["balance"], -56)
+        self.assertEqual(self.balance()["redeemable_today"], 0)
+        self.refused(3, "insufficient_points", "checkout", "--card", CARD, "--basket",
+                     self.big_basket("B-9"), "--redeem", "100")
+        self.ok("verify")
+
+    def test_refund_uses_the_receipts_program_version(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("saturday-big.json"))  # 161 under v7
+        v8 = load_program()
+        v8["version"] = 8
+        v8["earn"]["per"] = 10  # ten times the points from now on
+        v8["campaigns"] = []
+        self.ok("program", "load", self.write_json(v8))
+        # A retry of the old receipt gives the recorded result.
+        again = self.checkout(CARD, self.example_basket("saturday-big.json"))
+        self.assertEqual((again["earned"], again["replayed"]), (161, True))
+        res = self.ok("refund", "--receipt", "R-1002", "--line", "CAKE-05=1")
+        self.assertEqual(res["points_reversed"], 72)  # as under v7
+        res = self.checkout(CARD, self.example_basket("tuesday-coffee.json"))
+        self.assertEqual(breakdown(res), {"base": 140})
+
+
+class OfflineDayTest(TerminalCase):
+    """A full day offline: members, checkouts with redemptions and rewards,
+    partial and full refunds; the balances are the sums of the outputs."""
+
+    def test_full_offline_day(self):
+        seed = int(os.environ.get("LOY_TEST_SEED", "20261124"))
+        rnd = random.Random(seed)
+        print("offline day seed %d" % seed, file=sys.stderr)
+        program = load_program()
+        excluded_cats = set(program["exclude"]["categories"])
+        excluded_skus = set(program["exclude"]["skus"])
+        self.setup_terminal()
+        members = [luhn_complete("62800012345%04d" % i) for i in (11, 22, 33)]
+        unknown = luhn_complete("628000999000111")
+        self.secrets |= set(members) | {unknown}
+        for card in members:
+            self.enroll(card)
+        scans = {}
+        for card in members + [unknown]:
+            scans[card] = [card, ";%s=2812?" % card, "LOYALTY:" + card,
+                           " ".join(card[i:i + 4] for i in range(0, len(card), 4))]
+            self.secrets.add(scans[card][3])
+        catalogue = [("COF-01", "coffee", 350), ("CRS-02", "pastry", 250),
+                     ("CAKE-05", "pastry", 2400), ("BEAN-1K", "beans", 1890),
+                     ("TAB-07", "tobacco", 890), ("GIFT-50", "giftcard", 5000),
+                     ("BAG-01", "bags", 20), ("TEA-03", "tea", 300)]
+        expected = {c: 0 for c in members + [unknown]}
+        redeemed_today = {c: 0 for c in members}
+        receipts = {}  # id -> (card, {sku: units left}, redeemed)
+        entries = len(members)
+
+        for n in range(1, 21):
+            card = (members + [unknown])[n % 4]
+            rid = "DAY-%03d" % n
+            picks = rnd.sample(catalogue, rnd.randint(1, 4))
+            if n <= 4:
+                picks = [("BEAN-1K", "beans", 1890), ("CAKE-05", "pastry", 2400)]
+            if n % 5 == 0 and ("COF-01", "coffee", 350) not in picks:
+                picks.append(("COF-01", "coffee", 350))
+            lines = []
+            for sku, cat, price in picks:
+                qty = rnd.randint(1, 3) if n > 4 else 6
+                discount = rnd.choice([0, 0, 10, 50]) if qty * price > 50 else 0
+                lines.append(line(sku, cat, qty, price, discount))
+            at = "2026-11-24T%02d:%02d:00+01:00" % (8 + n // 3, (n * 7) % 60)
+            path = self.basket(rid, at, lines)
+            eligible = sum(l["qty"] * l["unit_price"] - l["discount"] for l in lines
+                           if l["category"] not in excluded_cats and l["sku"] not in excluded_skus)
+            extra = []
+            if card in members:
+                bal = expected[card]
+                has_coffee = any(l["sku"] == "COF-01" for l in lines)
+                room = 1000 - redeemed_today[card]
+                if n % 5 == 0 and has_coffee and bal >= 300 and room >= 300:
+                    extra = ["--reward", "free-coffee"]
+                elif n % 2 == 0:
+                    pts = min(bal, eligible // 2, room, rnd.choice([100, 150, 250, 400]))
+                    if pts >= 100:
+                        extra = ["--redeem", str(pts)]
+            scan = rnd.choice(scans[card])
+            res = self.assert_checkout_shape(self.checkout(scan, path, *extra), card=card)
+            entries += 1
+            self.assertIs(res["replayed"], False)
+            if extra:
+                self.assertGreater(res["redeemed"], 0)
+            expected[card] += res["earned"] - res["redeemed"]
+            if card in members:
+                redeemed_today[card] += res["redeemed"]
+                self.assertEqual(res["balance"], expected[card], rid)
+            else:
+                self.assertIsNone(res["balance"])
+            receipts[rid] = (card, {l["sku"]: l["qty"] for l in lines})
+
+            # Now and then a retry of the receipt just recorded.
+            if n % 7 == 0:
+                again = self.checkout(scan, path, *extra)
+                self.assertIs(again["replayed"], True)
+
+            # Refunds: a unit of an earlier receipt, or all of one.
+            if n % 3 == 0:
+                target = rnd.choice(sorted(receipts))
+                tcard, left = receipts[target]
+                skus = [s for s, q in left.items() if q > 0]
+                if not skus:
+                    continue
+                if rnd.random() < 0.5:
+                    sku = rnd.choice(skus)
+                    ref = self.ok("refund", "--receipt", target, "--line", "%s=1" % sku)
+                    left[sku] -= 1
+                else:
+                    ref = self.ok("refund", "--receipt", target)
+                    for s in left:
+                        left[s] = 0
+                entries += 1
+                expected[tcard] += ref["points_returned"] - ref["points_reversed"]
+                if tcard in members:
+                    redeemed_today[tcard] -= ref["points_returned"]
+                    self.assertEqual(ref["balance"], expected[tcard], target)
+                else:
+                    self.assertIsNone(ref["balance"])
+
+        # A full refund of what is left of one receipt, and once more: declined.
+        target = "DAY-001"
+        tcard, left = receipts[target]
+        if any(left.values()):
+            ref = self.ok("refund", "--receipt", target)
+            entries += 1
+            expected[tcard] += ref["points_returned"] - ref["points_reversed"]
+        self.refused(3, "already_refunded", "refund", "--receipt", target)
+
+        for card in members:
+            bal = self.balance(rnd.choice(scans[card]))
+            self.assertIs(bal["known"], True)
+            self.assertEqual(bal["balance"], expected[card], "balance of ****%s" % card[-4:])
+            self.assertEqual(bal["unsynced"], expected[card])
+            self.assertLessEqual(bal["redeemable_today"], max(bal["balance"], 0))
+        bal = self.balance(unknown)
+        self.assertIs(bal["known"], False)
+        self.assertIsNone(bal["balance"])
+        st = self.ok("status")
+        self.assertEqual(st["entries"], entries)
+        self.assertEqual(st["unsynced"], entries)
+        res = self.ok("verify")
+        self.assertIs(res["ok"], True)
+        self.assertEqual(res["entries"], entries)
+        # The journal says the same: per member token, the points column adds
+        # up to the balance.
+        rows = self.journal("SELECT count(*), coalesce(sum(points), 0) FROM journal")
+        self.assertEqual(rows[0][0], entries)
+        self.assertEqual(rows[0][1], sum(expected.values()))
+
+
+def main():
+    global TERMINAL, EMULATOR, EXAMPLES
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--terminal", required=True)
+    parser.add_argument("--emulator", default="")
+    parser.add_argument("--examples", required=True)
+    args, rest = parser.parse_known_args()
+    TERMINAL = os.path.abspath(args.terminal)
+    EMULATOR = emulator_args(args.emulator)
+    EXAMPLES = os.path.abspath(args.examples)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
