@@ -8,11 +8,13 @@
 #include "api/boundary.hpp"
 #include "loyalty/loyalty.h"
 #include "storage/terminal.hpp"
+#include "sync/client.hpp"
 
 struct loy_terminal {
 	std::unique_ptr<loy::Terminal> terminal;
 	std::string result_json;
 	int64_t (*clock)(void *ctx) = nullptr;
+	loy::net::Timeouts sync_timeouts;
 	void *clock_ctx = nullptr;
 	char errmsg[LOY_ERRMSG_MAX] = "";
 
@@ -167,6 +169,33 @@ loy_status loy_terminal_balance(loy_terminal *t, const char *scan)
 loy_status loy_terminal_status(loy_terminal *t)
 {
 	return run(t, [&](loy::Terminal &term) { return term.status(); });
+}
+
+void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms)
+{
+	if (!t)
+		return;
+	t->sync_timeouts.connect_ms = connect_ms > 0 ? connect_ms : loy::net::connect_timeout_ms_default;
+	t->sync_timeouts.io_ms = io_ms > 0 ? io_ms : loy::net::io_timeout_ms_default;
+}
+
+loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line, void *ctx), void *ctx)
+{
+	return run(t, [&](loy::Terminal &term) -> loy::Result<std::string> {
+		auto r = loy::net::sync_terminal(term, t->now(), t->sync_timeouts, [&](const std::string &line) {
+			if (progress)
+				progress(line.c_str(), ctx);
+		});
+		if (!r)
+			return r.status();
+		nlohmann::ordered_json out;
+		out["pushed"] = r->pushed;
+		out["acked_through"] = r->acked_through;
+		out["members"] = r->members;
+		out["program_version"] = r->program_version ? nlohmann::ordered_json(r->program_version)
+							    : nlohmann::ordered_json(nullptr);
+		return out.dump();
+	});
 }
 
 loy_status loy_terminal_verify(loy_terminal *t, int *ok)

@@ -3,24 +3,22 @@
 // lives in the library.
 #include <loyalty/loyalty.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "api/cli.hpp"
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-// Baskets and programs are small documents; a bound keeps a wrong path or a
-// runaway pipe from filling memory.
-constexpr size_t input_bytes_max = 4 << 20;
+using loy::cli::Json;
+using loy::cli::parse_i64;
+using loy::cli::money;
+using loy::cli::print_line;
+using loy::cli::read_input;
 
 const char usage[] =
 	"usage: loyalty-terminal --data-dir DIR COMMAND [options] [--json]\n"
@@ -33,160 +31,22 @@ const char usage[] =
 	"  refund --receipt ID [--line SKU=QTY ...]\n"
 	"  balance --card SCAN\n"
 	"  status\n"
+	"  sync\n"
 	"  verify\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
-struct Args {
-	std::string data_dir;
-	bool json = false;
-	std::vector<std::string> words;                 // command and positionals
-	std::vector<std::pair<std::string, std::string>> opts; // --name value, in order
-	std::string error;
-};
-
-// Options that take no value.
-bool is_flag(const std::string &name) { return name == "json" || name == "help"; }
-
-Args parse_args(int argc, char **argv)
-{
-	Args a;
-	// --json decides the shape of every error, even one in the arguments.
-	for (int i = 1; i < argc; i++)
-		if (std::strcmp(argv[i], "--json") == 0)
-			a.json = true;
-	for (int i = 1; i < argc; i++) {
-		std::string s = argv[i];
-		if (s.size() > 2 && s.compare(0, 2, "--") == 0) {
-			std::string name = s.substr(2), value;
-			auto eq = name.find('=');
-			if (eq != std::string::npos) {
-				value = name.substr(eq + 1);
-				name = name.substr(0, eq);
-			} else if (!is_flag(name)) {
-				// A value never starts with "--": that is the next option.
-				if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0) {
-					a.error = "--" + name + " needs a value";
-					return a;
-				}
-				value = argv[++i];
-			}
-			if (name == "json")
-				a.json = true;
-			else if (name == "data-dir")
-				a.data_dir = value;
-			else
-				a.opts.emplace_back(name, value);
-		} else {
-			a.words.push_back(s);
-		}
-	}
-	return a;
-}
-
-struct Cli {
-	Args args;
+// The terminal program's command line: the shared conventions and a handle.
+struct Cli : loy::cli::Cli {
 	loy_terminal *t = nullptr;
 
-	// The one failure line on stderr and, with --json, the error object on
-	// stdout; the exit code is the status's kind.
-	int fail(loy_status st, const std::string &message) const
-	{
-		const char *code = loy_errstr(st);
-		std::fprintf(stderr, "error: %s: %s\n", code, message.c_str());
-		if (args.json) {
-			Json err{{"error", {{"code", code}, {"message", message}}}};
-			std::printf("%s\n", err.dump().c_str());
-		}
-		return static_cast<int>(loy_status_kind(st));
-	}
-	int bad_args(const std::string &message) const { return fail(LOY_E_BAD_ARGUMENT, message); }
 	int fail_last(loy_status st) const { return fail(st, loy_terminal_errmsg(t)); }
-
-	const std::string *opt(const char *name) const
-	{
-		const std::string *found = nullptr;
-		for (const auto &o : args.opts)
-			if (o.first == name)
-				found = &o.second;
-		return found;
-	}
-	std::vector<std::string> all(const char *name) const
-	{
-		std::vector<std::string> v;
-		for (const auto &o : args.opts)
-			if (o.first == name)
-				v.push_back(o.second);
-		return v;
-	}
-	// Refuses options the command does not take: a typo must not be ignored.
-	bool only(std::initializer_list<const char *> allowed, std::string *bad) const
-	{
-		for (const auto &o : args.opts) {
-			bool ok = false;
-			for (const char *a : allowed)
-				ok = ok || o.first == a;
-			if (!ok) {
-				*bad = "--" + o.first;
-				return false;
-			}
-		}
-		return true;
-	}
 	Json result() const { return Json::parse(loy_terminal_result_json(t)); }
 };
-
-bool read_input(const std::string &path, std::string *out, std::string *error)
-{
-	std::ostringstream ss;
-	if (path == "-") {
-		ss << std::cin.rdbuf();
-	} else {
-		std::ifstream in(path, std::ios::binary);
-		if (!in) {
-			*error = "cannot read " + path + ": " + std::strerror(errno);
-			return false;
-		}
-		ss << in.rdbuf();
-	}
-	*out = ss.str();
-	if (out->size() > input_bytes_max) {
-		*error = path + " is larger than " + std::to_string(input_bytes_max) + " bytes";
-		return false;
-	}
-	return true;
-}
-
-std::string money(const Json &r, int64_t amount)
-{
-	char buf[LOY_MONEY_MAX];
-	std::string currency = r.value("currency", "");
-	if (currency.empty() || loy_format_money(currency.c_str(), amount, buf, sizeof buf) != LOY_OK)
-		return std::to_string(amount);
-	return buf;
-}
 
 std::string points_or_unknown(const Json &v)
 {
 	return v.is_null() ? "unknown (earns, cannot redeem)" : std::to_string(v.get<int64_t>()) + " pts";
-}
-
-void print_line(const char *label, const std::string &value)
-{
-	std::printf("  %-22s %s\n", label, value.c_str());
-}
-
-bool parse_i64(const std::string &s, int64_t *out)
-{
-	if (s.empty())
-		return false;
-	char *end = nullptr;
-	errno = 0;
-	long long v = std::strtoll(s.c_str(), &end, 10);
-	if (errno || *end)
-		return false;
-	*out = v;
-	return true;
 }
 
 int cmd_init(Cli &c)
@@ -435,6 +295,43 @@ int cmd_verify(Cli &c)
 	return static_cast<int>(loy_status_kind(LOY_E_STORAGE));
 }
 
+extern "C" void print_progress(const char *line, void *)
+{
+	std::fprintf(stderr, "\r\033[K  sync: %s", line);
+	std::fflush(stderr);
+}
+
+int cmd_sync(Cli &c)
+{
+	std::string bad;
+	if (!c.only({}, &bad))
+		return c.bad_args("sync does not take " + bad);
+	// Time-outs for a site with a slow link, or a test of a dead server.
+	if (const char *ms = std::getenv("LOYALTY_SYNC_TIMEOUT_MS")) {
+		int64_t v = 0;
+		if (!parse_i64(ms, &v) || v <= 0 || v > 600000)
+			return c.bad_args("LOYALTY_SYNC_TIMEOUT_MS must be 1 to 600000");
+		loy_terminal_set_sync_timeouts(c.t, static_cast<int>(v), static_cast<int>(v));
+	}
+	// A progress line only for a person watching.
+	bool tty = !c.args.json && isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
+	loy_status st = loy_terminal_sync(c.t, tty ? print_progress : nullptr, nullptr);
+	if (tty)
+		std::fprintf(stderr, "\r\033[K");
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	return loy::cli::print_result(c, r, [](const Json &j) {
+		std::printf("Synced: %lld entries pushed, acknowledged through %lld, %lld members updated",
+			    static_cast<long long>(j["pushed"].get<int64_t>()),
+			    static_cast<long long>(j["acked_through"].get<int64_t>()),
+			    static_cast<long long>(j["members"].get<int64_t>()));
+		if (!j["program_version"].is_null())
+			std::printf(", program v%lld", static_cast<long long>(j["program_version"].get<int64_t>()));
+		std::printf("\n");
+	});
+}
+
 int dispatch(Cli &c)
 {
 	const std::string &cmd = c.args.words[0];
@@ -457,8 +354,10 @@ int dispatch(Cli &c)
 		return cmd_status(c);
 	if (cmd == "verify")
 		return cmd_verify(c);
-	if (cmd == "sync" || cmd == "run")
-		return c.fail(LOY_E_INTERNAL, cmd + " is not in this build yet");
+	if (cmd == "sync")
+		return cmd_sync(c);
+	if (cmd == "run")
+		return c.fail(LOY_E_INTERNAL, "run (the cashier loop) is not in this build yet");
 	return c.bad_args("unknown command \"" + cmd + "\"");
 }
 
@@ -467,7 +366,7 @@ int dispatch(Cli &c)
 int main(int argc, char **argv)
 {
 	Cli c;
-	c.args = parse_args(argc, argv);
+	c.args = loy::cli::parse_args(argc, argv);
 	if (!c.args.error.empty())
 		return c.bad_args(c.args.error);
 	for (const auto &o : c.args.opts)

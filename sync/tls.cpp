@@ -17,7 +17,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 #include <mbedtls/ctr_drbg.h>
@@ -313,6 +315,22 @@ Result<std::shared_ptr<Conf>> make_conf(int endpoint_kind, const std::string &ca
 		return Status(Code::bad_argument,
 			      fmt::format("tls: the private key does not belong to the certificate: {}",
 					  mbed_error(rc)));
+	// The peer would refuse it (or, for a server, mbedTLS would find no
+	// usable suite): say so now, in words. Every suite we offer signs with
+	// this key (ECDHE), hence digitalSignature.
+	bool server = endpoint_kind == MBEDTLS_SSL_IS_SERVER;
+	const char *purpose = server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+	size_t purpose_bytes = server ? MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)
+				      : MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
+	if (mbedtls_x509_crt_check_extended_key_usage(&c->own, purpose, purpose_bytes) != 0)
+		return Status(Code::bad_argument,
+			      fmt::format("tls: own certificate is not for a TLS {} (its "
+					  "extendedKeyUsage lacks {})",
+					  server ? "server" : "client",
+					  server ? "serverAuth" : "clientAuth"));
+	if (mbedtls_x509_crt_check_key_usage(&c->own, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0)
+		return Status(Code::bad_argument, "tls: own certificate's keyUsage lacks "
+						  "digitalSignature, which the handshake needs");
 
 	mbedtls_ssl_config *conf = &c->conf;
 	rc = mbedtls_ssl_config_defaults(conf, endpoint_kind, MBEDTLS_SSL_TRANSPORT_STREAM,
@@ -394,25 +412,48 @@ struct TlsStream::Impl {
 			::close(bio.fd);
 	}
 
+	std::string refused(unsigned char alert) const
+	{
+		return fmt::format("the {} refused the handshake with alert {} ({}), e.g. it does "
+				   "not trust our certificate",
+				   peer_role, alert_name(alert), alert);
+	}
+
+	// A peer that refuses our certificate sends an alert and closes while we
+	// may still be sending our last flight: the send fails, and the reason
+	// waits unread in the socket. Its first bytes are then a plaintext alert
+	// record: type 21, version 3.x, length 2, level, description.
+	std::optional<unsigned char> unread_alert() const
+	{
+		unsigned char rec[7];
+		ssize_t n = ::recv(bio.fd, rec, sizeof rec, MSG_DONTWAIT | MSG_PEEK);
+		if (n == static_cast<ssize_t>(sizeof rec) && rec[0] == 21 && rec[1] == 3 &&
+		    rec[3] == 0 && rec[4] == 2 && rec[5] == 2)
+			return rec[6];
+		return std::nullopt;
+	}
+
 	// What went wrong, for "tls: handshake with X failed: ..." and the like.
 	std::string describe(int rc) const
 	{
 		if (rc == MBEDTLS_ERR_SSL_TIMEOUT)
 			return fmt::format("timed out after {} ms", io_ms);
 		std::string what = mbed_error(rc);
-		if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
+		// Why the peer's certificate was refused, when it was.
+		uint32_t flags = established ? 0 : mbedtls_ssl_get_verify_result(&ssl);
+		if (flags != 0 && flags != UINT32_MAX)
 			return fmt::format("{} ({} certificate: {})", what, peer_role,
-					   verify_reasons(mbedtls_ssl_get_verify_result(&ssl)));
-		if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl.in_msg != nullptr) {
-			unsigned char code = ssl.in_msg[1];
-			return fmt::format("{}: {} ({}): the {} refused the handshake, e.g. it does "
-					   "not trust our certificate",
-					   what, alert_name(code), code, peer_role);
+					   verify_reasons(flags));
+		if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl.in_msg != nullptr)
+			return fmt::format("{}: {}", what, refused(ssl.in_msg[1]));
+		if (rc == MBEDTLS_ERR_NET_CONN_RESET || rc == MBEDTLS_ERR_NET_SEND_FAILED ||
+		    rc == MBEDTLS_ERR_NET_RECV_FAILED) {
+			if (!established)
+				if (auto alert = unread_alert())
+					return refused(*alert);
+			if (bio.err != 0)
+				return fmt::format("{}: {}", what, std::strerror(bio.err));
 		}
-		if ((rc == MBEDTLS_ERR_NET_CONN_RESET || rc == MBEDTLS_ERR_NET_SEND_FAILED ||
-		     rc == MBEDTLS_ERR_NET_RECV_FAILED) &&
-		    bio.err != 0)
-			return fmt::format("{}: {}", what, std::strerror(bio.err));
 		if (rc == MBEDTLS_ERR_SSL_CONN_EOF)
 			return fmt::format("{}: the {} closed the connection", what, peer_role);
 		return what;

@@ -281,6 +281,22 @@ loy_status loy_terminal_balance(loy_terminal *t, const char *scan);
 /** \brief Terminal id, store, program, entries, unsynced entries, last sync. */
 loy_status loy_terminal_status(loy_terminal *t);
 /**
+ * \brief Syncs with the central server over mutual TLS: pushes every entry
+ * not yet acknowledged, pulls the program and the members changed since the
+ * last sync, and records it all in one transaction. On LOY_E_NETWORK nothing
+ * is lost: the next sync sends it again, and the server counts it once.
+ * \param progress called with a short line after each step; may be NULL.
+ */
+loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line, void *ctx),
+			     void *ctx);
+
+/**
+ * \brief Time-outs of a sync's connect and of each read or write, in
+ * milliseconds (defaults 5000 and 15000); 0 keeps the default.
+ */
+void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms);
+
+/**
  * \brief Checks the ledger: SQLite integrity, hash chain, MACs, sequence,
  * derived tables. \param ok receives 1 when all hold. A ledger that fails is
  * LOY_OK with *ok == 0 and "first_bad" in the result; LOY_E_STORAGE means it

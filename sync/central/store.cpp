@@ -312,8 +312,13 @@ Status Store::apply(const std::string &terminal, const std::string &store, int64
 			st.value().bind(8, r.at("redeemed").get<int64_t>()).bind(9, expires);
 			LOY_TRY(st.value().run());
 			LOY_TRY(consume(token, r.at("redeemed").get<int64_t>(), at));
-			LOY_TRY(add_lot(db_, token, store, terminal, receipt, d.at("available_at").get<int64_t>(),
-					expires, r.at("earned").get<int64_t>()));
+			// Without pending_days the points are available at once, even on
+			// a receipt stamped ahead of this server's clock.
+			int64_t available = d.at("available_at").get<int64_t>();
+			if (available <= at)
+				available = 0;
+			LOY_TRY(add_lot(db_, token, store, terminal, receipt, available, expires,
+					r.at("earned").get<int64_t>()));
 		} else if (kind == "refund") {
 			const int64_t reversed = d.at("reversed").get<int64_t>();
 			const int64_t returned = d.at("returned").get<int64_t>();

@@ -37,7 +37,7 @@ namespace {
 constexpr int checkout_cases = 2500;
 constexpr int refund_cases = 1500;
 constexpr int redemption_cases = 1500;
-constexpr int empty_tiers_cases = 500;
+constexpr int empty_lists_cases = 500;
 // Cases run under each random program.
 constexpr int cases_per_program = 4;
 // Failing cases reported in full per property before it stops looking.
@@ -152,7 +152,7 @@ std::string gen_at(Gen &g, int64_t local_day)
 	return text + fmt::format("{}{:02}:{:02}", offset_min < 0 ? '-' : '+', a / 60, a % 60);
 }
 
-json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empty_tier_lists)
+json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empty_lists)
 {
 	static const char *const kinds[] = {"multiplier", "category_multiplier", "spend_bonus",
 					    "item_bonus"};
@@ -183,7 +183,7 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empt
 		c["until"] = date_text(from ? *from + g.range(1, 6) : anchor + g.range(-2, 10));
 	if (g.chance(30)) {
 		json days = json::array();
-		const int64_t mask = g.range(1, 127);
+		const int64_t mask = empty_lists && g.chance(50) ? 0 : g.range(1, 127);
 		for (int d = 0; d < 7; d++)
 			if (mask & (int64_t{1} << d))
 				days.push_back(day_names[d]);
@@ -191,8 +191,8 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empt
 	}
 	if (g.chance(25)) {
 		json names = json::array();
-		if (empty_tier_lists && g.chance(50))
-			c["tiers"] = names;
+		if (empty_lists && g.chance(50))
+			c["tiers"] = names; // []
 		while (!c.contains("tiers") && names.empty())
 			for (const auto &t : tiers)
 				if (g.chance(50))
@@ -207,7 +207,7 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empt
 	return c;
 }
 
-json gen_program(Gen &g, int64_t anchor, bool empty_tier_lists)
+json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 {
 	json p = {{"program", "prop"},
 		  {"version", 1},
@@ -244,7 +244,7 @@ json gen_program(Gen &g, int64_t anchor, bool empty_tier_lists)
 		json camps = json::array();
 		for (int64_t i = 0; i < ncamp; i++)
 			camps.push_back(gen_campaign(g, static_cast<size_t>(i), anchor, tiers,
-						     empty_tier_lists));
+						     empty_lists));
 		p["campaigns"] = camps;
 	}
 	p["redeem"] = {{"point_value", g.range(1, 5)},
@@ -344,15 +344,15 @@ struct Case {
 };
 
 // What a property needs of its cases: any checkout, an accepted-looking points
-// redemption, refunds to follow, or campaigns whose tier list is empty.
-enum class Want { any, points, refunds, empty_tiers };
+// redemption, refunds to follow, or campaigns whose days or tiers list is empty.
+enum class Want { any, points, refunds, empty_lists };
 
 void gen_member(Gen &g, Case &k, Want want)
 {
 	const json &prog = *k.program;
 	// "Friendly" members pass every check unless the numbers say otherwise, so
 	// that accepted redemptions are common; the rest hit every decline.
-	const bool any = want == Want::any || want == Want::empty_tiers;
+	const bool any = want == Want::any || want == Want::empty_lists;
 	const bool friendly = !any || g.chance(50);
 	model::Member &m = k.member;
 	m.known = friendly || g.chance(80);
@@ -463,7 +463,7 @@ World gen_world(Gen &g, Want want)
 {
 	World w;
 	w.anchor = gen_anchor(g);
-	w.program = std::make_shared<const json>(gen_program(g, w.anchor, want == Want::empty_tiers));
+	w.program = std::make_shared<const json>(gen_program(g, w.anchor, want == Want::empty_lists));
 	auto p = loy::parse_program(w.program->dump());
 	if (p)
 		w.parsed = std::make_shared<const loy::Program>(*p);
@@ -995,12 +995,12 @@ TEST_CASE("engine and model agree on every checkout", "[property]")
 	CHECK(outcomes[Code::ok] > checkout_cases / 3);
 }
 
-// The spec: a campaign applies "only when all its filters hold", and no tier
-// is in an empty list. Kept apart from the property above so that, should the
-// engine read `"tiers": []` otherwise, the failures here hide nothing else.
-TEST_CASE("a campaign whose tiers list is empty applies to no tier", "[property]")
+// The spec: a campaign applies "only when all its filters hold", and no day or
+// tier is in an empty list. Apart from the property above, so that a failure
+// here (the engine once read `"tiers": []` as every tier) hides nothing else.
+TEST_CASE("a campaign whose days or tiers list is empty applies to nothing", "[property]")
 {
-	check_property(4, empty_tiers_cases, Want::empty_tiers,
+	check_property(4, empty_lists_cases, Want::empty_lists,
 		       [](const Case &k, bool *skipped, bool *app) {
 			       Run run = run_checkout(k);
 			       *skipped = run.skipped;

@@ -218,7 +218,7 @@ TEST_CASE("interop: our client against openssl s_server", "[interop]")
 		CHECK(refused);
 		if (!c) {
 			INFO(c.status().message());
-			CHECK(contains(c.status().message(), "fatal alert"));
+			CHECK(contains(c.status().message(), "the server refused the handshake with alert"));
 		}
 	}
 }
@@ -292,6 +292,17 @@ TEST_CASE("interop: openssl s_client against our server", "[interop]")
 		INFO(errors[0]);
 		CHECK(contains(errors[0], "tls: handshake with 127.0.0.1:"));
 		CHECK(server.peer_cns(0).empty());
+	}
+	SECTION("with a server's certificate as its client certificate")
+	{
+		Run r = run("sh -c \"printf 'PING\\n' | " + connect + " -cert " + d + "/server.pem -key " +
+			    d + "/server.key\"");
+		INFO(r.out);
+		CHECK(!contains(r.out, "PONG"));
+		auto errors = server.errors();
+		REQUIRE(errors.size() == 1);
+		INFO(errors[0]);
+		CHECK(contains(errors[0], "(client certificate: Usage does not match the extendedKeyUsage"));
 	}
 	SECTION("with a certificate from a foreign CA")
 	{

@@ -1,0 +1,188 @@
+// Command-line conventions shared by the two programs (spec/cli.md):
+// "--name value" options after a command, --json anywhere, one error line
+// on stderr and with --json one error object on stdout, the exit code of
+// the status's kind, inputs from a file or "-" for stdin. Program plumbing
+// only: no rule lives here.
+#pragma once
+
+#include <loyalty/loyalty.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace loy::cli {
+
+using Json = nlohmann::ordered_json;
+
+// Baskets and programs are small documents; a bound keeps a wrong path or a
+// runaway pipe from filling memory.
+inline constexpr size_t input_bytes_max = 4 << 20;
+
+struct Args {
+	std::string data_dir;
+	bool json = false;
+	std::vector<std::string> words;                 // command and positionals
+	std::vector<std::pair<std::string, std::string>> opts; // --name value, in order
+	std::string error;
+};
+
+// Options that take no value.
+inline bool is_flag(const std::string &name) { return name == "json" || name == "help"; }
+
+inline Args parse_args(int argc, char **argv)
+{
+	Args a;
+	// --json decides the shape of every error, even one in the arguments.
+	for (int i = 1; i < argc; i++)
+		if (std::strcmp(argv[i], "--json") == 0)
+			a.json = true;
+	for (int i = 1; i < argc; i++) {
+		std::string s = argv[i];
+		if (s.size() > 2 && s.compare(0, 2, "--") == 0) {
+			std::string name = s.substr(2), value;
+			auto eq = name.find('=');
+			if (eq != std::string::npos) {
+				value = name.substr(eq + 1);
+				name = name.substr(0, eq);
+			} else if (!is_flag(name)) {
+				// A value never starts with "--": that is the next option.
+				if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0) {
+					a.error = "--" + name + " needs a value";
+					return a;
+				}
+				value = argv[++i];
+			}
+			if (name == "json")
+				a.json = true;
+			else if (name == "data-dir")
+				a.data_dir = value;
+			else
+				a.opts.emplace_back(name, value);
+		} else {
+			a.words.push_back(s);
+		}
+	}
+	return a;
+}
+
+struct Cli {
+	Args args;
+
+	// The one failure line on stderr and, with --json, the error object on
+	// stdout; the exit code is the status's kind.
+	int fail(loy_status st, const std::string &message) const
+	{
+		const char *code = loy_errstr(st);
+		std::fprintf(stderr, "error: %s: %s\n", code, message.c_str());
+		if (args.json) {
+			Json err{{"error", {{"code", code}, {"message", message}}}};
+			std::printf("%s\n", err.dump().c_str());
+		}
+		return static_cast<int>(loy_status_kind(st));
+	}
+	int bad_args(const std::string &message) const { return fail(LOY_E_BAD_ARGUMENT, message); }
+
+	const std::string *opt(const char *name) const
+	{
+		const std::string *found = nullptr;
+		for (const auto &o : args.opts)
+			if (o.first == name)
+				found = &o.second;
+		return found;
+	}
+	std::vector<std::string> all(const char *name) const
+	{
+		std::vector<std::string> v;
+		for (const auto &o : args.opts)
+			if (o.first == name)
+				v.push_back(o.second);
+		return v;
+	}
+	// Refuses options the command does not take: a typo must not be ignored.
+	bool only(std::initializer_list<const char *> allowed, std::string *bad) const
+	{
+		for (const auto &o : args.opts) {
+			bool ok = false;
+			for (const char *a : allowed)
+				ok = ok || o.first == a;
+			if (!ok) {
+				*bad = "--" + o.first;
+				return false;
+			}
+		}
+		return true;
+	}
+};
+
+inline bool read_input(const std::string &path, std::string *out, std::string *error)
+{
+	std::ostringstream ss;
+	if (path == "-") {
+		ss << std::cin.rdbuf();
+	} else {
+		std::ifstream in(path, std::ios::binary);
+		if (!in) {
+			*error = "cannot read " + path + ": " + std::strerror(errno);
+			return false;
+		}
+		ss << in.rdbuf();
+	}
+	*out = ss.str();
+	if (out->size() > input_bytes_max) {
+		*error = path + " is larger than " + std::to_string(input_bytes_max) + " bytes";
+		return false;
+	}
+	return true;
+}
+
+inline bool parse_i64(const std::string &s, int64_t *out)
+{
+	if (s.empty())
+		return false;
+	char *end = nullptr;
+	errno = 0;
+	long long v = std::strtoll(s.c_str(), &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+// An amount in the currency a result names (its "currency" key).
+inline std::string money(const Json &r, int64_t amount)
+{
+	char buf[LOY_MONEY_MAX];
+	std::string currency = r.value("currency", "");
+	if (currency.empty() || loy_format_money(currency.c_str(), amount, buf, sizeof buf) != LOY_OK)
+		return std::to_string(amount);
+	return buf;
+}
+
+// A label and a value, aligned for a cashier's screen.
+inline void print_line(const char *label, const std::string &value)
+{
+	std::printf("  %-22s %s\n", label, value.c_str());
+}
+
+// Prints a result object for --json, or calls `human` to print it for a cashier.
+template <class F> int print_result(const Cli &c, const Json &r, F &&human)
+{
+	if (c.args.json)
+		std::printf("%s\n", r.dump().c_str());
+	else
+		human(r);
+	return 0;
+}
+
+} // namespace loy::cli

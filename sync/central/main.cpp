@@ -1,0 +1,265 @@
+// loyalty-central: the reference central server (spec/cli.md). It parses
+// the command line, calls the central store and server of sync/, and
+// prints; the rules live in the library.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "api/cli.hpp"
+#include "storage/crypto.hpp"
+#include "sync/central/server.hpp"
+#include "sync/central/store.hpp"
+#include "sync/client.hpp"
+#include "sync/pki.hpp"
+
+namespace {
+
+using loy::cli::Json;
+using loy::cli::print_line;
+
+const char usage[] =
+	"usage: loyalty-central --data-dir DIR COMMAND [options] [--json]\n"
+	"\n"
+	"  pki init --out DIR --terminals T1,T2,...\n"
+	"  serve --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem\n"
+	"  program publish FILE.json\n"
+	"  enroll --card SCAN\n"
+	"  block --card SCAN\n"
+	"  balance --card SCAN\n"
+	"  report\n"
+	"\n"
+	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int) { stop_requested.store(true); }
+
+int64_t now_utc() { return static_cast<int64_t>(std::time(nullptr)); }
+
+struct Cli : loy::cli::Cli {
+	int fail_status(const loy::Status &s) const
+	{
+		return fail(static_cast<loy_status>(s.code()), s.message());
+	}
+};
+
+loy::Status make_data_dir(const std::string &dir)
+{
+	if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+		return loy::Status(loy::Code::storage,
+				   "cannot create data dir " + dir + ": " + std::strerror(errno));
+	return loy::Status::ok();
+}
+
+std::vector<std::string> split(const std::string &s, char sep)
+{
+	std::vector<std::string> out;
+	size_t pos = 0;
+	for (;;) {
+		size_t next = s.find(sep, pos);
+		out.push_back(s.substr(pos, next == std::string::npos ? std::string::npos : next - pos));
+		if (next == std::string::npos)
+			return out;
+		pos = next + 1;
+	}
+}
+
+int cmd_pki(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (c.args.words.size() != 2 || c.args.words[1] != "init")
+		return c.bad_args("usage: pki init --out DIR --terminals T1,T2,...");
+	if (!c.only({"out", "terminals"}, &bad))
+		return c.bad_args("pki init does not take " + bad);
+	if (!c.opt("out") || !c.opt("terminals"))
+		return c.bad_args("pki init needs --out DIR and --terminals T1,T2,...");
+	auto terminals = split(*c.opt("terminals"), ',');
+	for (const auto &t : terminals)
+		if (!loy::net::valid_terminal_id(t))
+			return c.bad_args("--terminals: \"" + t + "\" is not a terminal id (letters, digits, '-', "
+				      "'_', '.')");
+	const std::string out = *c.opt("out");
+	if (auto s = loy::net::make_test_pki(out, terminals, now_utc()); !s)
+		return c.fail_status(s);
+	// One token key for the chain: the one this centre already has, or the
+	// new one, kept in the data dir too.
+	if (auto s = store.ensure_token_key(); !s)
+		return c.fail_status(s);
+	auto key = loy::crypto::read_key_file(c.args.data_dir + "/token.key");
+	if (!key)
+		return c.fail_status(key.status());
+	if (auto s = loy::crypto::write_key_file(out + "/token.key", *key); !s)
+		return c.fail_status(s);
+	Json r{{"out", out}, {"ca", out + "/ca.pem"}, {"server", out + "/server.pem"},
+	       {"terminals", terminals}, {"token_key", out + "/token.key"}};
+	return loy::cli::print_result(c, r, [&](const Json &) {
+		std::printf("Test PKI in %s: ca.pem, server.pem/.key (localhost, 127.0.0.1), token.key\n",
+			    out.c_str());
+		for (const auto &t : terminals)
+			std::printf("  terminal %s: %s.pem, %s.key\n", t.c_str(), t.c_str(), t.c_str());
+	});
+}
+
+int cmd_serve(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"listen", "cert", "key", "client-ca"}, &bad))
+		return c.bad_args("serve does not take " + bad);
+	if (!c.opt("listen") || !c.opt("cert") || !c.opt("key") || !c.opt("client-ca"))
+		return c.bad_args("serve needs --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem");
+	auto ep = loy::net::parse_server_url("https://" + *c.opt("listen"));
+	if (!ep)
+		return c.bad_args("--listen \"" + *c.opt("listen") + "\" is not HOST:PORT");
+	loy::central::ServeOptions o;
+	o.data_dir = c.args.data_dir;
+	o.host = ep->host;
+	o.port = ep->port;
+	std::string err;
+	if (!loy::cli::read_input(*c.opt("cert"), &o.identity.cert_pem, &err) ||
+	    !loy::cli::read_input(*c.opt("key"), &o.identity.key_pem, &err) ||
+	    !loy::cli::read_input(*c.opt("client-ca"), &o.identity.client_ca_pem, &err))
+		return c.bad_args(err);
+
+	struct sigaction sa {};
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, nullptr);
+	sigaction(SIGINT, &sa, nullptr);
+	signal(SIGPIPE, SIG_IGN);
+
+	auto s = loy::central::serve(o, stop_requested, [&](uint16_t port) {
+		std::fprintf(stderr, "loyalty-central: serving on %s:%u\n", o.host.c_str(), port);
+	});
+	if (!s)
+		return c.fail_status(s);
+	std::fprintf(stderr, "loyalty-central: stopped\n");
+	return 0;
+}
+
+int cmd_program(Cli &c, loy::central::Store &store)
+{
+	if (c.args.words.size() != 3 || c.args.words[1] != "publish")
+		return c.bad_args("usage: program publish FILE.json");
+	std::string bad, text, err;
+	if (!c.only({}, &bad))
+		return c.bad_args("program publish does not take " + bad);
+	if (!loy::cli::read_input(c.args.words[2], &text, &err))
+		return c.bad_args(err);
+	auto r = store.publish_program(text, now_utc());
+	if (!r)
+		return c.fail_status(r.status());
+	return loy::cli::print_result(c, Json::parse(*r), [](const Json &j) {
+		std::printf("Program %s v%lld %s\n", j["program"].get<std::string>().c_str(),
+			    static_cast<long long>(j["version"].get<int64_t>()),
+			    j["published"].get<bool>() ? "published" : "already published");
+	});
+}
+
+int cmd_card(Cli &c, loy::central::Store &store, const std::string &cmd)
+{
+	std::string bad;
+	if (!c.only({"card"}, &bad))
+		return c.bad_args(cmd + " does not take " + bad);
+	if (!c.opt("card"))
+		return c.bad_args(cmd + " needs --card SCAN");
+	const std::string &scan = *c.opt("card");
+	auto r = cmd == "enroll" ? store.enroll(scan, now_utc())
+		 : cmd == "block" ? store.block(scan, now_utc())
+				  : store.balance(scan, now_utc());
+	if (!r)
+		return c.fail_status(r.status());
+	return loy::cli::print_result(c, Json::parse(*r), [&](const Json &j) {
+		if (cmd == "enroll") {
+			std::printf("Card %s enrolled\n", j["card"].get<std::string>().c_str());
+		} else if (cmd == "block") {
+			std::printf("Card %s blocked: it earns and redeems nothing from the next sync on\n",
+				    j["card"].get<std::string>().c_str());
+		} else {
+			std::printf("Card %s   tier %s%s\n", j["card"].get<std::string>().c_str(),
+				    j["tier"].is_null() ? "-" : j["tier"].get<std::string>().c_str(),
+				    j["blocked"].get<bool>() ? "   BLOCKED" : "");
+			print_line("Balance", std::to_string(j["balance"].get<int64_t>()) + " pts");
+			if (j["pending"].get<int64_t>() > 0)
+				print_line("Pending", std::to_string(j["pending"].get<int64_t>()) + " pts");
+			print_line("Qualifying spend", std::to_string(j["qualifying_spend"].get<int64_t>()));
+			if (!j["next_expiry"].is_null())
+				print_line("Next expiry", j["next_expiry"].get<std::string>());
+		}
+	});
+}
+
+int cmd_report(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (!c.only({}, &bad))
+		return c.bad_args("report does not take " + bad);
+	auto r = store.report(now_utc());
+	if (!r)
+		return c.fail_status(r.status());
+	return loy::cli::print_result(c, Json::parse(*r), [](const Json &j) {
+		auto n = [&](const Json &v, const char *k) { return std::to_string(v[k].get<int64_t>()); };
+		std::printf("Members %s\n", n(j, "members").c_str());
+		print_line("Points issued", n(j, "points_issued"));
+		print_line("Points redeemed", n(j, "points_redeemed"));
+		print_line("Points expired", n(j, "points_expired"));
+		print_line("Points outstanding", n(j, "points_outstanding"));
+		for (const auto &s : j["stores"])
+			std::printf("  store %-14s issued %10s  redeemed %10s  outstanding %10s\n",
+				    s["store"].get<std::string>().c_str(), n(s, "points_issued").c_str(),
+				    n(s, "points_redeemed").c_str(), n(s, "points_outstanding").c_str());
+		for (const auto &t : j["terminals"])
+			std::printf("  terminal %-11s store %-10s acked through %s\n",
+				    t["terminal_id"].get<std::string>().c_str(),
+				    t["store"].get<std::string>().c_str(), n(t, "acked_through").c_str());
+	});
+}
+
+int dispatch(Cli &c)
+{
+	const std::string &cmd = c.args.words[0];
+	if (auto s = make_data_dir(c.args.data_dir); !s)
+		return c.fail_status(s);
+	if (cmd == "serve")
+		return cmd_serve(c);
+	loy::central::Store store;
+	if (auto s = store.open(c.args.data_dir); !s)
+		return c.fail_status(s);
+	if (cmd == "pki")
+		return cmd_pki(c, store);
+	if (cmd == "program")
+		return cmd_program(c, store);
+	if (cmd == "enroll" || cmd == "block" || cmd == "balance")
+		return cmd_card(c, store, cmd);
+	if (cmd == "report")
+		return cmd_report(c, store);
+	return c.bad_args("unknown command \"" + cmd + "\"");
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Cli c;
+	c.args = loy::cli::parse_args(argc, argv);
+	if (!c.args.error.empty())
+		return c.bad_args(c.args.error);
+	for (const auto &o : c.args.opts)
+		if (o.first == "help") {
+			std::fputs(usage, stdout);
+			return 0;
+		}
+	if (c.args.words.empty())
+		return c.bad_args("no command given (--help lists them)");
+	if (c.args.data_dir.empty())
+		return c.bad_args("--data-dir DIR is required");
+	try {
+		return dispatch(c);
+	} catch (const std::exception &e) {
+		return c.fail(LOY_E_INTERNAL, e.what());
+	}
+}

@@ -1,0 +1,257 @@
+// Serving the sync protocol (sync/PROTOCOL.md).
+#include "sync/central/server.hpp"
+
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sync/central/store.hpp"
+#include "sync/http.hpp"
+
+namespace loy::central {
+
+using Json = nlohmann::json;
+
+namespace {
+
+int64_t now_utc() { return static_cast<int64_t>(std::time(nullptr)); }
+
+net::Response json_response(int status, const std::string &body)
+{
+	net::Response r;
+	r.status = status;
+	r.reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 403 ? "Forbidden"
+		 : status == 404 ? "Not Found" : status == 409 ? "Conflict" : status == 503 ? "Service Unavailable"
+		 : "Internal Server Error";
+	r.headers = {{"Content-Type", "application/json"}};
+	r.body = body;
+	return r;
+}
+
+net::Response error_response(int status, const std::string &code, const std::string &message)
+{
+	return json_response(status, Json{{"error", {{"code", code}, {"message", message}}}}.dump());
+}
+
+net::Response from_status(const Status &s)
+{
+	int http = 500;
+	switch (s.kind()) {
+	case Kind::bad_input:
+		http = s.code() == chain_conflict ? 409 : 400;
+		break;
+	case Kind::declined:
+		http = 409;
+		break;
+	default:
+		http = 500;
+	}
+	return error_response(http, code_name(s.code()), s.message());
+}
+
+// The value of `key` in a query string "a=1&b=2".
+std::string query_param(const std::string &target, const std::string &key)
+{
+	auto q = target.find('?');
+	if (q == std::string::npos)
+		return {};
+	std::string rest = target.substr(q + 1);
+	size_t pos = 0;
+	while (pos <= rest.size()) {
+		size_t amp = rest.find('&', pos);
+		std::string pair = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+		auto eq = pair.find('=');
+		if (eq != std::string::npos && pair.substr(0, eq) == key)
+			return pair.substr(eq + 1);
+		if (amp == std::string::npos)
+			break;
+		pos = amp + 1;
+	}
+	return {};
+}
+
+bool to_int(const std::string &s, int64_t *out)
+{
+	if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
+		return false;
+	*out = std::stoll(s);
+	return true;
+}
+
+net::Response handle(Store &store, const net::Request &req, const std::string &cn)
+{
+	if (req.header("X-Loyalty-Protocol") != "1")
+		return error_response(400, "bad_argument", "X-Loyalty-Protocol: 1 is required");
+	const std::string path = req.target.substr(0, req.target.find('?'));
+	const int64_t now = now_utc();
+	if (req.method == "POST" && path == "/v1/push") {
+		Json body = Json::parse(req.body, nullptr, false);
+		if (body.is_discarded() || !body.is_object() || !body.contains("entries") ||
+		    !body["entries"].is_array() || !body.contains("store") || !body["store"].is_string())
+			return error_response(400, "bad_argument", "push: the body is not {terminal, store, entries}");
+		if (body.value("terminal", "") != cn)
+			return error_response(403, "forbidden",
+					      fmt::format("push: certificate of terminal {} cannot push the ledger of "
+							  "\"{}\"",
+							  cn, body.value("terminal", "")));
+		std::vector<PushEntry> entries;
+		try {
+			for (const auto &e : body["entries"])
+				entries.push_back(PushEntry{e.at("seq").get<int64_t>(), e.at("hash").get<std::string>(),
+							    e.at("body").get<std::string>()});
+		} catch (const Json::exception &ex) {
+			return error_response(400, "bad_argument", std::string("push: ") + ex.what());
+		}
+		auto acked = store.push(cn, body["store"].get<std::string>(), entries, now);
+		if (!acked)
+			return from_status(acked.status());
+		return json_response(200, Json{{"acked_through", *acked}}.dump());
+	}
+	if (req.method == "GET" && path == "/v1/program") {
+		int64_t after = 0;
+		std::string a = query_param(req.target, "after");
+		if (!a.empty() && !to_int(a, &after))
+			return error_response(400, "bad_argument", "program: after must be a version number");
+		auto doc = store.program_after(query_param(req.target, "id"), after);
+		if (!doc)
+			return from_status(doc.status());
+		Json out{{"program", nullptr}};
+		if (*doc)
+			out["program"] = Json::parse(**doc);
+		return json_response(200, out.dump());
+	}
+	if (req.method == "GET" && path == "/v1/members") {
+		int64_t after = 0, limit = members_page_max;
+		std::string a = query_param(req.target, "after"), l = query_param(req.target, "limit");
+		if ((!a.empty() && !to_int(a, &after)) || (!l.empty() && !to_int(l, &limit)))
+			return error_response(400, "bad_argument", "members: after and limit must be numbers");
+		auto page = store.members_after(after, static_cast<int>(std::min<int64_t>(limit, members_page_max)), now);
+		if (!page)
+			return from_status(page.status());
+		Json members = Json::array();
+		for (const auto &m : page->members)
+			members.push_back(Json{{"token", m.token},
+					       {"masked", m.masked},
+					       {"balance", m.balance},
+					       {"pending", m.pending},
+					       {"qualifying_spend", m.qualifying_spend},
+					       {"tier", m.tier},
+					       {"blocked", m.blocked},
+					       {"next_expiry", m.next_expiry ? Json(*m.next_expiry) : Json(nullptr)}});
+		return json_response(200, Json{{"members", members}, {"watermark", page->watermark},
+					       {"more", page->more}}
+						  .dump());
+	}
+	return error_response(404, "not_found", fmt::format("no {} {}", req.method, path));
+}
+
+class Queue {
+public:
+	bool push(std::unique_ptr<net::TlsStream> s)
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		if (q_.size() >= serve_queue_max)
+			return false;
+		q_.push_back(std::move(s));
+		cv_.notify_one();
+		return true;
+	}
+	// nullptr once closed and empty.
+	std::unique_ptr<net::TlsStream> pop()
+	{
+		std::unique_lock<std::mutex> lock(mu_);
+		cv_.wait(lock, [&] { return closed_ || !q_.empty(); });
+		if (q_.empty())
+			return nullptr;
+		auto s = std::move(q_.front());
+		q_.pop_front();
+		return s;
+	}
+	void close()
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		closed_ = true;
+		cv_.notify_all();
+	}
+
+private:
+	std::mutex mu_;
+	std::condition_variable cv_;
+	std::deque<std::unique_ptr<net::TlsStream>> q_;
+	bool closed_ = false;
+};
+
+void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop)
+{
+	const std::string cn = s.peer_cn();
+	while (!stop.load()) {
+		auto req = net::read_next_request(s);
+		if (!req || !*req)
+			break; // closed by the terminal, or a broken or stalled connection
+		net::Response resp = handle(store, **req, cn);
+		if (stop.load())
+			resp.headers.emplace_back("Connection", "close");
+		if (!net::write_response(s, resp))
+			break;
+	}
+	s.close();
+}
+
+} // namespace
+
+Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::function<void(uint16_t)> &listening)
+{
+	// Open the store once here so that a bad data dir fails before listening.
+	{
+		Store probe;
+		LOY_TRY(probe.open(o.data_dir));
+	}
+	auto server = net::TlsServer::listen(o.host, o.port, o.identity);
+	if (!server)
+		return server.status();
+	Queue queue;
+	std::vector<std::thread> workers;
+	std::atomic<int> failed_opens{0};
+	for (int i = 0; i < serve_workers; i++)
+		workers.emplace_back([&] {
+			Store store;
+			if (!store.open(o.data_dir)) {
+				failed_opens++;
+				return;
+			}
+			while (auto s = queue.pop())
+				serve_connection(store, *s, stop);
+		});
+	if (listening)
+		listening((*server)->port());
+	while (!stop.load()) {
+		auto s = (*server)->accept(accept_poll_ms, o.timeouts);
+		if (!s) {
+			// A failed handshake (a foreign certificate, a port scan) ends
+			// that connection, not the server.
+			std::fprintf(stderr, "loyalty-central: %s\n", s.status().message().c_str());
+			continue;
+		}
+		std::unique_ptr<net::TlsStream> conn = std::move(s).value();
+		if (!conn)
+			continue;
+		if (!queue.push(std::move(conn)))
+			std::fprintf(stderr, "loyalty-central: too many connections waiting; one refused\n");
+	}
+	// Stop: no new connections; requests in hand finish, queued ones close.
+	queue.close();
+	for (auto &w : workers)
+		w.join();
+	if (failed_opens.load() == serve_workers)
+		return Status(Code::storage, "central: no worker could open the store");
+	return Status::ok();
+}
+
+} // namespace loy::central
