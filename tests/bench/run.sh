@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the release preset and runs the benchmarks, printing figures and
 # ratios. Data goes to build/bench-data (the same file system as the build).
-#   tests/bench/run.sh [--large N]     (default 1,000,000 entries)
+#   tests/bench/run.sh [--large N]     (checkout: default 1,000,000 entries)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 toolchains/install-deps.sh host
 cmake --preset release >/dev/null
-cmake --build --preset release --target bench_checkout
+cmake --build --preset release --target bench_checkout bench_sync
 build/release/tests/bench/bench_checkout --program examples/programs/cafe-rewards.json \
 	--dir build/bench-data "$@"
+echo
+build/release/tests/bench/bench_sync --program examples/programs/cafe-rewards.json \
+	--dir build/bench-data

@@ -32,8 +32,8 @@ using nlohmann::json;
 namespace {
 
 // Cases per property: enough to hit every decline and every campaign filter
-// many times over, few enough for about a second in a Debug build (CI also runs
-// this under qemu).
+// many times over, few enough for about two seconds for the whole file in a
+// Debug build (CI also runs it under qemu).
 constexpr int checkout_cases = 2500;
 constexpr int refund_cases = 1500;
 constexpr int redemption_cases = 1500;
