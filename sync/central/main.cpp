@@ -226,9 +226,10 @@ int dispatch(Cli &c)
 		return c.fail_status(s);
 	if (cmd == "serve")
 		return cmd_serve(c);
-	loy::central::Store store;
-	if (auto s = store.open(c.args.data_dir); !s)
-		return c.fail_status(s);
+	auto opened = loy::central::open_store(c.args.data_dir);
+	if (!opened)
+		return c.fail_status(opened.status());
+	loy::central::Store &store = **opened;
 	if (cmd == "pki")
 		return cmd_pki(c, store);
 	if (cmd == "program")

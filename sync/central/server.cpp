@@ -210,8 +210,9 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 {
 	// Open the store once here so that a bad data dir fails before listening.
 	{
-		Store probe;
-		LOY_TRY(probe.open(o.data_dir));
+		auto probe = open_store(o.data_dir);
+		if (!probe)
+			return probe.status();
 	}
 	auto server = net::TlsServer::listen(o.host, o.port, o.identity);
 	if (!server)
@@ -221,13 +222,13 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 	std::atomic<int> failed_opens{0};
 	for (int i = 0; i < serve_workers; i++)
 		workers.emplace_back([&] {
-			Store store;
-			if (!store.open(o.data_dir)) {
+			auto store = open_store(o.data_dir);
+			if (!store) {
 				failed_opens++;
 				return;
 			}
 			while (auto s = queue.pop())
-				serve_connection(store, *s, stop);
+				serve_connection(**store, *s, stop);
 		});
 	if (listening)
 		listening((*server)->port());

@@ -126,16 +126,56 @@ Status run(db::Db &db, std::string_view sql, const std::vector<std::string> &tex
 
 std::string utc_date(int64_t utc) { return format_date(Timestamp{utc, 0}.local_date()); }
 
+class SqliteStore final : public Store {
+public:
+	Status open(const std::string &dir);
+
+	Result<int64_t> push(const std::string &terminal, const std::string &store,
+			     const std::vector<PushEntry> &entries, int64_t now) override;
+	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) override;
+	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) override;
+	Result<std::string> publish_program(std::string_view json, int64_t now) override;
+	Result<std::string> enroll(std::string_view scan, int64_t now) override;
+	Result<std::string> block(std::string_view scan, int64_t now) override;
+	Result<std::string> balance(std::string_view scan, int64_t now) override;
+	Result<std::string> report(int64_t now) override;
+	Status ensure_token_key() override;
+
+private:
+	Status migrate();
+	Result<const Program *> current_program();
+	Result<std::pair<std::string, std::string>> card_token(std::string_view scan);
+	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
+		     const std::string &body, int64_t now);
+	Status touch(const std::string &token);
+	Status consume(const std::string &token, int64_t points, int64_t at);
+	Status sweep(int64_t now);
+	Result<MemberInfo> member_info(const std::string &token, int64_t now);
+
+	db::Db db_;
+	std::string dir_;
+	crypto::Key token_key_{};
+	bool have_token_key_ = false;
+	std::unique_ptr<Program> program_;
+};
+
 } // namespace
 
-Status Store::open(const std::string &dir)
+Result<std::unique_ptr<Store>> open_store(const std::string &dir)
+{
+	auto s = std::make_unique<SqliteStore>();
+	LOY_TRY(s->open(dir));
+	return std::unique_ptr<Store>(std::move(s));
+}
+
+Status SqliteStore::open(const std::string &dir)
 {
 	dir_ = dir;
 	LOY_TRY(db_.open(dir + "/central.db", true));
 	return migrate();
 }
 
-Status Store::migrate()
+Status SqliteStore::migrate()
 {
 	auto v = scalar(db_, "PRAGMA user_version", {});
 	if (!v)
@@ -157,7 +197,7 @@ Status Store::migrate()
 	return tx.commit();
 }
 
-Status Store::ensure_token_key()
+Status SqliteStore::ensure_token_key()
 {
 	if (have_token_key_)
 		return Status::ok();
@@ -177,7 +217,7 @@ Status Store::ensure_token_key()
 	return Status::ok();
 }
 
-Result<const Program *> Store::current_program()
+Result<const Program *> SqliteStore::current_program()
 {
 	auto st = db_.prepare("SELECT document, version FROM programs ORDER BY published_at DESC, version "
 			      "DESC LIMIT 1");
@@ -197,21 +237,22 @@ Result<const Program *> Store::current_program()
 	return program_.get();
 }
 
-Result<std::pair<std::string, std::string>> Store::card_token(std::string_view scan)
+Result<std::pair<std::string, std::string>> SqliteStore::card_token(std::string_view scan)
 {
 	auto p = current_program();
 	if (!p)
 		return p.status();
-	if (!*p)
-		return bad(Code::no_program, "no program published: run program publish FILE.json");
-	auto digits = parse_card_scan(scan, (*p)->card);
+	// Before any program, cards are checked by the spec's defaults (Luhn, 8
+	// to 19 digits), so that members can be enrolled while rules are drafted.
+	const CardRule rule = *p ? (*p)->card : CardRule{};
+	auto digits = parse_card_scan(scan, rule);
 	if (!digits)
 		return digits.status();
 	LOY_TRY(ensure_token_key());
 	return std::make_pair(crypto::to_hex(crypto::hmac_sha256(token_key_, *digits)), mask_card(*digits));
 }
 
-Status Store::touch(const std::string &token)
+Status SqliteStore::touch(const std::string &token)
 {
 	return run(db_,
 		   "INSERT INTO members (token, change) VALUES (?1, "
@@ -220,7 +261,7 @@ Status Store::touch(const std::string &token)
 		   {token});
 }
 
-Status Store::consume(const std::string &token, int64_t points, int64_t at)
+Status SqliteStore::consume(const std::string &token, int64_t points, int64_t at)
 {
 	// Oldest points first: those already available and expiring soonest.
 	auto st = db_.prepare("SELECT id, remaining FROM lots WHERE token = ?1 AND remaining > 0 AND "
@@ -277,7 +318,7 @@ Status add_lot(db::Db &db, const std::string &token, const std::string &store, c
 
 } // namespace
 
-Status Store::apply(const std::string &terminal, const std::string &store, int64_t seq,
+Status SqliteStore::apply(const std::string &terminal, const std::string &store, int64_t seq,
 		    const std::string &body, int64_t now)
 {
 	Json e = Json::parse(body, nullptr, false);
@@ -373,7 +414,7 @@ Status Store::apply(const std::string &terminal, const std::string &store, int64
 	return Status::ok();
 }
 
-Result<int64_t> Store::push(const std::string &terminal, const std::string &store,
+Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string &store,
 			    const std::vector<PushEntry> &entries, int64_t now)
 {
 	if (entries.size() > push_entries_max)
@@ -461,7 +502,7 @@ Result<int64_t> Store::push(const std::string &terminal, const std::string &stor
 	return acked;
 }
 
-Result<std::optional<std::string>> Store::program_after(const std::string &id, int64_t after)
+Result<std::optional<std::string>> SqliteStore::program_after(const std::string &id, int64_t after)
 {
 	auto st = id.empty() ? db_.prepare("SELECT document FROM programs WHERE version > ?2 AND ?1 = '' "
 					   "ORDER BY published_at DESC, version DESC LIMIT 1")
@@ -478,7 +519,7 @@ Result<std::optional<std::string>> Store::program_after(const std::string &id, i
 	return std::optional<std::string>(st.value().text(0));
 }
 
-Status Store::sweep(int64_t now)
+Status SqliteStore::sweep(int64_t now)
 {
 	auto last = scalar(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_at'", {});
 	if (!last)
@@ -521,7 +562,7 @@ Status Store::sweep(int64_t now)
 		   {std::to_string(now)});
 }
 
-Result<MemberInfo> Store::member_info(const std::string &token, int64_t now)
+Result<MemberInfo> SqliteStore::member_info(const std::string &token, int64_t now)
 {
 	MemberInfo m;
 	m.token = token;
@@ -577,7 +618,7 @@ Result<MemberInfo> Store::member_info(const std::string &token, int64_t now)
 	return m;
 }
 
-Result<MembersPage> Store::members_after(int64_t watermark, int limit, int64_t now)
+Result<MembersPage> SqliteStore::members_after(int64_t watermark, int limit, int64_t now)
 {
 	if (limit <= 0 || limit > members_page_max)
 		limit = members_page_max;
@@ -614,7 +655,7 @@ Result<MembersPage> Store::members_after(int64_t watermark, int limit, int64_t n
 	return page;
 }
 
-Result<std::string> Store::publish_program(std::string_view json, int64_t now)
+Result<std::string> SqliteStore::publish_program(std::string_view json, int64_t now)
 {
 	auto p = parse_program(json);
 	if (!p)
@@ -654,7 +695,7 @@ Result<std::string> Store::publish_program(std::string_view json, int64_t now)
 	return out.dump();
 }
 
-Result<std::string> Store::enroll(std::string_view scan, int64_t now)
+Result<std::string> SqliteStore::enroll(std::string_view scan, int64_t now)
 {
 	auto card = card_token(scan);
 	if (!card)
@@ -670,7 +711,7 @@ Result<std::string> Store::enroll(std::string_view scan, int64_t now)
 	return out.dump();
 }
 
-Result<std::string> Store::block(std::string_view scan, int64_t now)
+Result<std::string> SqliteStore::block(std::string_view scan, int64_t now)
 {
 	auto card = card_token(scan);
 	if (!card)
@@ -686,7 +727,7 @@ Result<std::string> Store::block(std::string_view scan, int64_t now)
 	return out.dump();
 }
 
-Result<std::string> Store::balance(std::string_view scan, int64_t now)
+Result<std::string> SqliteStore::balance(std::string_view scan, int64_t now)
 {
 	auto card = card_token(scan);
 	if (!card)
@@ -706,7 +747,7 @@ Result<std::string> Store::balance(std::string_view scan, int64_t now)
 	return out.dump();
 }
 
-Result<std::string> Store::report(int64_t now)
+Result<std::string> SqliteStore::report(int64_t now)
 {
 	{
 		db::Transaction tx(db_);

@@ -55,43 +55,35 @@ struct MembersPage {
 	bool more = false;
 };
 
+// What the server and the administrative commands need of the central
+// store. SQLite backs it (SqliteStore); the schema is plain SQL (no rowid
+// tricks in the tables that matter, upserts as ON CONFLICT), so that a
+// PostgreSQL implementation for chains of thousands of stores can stand
+// beside it behind this interface. One instance per thread.
 class Store {
 public:
-	// Opens (creating) central.db in `dir`, which must exist.
-	Status open(const std::string &dir);
+	virtual ~Store() = default;
 
-	Result<int64_t> push(const std::string &terminal, const std::string &store,
-			     const std::vector<PushEntry> &entries, int64_t now);
-	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after);
-	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now);
+	// Applies a batch of a terminal's entries, exactly once each; returns the
+	// highest contiguous sequence held. `chain_conflict` refuses the batch.
+	virtual Result<int64_t> push(const std::string &terminal, const std::string &store,
+				     const std::vector<PushEntry> &entries, int64_t now) = 0;
+	virtual Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) = 0;
+	virtual Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) = 0;
 
 	// Administrative commands; results are the JSON of cli.md.
-	Result<std::string> publish_program(std::string_view json, int64_t now);
-	Result<std::string> enroll(std::string_view scan, int64_t now);
-	Result<std::string> block(std::string_view scan, int64_t now);
-	Result<std::string> balance(std::string_view scan, int64_t now);
-	Result<std::string> report(int64_t now);
+	virtual Result<std::string> publish_program(std::string_view json, int64_t now) = 0;
+	virtual Result<std::string> enroll(std::string_view scan, int64_t now) = 0;
+	virtual Result<std::string> block(std::string_view scan, int64_t now) = 0;
+	virtual Result<std::string> balance(std::string_view scan, int64_t now) = 0;
+	virtual Result<std::string> report(int64_t now) = 0;
 
 	// The chain's card-token key, kept in the data dir (token.key); made
 	// when missing so that a centre set up without `pki init` still works.
-	Status ensure_token_key();
-
-private:
-	Status migrate();
-	Result<const Program *> current_program();
-	Result<std::pair<std::string, std::string>> card_token(std::string_view scan);
-	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
-		     const std::string &body, int64_t now);
-	Status touch(const std::string &token);
-	Status consume(const std::string &token, int64_t points, int64_t at);
-	Status sweep(int64_t now);
-	Result<MemberInfo> member_info(const std::string &token, int64_t now);
-
-	db::Db db_;
-	std::string dir_;
-	crypto::Key token_key_{};
-	bool have_token_key_ = false;
-	std::unique_ptr<Program> program_;
+	virtual Status ensure_token_key() = 0;
 };
+
+// The store in `dir`/central.db (created with its schema when missing).
+Result<std::unique_ptr<Store>> open_store(const std::string &dir);
 
 } // namespace loy::central

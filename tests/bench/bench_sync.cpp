@@ -145,8 +145,8 @@ int main(int argc, char **argv)
 	o.host = "127.0.0.1";
 	o.identity = {slurp(pki + "/server.pem"), slurp(pki + "/server.key"), slurp(pki + "/ca.pem")};
 	{
-		loy::central::Store store;
-		if (!store.open(o.data_dir) || !store.publish_program(program, bench_now))
+		auto store = loy::central::open_store(o.data_dir);
+		if (!store || !(*store)->publish_program(program, bench_now))
 			die("central set-up failed");
 	}
 	std::atomic<bool> stop{false};

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -561,4 +562,77 @@ TEST_CASE("tls: the HTTP helpers report a malformed message with its peer", "[tl
 	INFO(res.status().message());
 	CHECK(contains(res.status().message(), "Transfer-Encoding \"chunked\" is not supported"));
 	CHECK(contains(res.status().message(), "(in a response from 127.0.0.1:"));
+}
+
+TEST_CASE("tls: one accept thread, a thread per connection, clients in parallel", "[tls][http]")
+{
+	// The shape of the central server: streams outlive accept() and are
+	// served on threads of their own, while clients connect from several
+	// threads (one shared random generator, one shared server config).
+	constexpr int clients = 8;
+	constexpr int requests_per_client = 20;
+	auto server = loy::net::TlsServer::listen("127.0.0.1", 0, pki().server());
+	REQUIRE(server);
+	std::atomic<bool> stop{false};
+	std::atomic<int> served{0};
+	std::vector<std::thread> workers;
+	std::mutex workers_mu;
+	std::thread acceptor([&] {
+		while (!stop) {
+			auto r = (*server)->accept(50, patient);
+			if (!r || !*r)
+				continue;
+			std::shared_ptr<TlsStream> s(std::move(r).value());
+			std::lock_guard<std::mutex> lock(workers_mu);
+			workers.emplace_back([s, &served] {
+				for (;;) {
+					auto req = loy::net::read_next_request(*s);
+					if (!req || !*req)
+						return;
+					loy::net::Response res;
+					res.body = s->peer_cn() + ":" + (*req)->body;
+					if (!loy::net::write_response(*s, res))
+						return;
+					served++;
+				}
+			});
+		}
+	});
+
+	std::vector<std::string> failures(clients);
+	std::vector<std::thread> threads;
+	for (int i = 0; i < clients; i++)
+		threads.emplace_back([&, i] {
+			const char *terminal = i % 2 ? "T1" : "T2";
+			auto c = tls_connect("127.0.0.1", (*server)->port(), pki().client(terminal), patient);
+			if (!c) {
+				failures[static_cast<size_t>(i)] = c.status().message();
+				return;
+			}
+			for (int k = 0; k < requests_per_client; k++) {
+				std::string body = std::to_string(i) + "/" + std::to_string(k);
+				loy::net::Request req{"POST", "/x", {{"Host", "localhost"}}, body};
+				if (auto w = write_request(**c, req); !w) {
+					failures[static_cast<size_t>(i)] = w.message();
+					return;
+				}
+				auto res = loy::net::read_response(**c);
+				if (!res || res->body != std::string(terminal) + ":" + body) {
+					failures[static_cast<size_t>(i)] =
+						res ? "wrong answer " + res->body : res.status().message();
+					return;
+				}
+			}
+		});
+	for (auto &t : threads)
+		t.join();
+	stop = true;
+	acceptor.join();
+	for (auto &w : workers)
+		w.join();
+	for (int i = 0; i < clients; i++) {
+		INFO("client " << i);
+		CHECK(failures[static_cast<size_t>(i)].empty());
+	}
+	CHECK(served == clients * requests_per_client);
 }
