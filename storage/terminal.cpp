@@ -50,8 +50,14 @@ std::string rfc3339_utc(int64_t utc)
 	return format_timestamp(t);
 }
 
+// mkdir -p, each new directory private.
 Status make_dir(const std::string &dir)
 {
+	for (size_t pos = dir.find('/', 1); pos != std::string::npos; pos = dir.find('/', pos + 1)) {
+		std::string parent = dir.substr(0, pos);
+		if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
+			return bad(Code::storage, fmt::format("cannot create {}: {}", parent, std::strerror(errno)));
+	}
 	if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) {
 		struct stat st;
 		if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))

@@ -3,6 +3,7 @@
 // Transfer-Encoding and Content-Length, two different lengths) is refused.
 #include "sync/http.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -131,6 +132,7 @@ std::string Response::header(std::string_view name) const { return find_header(h
 std::string format_request(const Request &r)
 {
 	assert(is_token(r.method));
+	assert(!r.header("Host").empty()); // HTTP/1.1 requires it (RFC 9112 3.2)
 	assert(!r.target.empty() && r.target.find_first_of(" \r\n") == std::string::npos);
 	std::string out = fmt::format("{} {} HTTP/1.1\r\n", r.method, r.target);
 	append_headers(out, r.headers);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -564,6 +565,12 @@ void TlsStream::unread(std::string bytes)
 std::string TlsStream::peer_cn() const { return impl_->peer_cn; }
 
 const std::string &TlsStream::peer() const { return impl_->peer; }
+
+void TlsStream::set_io_timeout(int io_ms)
+{
+	assert(io_ms > 0);
+	impl_->io_ms = io_ms;
+}
 
 void TlsStream::close()
 {

@@ -65,6 +65,10 @@ public:
 	std::string peer_cn() const;
 	// "127.0.0.1:8443": where the other end is, for messages.
 	const std::string &peer() const;
+	// The bound of each later read_some / write_all (Timeouts::io_ms at
+	// first): a serve loop may wait longer for the next request on a kept
+	// connection than for the rest of one under way.
+	void set_io_timeout(int io_ms);
 	// close_notify (unless the connection already failed), then the socket.
 	// Idempotent; the destructor calls it.
 	void close();
@@ -98,7 +102,8 @@ public:
 	// (bounded by timeouts.io_ms). Returns nullptr (not an error) when nothing
 	// arrived in time, so a serve loop can check a stop flag. A failed
 	// handshake is an error naming the peer; the server goes on listening.
-	// Streams may outlive the server and be served on other threads.
+	// One thread calls accept (the handshake uses the server's key); the
+	// streams may outlive the server and be served on other threads.
 	Result<std::unique_ptr<TlsStream>> accept(int wait_ms, const Timeouts &timeouts);
 	int fd() const;
 

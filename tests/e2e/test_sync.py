@@ -1,0 +1,977 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the sync between loyalty-terminal and loyalty-central,
+both driven exactly as spec/cli.md writes their command lines: a test PKI from
+`pki init`, `serve` on 127.0.0.1 with real TLS on a free port, real SQLite
+files in temporary dirs, real SIGKILL.
+
+    test_sync.py --terminal PATH --central PATH --examples DIR
+                 [--emulator "qemu-aarch64"] [--seed N] [--tmpdir DIR]
+                 [unittest options, e.g. -v or a test name]
+
+Only the Python standard library is used. With --emulator, every command is
+run under it (cross builds run aarch64 binaries under qemu-user) and the
+crash rounds are fewer. LOYALTY_E2E_KEEP=1 keeps the temporary dirs.
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sync_harness import (Central, Config, SyncCase, at, basket, emulator_args, free_port, line,  # noqa: E402
+                          pick_tmpbase, port_open)
+
+SEED = None
+
+A = "6280001234567895"   # enrolled at the centre before the first sync
+B = "4539578763621486"   # enrolled on both terminals, offline
+C = "79927398713"        # never enrolled anywhere: earns, cannot redeem
+D = "4111111111111111"
+E = "5500005555555559"
+F = "340000000000009"
+
+
+def luhn_complete(prefix):
+    """prefix + its Luhn check digit."""
+    for d in "0123456789":
+        total = 0
+        for i, ch in enumerate(reversed(prefix + d)):
+            v = int(ch) * (2 if i % 2 else 1)
+            total += v - 9 if v > 9 else v
+        if total % 10 == 0:
+            return prefix + d
+    raise AssertionError("unreachable")
+
+
+def mask(card):
+    return "****" + card[-4:]
+
+
+class Expect:
+    """What the centre must end up with, summed from the terminals' own
+    outputs: per card earned - redeemed - reversed + returned; per store the
+    points issued (earned - reversed) and redeemed (redeemed - returned)."""
+
+    def __init__(self):
+        self.cards = defaultdict(int)
+        self.stores = defaultdict(lambda: {"issued": 0, "redeemed": 0})
+        self.receipts = {}  # (terminal, receipt) -> card
+
+    def checkout(self, term, card, res):
+        self.assert_shape(res, ("earned", "redeemed", "replayed"))
+        assert res["replayed"] is False, res
+        self.receipts[(term.id, res["receipt_id"])] = card
+        self.cards[card] += res["earned"] - res["redeemed"]
+        s = self.stores[term.store]
+        s["issued"] += res["earned"]
+        s["redeemed"] += res["redeemed"]
+
+    def refund(self, term, res):
+        self.assert_shape(res, ("points_reversed", "points_returned"))
+        card = self.receipts[(term.id, res["receipt_id"])]
+        self.cards[card] += res["points_returned"] - res["points_reversed"]
+        s = self.stores[term.store]
+        s["issued"] -= res["points_reversed"]
+        s["redeemed"] -= res["points_returned"]
+
+    @staticmethod
+    def assert_shape(res, keys):
+        for k in keys:
+            assert k in res, "%s missing in %r" % (k, res)
+
+    def issued(self):
+        return sum(s["issued"] for s in self.stores.values())
+
+    def redeemed(self):
+        return sum(s["redeemed"] for s in self.stores.values())
+
+
+def example(case, name, receipt_id=None, when=None):
+    """An example basket, restamped to now (so its points neither wait nor
+    expire whatever the machine's date) and written to the test's dir."""
+    with open(case.example_basket(name)) as f:
+        doc = json.load(f)
+    doc["at"] = when or at(45)
+    if receipt_id:
+        doc["receipt_id"] = receipt_id
+    return case.write_json(doc, "basket-%s" % name)
+
+
+def store_sums(report):
+    """report --json's per-store sums, keyed by store."""
+    stores = report.get("stores")
+    assert isinstance(stores, list), "report --json has no per-store array: %r" % report
+    return {s["store"]: s for s in stores}
+
+
+def terminals_acked(report):
+    return {t["terminal_id"]: t["acked_through"] for t in report["terminals"]}
+
+
+# ---------------------------------------------------------------------------
+
+
+class TwoStoresTest(SyncCase):
+    """Two terminals in two stores, an offline day on each, then sync."""
+
+    def test_offline_day_in_two_stores(self):
+        c = self.new_central()
+        srv = self.new_server(c)
+        # A is known to the chain before the terminals first sync.
+        res = c.ok("enroll", "--card", A)
+        self.assertEqual(res["card"], mask(A))
+        t1 = self.new_terminal("T1", "S1")
+        t2 = self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            self.assertIsNone(t.status()["program"])
+            res = t.sync()
+            self.assertEqual(res["pushed"], 0)
+            self.assertEqual(res["program_version"], 7)
+            self.assertGreaterEqual(res["members"], 1)
+            st = t.status()
+            self.assertEqual(st["program"], {"id": "cafe-rewards", "version": 7})
+            self.assertEqual((st["entries"], st["unsynced"]), (0, 0))
+            self.assertIsNotNone(st["last_sync"])
+            bal = t.balance(A)
+            self.assertIs(bal["known"], True, "A came in the sync: %r" % bal)
+            self.assertEqual(bal["balance"], 0)
+
+        # The day: the centre is down, the terminals work alone.
+        srv.stop()
+        x = Expect()
+
+        # --- store S1 ---
+        t1.enroll(B)
+        x.checkout(t1, A, t1.checkout(A, basket("T1-001", [
+            line("BEAN-1K", "beans", 30, 1890), line("CAKE-05", "pastry", 1, 2400)], at(300))))
+        res = t1.checkout(A, basket("T1-002", [
+            line("COF-01", "coffee", 2, 350), line("BEAN-1K", "beans", 1, 1890)], at(290)),
+            redeem=200)
+        self.assertEqual(res["redeemed"], 200, str(res))
+        x.checkout(t1, A, res)
+        res = t1.checkout(A, basket("T1-003", [
+            line("COF-01", "coffee", 1, 350), line("CRS-02", "pastry", 2, 250)], at(280)),
+            reward="free-coffee")
+        self.assertEqual(res["redeemed"], 300, str(res))
+        x.checkout(t1, A, res)
+        x.checkout(t1, B, t1.checkout_file(B, example(self, "tuesday-coffee.json", when=at(270))))
+        doc5 = basket("T1-005", [line("COF-01", "coffee", 3, 350), line("CAKE-05", "pastry", 1, 2400)],
+                      at(260))
+        first = t1.checkout(C, doc5)
+        self.assertIsNone(first["balance"], "C is unknown: it earns but has no balance")
+        x.checkout(t1, C, first)
+        again = t1.checkout(C, doc5)  # a retry of the same receipt: a replay
+        self.assertIs(again["replayed"], True, str(again))
+        self.assertEqual(again["earned"], first["earned"])
+        x.checkout(t1, B, t1.checkout(B, basket("T1-006", [
+            line("BEAN-1K", "beans", 2, 1890, 100), line("TAB-07", "tobacco", 1, 890)], at(250))))
+        x.refund(t1, t1.refund("T1-001", "BEAN-1K=5"))
+        res = t1.refund("T1-002")
+        self.assertEqual(res["points_returned"], 200, "a full refund returns all redeemed points")
+        x.refund(t1, res)
+        x.refund(t1, t1.refund("R-1001"))
+        x.refund(t1, t1.refund("T1-003", "CRS-02=1"))
+        x.refund(t1, t1.refund("T1-001", "BEAN-1K=2"))
+        res = t1.checkout(A, basket("T1-007", [
+            line("COF-01", "coffee", 1, 350), line("BEAN-1K", "beans", 1, 1890)], at(200)),
+            redeem=150)
+        self.assertEqual(res["redeemed"], 150, str(res))
+        x.checkout(t1, A, res)
+
+        # --- store S2: A and B again, and others ---
+        for card in (B, D, E):
+            t2.enroll(card)
+        x.checkout(t2, A, t2.checkout_file(A, example(self, "saturday-big.json", when=at(240))))
+        res = t2.checkout(A, basket("T2-002", [
+            line("COF-01", "coffee", 1, 350), line("BEAN-1K", "beans", 1, 1890)], at(230)), redeem=100)
+        self.assertEqual(res["redeemed"], 100, str(res))
+        x.checkout(t2, A, res)
+        x.checkout(t2, B, t2.checkout(B, basket("T2-003", [line("BEAN-1K", "beans", 20, 1890)], at(220))))
+        res = t2.checkout(B, basket("T2-004", [
+            line("COF-01", "coffee", 2, 350), line("CRS-02", "pastry", 1, 250)], at(210)),
+            reward="free-coffee")
+        self.assertEqual(res["redeemed"], 300, str(res))
+        x.checkout(t2, B, res)
+        x.checkout(t2, D, t2.checkout(D, basket("T2-005", [
+            line("BEAN-1K", "beans", 5, 1890), line("CRS-02", "pastry", 4, 250, 100)], at(200))))
+        x.checkout(t2, C, t2.checkout(C, basket("T2-006", [
+            line("COF-01", "coffee", 1, 350), line("BEAN-1K", "beans", 3, 1890)], at(190))))
+        x.checkout(t2, F, t2.checkout(F, basket("T2-007", [
+            line("COF-01", "coffee", 2, 350), line("CAKE-05", "pastry", 1, 2400)], at(180))))
+        x.refund(t2, t2.refund("T2-007"))
+        res = t2.refund("T2-004")
+        self.assertEqual(res["points_returned"], 300)
+        x.refund(t2, res)
+        x.refund(t2, t2.refund("T2-005", "CRS-02=2"))
+        x.refund(t2, t2.refund("T2-005", "BEAN-1K=1"))
+        x.refund(t2, t2.refund("R-1002", "GIFT-50=1"))
+        # A receipt id T1 used too: receipts are the terminal's own.
+        x.checkout(t2, C, t2.checkout_file(C, example(self, "tuesday-coffee.json", when=at(170))))
+        x.refund(t2, t2.refund("R-1001", "COF-01=1"))
+
+        cards = [A, B, C, D, E, F]
+        srv.start()
+        central = self.settle(c, (t1, t2), cards, x)
+
+        # Day 2, offline again: both terminals spend A's synced balance (more
+        # than it holds between them: the overspend the daily cap bounds), and
+        # refund receipts the centre already has.
+        srv.stop()
+        have = central[A]["balance"]
+        self.assertGreaterEqual(have, 200, "A's balance after day 1")
+        spend = [line("BEAN-1K", "beans", 4, 1890)]
+        for t, rid in ((t1, "T1-101"), (t2, "T2-101")):
+            self.assertEqual(t.balance(A)["balance"], have)
+            res = t.checkout(A, basket(rid, spend, at(2)), redeem=have // 2 + 50)
+            self.assertEqual(res["redeemed"], have // 2 + 50, str(res))
+            x.checkout(t, A, res)
+        x.refund(t1, t1.refund("T1-006"))
+        x.refund(t2, t2.refund("T2-003", "BEAN-1K=7"))
+        x.refund(t2, t2.refund("T2-101", "BEAN-1K=1"))
+        x.checkout(t1, D, t1.checkout(D, basket("T1-102", [line("COF-01", "coffee", 2, 350)], at(1))))
+        srv.start()
+        self.settle(c, (t1, t2), cards, x)
+        srv.stop()
+
+    def settle(self, c, terms, cards, x):
+        """Syncs every terminal twice; then the centre holds what the
+        terminals' outputs add up to, and every terminal shows the centre's
+        balances. Returns the centre's balances."""
+        entries = {}
+        for t in terms:
+            t.verify()
+            st = t.status()
+            entries[t.id] = st["entries"]
+            unsynced = st["unsynced"]
+            res = t.sync()
+            self.assertEqual(res["pushed"], unsynced, "%s pushes what it had not synced: %r" % (t.id, res))
+            self.assertEqual(res["acked_through"], entries[t.id])
+            self.assertEqual(t.status()["unsynced"], 0)
+        print("\n  entries %s; expected balances %s" %
+              (entries, {mask(k): v for k, v in sorted(x.cards.items())}))
+        central = {}
+        for card in cards:
+            bal = c.balance(card)
+            self.assertEqual(bal["card"], mask(card))
+            self.assertEqual(bal["balance"], x.cards[card],
+                             "centre's balance of %s after every terminal synced" % mask(card))
+            self.assertIs(bal["blocked"], False)
+            central[card] = bal
+
+        # Every terminal again: each learns what the others did.
+        for t in terms:
+            res = t.sync()
+            self.assertEqual(res["pushed"], 0, "%s: nothing new to push: %r" % (t.id, res))
+        for t in terms:
+            for card in cards:
+                bal = t.balance(card)
+                self.assertIs(bal["known"], True, "%s on %s: %r" % (mask(card), t.id, bal))
+                self.assertEqual(bal["balance"], central[card]["balance"],
+                                 "%s on %s vs the centre" % (mask(card), t.id))
+                self.assertEqual(bal["unsynced"], 0, "%s on %s: %r" % (mask(card), t.id, bal))
+                self.assertEqual(bal["tier"], central[card]["tier"],
+                                 "tier of %s on %s vs the centre" % (mask(card), t.id))
+
+        rep = c.report()
+        self.assertEqual(rep["members"], len(cards), str(rep))
+        self.assertEqual(rep["points_issued"], x.issued(), str(rep))
+        self.assertEqual(rep["points_redeemed"], x.redeemed(), str(rep))
+        self.assertEqual(rep["points_outstanding"], x.issued() - x.redeemed(), str(rep))
+        self.assertEqual(rep["points_outstanding"], sum(x.cards.values()))
+        per_store = store_sums(rep)
+        self.assertEqual(set(per_store), set(x.stores))
+        for name, want in x.stores.items():
+            got = per_store[name]
+            self.assertEqual((got["points_issued"], got["points_redeemed"], got["points_outstanding"]),
+                             (want["issued"], want["redeemed"], want["issued"] - want["redeemed"]),
+                             "store %s in %r" % (name, got))
+        self.assertEqual(terminals_acked(rep), entries)
+
+        # One more sync pushes nothing and changes nothing.
+        for t in terms:
+            res = t.sync()
+            self.assertEqual(res["pushed"], 0, str(res))
+            self.assertEqual(res["acked_through"], entries[t.id])
+            t.verify()
+        for card in cards:
+            self.assertEqual(c.balance(card)["balance"], central[card]["balance"])
+            for t in terms:
+                self.assertEqual(t.balance(card)["balance"], central[card]["balance"])
+        rep2 = c.report()
+        for k in ("members", "points_issued", "points_redeemed", "points_outstanding"):
+            self.assertEqual(rep2[k], rep[k], k)
+        self.assertEqual(terminals_acked(rep2), terminals_acked(rep))
+        return central
+
+
+# ---------------------------------------------------------------------------
+
+
+class ExactlyOnceTest(SyncCase):
+    """Many offline entries; syncs interrupted by SIGKILL (mostly of the
+    server, sometimes of the terminal's sync) and by SIGTERM; then a clean
+    sync: every entry counts once."""
+
+    def test_sync_interrupted_by_kills(self):
+        rnd = random.Random(SEED)
+        total = 600 if Config.emulated else 1500
+        rounds = 3 if Config.emulated else 6
+        print("\n  seed %d: %d entries, %d rounds" % (SEED, total, rounds))
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        t.enroll(A)
+        state = {"n": 0, "earned": 0, "entries": 1}
+        # Most receipts go to A; on the host the first 1100 others go to
+        # cards seen nowhere else, so that the members pulled after the push
+        # take more than one page (at most 1000 a page).
+        fresh = 1100 if not Config.emulated else 100
+        earned = defaultdict(int)
+
+        def add(count):
+            t0 = time.monotonic()
+            for _ in range(count):
+                state["n"] += 1
+                if len(earned) <= fresh and rnd.random() < 0.8:
+                    card = luhn_complete("70%012d" % len(earned))
+                else:
+                    card = A
+                lines = [line("COF-01", "coffee", rnd.randint(1, 3), 350)]
+                if rnd.random() < 0.7:
+                    lines.append(line("BEAN-1K", "beans", rnd.randint(1, 4), 1890, rnd.choice([0, 0, 90])))
+                if rnd.random() < 0.3:
+                    lines.append(line("CRS-02", "pastry", rnd.randint(1, 2), 250))
+                res = t.checkout(card, basket("K-%05d" % state["n"], lines, at(rnd.randint(1, 600))))
+                state["earned"] += res["earned"]
+                state["entries"] += 1
+                earned[card] += res["earned"]
+            return time.monotonic() - t0
+
+        took = add(total - 1)
+        print("  %d offline checkouts in %.1f s (%.1f ms each)" % (total - 1, took, 1000 * took / (total - 1)))
+
+        def held():
+            rows = c.query("SELECT acked_through FROM terminals WHERE terminal_id = ?", ("T1",))
+            return rows[0][0] if rows else 0
+
+        def check_central():
+            n, distinct, lo, hi = c.query("SELECT count(*), count(DISTINCT seq), coalesce(min(seq), 0), "
+                                          "coalesce(max(seq), 0) FROM entries WHERE terminal_id = ?",
+                                          ("T1",))[0]
+            self.assertEqual(n, distinct, "an entry stored twice")
+            self.assertEqual(hi - lo + 1 if n else 0, n, "a gap in the entries held")
+            self.assertEqual(held(), n, "acked_through is not the count of entries held")
+            self.assertLessEqual(n, state["entries"])
+            return n
+
+        # Where each round kills: during the TLS handshake, after k of the
+        # batches (mid-push), once the centre holds everything but before the
+        # terminal heard it (the lost acknowledgement), or after a random time.
+        # Who dies: the server (SIGKILL), the server (SIGTERM), or the
+        # terminal's sync (SIGKILL).
+        if Config.emulated:
+            points = ["mid", "all-held", "time"]
+        else:
+            points = ["handshake", "mid", "mid", "all-held", "time", "time"]
+        points = (points * rounds)[:rounds]
+        victims = (["kill"] * max(1, rounds - 2) + ["term", "terminal"])[:rounds]
+        rnd.shuffle(points)
+        rnd.shuffle(victims)
+        per_entry = 0.0008 * Config.slow  # s per entry pushed; learnt below
+        interrupted = 0
+        for r, (point, victim) in enumerate(zip(points, victims)):
+            if not srv.running():
+                srv.start()
+            h0 = held()
+            need = 600 if point == "mid" else 100
+            if state["entries"] - h0 < need:
+                add(need - (state["entries"] - h0) + rnd.randint(0, 100))
+            t_acked = t.status()["entries"] - t.status()["unsynced"]
+            to_push = state["entries"] - t_acked   # re-pushes included
+            p = t.popen_sync()
+            t0 = time.monotonic()
+            if point == "handshake":
+                d = rnd.uniform(0, 0.05)
+                time.sleep(d)
+                how = "after %.3f s" % d
+            elif point == "time":
+                d = rnd.uniform(0, 0.05 + per_entry * to_push)
+                time.sleep(d)
+                how = "after %.3f s" % d
+            else:
+                batches = math.ceil((state["entries"] - h0) / 500)
+                target = state["entries"] if point == "all-held" else h0 + 500 * rnd.randint(1, batches - 1)
+                deadline = time.monotonic() + 60 * Config.slow
+                while held() < target and p.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.002)
+                reached = time.monotonic() - t0
+                if held() >= target and target > t_acked:
+                    per_entry = reached / (target - t_acked)
+                d = rnd.uniform(0, 0.02)
+                time.sleep(d)
+                how = "centre held %d (+%.3f s)" % (target, d)
+            finished_before = p.poll() is not None
+            if victim == "kill":
+                srv.kill()
+            elif victim == "term":
+                took = srv.stop(signal.SIGTERM)
+                how += ", serve stopped in %.2f s" % took
+            else:
+                p.send_signal(signal.SIGKILL)
+            try:
+                out, err = p.communicate(timeout=60 * Config.slow)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+                self.fail("round %d: the sync did not end within %d s of the %s" %
+                          (r, 60 * Config.slow, victim))
+            elapsed = time.monotonic() - t0
+            if victim == "terminal":
+                self.assertIn(p.returncode, (0, -signal.SIGKILL),
+                              "round %d: sync\nstdout %r\nstderr %r" % (r, out, err))
+            else:
+                self.assertIn(p.returncode, (0, 5), "round %d: sync exit %s (want 0 or 5)\nstdout %r\nstderr %r"
+                              % (r, p.returncode, out, err))
+                if p.returncode == 5:
+                    self.assertIn("error: network:", err)
+            if p.returncode != 0:
+                interrupted += 1
+            n = check_central()
+            t.verify()
+            print("  round %d: %-8s %-9s %s -> sync exit %s in %.2f s%s; terminal had %d to push, "
+                  "centre holds %d/%d" %
+                  (r, victim, point, how, p.returncode, elapsed,
+                   " (had finished)" if finished_before else "", to_push, n, state["entries"]))
+        if interrupted == 0:
+            print("  warning: no round interrupted a sync")
+
+        if not srv.running():
+            srv.start()
+        res = t.sync()
+        self.assertEqual(res["acked_through"], state["entries"], str(res))
+        print("  clean sync: %r" % res)
+        res2 = t.sync()
+        self.assertEqual(res2["pushed"], 0, str(res2))
+        st = t.status()
+        self.assertEqual(st["unsynced"], 0, str(st))
+        self.assertEqual(st["entries"], state["entries"])
+        t.verify()
+        n, distinct = c.query("SELECT count(*), count(DISTINCT seq) FROM entries WHERE terminal_id = ?",
+                              ("T1",))[0]
+        self.assertEqual((n, distinct), (state["entries"], state["entries"]),
+                         "central.db holds each entry of T1 exactly once")
+        rep = c.report()
+        self.assertEqual(rep["points_issued"], state["earned"],
+                         "points issued at the centre vs earned on the terminal")
+        self.assertEqual(rep["points_redeemed"], 0)
+        self.assertEqual(terminals_acked(rep), {"T1": state["entries"]})
+        self.assertEqual(rep["members"], len(earned | {A: 0}), "members at the centre")
+        sample = [A] + rnd.sample(sorted(earned), min(8, len(earned)))
+        for card in sample:
+            self.assertEqual(c.balance(card)["balance"], earned[card], "centre, ****%s" % card[-4:])
+            bal = t.balance(card)
+            self.assertIs(bal["known"], True, "the terminal pulled every member: %r" % bal)
+            self.assertEqual((bal["balance"], bal["unsynced"]), (earned[card], 0), str(bal))
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------
+
+
+def in_parallel(fns):
+    """Runs each function in its own thread; re-raises the first failure."""
+    errors = []
+
+    def wrap(fn):
+        try:
+            fn()
+        except BaseException as e:  # noqa: B902 - handed to the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=wrap, args=(fn,)) for fn in fns]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+
+
+class ConcurrentSyncTest(SyncCase):
+    """Three terminals (two in the same store) push at the same time while
+    administrative commands run on the centre's data dir."""
+
+    def test_concurrent_pushes_and_admin_commands(self):
+        rnd = random.Random(SEED + 1)
+        n = 80 if Config.emulated else 300
+        c = self.new_central(terminals=("T1", "T2", "T3"))
+        srv = self.new_server(c)
+        terms = [self.new_terminal("T1", "S1"), self.new_terminal("T2", "S1"),
+                 self.new_terminal("T3", "S2")]
+        for t in terms:
+            t.init(c, srv.port)
+            t.sync()
+        x = Expect()
+        lock = threading.Lock()
+        plans = {t.id: [(rnd.choice([A, B, B, D]), rnd.randint(1, 5)) for _ in range(n)] for t in terms}
+
+        def day(t):
+            for i, (card, qty) in enumerate(plans[t.id]):
+                res = t.checkout(card, basket("%s-%04d" % (t.id, i), [line("BEAN-1K", "beans", qty, 1890)]))
+                with lock:
+                    x.checkout(t, card, res)
+
+        t0 = time.monotonic()
+        in_parallel([lambda t=t: day(t) for t in terms])
+        print("\n  %d checkouts on 3 terminals in %.1f s" % (3 * n, time.monotonic() - t0))
+
+        procs = [(t, t.popen_sync()) for t in terms]
+        admin = 0
+        enrolled = False
+        while any(p.poll() is None for _, p in procs):
+            c.report()
+            c.balance(A)
+            if not enrolled:
+                c.ok("enroll", "--card", E)
+                enrolled = True
+            admin += 1
+        for t, p in procs:
+            out, err = p.communicate(timeout=60 * Config.slow)
+            self.assertEqual(p.returncode, 0, "concurrent sync of %s\nstdout %r\nstderr %r\n%s"
+                             % (t.id, out, err, srv.log()))
+            self.assertEqual(json.loads(out)["pushed"], n, out)
+        print("  3 concurrent syncs, %d rounds of report+balance meanwhile" % admin)
+        for t in terms:
+            t.sync()
+        rep = c.report()
+        self.assertEqual((rep["points_issued"], rep["points_redeemed"]), (x.issued(), x.redeemed()))
+        self.assertEqual(terminals_acked(rep), {t.id: n for t in terms})
+        per_store = store_sums(rep)
+        for name, want in x.stores.items():
+            self.assertEqual(per_store[name]["points_issued"], want["issued"], name)
+        for card in (A, B, D):
+            bal = c.balance(card)["balance"]
+            self.assertEqual(bal, x.cards[card], "centre, %s" % mask(card))
+            for t in terms:
+                self.assertEqual(t.balance(card)["balance"], bal, "%s on %s" % (mask(card), t.id))
+        rows = c.query("SELECT terminal_id, count(*), count(DISTINCT seq) FROM entries GROUP BY terminal_id")
+        self.assertEqual(sorted(rows), [(t.id, n, n) for t in terms])
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------
+
+
+class IdentityTest(SyncCase):
+    """A terminal pushes only its own ledger, with a certificate of the
+    chain's CA, to a server it trusts."""
+
+    def test_identity(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        foreign = self.new_central(terminals=("T1", "T2"), name="foreign", publish=False)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        t1.sync()
+        t1.enroll(A)
+        t1.checkout(A, basket("G-1", [line("BEAN-1K", "beans", 3, 1890)]))
+        t1.sync()
+
+        def snapshot():
+            rep = c.report()
+            rows = c.query("SELECT terminal_id, count(*), max(seq) FROM entries GROUP BY terminal_id")
+            return ({k: rep[k] for k in ("members", "points_issued", "points_redeemed")},
+                    terminals_acked(rep), sorted(rows),
+                    [c.balance(card)["balance"] for card in (A, B, D, E)])
+
+        before = snapshot()
+        self.assertEqual(before[1], {"T1": 2})
+
+        def refused(t, what):
+            st = t.status()
+            r = t.sync_run()
+            self.check_error(r, 5, "network")
+            after = t.status()
+            self.assertEqual((after["entries"], after["unsynced"], after["last_sync"]),
+                             (st["entries"], st["unsynced"], st["last_sync"]),
+                             "%s: a refused sync records nothing" % what)
+            self.assertEqual(snapshot(), before, "%s: the centre changed" % what)
+            print("\n  %s: %s" % (what, r.err.strip()))
+
+        def offline_day(t, card):
+            t.ok("program", "load", self.program_path())
+            t.enroll(card)
+            t.checkout(card, basket("X-1", [line("BEAN-1K", "beans", 2, 1890)]))
+
+        # T2's data dir with T1's certificate and key.
+        impostor = self.new_terminal("T2", "S2")
+        impostor.init(c, srv.port, cert=c.pki("T1.pem"), key=c.pki("T1.key"))
+        offline_day(impostor, B)
+        refused(impostor, "T2 with T1's certificate")
+
+        # A second data dir claiming to be T1 (a cloned identity): its ledger
+        # does not continue T1's chain.
+        clone = self.new_terminal("T1", "S1")
+        clone.init(c, srv.port)
+        offline_day(clone, D)
+        refused(clone, "a second T1 ledger")
+
+        # A client certificate from a foreign CA.
+        alien = self.new_terminal("T1", "S1")
+        alien.init(c, srv.port, cert=foreign.pki("T1.pem"), key=foreign.pki("T1.key"))
+        offline_day(alien, E)
+        refused(alien, "a certificate of a foreign CA")
+
+        # A terminal that trusts another CA than the server's.
+        wary = self.new_terminal("T1", "S1")
+        wary.init(c, srv.port, ca=foreign.pki("ca.pem"))
+        offline_day(wary, E)
+        refused(wary, "a terminal that does not trust the server")
+
+        # A server whose certificate does not name the address dialled: the
+        # test certificate is for localhost and 127.0.0.1, not 127.0.0.2.
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.2", 0))
+            other_ok = True
+        except OSError:
+            other_ok = False
+        finally:
+            probe.close()
+        if other_ok:
+            c2 = Central(self, os.path.join(self.tmp, "hq2"), pki_dir=c.pki_dir)
+            os.makedirs(c2.root)
+            port2 = free_port()
+            srv2 = self.new_server(c2, port=port2, host="127.0.0.2")
+            named = self.new_terminal("T1", "S1")
+            named.ok("init", "--terminal-id", "T1", "--store", "S1",
+                      "--server", "https://127.0.0.2:%d" % port2, "--ca", c.pki("ca.pem"),
+                      "--cert", c.pki("T1.pem"), "--key", c.pki("T1.key"),
+                      "--token-key", c.pki("token.key"))
+            r = named.sync_run()
+            self.check_error(r, 5, "network")
+            print("  server certificate without 127.0.0.2: %s" % r.err.strip())
+            self.assertEqual(c2.query("SELECT count(*) FROM entries")[0][0], 0)
+            srv2.stop()
+
+        # The genuine T1 still syncs, and nothing of the others arrived.
+        res = t1.sync()
+        self.assertEqual(res["pushed"], 0)
+        self.assertEqual(snapshot(), before)
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------
+
+
+class DeadServerTest(SyncCase):
+    """A dead or stalled server fails the sync with exit 5 within a bounded
+    time; nothing is lost."""
+
+    def test_dead_and_stalled_server(self):
+        c = self.new_central(terminals=("T1",))
+        port = free_port()
+        srv = self.new_server(c, port=port, start=False)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, port)
+        t.ok("program", "load", self.program_path())
+        x = Expect()
+        t.enroll(A)
+        for i in range(4):
+            x.checkout(t, A, t.checkout(A, basket("D-%d" % i, [line("BEAN-1K", "beans", i + 1, 1890),
+                                                               line("COF-01", "coffee", 1, 350)])))
+        x.refund(t, t.refund("D-2", "BEAN-1K=1"))
+        st0 = t.status()
+        env = dict(os.environ, LOYALTY_SYNC_TIMEOUT_MS="1000")
+        limit = 15 if not Config.emulated else 30
+        timings = []
+
+        def fails(what):
+            r = t.sync_run(env=env)
+            self.check_error(r, 5, "network")
+            self.assertLess(r.elapsed, limit, "%s: the sync took too long\n%s" % (what, r))
+            st = t.status()
+            self.assertEqual((st["entries"], st["unsynced"], st["last_sync"]),
+                             (st0["entries"], st0["unsynced"], st0["last_sync"]), what)
+            timings.append("%s %.2f s" % (what, r.elapsed))
+
+        self.assertFalse(port_open(port))
+        fails("port closed")
+        for mode in ("accept", "backlog", "close", "garbage", "trickle"):
+            stall = self.stall_server(port, mode)
+            fails("server " + mode)
+            stall.close()
+        print("\n  sync failures: " + ", ".join(timings))
+        t.verify()
+
+        srv.start()
+        res = t.sync()
+        self.assertEqual(res["pushed"], st0["entries"], str(res))
+        self.assertEqual(t.status()["unsynced"], 0)
+        self.assertEqual(c.balance(A)["balance"], x.cards[A])
+        self.assertEqual(t.balance(A)["balance"], x.cards[A])
+        rep = c.report()
+        self.assertEqual((rep["points_issued"], rep["points_redeemed"]), (x.issued(), x.redeemed()))
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------
+
+
+class BlockedCardTest(SyncCase):
+
+    def test_blocked_card(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t2 = self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(E)
+        t1.enroll(D)
+        earned = t1.checkout(E, basket("B-1", [line("BEAN-1K", "beans", 30, 1890)]))["earned"]
+        self.assertGreater(earned, 400)
+        t1.sync()
+        self.assertEqual(c.balance(E)["balance"], earned)
+
+        res = c.ok("block", "--card", E)
+        self.assertEqual(res.get("card"), mask(E))
+        self.assertIs(c.balance(E)["blocked"], True)
+        for t in (t1, t2):
+            t.sync()
+            bal = t.balance(E)
+            self.assertIs(bal.get("blocked"), True, "%s: %r" % (t.id, bal))
+
+        entries = t1.status()["entries"]
+        r = t1.run("checkout", "--card", E, "--basket", "-", "--redeem", 100,
+                   stdin=self.basket_json("B-2"))
+        self.check_error(r, 3, "blocked_card")
+        r = t1.run("checkout", "--card", E, "--basket", "-", "--reward", "free-coffee",
+                   stdin=self.basket_json("B-3"))
+        self.check_error(r, 3, "blocked_card")
+        self.assertEqual(t1.status()["entries"], entries, "a declined checkout records nothing")
+        for t, rid in ((t1, "B-4"), (t2, "B-5")):
+            res = t.ok("checkout", "--card", E, "--basket", "-", stdin=self.basket_json(rid))
+            self.assertEqual(res["earned"], 0, "%s: a blocked card earns nothing: %r" % (t.id, res))
+            self.assertEqual(res["redeemed"], 0)
+        # Another card on the same terminal still earns.
+        self.assertGreater(t1.ok("checkout", "--card", D, "--basket", "-",
+                                 stdin=self.basket_json("B-6"))["earned"], 0)
+        for t in (t1, t2):
+            t.sync()
+        bal = c.balance(E)
+        self.assertEqual((bal["balance"], bal["blocked"]), (earned, True), str(bal))
+        self.assertEqual(t1.balance(E)["balance"], earned)
+        srv.stop()
+
+    @staticmethod
+    def basket_json(receipt_id):
+        return json.dumps(basket(receipt_id, [line("COF-01", "coffee", 2, 350),
+                                              line("BEAN-1K", "beans", 2, 1890)]))
+
+
+# ---------------------------------------------------------------------------
+
+
+class ProgramUpdateTest(SyncCase):
+
+    def test_program_versions_only_go_up(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        self.assertEqual(t1.sync()["program_version"], 7)
+        enrol = t1.enroll(A)
+        self.assertEqual(enrol["card"], mask(A))
+        lines = [line("BEAN-1K", "beans", 4, 1890)]
+        base7 = dict((p["rule"], p["points"]) for p in
+                     t1.checkout(A, basket("P-1", lines))["breakdown"])["base"]
+
+        v8 = self.load_program()
+        v8["version"] = 8
+        v8["earn"] = {"points": 2, "per": 100}
+        p8 = self.write_json(v8, "v8.json")
+        res = c.publish(p8)
+        self.assertEqual((res["version"], res["published"]), (8, True), str(res))
+        res = t1.sync()
+        self.assertEqual(res["program_version"], 8, str(res))
+        self.assertEqual(t1.status()["program"], {"id": "cafe-rewards", "version": 8})
+        base8 = dict((p["rule"], p["points"]) for p in
+                     t1.checkout(A, basket("P-2", lines))["breakdown"])["base"]
+        spend = 4 * 1890
+        self.assertEqual(base7, spend * 1 // 100, "v7 earns 1 point per 1.00")
+        self.assertEqual(base8, spend * 2 // 100, "v8 earns 2 points per 1.00")
+
+        # The centre refuses an older version, and a changed document under a
+        # version already published.
+        c.fails(2, None, "program", "publish", self.program_path())
+        v8b = copy.deepcopy(v8)
+        v8b["earn"] = {"points": 3, "per": 100}
+        c.fails(2, None, "program", "publish", self.write_json(v8b, "v8b.json"))
+        # The terminal refuses to go back, offline or by sync.
+        r = t1.run("program", "load", self.program_path())
+        self.check_error(r, 2, None)
+        self.assertEqual(t1.sync()["program_version"], 8)
+        self.assertEqual(t1.status()["program"], {"id": "cafe-rewards", "version": 8})
+
+        # A new terminal starts on the newest version; one ahead of the centre
+        # (v9 loaded offline) stays there.
+        t2 = self.new_terminal("T2", "S2")
+        t2.init(c, srv.port)
+        self.assertEqual(t2.sync()["program_version"], 8)
+        v9 = copy.deepcopy(v8)
+        v9["version"] = 9
+        t2.ok("program", "load", self.write_json(v9, "v9.json"))
+        self.assertEqual(t2.sync()["program_version"], 9)
+        self.assertEqual(t2.status()["program"], {"id": "cafe-rewards", "version": 9})
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------
+
+
+class ExpiryTest(SyncCase):
+    """Points pushed after they expired: the centre never counts them, and
+    its report says so at once."""
+
+    def test_points_pushed_after_their_expiry(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        t.enroll(A)
+        old = t.checkout(A, basket("OLD-1", [line("BEAN-1K", "beans", 10, 1890)], at(400 * 24 * 60)))
+        new = t.checkout(A, basket("NEW-1", [line("BEAN-1K", "beans", 3, 1890)], at(5)))
+        # Start on a fresh second: a report (which sweeps expiry), the sync and
+        # the report below then run within the same second of the centre's
+        # clock, as they would with a busy chain.
+        time.sleep(1.05 - (time.time() % 1.0))
+        c.report()
+        t.sync()
+        rep = c.report()
+        bal = c.balance(A)
+        self.assertEqual((bal["balance"], bal["pending"]), (new["earned"], 0),
+                         "points 400 days old are expired (expiry_days 365): %r" % bal)
+        self.assertEqual(t.balance(A)["balance"], new["earned"])
+        self.assertEqual(rep["points_issued"], old["earned"] + new["earned"])
+        self.assertEqual((rep["points_expired"], rep["points_outstanding"]),
+                         (old["earned"], new["earned"]),
+                         "report right after the sync: outstanding must be what the members hold "
+                         "(%d), the %d expired points counted as expired: %r"
+                         % (new["earned"], old["earned"], rep))
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------
+
+
+class StopTest(SyncCase):
+    """serve stops on SIGTERM or SIGINT within a few seconds, exit 0."""
+
+    def synced_server(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        t.enroll(A)
+        t.sync()
+        return c, srv, t
+
+    def test_sigterm_while_serving(self):
+        _, srv, _ = self.synced_server()
+        took = srv.stop(signal.SIGTERM)
+        print("\n  SIGTERM: serve exited 0 in %.2f s" % took)
+        self.assertFalse(port_open(srv.port))
+
+    def test_sigint_while_serving(self):
+        _, srv, _ = self.synced_server()
+        took = srv.stop(signal.SIGINT)
+        print("\n  SIGINT: serve exited 0 in %.2f s" % took)
+
+    def test_sigterm_with_a_silent_client_connected(self):
+        """A TCP client that connected and never sent a byte (a port scanner,
+        a half-open link) is no request in hand: serve must still stop within
+        a few seconds."""
+        _, srv, _ = self.synced_server()
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        self.addCleanup(s.close)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        srv.send(signal.SIGTERM)
+        within = 5 * Config.slow
+        how = None
+        try:
+            rc = srv.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            try:
+                rc = srv.proc.wait(30 * Config.slow)
+                how = "exited %s after %.1f s" % (rc, time.monotonic() - t0)
+            except subprocess.TimeoutExpired:
+                how = "was still running after %.0f s" % (time.monotonic() - t0)
+        if how:
+            self.fail("serve, SIGTERM with one idle TCP connection open: %s, want exit 0 within %d s\n%s"
+                      % (how, within, srv.log()))
+        self.assertEqual(rc, 0, srv.log())
+
+    def test_a_silent_client_does_not_block_other_terminals(self):
+        """While one TCP client sits silent on a connection, another terminal
+        still syncs."""
+        _, srv, t = self.synced_server()
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        self.addCleanup(s.close)
+        time.sleep(0.3)
+        env = dict(os.environ, LOYALTY_SYNC_TIMEOUT_MS="5000")
+        r = t.sync_run(env=env)
+        self.assertEqual(r.rc, 0, "sync while another client holds a silent connection\n%s\n%s"
+                         % (r, srv.log()))
+        s.close()
+        srv.stop()
+
+
+def main():
+    global SEED
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--terminal", required=True)
+    parser.add_argument("--central", required=True)
+    parser.add_argument("--emulator", default="")
+    parser.add_argument("--examples", required=True)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--tmpdir", default=None, help="where the temporary dirs go "
+                        "(default /dev/shm when writable, else the system's)")
+    args, rest = parser.parse_known_args()
+    Config.terminal = os.path.abspath(args.terminal)
+    Config.central = os.path.abspath(args.central)
+    Config.emulator = emulator_args(args.emulator)
+    Config.emulated = bool(Config.emulator)
+    Config.slow = 4 if Config.emulated else 1
+    Config.examples = os.path.abspath(args.examples)
+    Config.tmpbase = pick_tmpbase(args.tmpdir)
+    SEED = args.seed if args.seed is not None else random.randrange(1 << 31)
+    print("test_sync.py: seed %d (rerun with --seed %d), temp dirs in %s%s" %
+          (SEED, SEED, Config.tmpbase, ", emulator %s" % " ".join(Config.emulator)
+           if Config.emulated else ""))
+    sys.stdout.flush()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
