@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 #include <mbedtls/ctr_drbg.h>
@@ -42,6 +43,10 @@ using Clock = std::chrono::steady_clock;
 // thread is busy in a TLS handshake: a chain's terminals tend to sync in a
 // burst at closing time.
 constexpr int listen_backlog = 64;
+// Handshakes the accept thread carries at once: a chain's nightly burst with
+// room to spare, bounded so that a flood of silent connections cannot take
+// every file descriptor.
+constexpr size_t handshakes_in_progress_max = 64;
 // close_notify is one small record: the socket buffer takes it at once unless
 // the peer stopped reading, and then waiting longer gains nothing.
 constexpr int close_notify_timeout_ms_max = 1000;
@@ -158,6 +163,9 @@ struct Bio {
 	int fd = -1;
 	Clock::time_point deadline;
 	int err = 0; // errno of the last socket failure, for messages
+	// The server's handshakes run side by side on the accept thread: there
+	// the BIO returns WANT_READ / WANT_WRITE instead of waiting.
+	bool nonblocking = false;
 };
 
 int bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -170,6 +178,8 @@ int bio_send(void *ctx, const unsigned char *buf, size_t len)
 			return static_cast<int>(n); // n <= len, and mbedTLS passes at most a record
 		if (errno == EINTR)
 			continue;
+		if ((errno == EAGAIN || errno == EWOULDBLOCK) && b->nonblocking)
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			int w = wait_fd(b->fd, POLLOUT, b->deadline);
 			if (w > 0)
@@ -192,6 +202,8 @@ int bio_recv(void *ctx, unsigned char *buf, size_t len)
 			return static_cast<int>(n);
 		if (errno == EINTR)
 			continue;
+		if ((errno == EAGAIN || errno == EWOULDBLOCK) && b->nonblocking)
+			return MBEDTLS_ERR_SSL_WANT_READ;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			int w = wait_fd(b->fd, POLLIN, b->deadline);
 			if (w > 0)
@@ -402,6 +414,7 @@ struct TlsStream::Impl {
 	std::string peer_cn;
 	std::string pending; // given back by unread()
 	bool established = false, failed = false, eof = false, closed = false;
+	bool want_write = false; // a server handshake in progress waits to send
 
 	Impl() { mbedtls_ssl_init(&ssl); }
 	Impl(const Impl &) = delete;
@@ -474,13 +487,24 @@ struct TlsStream::Impl {
 				continue;
 			if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
 				rc = MBEDTLS_ERR_SSL_TIMEOUT;
-			failed = true;
-			return Status(Code::network, fmt::format("tls: handshake with {} failed: {}",
-								 peer, describe(rc)));
+			return handshake_failed(rc);
 		}
+		finish();
+		return Status::ok();
+	}
+
+	void finish()
+	{
 		peer_cn = subject_cn(mbedtls_ssl_get_peer_cert(&ssl));
 		established = true;
-		return Status::ok();
+		bio.nonblocking = false;
+	}
+
+	Status handshake_failed(int rc)
+	{
+		failed = true;
+		return Status(Code::network,
+			      fmt::format("tls: handshake with {} failed: {}", peer, describe(rc)));
 	}
 
 	Status broken(const char *op) const
@@ -712,6 +736,9 @@ struct TlsServer::Impl {
 	std::shared_ptr<const Conf> conf;
 	int fd = -1;
 	uint16_t port = 0;
+	// Accepted connections whose handshake is under way, each with its own
+	// deadline (bio.deadline).
+	std::vector<std::unique_ptr<TlsStream::Impl>> handshakes;
 
 	Impl() = default;
 	Impl(const Impl &) = delete;
@@ -788,43 +815,110 @@ Result<std::unique_ptr<TlsServer>> TlsServer::listen(const std::string &host, ui
 	return std::make_unique<TlsServer>(std::move(impl));
 }
 
+namespace {
+
+// One step of a server handshake: done (0), more to wait for (1), or a
+// failure (the mbedTLS error).
+int handshake_step(TlsStream::Impl &h)
+{
+	int rc = mbedtls_ssl_handshake(&h.ssl);
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		h.want_write = rc == MBEDTLS_ERR_SSL_WANT_WRITE;
+		return 1;
+	}
+	return rc;
+}
+
+std::unique_ptr<TlsStream::Impl> take(std::vector<std::unique_ptr<TlsStream::Impl>> &v, size_t i)
+{
+	auto h = std::move(v[i]);
+	v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+	return h;
+}
+
+} // namespace
+
+// The handshakes of several clients proceed side by side on this thread,
+// each as its bytes arrive: a client that connects and stays silent (a port
+// scan, a stalled link) holds up neither the other terminals nor the caller's
+// stop flag, and fails alone when its io_ms are spent.
 Result<std::unique_ptr<TlsStream>> TlsServer::accept(int wait_ms, const Timeouts &timeouts)
 {
 	LOY_TRY(check_timeouts(timeouts));
-	int w = wait_fd(impl_->fd, POLLIN, deadline_in(wait_ms < 0 ? 0 : wait_ms));
-	if (w < 0)
-		return Status(Code::network, fmt::format("tls: waiting for a connection on port {}: {}",
-							 impl_->port, std::strerror(errno)));
-	if (w == 0)
-		return std::unique_ptr<TlsStream>();
-	sockaddr_storage ss{};
-	socklen_t len = sizeof ss;
-	int c = ::accept4(impl_->fd, reinterpret_cast<sockaddr *>(&ss), &len,
-			  SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (c < 0) {
-		// The client gave up between poll and accept, or a signal: nothing
-		// arrived after all.
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
-			return std::unique_ptr<TlsStream>();
-		return Status(Code::network, fmt::format("tls: accept on port {}: {}", impl_->port,
-							 std::strerror(errno)));
-	}
-	int one = 1;
-	::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	Impl &srv = *impl_;
+	auto &hs = srv.handshakes;
+	Clock::time_point deadline = deadline_in(std::max(wait_ms, 0));
+	std::vector<pollfd> fds;
+	for (;;) {
+		Clock::time_point now = Clock::now();
+		for (size_t i = 0; i < hs.size(); i++)
+			if (now >= hs[i]->bio.deadline)
+				return take(hs, i)->handshake_failed(MBEDTLS_ERR_SSL_TIMEOUT);
 
-	auto s = std::make_unique<TlsStream::Impl>();
-	s->bio.fd = c;
-	s->conf = impl_->conf;
-	s->io_ms = timeouts.io_ms;
-	s->peer = endpoint(ss);
-	s->peer_role = "client";
-	int rc = mbedtls_ssl_setup(&s->ssl, &s->conf->conf);
-	if (rc != 0)
-		return Status(Code::internal,
-			      fmt::format("tls: set-up for {}: {}", s->peer, mbed_error(rc)));
-	mbedtls_ssl_set_bio(&s->ssl, &s->bio, bio_send, bio_recv, nullptr);
-	LOY_TRY(s->handshake());
-	return std::make_unique<TlsStream>(std::move(s));
+		// Past this many unfinished handshakes, new connections wait in the
+		// kernel's backlog.
+		bool listening = hs.size() < handshakes_in_progress_max;
+		fds.clear();
+		if (listening)
+			fds.push_back({srv.fd, POLLIN, 0});
+		Clock::time_point wake = deadline;
+		for (const auto &h : hs) {
+			fds.push_back({h->bio.fd, static_cast<short>(h->want_write ? POLLOUT : POLLIN), 0});
+			wake = std::min(wake, h->bio.deadline);
+		}
+		auto left = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+		int rc = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(left, 0)));
+		if (rc < 0 && errno != EINTR)
+			return Status(Code::network, fmt::format("tls: waiting for connections on port "
+								 "{}: {}",
+								 srv.port, std::strerror(errno)));
+		size_t first = listening ? 1 : 0;
+		for (size_t i = 0; rc > 0 && i < hs.size(); i++) {
+			if (fds[first + i].revents == 0)
+				continue;
+			int step = handshake_step(*hs[i]);
+			if (step == 0) {
+				auto h = take(hs, i);
+				h->finish();
+				return std::make_unique<TlsStream>(std::move(h));
+			}
+			if (step < 0)
+				return take(hs, i)->handshake_failed(step);
+		}
+
+		if (rc > 0 && listening && fds[0].revents != 0) {
+			sockaddr_storage ss{};
+			socklen_t len = sizeof ss;
+			int c = ::accept4(srv.fd, reinterpret_cast<sockaddr *>(&ss), &len,
+					  SOCK_NONBLOCK | SOCK_CLOEXEC);
+			// EAGAIN, ECONNABORTED: the client gave up between poll and
+			// accept; nothing arrived after all.
+			if (c < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				return Status(Code::network, fmt::format("tls: accept on port {}: {}",
+									 srv.port, std::strerror(errno)));
+			if (c >= 0) {
+				int one = 1;
+				::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+				auto h = std::make_unique<TlsStream::Impl>();
+				h->bio.fd = c;
+				h->bio.nonblocking = true;
+				h->bio.deadline = deadline_in(timeouts.io_ms);
+				h->conf = srv.conf;
+				h->io_ms = timeouts.io_ms;
+				h->peer = endpoint(ss);
+				h->peer_role = "client";
+				int r = mbedtls_ssl_setup(&h->ssl, &h->conf->conf);
+				if (r != 0)
+					return Status(Code::internal, fmt::format("tls: set-up for {}: {}",
+										  h->peer, mbed_error(r)));
+				mbedtls_ssl_set_bio(&h->ssl, &h->bio, bio_send, bio_recv, nullptr);
+				hs.push_back(std::move(h));
+			}
+		}
+		if (Clock::now() >= deadline)
+			return std::unique_ptr<TlsStream>();
+	}
 }
 
 } // namespace loy::net

@@ -98,11 +98,14 @@ public:
 	static Result<std::unique_ptr<TlsServer>> listen(const std::string &host, uint16_t port,
 							 const ServerIdentity &identity);
 	uint16_t port() const;
-	// Waits up to `wait_ms` for a connection and completes the handshake
-	// (bounded by timeouts.io_ms). Returns nullptr (not an error) when nothing
-	// arrived in time, so a serve loop can check a stop flag. A failed
-	// handshake is an error naming the peer; the server goes on listening.
-	// One thread calls accept (the handshake uses the server's key); the
+	// Waits up to `wait_ms` for a connection whose handshake completes
+	// (each handshake bounded by timeouts.io_ms from its TCP accept). Returns
+	// nullptr (not an error) when none completed in time, so a serve loop
+	// can check a stop flag. Handshakes proceed side by side across calls: a
+	// client that connects and says nothing delays no other, and its
+	// time-out comes back from a later call as an error naming the peer
+	// (as does any failed handshake); the server goes on listening.
+	// One thread calls accept (the handshakes use the server's key); the
 	// streams may outlive the server and be served on other threads.
 	Result<std::unique_ptr<TlsStream>> accept(int wait_ms, const Timeouts &timeouts);
 	int fd() const;

@@ -524,8 +524,8 @@ Status SqliteStore::sweep(int64_t now)
 	auto last = scalar(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_at'", {});
 	if (!last)
 		return last.status();
-	if (now <= *last)
-		return Status::ok();
+	// Expiry runs every time: points pushed late may be past their date
+	// already. Availability is looked for in (last sweep, now] only.
 	std::vector<std::string> tokens;
 	auto av = db_.prepare("SELECT DISTINCT token FROM lots WHERE available_at > ?1 AND available_at <= ?2 "
 			      "AND remaining > 0");
@@ -557,6 +557,8 @@ Status SqliteStore::sweep(int64_t now)
 		    {}, {now}));
 	for (const auto &t : tokens)
 		LOY_TRY(touch(t));
+	if (now <= *last)
+		return Status::ok();
 	return run(db_, "INSERT INTO meta (key, value) VALUES ('sweep_at', ?1) "
 			"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 		   {std::to_string(now)});

@@ -173,7 +173,19 @@ def run(tmp, data, terminal, loop, examples, rounds, max_delay, rng):
     with open(template, "w") as f:
         json.dump(BASKET_TEMPLATE, f)
 
-    acked = {}  # n -> earned
+    # Kills must land while checkouts run, whatever this machine's speed (a
+    # sanitizer build, an emulator, a loaded CI host): time a short run first
+    # and let the delays reach past its start-up and a few checkouts.
+    calib_start = 90000001
+    t_cal = time.monotonic()
+    acks, rc, err = finish_loop(start_loop(loop, data, template, calib_start, 5), False)
+    check(rc == 0 and len(acks) == 5, "calibration run failed (%d): %s" % (rc, err.strip()))
+    short_run = time.monotonic() - t_cal
+    if max_delay < 2 * short_run:
+        max_delay = 2 * short_run
+        print("kill_test: delays widened to 0-%.0f ms (a run of 5 checkouts took %.0f ms)" % (
+            max_delay * 1000, short_run * 1000), flush=True)
+    acked = {n: earned for n, earned in acks}  # n -> earned
     # Two numbering lanes: lane 0 runs every round; every fifth round lane 1
     # runs beside it, a second process on the same data dir, killed too.
     next_n = [1, 50000001]

@@ -6,15 +6,12 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "fixture.hpp"
 
-#include "core/basket.hpp"
-#include "core/engine.hpp"
-#include "core/program.hpp"
+using namespace core_test;
 
 namespace {
 
-using Json = nlohmann::json;
 using loy::Code;
 
 // The program every test starts from; each test merges its own changes over it
@@ -28,42 +25,7 @@ const char *const base_program = R"({
 		    "offline_daily_cap": 1000000 }
 })";
 
-loy::Program make_program(const std::string &patch)
-{
-	Json doc = Json::parse(base_program);
-	doc.merge_patch(Json::parse(patch));
-	auto p = loy::parse_program(doc.dump());
-	INFO(p.status().message());
-	REQUIRE(p);
-	return *p;
-}
-
-// One basket line; a null category leaves the field out.
-struct L {
-	const char *sku;
-	const char *category;
-	int64_t qty;
-	int64_t unit_price;
-	int64_t discount;
-};
-
-const char *const tuesday = "2026-11-24T10:15:00+01:00";
-
-loy::Basket make_basket(const std::vector<L> &lines, const char *at = tuesday)
-{
-	Json doc = {{"receipt_id", "R-1"}, {"at", at}, {"lines", Json::array()}};
-	for (const auto &l : lines) {
-		Json line = {{"sku", l.sku}, {"qty", l.qty}, {"unit_price", l.unit_price},
-			     {"discount", l.discount}};
-		if (l.category)
-			line["category"] = l.category;
-		doc["lines"].push_back(line);
-	}
-	auto b = loy::parse_basket(doc.dump());
-	INFO(b.status().message());
-	REQUIRE(b);
-	return *b;
-}
+loy::Program make_program(const std::string &patch) { return program_from(base_program, patch); }
 
 loy::Member member(int64_t qualifying_spend = 0)
 {
@@ -73,35 +35,15 @@ loy::Member member(int64_t qualifying_spend = 0)
 	return m;
 }
 
-// "base=10, tier:Silver=2, big=50"
-std::string describe(const std::vector<loy::Part> &parts)
-{
-	std::string s;
-	for (const auto &p : parts) {
-		if (!s.empty())
-			s += ", ";
-		s += p.rule + "=" + std::to_string(p.points);
-	}
-	return s;
-}
-
-// A checkout that must be accepted, with the invariants every accepted one
-// keeps: `base` first, `earned` the sum of the breakdown.
+// A checkout with no redemption that must be accepted, with the invariants of
+// every accepted one (fixture.hpp) and nothing redeemed.
 loy::Checkout accrue(const loy::Program &p, const loy::Basket &b, const loy::Member &m)
 {
-	auto c = loy::checkout(p, b, m, loy::Redemption::none());
-	INFO(c.status().message());
-	REQUIRE(c);
-	REQUIRE_FALSE(c->breakdown.empty());
-	CHECK(c->breakdown.front().rule == "base");
-	int64_t sum = 0;
-	for (const auto &part : c->breakdown)
-		sum += part.points;
-	CHECK(c->earned == sum);
-	CHECK(c->redeemed == 0);
-	CHECK(c->discount == 0);
-	CHECK(c->eligible == c->eligible_before);
-	return *c;
+	auto c = accepted(p, b, m, loy::Redemption::none());
+	CHECK(c.redeemed == 0);
+	CHECK(c.discount == 0);
+	CHECK(c.eligible == c.eligible_before);
+	return c;
 }
 
 // A row of the general accrual table: a program patch, a basket, the member's

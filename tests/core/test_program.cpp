@@ -6,15 +6,17 @@
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "fixture.hpp"
 
-#include "core/program.hpp"
-
+using core_test::check_refused;
+using core_test::Json;
+using core_test::Mutation;
+using core_test::parse_program_ok;
+using core_test::with_change;
 using loy::CampaignKind;
 using loy::CardCheck;
 using loy::Code;
 using loy::Program;
-using Json = nlohmann::json;
 
 namespace {
 
@@ -53,29 +55,10 @@ constexpr loy::Days jan1_2027 = 20819;
 
 constexpr uint8_t tuesday = 1u << 1; // bit 0 = Monday
 
-using Mutation = void (*)(Json &);
-
-// The example with one change, as text. A value "@" is replaced by `literal`
-// in the text, for numbers nlohmann::json would not write as wanted.
+// The example with one change, as text (see with_change).
 std::string mutated(Mutation change, const char *literal = nullptr)
 {
-	Json doc = Json::parse(example);
-	change(doc);
-	std::string text = doc.dump();
-	if (literal) {
-		auto at = text.find("\"@\"");
-		REQUIRE(at != std::string::npos);
-		text.replace(at, 3, literal);
-	}
-	return text;
-}
-
-Program parse_ok(const std::string &text)
-{
-	auto p = loy::parse_program(text);
-	INFO(p.status().message());
-	REQUIRE(p);
-	return *p;
+	return with_change(example, change, literal);
 }
 
 Json &campaign(Json &doc, size_t i) { return doc["campaigns"][i]; }
@@ -84,7 +67,7 @@ Json &campaign(Json &doc, size_t i) { return doc["campaigns"][i]; }
 
 TEST_CASE("the spec's example program parses as written", "[program]")
 {
-	const Program p = parse_ok(example);
+	const Program p = parse_program_ok(example);
 
 	CHECK(p.id == "cafe-rewards");
 	CHECK(p.version == 7);
@@ -328,11 +311,7 @@ TEST_CASE("an invalid program is refused with the field's path", "[program]")
 		CAPTURE(text);
 		auto p = loy::parse_program(text);
 		REQUIRE_FALSE(p);
-		CHECK(p.status().code() == r.code);
-		CHECK_THAT(p.status().message(),
-			   Catch::StartsWith(std::string("program: ") + r.path + " "));
-		if (r.why)
-			CHECK_THAT(p.status().message(), Catch::Contains(r.why));
+		check_refused(p.status(), r.code, std::string("program: ") + r.path + " ", r.why);
 	}
 }
 
@@ -361,15 +340,13 @@ TEST_CASE("text that is not a program object is refused as a whole", "[program]"
 		INFO(r.name);
 		auto p = loy::parse_program(r.text);
 		REQUIRE_FALSE(p);
-		CHECK(p.status().code() == Code::bad_program);
-		CHECK_THAT(p.status().message(), Catch::StartsWith("program: "));
-		CHECK_THAT(p.status().message(), Catch::Contains(r.why));
+		check_refused(p.status(), Code::bad_program, "program: ", r.why);
 	}
 }
 
 TEST_CASE("optional sections may be absent", "[program]")
 {
-	const Program p = parse_ok(mutated([](Json &d) {
+	const Program p = parse_program_ok(mutated([](Json &d) {
 		for (const char *key : {"exclude", "campaigns", "rewards", "expiry_days", "pending_days"})
 			d.erase(key);
 	}));
@@ -382,7 +359,7 @@ TEST_CASE("optional sections may be absent", "[program]")
 	CHECK(p.tiers.size() == 3);
 	CHECK(p.redeem.max_pct == 50);
 
-	const Program empty = parse_ok(mutated([](Json &d) {
+	const Program empty = parse_program_ok(mutated([](Json &d) {
 		d["exclude"] = Json::object();
 		d["campaigns"] = Json::array();
 		d["rewards"] = Json::array();
@@ -500,14 +477,14 @@ TEST_CASE("valid edge cases of a program", "[program]")
 	};
 	for (const Row &r : rows) {
 		INFO(r.name);
-		const Program p = parse_ok(mutated(r.change, r.literal));
+		const Program p = parse_program_ok(mutated(r.change, r.literal));
 		CHECK(r.holds(p));
 	}
 }
 
 TEST_CASE("tier_for picks the highest tier reached", "[program]")
 {
-	const Program p = parse_ok(example);
+	const Program p = parse_program_ok(example);
 	struct Row {
 		int64_t spend;
 		const char *tier;
@@ -527,7 +504,7 @@ TEST_CASE("tier_for picks the highest tier reached", "[program]")
 	}
 
 	// Below a lowest tier that does not start at 0: still the lowest tier.
-	const Program q = parse_ok(mutated([](Json &d) { d["tiers"][0]["spend"] = 1000; }));
+	const Program q = parse_program_ok(mutated([](Json &d) { d["tiers"][0]["spend"] = 1000; }));
 	CHECK(q.tier_for(0).name == "Member");
 	CHECK(q.tier_for(999).name == "Member");
 	CHECK(q.tier_for(20000).name == "Silver");
@@ -535,7 +512,7 @@ TEST_CASE("tier_for picks the highest tier reached", "[program]")
 
 TEST_CASE("excluded, find_tier and find_reward look up by exact name", "[program]")
 {
-	const Program p = parse_ok(example);
+	const Program p = parse_program_ok(example);
 	struct Row {
 		const char *sku, *category;
 		bool excluded;

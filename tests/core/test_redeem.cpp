@@ -7,15 +7,12 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "fixture.hpp"
 
-#include "core/basket.hpp"
-#include "core/engine.hpp"
-#include "core/program.hpp"
+using namespace core_test;
 
 namespace {
 
-using Json = nlohmann::json;
 using loy::Code;
 using loy::Redemption;
 
@@ -32,39 +29,7 @@ const char *const base_program = R"({
 		     { "id": "free-cig", "cost": 100, "sku": "CIG" } ]
 })";
 
-loy::Program make_program(const std::string &patch = "{}")
-{
-	Json doc = Json::parse(base_program);
-	doc.merge_patch(Json::parse(patch));
-	auto p = loy::parse_program(doc.dump());
-	INFO(p.status().message());
-	REQUIRE(p);
-	return *p;
-}
-
-struct L {
-	const char *sku;
-	const char *category;
-	int64_t qty;
-	int64_t unit_price;
-	int64_t discount;
-};
-
-loy::Basket make_basket(const std::vector<L> &lines)
-{
-	Json doc = {{"receipt_id", "R-1"}, {"at", "2026-11-24T10:15:00+01:00"}, {"lines", Json::array()}};
-	for (const auto &l : lines) {
-		Json line = {{"sku", l.sku}, {"qty", l.qty}, {"unit_price", l.unit_price},
-			     {"discount", l.discount}};
-		if (l.category)
-			line["category"] = l.category;
-		doc["lines"].push_back(line);
-	}
-	auto b = loy::parse_basket(doc.dump());
-	INFO(b.status().message());
-	REQUIRE(b);
-	return *b;
-}
+loy::Program make_program(const std::string &patch = "{}") { return program_from(base_program, patch); }
 
 // S0 = 700 + 1301 = 2001 (the tobacco line is excluded); with max_pct 50 the
 // most money a redemption may take is floor(2001 × 50 / 100) = 1000 (1000.5).
@@ -96,32 +61,6 @@ M blocked() { return {true, true, 5000, 0}; }
 M unknown() { return {false, false, 0, 0}; }
 M balance(int64_t b) { return {true, false, b, 0}; }
 M today(int64_t t) { return {true, false, 5000, t}; }
-
-std::string describe(const std::vector<loy::Part> &parts)
-{
-	std::string s;
-	for (const auto &p : parts) {
-		if (!s.empty())
-			s += ", ";
-		s += p.rule + "=" + std::to_string(p.points);
-	}
-	return s;
-}
-
-loy::Checkout accepted(const loy::Program &p, const loy::Basket &b, const loy::Member &m,
-		       const Redemption &r)
-{
-	auto c = loy::checkout(p, b, m, r);
-	INFO(c.status().message());
-	REQUIRE(c);
-	int64_t sum = 0;
-	for (const auto &part : c->breakdown)
-		sum += part.points;
-	CHECK(c->earned == sum);
-	REQUIRE_FALSE(c->breakdown.empty());
-	CHECK(c->breakdown.front().rule == "base");
-	return *c;
-}
 
 // One row of the decline tables: Code::ok means accepted.
 struct Row {

@@ -6,16 +6,13 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "core/basket.hpp"
-#include "core/engine.hpp"
-#include "core/program.hpp"
 #include "core/receipt_json.hpp"
+#include "fixture.hpp"
+
+using namespace core_test;
 
 namespace {
 
-using Json = nlohmann::json;
 using loy::Code;
 using loy::Redemption;
 using loy::ReturnLine;
@@ -32,39 +29,7 @@ const char *const base_program = R"({
 	"rewards": [ { "id": "free-coffee", "cost": 300, "sku": "COF" } ]
 })";
 
-loy::Program make_program(const std::string &patch = "{}")
-{
-	Json doc = Json::parse(base_program);
-	doc.merge_patch(Json::parse(patch));
-	auto p = loy::parse_program(doc.dump());
-	INFO(p.status().message());
-	REQUIRE(p);
-	return *p;
-}
-
-struct L {
-	const char *sku;
-	const char *category;
-	int64_t qty;
-	int64_t unit_price;
-	int64_t discount;
-};
-
-loy::Basket make_basket(const std::vector<L> &lines)
-{
-	Json doc = {{"receipt_id", "R-1"}, {"at", "2026-11-24T10:15:00+01:00"}, {"lines", Json::array()}};
-	for (const auto &l : lines) {
-		Json line = {{"sku", l.sku}, {"qty", l.qty}, {"unit_price", l.unit_price},
-			     {"discount", l.discount}};
-		if (l.category)
-			line["category"] = l.category;
-		doc["lines"].push_back(line);
-	}
-	auto b = loy::parse_basket(doc.dump());
-	INFO(b.status().message());
-	REQUIRE(b);
-	return *b;
-}
+loy::Program make_program(const std::string &patch = "{}") { return program_from(base_program, patch); }
 
 loy::Member known(int64_t qualifying = 0)
 {
@@ -87,10 +52,7 @@ loy::Receipt sale(const loy::Program &p, const std::vector<L> &lines, const loy:
 		  const Redemption &r)
 {
 	auto b = make_basket(lines);
-	auto c = loy::checkout(p, b, m, r);
-	INFO(c.status().message());
-	REQUIRE(c);
-	return loy::make_receipt(b, *c, m, r);
+	return loy::make_receipt(b, checkout_ok(p, b, m, r), m, r);
 }
 
 struct Step {
@@ -455,13 +417,10 @@ TEST_CASE("receipt_from_json refuses documents that cannot be a receipt", "[refu
 	for (const auto &r : rows) {
 		INFO(r.name);
 		std::string text;
-		if (r.patch) {
-			Json doc = Json::parse(good);
-			doc.merge_patch(Json::parse(r.patch));
-			text = doc.dump();
-		} else {
+		if (r.patch)
+			text = merge_patch(good, r.patch);
+		else
 			text = r.text;
-		}
 		auto back = loy::receipt_from_json(text);
 		if (r.ok) {
 			INFO(back.status().message());

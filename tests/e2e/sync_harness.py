@@ -34,6 +34,7 @@ class Config:
     examples = None
     tmpbase = None      # where the temporary dirs go
     slow = 1            # time factor: larger under an emulator
+    stop_within = 5     # s from SIGTERM to serve's exit ("a few seconds")
     emulated = False
 
 
@@ -229,7 +230,7 @@ class Server:
     def stop(self, sig=signal.SIGTERM, within=None):
         """Sends `sig`; serve must exit 0 within `within` seconds. Returns the
         time it took."""
-        within = within or 5 * Config.slow
+        within = within or Config.stop_within
         t0 = time.monotonic()
         self.proc.send_signal(sig)
         try:

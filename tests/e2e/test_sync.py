@@ -28,6 +28,7 @@ import time
 import unittest
 from collections import defaultdict
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sync_harness import (Central, Config, SyncCase, at, basket, emulator_args, free_port, line,  # noqa: E402
@@ -265,6 +266,8 @@ class TwoStoresTest(SyncCase):
         central = {}
         for card in cards:
             bal = c.balance(card)
+            for k in ("card", "balance", "tier", "qualifying_spend", "blocked"):
+                self.assertIn(k, bal, "cli.md: central balance --json has %s: %r" % (k, bal))
             self.assertEqual(bal["card"], mask(card))
             self.assertEqual(bal["balance"], x.cards[card],
                              "centre's balance of %s after every terminal synced" % mask(card))
@@ -916,7 +919,7 @@ class StopTest(SyncCase):
         time.sleep(0.3)
         t0 = time.monotonic()
         srv.send(signal.SIGTERM)
-        within = 5 * Config.slow
+        within = Config.stop_within
         how = None
         try:
             rc = srv.proc.wait(within)
@@ -963,6 +966,7 @@ def main():
     Config.emulator = emulator_args(args.emulator)
     Config.emulated = bool(Config.emulator)
     Config.slow = 4 if Config.emulated else 1
+    Config.stop_within = 10 if Config.emulated else 5
     Config.examples = os.path.abspath(args.examples)
     Config.tmpbase = pick_tmpbase(args.tmpdir)
     SEED = args.seed if args.seed is not None else random.randrange(1 << 31)

@@ -413,6 +413,71 @@ TEST_CASE("tls: the server's accept is bounded too", "[tls]")
 	WARN("server handshake time-out of " << quick_io_ms << " ms took " << elapsed << " ms");
 }
 
+TEST_CASE("tls: a silent client holds up neither other handshakes nor the accept loop", "[tls]")
+{
+	auto server = loy::net::TlsServer::listen("127.0.0.1", 0, pki().server());
+	REQUIRE(server);
+	const loy::net::Timeouts t{5000, 2000};
+
+	// A port scanner: connects, says nothing. Accepted first.
+	int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((*server)->port());
+	REQUIRE(::connect(silent, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+	auto t0 = Clock::now();
+	auto first = (*server)->accept(100, t);
+	REQUIRE(first);
+	CHECK(*first == nullptr); // its handshake is under way, not done
+	CHECK(ms_since(t0) < 200); // the stop flag is seen on time
+
+	// A terminal meanwhile gets through at once.
+	std::string client_error;
+	std::thread terminal([&] {
+		auto c = tls_connect("127.0.0.1", (*server)->port(), pki().client("T1"), patient);
+		if (!c)
+			client_error = c.status().message();
+		else
+			(void)(*c)->write_all("ping");
+	});
+	std::unique_ptr<TlsStream> got;
+	std::vector<std::string> errors;
+	while (!got && ms_since(t0) < 5000) {
+		auto r = (*server)->accept(50, t);
+		if (!r)
+			errors.push_back(r.status().message());
+		else if (*r)
+			got = std::move(r).value();
+	}
+	terminal.join();
+	CHECK(client_error.empty());
+	REQUIRE(got);
+	CHECK(got->peer_cn() == "T1");
+	CHECK(errors.empty()); // the silent one has not timed out yet
+	auto t_terminal = ms_since(t0);
+	CHECK(t_terminal < 2000);
+	char b[8];
+	auto r = got->read_some(b, 4);
+	REQUIRE(r);
+	CHECK(std::string(b, *r) == "ping");
+
+	// The silent one fails on its own clock.
+	while (errors.empty() && ms_since(t0) < 5000) {
+		auto e = (*server)->accept(50, t);
+		if (!e)
+			errors.push_back(e.status().message());
+	}
+	auto t_silent = ms_since(t0);
+	::close(silent);
+	REQUIRE(errors.size() == 1);
+	CHECK(contains(errors[0], "failed: timed out after 2000 ms"));
+	CHECK(t_silent >= 1995);
+	CHECK(t_silent < 3000);
+	WARN("terminal served after " << t_terminal << " ms; the silent client's handshake failed after "
+				       << t_silent << " ms");
+}
+
 TEST_CASE("tls: reads and writes are bounded; a closed peer reads as 0", "[tls]")
 {
 	std::atomic<bool> release{false};
