@@ -40,9 +40,13 @@ void SimLink::flap()
 void SimLink::schedule(int64_t at_ms, bool up)
 {
 	assert(clock_ && "a schedule needs a clock");
-	std::lock_guard lock(mu_);
-	assert(schedule_.size() < schedule_max);
-	schedule_.emplace(at_ms, up);
+	{
+		std::lock_guard lock(mu_);
+		assert(schedule_.size() < schedule_max);
+		schedule_.emplace(at_ms, up);
+	}
+	// A waiter with no limit and nothing scheduled sleeps for real.
+	cv_.notify_all();
 }
 
 void SimLink::fail_next(int count, int code)
@@ -119,11 +123,14 @@ int SimLink::wait_change(int timeout_ms)
 				continue;
 			}
 			if (deadline >= 0) {
-				clock_->advance_ms(deadline - now);
+				// Another thread may have moved the clock past it.
+				if (deadline > now)
+					clock_->advance_ms(deadline - now);
 				return 0;
 			}
-			// No schedule and no limit: only a command can end the wait.
-			cv_.wait(lock, [&] { return generation_ != reported_; });
+			// No schedule and no limit: only a command or a new schedule
+			// can end the wait.
+			cv_.wait(lock, [&] { return generation_ != reported_ || !schedule_.empty(); });
 		}
 	}
 	auto changed = [&] { return generation_ != reported_; };

@@ -8,8 +8,10 @@
 // A reader or a link given a clock runs in simulated time: its delays and
 // schedules are in true milliseconds, and a wait does not sleep but moves the
 // clock on (to the next scripted event or by the time-out), so that a test of
-// an hour of link flaps takes microseconds. Without a clock they run in real
-// time and a wait sleeps until another thread pushes a scan or flips the link.
+// an hour of link flaps takes microseconds; only a wait without limit on an
+// empty script (or schedule) sleeps, in real time, until another thread adds
+// to it. Without a clock they run in real time and a wait sleeps until another
+// thread pushes a scan or flips the link, or the time-out.
 //
 // Every class is thread-safe: a test drives one from a second thread while
 // the code under test waits in read_scan() or wait_change(). The C tables

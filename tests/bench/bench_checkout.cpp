@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "core/timeutil.hpp"
 #include "storage/terminal.hpp"
 
 namespace {
@@ -95,9 +96,14 @@ std::string card_number(int i)
 	return d + static_cast<char>('0' + (10 - sum % 10) % 10);
 }
 
+// Receipt n is dated so that each member shops about once a day, as a
+// store's regulars do: a ledger of a million entries spans about 500 days.
 std::string basket(int64_t n, int lines)
 {
-	std::string s = fmt::format(R"({{"receipt_id":"B-{}","at":"2026-11-24T10:15:00+01:00","lines":[)", n);
+	loy::Timestamp at;
+	at.utc_s = 1735722000 + (n / members) * 86400 + (n % members) * 20; // from 2025-01-01 09:00Z
+	at.offset_s = 3600;
+	std::string s = fmt::format(R"({{"receipt_id":"B-{}","at":"{}","lines":[)", n, loy::format_timestamp(at));
 	for (int i = 0; i < lines; i++)
 		s += fmt::format(R"({}{{"sku":"SKU-{}","category":"{}","qty":{},"unit_price":{},"discount":{}}})",
 				 i ? "," : "", i, i % 3 ? "pastry" : "coffee", 1 + i % 3, 150 + 10 * i,

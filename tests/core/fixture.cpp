@@ -28,12 +28,21 @@ loy::Basket parse_basket_ok(const std::string &text)
 	return *b;
 }
 
-loy::Program program_from(const char *base, const std::string &patch)
+const char *const base_program = R"({
+	"program": "test", "version": 1, "currency": "EUR",
+	"card": { "check": "none", "min_length": 1, "max_length": 19 },
+	"earn": { "points": 1, "per": 100 },
+	"tiers": [ { "name": "Member", "spend": 0, "multiplier_pct": 100 } ],
+	"redeem": { "point_value": 1, "min_points": 0, "max_pct": 100,
+		    "offline_daily_cap": 1000000 }
+})";
+
+loy::Program program_from(const std::string &defaults, const std::string &patch)
 {
-	return parse_program_ok(merge_patch(base, patch));
+	return parse_program_ok(merge_patch(merge_patch(base_program, defaults), patch));
 }
 
-std::string with_change(const char *doc, Mutation change, const char *literal)
+std::string mutated(const char *doc, Mutation change, const char *literal)
 {
 	Json j = Json::parse(doc);
 	change(j);
@@ -49,6 +58,7 @@ std::string with_change(const char *doc, Mutation change, const char *literal)
 void check_refused(const loy::Status &s, loy::Code code, const std::string &starts,
 		   const char *holds)
 {
+	REQUIRE_FALSE(s.is_ok());
 	CHECK(s.code() == code);
 	CHECK_THAT(s.message(), Catch::StartsWith(starts));
 	if (holds)

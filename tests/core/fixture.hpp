@@ -25,19 +25,23 @@ std::string merge_patch(const std::string &doc, const std::string &patch);
 loy::Program parse_program_ok(const std::string &text);
 loy::Basket parse_basket_ok(const std::string &text);
 
-// A test file's program: its `base` document with a test's `patch` merged
-// over it, parsed; REQUIREs success.
-loy::Program program_from(const char *base, const std::string &patch);
+// The program the engine tests start from: one tier, 1 point per 100, and
+// redemption without limits.
+extern const char *const base_program;
+
+// base_program with what a test file's programs share (`defaults`) and then a
+// test's own changes (`patch`) merged over it, parsed; REQUIREs success.
+loy::Program program_from(const std::string &defaults, const std::string &patch);
 
 // A change to a JSON document, for tables of one change per row.
 using Mutation = void (*)(Json &);
 
 // `doc` with one change, as text. A value "@" is replaced by `literal` in the
 // text, for numbers nlohmann::json would not write as wanted.
-std::string with_change(const char *doc, Mutation change, const char *literal = nullptr);
+std::string mutated(const char *doc, Mutation change, const char *literal = nullptr);
 
-// Checks a refusal: its code, how its message starts and, unless `holds` is
-// null, what the message holds.
+// Checks a refusal: REQUIREs that `s` is not ok, then checks its code, how its
+// message starts and, unless `holds` is null, what the message holds.
 void check_refused(const loy::Status &s, loy::Code code, const std::string &starts,
 		   const char *holds);
 

@@ -14,18 +14,9 @@ namespace {
 
 using loy::Code;
 
-// The program every test starts from; each test merges its own changes over it
-// (RFC 7386: objects merge key by key, arrays are replaced whole).
-const char *const base_program = R"({
-	"program": "test", "version": 1, "currency": "EUR",
-	"card": { "check": "none", "min_length": 1, "max_length": 19 },
-	"earn": { "points": 1, "per": 100 },
-	"tiers": [ { "name": "Member", "spend": 0, "multiplier_pct": 100 } ],
-	"redeem": { "point_value": 1, "min_points": 0, "max_pct": 100,
-		    "offline_daily_cap": 1000000 }
-})";
-
-loy::Program make_program(const std::string &patch) { return program_from(base_program, patch); }
+// Each test merges its own changes over the fixture's base_program (RFC 7386:
+// objects merge key by key, arrays are replaced whole).
+loy::Program make_program(const std::string &patch) { return program_from("{}", patch); }
 
 loy::Member member(int64_t qualifying_spend = 0)
 {

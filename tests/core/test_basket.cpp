@@ -20,12 +20,6 @@ const char *const example = R"({ "receipt_id": "R-1001", "at": "2026-11-24T10:15
   "lines": [ { "sku": "COF-01", "category": "coffee", "qty": 2,
                "unit_price": 350, "discount": 0 } ] })";
 
-// The example with one change, as text (see with_change).
-std::string mutated(Mutation change, const char *literal = nullptr)
-{
-	return with_change(example, change, literal);
-}
-
 Json &line(Json &doc, size_t i) { return doc["lines"][i]; }
 
 } // namespace
@@ -160,12 +154,11 @@ TEST_CASE("an invalid basket is refused with the field's path", "[basket]")
 	};
 	for (const Row &r : rows) {
 		INFO(r.name);
-		const std::string text = mutated(r.change, r.literal);
+		const std::string text = mutated(example, r.change, r.literal);
 		CAPTURE(text);
-		auto b = loy::parse_basket(text);
-		REQUIRE_FALSE(b);
 		const char *sep = r.path[std::char_traits<char>::length(r.path) - 1] == ':' ? "" : " ";
-		check_refused(b.status(), r.code, std::string("basket: ") + r.path + sep, r.why);
+		check_refused(loy::parse_basket(text).status(), r.code,
+			      std::string("basket: ") + r.path + sep, r.why);
 	}
 }
 
@@ -188,9 +181,7 @@ TEST_CASE("text that is not a basket object is refused", "[basket]")
 	};
 	for (const Row &r : rows) {
 		INFO(r.name);
-		auto b = loy::parse_basket(r.text);
-		REQUIRE_FALSE(b);
-		check_refused(b.status(), Code::bad_basket, "basket: ", r.why);
+		check_refused(loy::parse_basket(r.text).status(), Code::bad_basket, "basket: ", r.why);
 	}
 }
 
@@ -252,7 +243,7 @@ TEST_CASE("valid edge cases of a basket", "[basket]")
 	};
 	for (const Row &r : rows) {
 		INFO(r.name);
-		const Basket b = parse_basket_ok(mutated(r.change));
+		const Basket b = parse_basket_ok(mutated(example, r.change));
 		CHECK(r.holds(b));
 	}
 
@@ -294,17 +285,17 @@ TEST_CASE("canonical JSON: the same basket however written", "[basket]")
 		 "{\n\t\"lines\" : [ {\"discount\":0, \"unit_price\":350,\n \"qty\":2,\"category\":\"coffee\",\"sku\":\"COF-01\"} ],\r\n"
 		 "  \"at\":\"2026-11-24T10:15:00+01:00\",  \"receipt_id\" : \"R-1001\"\n}\n",
 		 true},
-		{"discount absent (0)", mutated([](Json &d) { line(d, 0).erase("discount"); }), true},
-		{"qty changed", mutated([](Json &d) { line(d, 0)["qty"] = 3; }), false},
-		{"unit_price changed", mutated([](Json &d) { line(d, 0)["unit_price"] = 351; }), false},
-		{"discount changed", mutated([](Json &d) { line(d, 0)["discount"] = 1; }), false},
-		{"sku changed", mutated([](Json &d) { line(d, 0)["sku"] = "COF-02"; }), false},
-		{"category changed", mutated([](Json &d) { line(d, 0)["category"] = "tea"; }), false},
-		{"category absent", mutated([](Json &d) { line(d, 0).erase("category"); }), false},
-		{"receipt_id changed", mutated([](Json &d) { d["receipt_id"] = "R-1002"; }), false},
-		{"at changed by a second", mutated([](Json &d) { d["at"] = "2026-11-24T10:15:01+01:00"; }), false},
-		{"a line added", mutated([](Json &d) { d["lines"].push_back(line_json("COF-01", 1, 350, 0)); }), false},
-		{"a line split in two", mutated([](Json &d) {
+		{"discount absent (0)", mutated(example, [](Json &d) { line(d, 0).erase("discount"); }), true},
+		{"qty changed", mutated(example, [](Json &d) { line(d, 0)["qty"] = 3; }), false},
+		{"unit_price changed", mutated(example, [](Json &d) { line(d, 0)["unit_price"] = 351; }), false},
+		{"discount changed", mutated(example, [](Json &d) { line(d, 0)["discount"] = 1; }), false},
+		{"sku changed", mutated(example, [](Json &d) { line(d, 0)["sku"] = "COF-02"; }), false},
+		{"category changed", mutated(example, [](Json &d) { line(d, 0)["category"] = "tea"; }), false},
+		{"category absent", mutated(example, [](Json &d) { line(d, 0).erase("category"); }), false},
+		{"receipt_id changed", mutated(example, [](Json &d) { d["receipt_id"] = "R-1002"; }), false},
+		{"at changed by a second", mutated(example, [](Json &d) { d["at"] = "2026-11-24T10:15:01+01:00"; }), false},
+		{"a line added", mutated(example, [](Json &d) { d["lines"].push_back(line_json("COF-01", 1, 350, 0)); }), false},
+		{"a line split in two", mutated(example, [](Json &d) {
 			 line(d, 0)["qty"] = 1;
 			 const Json copy = line(d, 0);
 			 d["lines"].push_back(copy);

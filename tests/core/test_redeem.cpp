@@ -16,20 +16,16 @@ namespace {
 using loy::Code;
 using loy::Redemption;
 
-// Each test merges its own changes over this program (RFC 7386).
-const char *const base_program = R"({
-	"program": "test", "version": 1, "currency": "EUR",
-	"card": { "check": "none", "min_length": 1, "max_length": 19 },
-	"earn": { "points": 1, "per": 100 },
+// What this file's programs change in the fixture's base_program; each test
+// merges its own changes over both (RFC 7386).
+const char *const defaults = R"({
 	"exclude": { "categories": ["tobacco"] },
-	"tiers": [ { "name": "Member", "spend": 0, "multiplier_pct": 100 } ],
-	"redeem": { "point_value": 1, "min_points": 100, "max_pct": 50,
-		    "offline_daily_cap": 2000 },
+	"redeem": { "min_points": 100, "max_pct": 50, "offline_daily_cap": 2000 },
 	"rewards": [ { "id": "free-coffee", "cost": 300, "sku": "COF-01" },
 		     { "id": "free-cig", "cost": 100, "sku": "CIG" } ]
 })";
 
-loy::Program make_program(const std::string &patch = "{}") { return program_from(base_program, patch); }
+loy::Program make_program(const std::string &patch = "{}") { return program_from(defaults, patch); }
 
 // S0 = 700 + 1301 = 2001 (the tobacco line is excluded); with max_pct 50 the
 // most money a redemption may take is floor(2001 × 50 / 100) = 1000 (1000.5).

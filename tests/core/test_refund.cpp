@@ -17,19 +17,14 @@ using loy::Code;
 using loy::Redemption;
 using loy::ReturnLine;
 
-// Each test merges its own changes over this program (RFC 7386).
-const char *const base_program = R"({
-	"program": "test", "version": 1, "currency": "EUR",
-	"card": { "check": "none", "min_length": 1, "max_length": 19 },
-	"earn": { "points": 1, "per": 100 },
+// What this file's programs add to the fixture's base_program; each test
+// merges its own changes over both (RFC 7386).
+const char *const defaults = R"({
 	"exclude": { "categories": ["tobacco"] },
-	"tiers": [ { "name": "Member", "spend": 0, "multiplier_pct": 100 } ],
-	"redeem": { "point_value": 1, "min_points": 0, "max_pct": 100,
-		    "offline_daily_cap": 1000000 },
 	"rewards": [ { "id": "free-coffee", "cost": 300, "sku": "COF" } ]
 })";
 
-loy::Program make_program(const std::string &patch = "{}") { return program_from(base_program, patch); }
+loy::Program make_program(const std::string &patch = "{}") { return program_from(defaults, patch); }
 
 loy::Member known(int64_t qualifying = 0)
 {

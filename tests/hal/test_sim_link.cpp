@@ -146,6 +146,21 @@ TEST_CASE("sim link: a change from another thread wakes a waiter")
 		cable.join();
 		CHECK(is_up(t) == 1);
 	}
+	SECTION("in simulated time, a schedule added while a waiter sleeps")
+	{
+		SimClock clock;
+		SimLink link(&clock, true);
+		const loy_hal_link *t = link.table();
+		REQUIRE(is_up(t) == 1);
+		std::thread planner([&] {
+			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			link.schedule(5000, false);
+		});
+		CHECK(wait_change(t, -1) == 1);
+		planner.join();
+		CHECK(clock.true_ms() == 5000);
+		CHECK(is_up(t) == 0);
+	}
 	SECTION("is_up from one thread while another waits")
 	{
 		SimLink link;
@@ -165,7 +180,8 @@ TEST_CASE("sim link: a random schedule is seen change by change")
 {
 	const unsigned seed = Catch::rngSeed();
 	INFO("replay with --rng-seed " << seed);
-	std::mt19937 rng(std::seed_seq{seed, 0x11bcu});
+	std::seed_seq seq{seed, 0x11bcu};
+	std::mt19937 rng(seq);
 	SimClock clock;
 	SimLink link(&clock, true);
 	const loy_hal_link *t = link.table();

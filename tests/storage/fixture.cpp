@@ -153,6 +153,15 @@ Json must(const loy::Result<std::string> &r)
 	return Json::parse(*r);
 }
 
+loy::Ledger::Verdict verified(loy::Terminal &t)
+{
+	auto v = t.verify();
+	REQUIRE(v);
+	INFO(v->problem);
+	CHECK(v->ok);
+	return *v;
+}
+
 int64_t balance_of(loy::Terminal &t, const char *card, int64_t now)
 {
 	Json b = ok_json(t.balance(card, now));

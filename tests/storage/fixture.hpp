@@ -83,6 +83,10 @@ Json ok_json(const loy::Result<std::string> &r);
 // a failure throws std::runtime_error naming the code.
 Json must(const loy::Result<std::string> &r);
 
+// The terminal's verify(), REQUIRE-ing an answer and CHECK-ing that it is ok
+// (the problem shown).
+loy::Ledger::Verdict verified(loy::Terminal &t);
+
 // A balance of `card` as the terminal reports it (0 when unknown/null).
 int64_t balance_of(loy::Terminal &t, const char *card, int64_t now);
 

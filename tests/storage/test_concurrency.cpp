@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -129,31 +131,62 @@ void prepare(const std::string &dir)
 
 constexpr int writes_n = 100;
 
+// Starts a child that opens its own Terminal on `dir`, opens `ready` and
+// reports the Run that `work` makes on that terminal.
+Child start_writer(const std::string &dir, const Gate &ready,
+		   const std::function<Run(loy::Terminal &)> &work)
+{
+	return start_child([&](const Report &rep) {
+		auto t = loy::Terminal::open(dir);
+		if (!t) {
+			rep.line("error open: " + t.status().message());
+			return 1;
+		}
+		ready.open();
+		report_run(rep, work(*t.value()));
+		return 0;
+	});
+}
+
+// A child writing `writes_n` checkouts with ids prefix-0 … (run_checkouts).
+Child start_checkouts(const std::string &dir, const Gate &ready, const char *prefix)
+{
+	return start_writer(dir, ready,
+			    [prefix](loy::Terminal &t) { return run_checkouts(t, prefix, writes_n); });
+}
+
+// What became of `writes_n` checkouts run at once by a child (ids
+// child_prefix-…) and by this process (parent_prefix-…) on a prepared dir.
+struct Race {
+	std::unique_ptr<loy::Terminal> t; // this process's terminal, still open
+	Run mine, theirs;
+	ChildResult child;
+};
+
+Race race_checkouts(const std::string &dir, const char *parent_prefix, const char *child_prefix)
+{
+	Gate ready;
+	Child child = start_checkouts(dir, ready, child_prefix);
+	Race race;
+	race.t = open_terminal(dir);
+	ready.wait();
+	race.mine = run_checkouts(*race.t, parent_prefix, writes_n);
+	race.child = finish_child(child);
+	race.theirs = parse_run(race.child.out);
+	return race;
+}
+
 } // namespace
 
 TEST_CASE("two processes check out at once: every checkout recorded, gap-free")
 {
 	TempDir tmp;
 	prepare(tmp.data());
-	Gate ready;
-	Child child = start_child([&](const Report &rep) {
-		auto t = loy::Terminal::open(tmp.data());
-		if (!t) {
-			rep.line("error open: " + t.status().message());
-			return 1;
-		}
-		ready.open();
-		report_run(rep, run_checkouts(*t.value(), "C", writes_n));
-		return 0;
-	});
-	auto t = open_terminal(tmp.data());
-	ready.wait();
-	Run mine = run_checkouts(*t, "P", writes_n);
-	ChildResult res = finish_child(child);
-	INFO(res.describe());
-	REQUIRE(res.exited);
-	CHECK(res.code == 0);
-	Run theirs = parse_run(res.out);
+	const Race race = race_checkouts(tmp.data(), "P", "C");
+	const Run &mine = race.mine, &theirs = race.theirs;
+	INFO(race.child.describe());
+	REQUIRE(race.child.exited);
+	CHECK(race.child.code == 0);
 	CHECK(mine.errors.empty());
 	for (const auto &e : mine.errors)
 		UNSCOPED_INFO(e);
@@ -166,45 +199,26 @@ TEST_CASE("two processes check out at once: every checkout recorded, gap-free")
 	REQUIRE(seqs.size() == 2 * writes_n + 1);
 	for (size_t i = 0; i < seqs.size(); i++)
 		CHECK(seqs[i] == static_cast<int64_t>(i + 1));
-	CHECK(balance_of(*t, card_a, utc_of(day_at(30))) == mine.earned + theirs.earned);
-	auto v = t->verify();
-	REQUIRE(v);
-	INFO(v->problem);
-	CHECK(v->ok);
+	CHECK(balance_of(*race.t, card_a, utc_of(day_at(30))) == mine.earned + theirs.earned);
+	verified(*race.t);
 }
 
 TEST_CASE("two processes retry the same receipts: each recorded once")
 {
 	TempDir tmp;
 	prepare(tmp.data());
-	Gate ready;
-	Child child = start_child([&](const Report &rep) {
-		auto t = loy::Terminal::open(tmp.data());
-		if (!t) {
-			rep.line("error open: " + t.status().message());
-			return 1;
-		}
-		ready.open();
-		report_run(rep, run_checkouts(*t.value(), "R", writes_n));
-		return 0;
-	});
-	auto t = open_terminal(tmp.data());
-	ready.wait();
-	Run mine = run_checkouts(*t, "R", writes_n);
-	ChildResult res = finish_child(child);
-	INFO(res.describe());
-	REQUIRE(res.exited);
-	CHECK(res.code == 0);
-	Run theirs = parse_run(res.out);
+	const Race race = race_checkouts(tmp.data(), "R", "R");
+	const Run &mine = race.mine, &theirs = race.theirs;
+	INFO(race.child.describe());
+	REQUIRE(race.child.exited);
+	CHECK(race.child.code == 0);
 	CHECK(mine.errors.empty());
 	CHECK(theirs.errors.empty());
 	CHECK(mine.fresh + theirs.fresh == writes_n);
 	CHECK(mine.replayed + theirs.replayed == writes_n);
 	CHECK(count_kind(tmp.data(), "checkout") == writes_n);
-	CHECK(balance_of(*t, card_a, utc_of(day_at(30))) == mine.earned + theirs.earned);
-	auto v = t->verify();
-	REQUIRE(v);
-	CHECK(v->ok);
+	CHECK(balance_of(*race.t, card_a, utc_of(day_at(30))) == mine.earned + theirs.earned);
+	verified(*race.t);
 }
 
 TEST_CASE("a balance read in one process while the other writes")
@@ -212,16 +226,7 @@ TEST_CASE("a balance read in one process while the other writes")
 	TempDir tmp;
 	prepare(tmp.data());
 	Gate ready;
-	Child child = start_child([&](const Report &rep) {
-		auto t = loy::Terminal::open(tmp.data());
-		if (!t) {
-			rep.line("error open: " + t.status().message());
-			return 1;
-		}
-		ready.open();
-		report_run(rep, run_checkouts(*t.value(), "W", writes_n));
-		return 0;
-	});
+	Child child = start_checkouts(tmp.data(), ready, "W");
 	auto t = open_terminal(tmp.data());
 	ready.wait();
 	int64_t last = 0;
@@ -262,16 +267,7 @@ TEST_CASE("verify in one process while the other writes")
 		build_mixed_ledger(*t, 30);
 	}
 	Gate ready;
-	Child child = start_child([&](const Report &rep) {
-		auto t = loy::Terminal::open(tmp.data());
-		if (!t) {
-			rep.line("error open: " + t.status().message());
-			return 1;
-		}
-		ready.open();
-		report_run(rep, run_checkouts(*t.value(), "W", writes_n));
-		return 0;
-	});
+	Child child = start_checkouts(tmp.data(), ready, "W");
 	auto t = open_terminal(tmp.data());
 	ready.wait();
 	int runs = 0, errors = 0, not_ok = 0;
@@ -296,9 +292,7 @@ TEST_CASE("verify in one process while the other writes")
 	CHECK(runs > 1);
 	CHECK(errors == 0);
 	CHECK(not_ok == 0);
-	auto v = t->verify();
-	REQUIRE(v);
-	CHECK(v->ok);
+	verified(*t);
 }
 
 TEST_CASE("a balance with pending points read while the other process writes")
@@ -319,24 +313,17 @@ TEST_CASE("a balance with pending points read while the other process writes")
 	const std::string at = day_at(5);
 	const int64_t now = utc_of(at, 60);
 	Gate ready;
-	Child child = start_child([&](const Report &rep) {
-		auto t = loy::Terminal::open(tmp.data());
-		if (!t) {
-			rep.line("error open: " + t.status().message());
-			return 1;
-		}
-		ready.open();
+	Child child = start_writer(tmp.data(), ready, [&](loy::Terminal &w) {
 		Run run;
 		for (int i = 0; i < writes_n; i++) {
 			const std::string id = fmt::format("W-{}", i);
-			auto r = t.value()->checkout(card_a, basket(id, at, {beans, coffee}), loy::Redemption::none(), now);
+			auto r = w.checkout(card_a, basket(id, at, {beans, coffee}), loy::Redemption::none(), now);
 			if (!r)
 				run.errors.push_back(id + ": " + r.status().message());
 			else
 				run.earned += Json::parse(*r)["earned"].get<int64_t>();
 		}
-		report_run(rep, run);
-		return 0;
+		return run;
 	});
 	auto t = open_terminal(tmp.data());
 	ready.wait();

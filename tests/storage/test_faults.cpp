@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -66,6 +67,24 @@ std::string field(const std::string &out, const std::string &key)
 		if (line.rfind(key + "=", 0) == 0)
 			return line.substr(key.size() + 1);
 	return "";
+}
+
+// In a forked child: opens `dir` and reports how (open=, open_message=);
+// null when it did not open.
+std::unique_ptr<loy::Terminal> open_reported(const Report &rep, const std::string &dir)
+{
+	auto t = loy::Terminal::open(dir);
+	rep.line("open=" + code_of(t.status()));
+	rep.line("open_message=" + t.status().message());
+	if (!t)
+		return nullptr;
+	return std::move(t).value();
+}
+
+// What verify() answered, as a child reports it: ok, bad or the error's code.
+std::string verdict_of(const loy::Result<loy::Ledger::Verdict> &v)
+{
+	return v ? (v->ok ? "ok" : "bad") : loy::code_name(v.status().code());
 }
 
 // A terminal with A enrolled and one checkout, closed: the start of each
@@ -164,14 +183,12 @@ TEST_CASE("disk full during a write: Code::storage, nothing half-written, the ne
 		// Space back: the ledger verifies, holds the first write and, unless
 		// the child retried, nothing of the failed one.
 		auto t = open_terminal(tmp.data());
-		auto v = t->verify();
-		REQUIRE(v);
-		INFO(v->problem);
-		CHECK(v->ok);
+		const auto v = verified(*t);
+		INFO(v.problem);
 		// A program version is a setting, not a journal entry.
 		const bool journaled_retry = row.retry_in_child && row.op != Op::program_load;
 		const int64_t expect = entries_before + 1 + (journaled_retry ? 1 : 0);
-		CHECK(v->entries == expect);
+		CHECK(v.entries == expect);
 		CHECK(static_cast<int64_t>(journal_seqs(tmp.data()).size()) == expect);
 		RawDb db(ledger_path(tmp.data()));
 		CHECK(db.integer("SELECT count(*) FROM receipts WHERE receipt_id IN ('R-2', 'R-3')") ==
@@ -188,9 +205,7 @@ TEST_CASE("disk full during a write: Code::storage, nothing half-written, the ne
 			CHECK(again["enrolled"] == !row.retry_in_child);
 		ok_json(t->checkout(card_a, basket("R-4", day_at(2), {coffee}), loy::Redemption::none(),
 				    utc_of(day_at(2))));
-		v = t->verify();
-		REQUIRE(v);
-		CHECK(v->ok);
+		verified(*t);
 	}
 }
 
@@ -236,9 +251,7 @@ TEST_CASE("disk full during init: an init that failed can be run again")
 		auto made = make_terminal(tmp.data());
 		ok_json(made->checkout(card_a, basket("R-1", day_at(0), {coffee}), loy::Redemption::none(),
 				       utc_of(day_at(0))));
-		auto v = made->verify();
-		REQUIRE(v);
-		CHECK(v->ok);
+		verified(*made);
 	}
 	CHECK(succeeded);
 }
@@ -265,17 +278,15 @@ TEST_CASE("read-only media: reads work or fail as storage, writes fail as storag
 			rep.line("skip=the bind mount is not read-only");
 			return 0;
 		}
-		auto t = loy::Terminal::open(tmp.data());
-		rep.line("open=" + code_of(t.status()));
-		rep.line("open_message=" + t.status().message());
+		auto t = open_reported(rep, tmp.data());
 		if (!t)
 			return 0;
-		loy::Terminal &term = *t.value();
+		loy::Terminal &term = *t;
 		const int64_t now = utc_of(day_at(1));
 		rep.line("balance=" + code_of(term.balance(card_a, now)));
 		rep.line("status=" + code_of(term.status()));
 		auto v = term.verify();
-		rep.line(std::string("verify=") + (v ? (v->ok ? "ok" : "bad") : loy::code_name(v.status().code())));
+		rep.line("verify=" + verdict_of(v));
 		auto c = term.checkout(card_a, basket("R-1", day_at(1), {coffee}), loy::Redemption::none(), now);
 		rep.line("checkout=" + code_of(c));
 		rep.line("checkout_message=" + c.status().message());
@@ -308,9 +319,7 @@ TEST_CASE("read-only media: reads work or fail as storage, writes fail as storag
 	CHECK(RawDb(ledger_path(tmp.data())).rows("SELECT seq, hash FROM journal ORDER BY seq") == before);
 	ok_json(t->checkout(card_a, basket("R-1", day_at(1), {coffee}), loy::Redemption::none(),
 			    utc_of(day_at(1))));
-	auto v = t->verify();
-	REQUIRE(v);
-	CHECK(v->ok);
+	verified(*t);
 }
 
 TEST_CASE("a process killed mid-write loses nothing it acknowledged")
@@ -355,15 +364,13 @@ TEST_CASE("a process killed mid-write loses nothing it acknowledged")
 		REQUIRE(acknowledged > 0);
 
 		auto t = open_terminal(tmp.data());
-		auto v = t->verify();
-		REQUIRE(v);
-		INFO(v->problem);
-		CHECK(v->ok);
+		const auto v = verified(*t);
+		INFO(v.problem);
 		// Every acknowledged checkout is there; the one in flight may be.
 		const int64_t recorded = count_kind(tmp.data(), "checkout") - 1;
 		CHECK(recorded >= acknowledged);
 		CHECK(recorded <= acknowledged + 1);
-		CHECK(v->entries == entries_before + recorded);
+		CHECK(v.entries == entries_before + recorded);
 		for (int i = 1; i <= acknowledged; i++) {
 			Json r = ok_json(t->checkout(card_a, basket(fmt::format("K-{}", i), day_at(i % 20), {coffee}),
 						     loy::Redemption::none(), utc_of(day_at(i % 20))));
@@ -416,6 +423,10 @@ TEST_CASE("garbage in the ledger: Code::storage or a failed verification, never 
 		file.replace(static_cast<size_t>(offset), bytes.size(), bytes);
 		write_file(ledger_path(dir), file);
 	};
+	// Damage done by an SQL statement on the ledger.
+	auto sql = [](const char *statement) {
+		return [statement](const std::string &dir) { RawDb(ledger_path(dir)).exec(statement); };
+	};
 	struct Row {
 		const char *name;
 		std::function<void(const std::string &dir)> damage;
@@ -451,20 +462,15 @@ TEST_CASE("garbage in the ledger: Code::storage or a failed verification, never 
 		{"the file emptied (0 bytes) while the keys remain",
 		 [&](const std::string &d) { REQUIRE(::truncate(ledger_path(d).c_str(), 0) == 0); }, false},
 		{"meta acked_through not a number",
-		 [&](const std::string &d) { RawDb(ledger_path(d)).exec("UPDATE meta SET value = 'x' WHERE key = 'acked_through'"); },
-		 false},
+		 sql("UPDATE meta SET value = 'x' WHERE key = 'acked_through'"), false},
 		{"meta program_version not a number",
-		 [&](const std::string &d) { RawDb(ledger_path(d)).exec("UPDATE meta SET value = 'seven' WHERE key = 'program_version'"); },
-		 false},
+		 sql("UPDATE meta SET value = 'seven' WHERE key = 'program_version'"), false},
 		{"the stored program document",
-		 [&](const std::string &d) { RawDb(ledger_path(d)).exec("UPDATE programs SET document = '{\"program\":'"); },
-		 false},
+		 sql("UPDATE programs SET document = '{\"program\":'"), false},
 		{"a receipt naming an entry that does not exist",
-		 [&](const std::string &d) { RawDb(ledger_path(d)).exec("UPDATE receipts SET seq = 9999, last_seq = 9999 WHERE receipt_id = 'R-4'"); },
-		 false},
+		 sql("UPDATE receipts SET seq = 9999, last_seq = 9999 WHERE receipt_id = 'R-4'"), false},
 		{"a journal text column holding a blob",
-		 [&](const std::string &d) { RawDb(ledger_path(d)).exec("UPDATE journal SET kind = X'00FF00' WHERE seq = 10"); },
-		 false},
+		 sql("UPDATE journal SET kind = X'00FF00' WHERE seq = 10"), false},
 	};
 	for (const Row &row : rows) {
 		CAPTURE(row.name);
@@ -472,15 +478,12 @@ TEST_CASE("garbage in the ledger: Code::storage or a failed verification, never 
 		std::filesystem::copy(base.data(), tmp.data(), std::filesystem::copy_options::recursive);
 		row.damage(tmp.data());
 		ChildResult child = run_child([&](const Report &rep) {
-			auto t = loy::Terminal::open(tmp.data());
-			rep.line("open=" + code_of(t.status()));
-			rep.line("open_message=" + t.status().message());
+			auto t = open_reported(rep, tmp.data());
 			if (!t)
 				return 0;
-			loy::Terminal &term = *t.value();
+			loy::Terminal &term = *t;
 			auto v = term.verify();
-			rep.line(std::string("verify=") +
-				 (v ? (v->ok ? "ok" : "bad") : loy::code_name(v.status().code())));
+			rep.line("verify=" + verdict_of(v));
 			if (v)
 				rep.line("problem=" + v->problem);
 			else

@@ -141,9 +141,7 @@ TEST_CASE("init again: the same terminal is a no-op, another is refused")
 		Json st = ok_json(again->status());
 		CHECK(st["terminal_id"] == "T1");
 		CHECK(st["store"] == "S1");
-		auto v = again->verify();
-		REQUIRE(v);
-		CHECK(v->ok);
+		verified(*again);
 	}
 }
 
@@ -310,10 +308,8 @@ TEST_CASE("the journal: one entry per recorded operation, seq gap-free from 1")
 	for (const auto &r : db.rows("SELECT points, json_extract(body, '$.data.returned') - "
 				     "json_extract(body, '$.data.reversed') FROM journal WHERE kind = 'refund'"))
 		CHECK(r[0] == r[1]);
-	auto v = t->verify();
-	REQUIRE(v);
-	CHECK(v->ok);
-	CHECK(v->entries == static_cast<int64_t>(kinds.size()));
+	const auto v = verified(*t);
+	CHECK(v.entries == static_cast<int64_t>(kinds.size()));
 }
 
 TEST_CASE("a declined or refused operation writes nothing")
@@ -401,9 +397,7 @@ TEST_CASE("a declined or refused operation writes nothing")
 	}
 	CHECK(balance_of(*t, card_a, now) == balance_a);
 	CHECK(balance_of(*t, card_b, now) == balance_b);
-	auto v = t->verify();
-	REQUIRE(v);
-	CHECK(v->ok);
+	verified(*t);
 }
 
 TEST_CASE("a retried checkout is a replay when it is the same, refused when not")

@@ -81,11 +81,9 @@ TEST_CASE("schema 1 is migrated: derived tables rebuilt, balances unchanged")
 	CHECK(RawDb(ledger_path(tmp.data())).rows("SELECT * FROM journal ORDER BY seq") == journal_before);
 
 	auto t = open_terminal(tmp.data());
-	auto v = t->verify();
-	REQUIRE(v);
-	INFO(v->problem);
-	CHECK(v->ok);
-	CHECK(v->entries == static_cast<int64_t>(journal_before.size()));
+	const auto v = verified(*t);
+	INFO(v.problem);
+	CHECK(v.entries == static_cast<int64_t>(journal_before.size()));
 	const char *const cards[] = {card_a, card_b, card_c};
 	for (size_t i = 0; i < 3; i++) {
 		CAPTURE(cards[i]);
@@ -98,9 +96,7 @@ TEST_CASE("schema 1 is migrated: derived tables rebuilt, balances unchanged")
 	CHECK(replay["replayed"] == true);
 	ok_json(t->refund("R-3", {}, now));
 	CHECK(t->refund("R-7", {}, now).status().code() == Code::declined_already_refunded);
-	v = t->verify();
-	REQUIRE(v);
-	CHECK(v->ok);
+	verified(*t);
 }
 
 TEST_CASE("a migration that cannot rebuild changes nothing")
