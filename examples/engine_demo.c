@@ -157,10 +157,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	loy_checkout co;
-	st = loy_engine_checkout(e, basket, blen, &member, &redemption, &co);
 	if (title)
 		printf("== %s\n", title);
+	/* The heading before any error line on stderr. */
+	fflush(stdout);
+	loy_checkout co;
+	st = loy_engine_checkout(e, basket, blen, &member, &redemption, &co);
 	if (st != LOY_OK) {
 		rc = fail(e, st);
 		goto out;

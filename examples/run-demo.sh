@@ -26,5 +26,5 @@ run $b/discounted-only.json --balance 250 \
 	--title "Fully discounted croissants earn nothing; the coffee does"
 run $b/discounted-only.json --balance 50 --redeem 100 \
 	--title "Redeeming more points than the member has is declined"
-run $b/tuesday-coffee.json --spend 25000 --balance 5000 --redeem 700 \
-	--title "Redeeming more than max_pct (50%) of the eligible spend is declined"
+run $b/tuesday-coffee.json --spend 25000 --balance 5000 --redeem 701 \
+	--title "Redeeming more than max_pct (50%) of EUR 14.00 eligible spend is declined"
