@@ -64,8 +64,8 @@ Events typed(const std::string &text, unsigned shift_key = KEY_LEFTSHIFT, unsign
 {
 	Events out;
 	for (char c : text) {
-		unsigned code;
-		bool shift;
+		unsigned code = 0;
+		bool shift = false;
 		REQUIRE(key_for(c, &code, &shift));
 		if (shift)
 			out.push_back(ev(EV_KEY, shift_key, 1));
@@ -230,8 +230,8 @@ TEST_CASE("evdev decoder: random scans with random Shift keys and noise")
 				key(all, kp[c - '0']);
 				continue;
 			}
-			unsigned code;
-			bool shift;
+			unsigned code = 0;
+			bool shift = false;
 			REQUIRE(key_for(c, &code, &shift));
 			unsigned shift_key = rng() % 2 ? KEY_LEFTSHIFT : KEY_RIGHTSHIFT;
 			if (shift)
