@@ -28,7 +28,7 @@ Status Db::error(const char *what, int rc) const
 	return Status(Code::storage, fmt::format("ledger: {}: {} ({})", what, msg, sqlite3_errstr(rc)));
 }
 
-Status Db::open(const std::string &path, bool create)
+Status Db::open(const std::string &path, bool create, int busy_ms)
 {
 	close();
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
@@ -39,7 +39,7 @@ Status Db::open(const std::string &path, bool create)
 		return s;
 	}
 	sqlite3_extended_result_codes(db_, 1);
-	sqlite3_busy_timeout(db_, busy_timeout_ms);
+	sqlite3_busy_timeout(db_, busy_ms);
 	// WAL: readers never block the writer and a commit is one append and one
 	// sync. FULL: that sync happens on every commit, so an acknowledged
 	// checkout survives a power cut.

@@ -32,7 +32,7 @@ public:
 
 	// Opens (creating when `create`) the database file in WAL mode with
 	// synchronous=FULL: a commit that returned has reached the disk.
-	Status open(const std::string &path, bool create);
+	Status open(const std::string &path, bool create, int busy_ms = busy_timeout_ms);
 	void close();
 	bool is_open() const { return db_ != nullptr; }
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,12 @@ namespace {
 
 constexpr int64_t day_s = 86400;
 const std::string zero_hash(64, '0');
+// The centre's writers are its worker threads and the administrative
+// commands. Threads of one server take turns on this mutex (fair, no
+// polling); another process waits on SQLite's busy handler, long enough for
+// every worker's batch ahead of it.
+constexpr int central_busy_timeout_ms = 60000;
+std::mutex write_mutex;
 
 const char *const schema_v1 = R"sql(
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -171,7 +178,7 @@ Result<std::unique_ptr<Store>> open_store(const std::string &dir)
 Status SqliteStore::open(const std::string &dir)
 {
 	dir_ = dir;
-	LOY_TRY(db_.open(dir + "/central.db", true));
+	LOY_TRY(db_.open(dir + "/central.db", true, central_busy_timeout_ms));
 	return migrate();
 }
 
@@ -184,6 +191,7 @@ Status SqliteStore::migrate()
 		return bad(Code::storage, fmt::format("central: schema version {} is newer than this program's 1", *v));
 	if (*v == 1)
 		return Status::ok();
+	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	// Another process may have created it while this one waited for the lock.
@@ -420,6 +428,7 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 	if (entries.size() > push_entries_max)
 		return bad(Code::bad_argument, fmt::format("push: {} entries, at most {} per batch",
 							   entries.size(), push_entries_max));
+	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	auto st = db_.prepare("SELECT acked_through, last_hash FROM terminals WHERE terminal_id = ?1");
@@ -624,6 +633,7 @@ Result<MembersPage> SqliteStore::members_after(int64_t watermark, int limit, int
 {
 	if (limit <= 0 || limit > members_page_max)
 		limit = members_page_max;
+	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	LOY_TRY(sweep(now));
@@ -662,6 +672,7 @@ Result<std::string> SqliteStore::publish_program(std::string_view json, int64_t 
 	auto p = parse_program(json);
 	if (!p)
 		return p.status();
+	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	auto newest = db_.prepare("SELECT version, document FROM programs WHERE id = ?1 ORDER BY version DESC LIMIT 1");
@@ -702,6 +713,7 @@ Result<std::string> SqliteStore::enroll(std::string_view scan, int64_t now)
 	auto card = card_token(scan);
 	if (!card)
 		return card.status();
+	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	LOY_TRY(touch(card->first));
@@ -718,6 +730,7 @@ Result<std::string> SqliteStore::block(std::string_view scan, int64_t now)
 	auto card = card_token(scan);
 	if (!card)
 		return card.status();
+	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	LOY_TRY(touch(card->first));
@@ -752,7 +765,8 @@ Result<std::string> SqliteStore::balance(std::string_view scan, int64_t now)
 Result<std::string> SqliteStore::report(int64_t now)
 {
 	{
-		db::Transaction tx(db_);
+		std::lock_guard<std::mutex> writer(write_mutex);
+	db::Transaction tx(db_);
 		LOY_TRY(tx.begin());
 		LOY_TRY(sweep(now));
 		LOY_TRY(tx.commit());
