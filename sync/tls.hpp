@@ -18,10 +18,12 @@ namespace loy::net {
 // A LAN or a mobile link completes a TCP handshake well within this; longer
 // means the server is down or unreachable, and a cashier should not wait.
 inline constexpr int connect_timeout_ms_default = 5000;
-// One TLS handshake, one read or one write of a sync batch: generous for a
-// slow mobile link carrying a full batch, short enough that a dead peer frees
-// the terminal (or a server thread) in well under a minute.
-inline constexpr int io_timeout_ms_default = 15000;
+// One TLS handshake, one read or one write of a sync batch. A terminal's
+// answer may wait behind the batches of a whole chain at closing time (200
+// terminals pushing at once keep one server busy for ~20 s here), and a slow
+// mobile link carries a full batch: a minute covers both, and still frees
+// the terminal from a dead peer.
+inline constexpr int io_timeout_ms_default = 60000;
 
 struct Timeouts {
 	int connect_ms = connect_timeout_ms_default;

@@ -292,7 +292,7 @@ loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line,
 
 /**
  * \brief Time-outs of a sync's connect and of each read or write, in
- * milliseconds (defaults 5000 and 15000); 0 keeps the default.
+ * milliseconds (defaults 5000 and 60000); 0 keeps the default.
  */
 void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms);
 
