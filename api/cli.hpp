@@ -175,6 +175,26 @@ inline void print_line(const char *label, const std::string &value)
 	std::printf("  %-22s %s\n", label, value.c_str());
 }
 
+// The checks every command line passes before its command runs: arguments
+// parse, --help, a command, --data-dir. An exit code to return now, or -1
+// to go on.
+inline int check_command_line(Cli &c, int argc, char **argv, const char *usage)
+{
+	c.args = parse_args(argc, argv);
+	if (!c.args.error.empty())
+		return c.bad_args(c.args.error);
+	for (const auto &o : c.args.opts)
+		if (o.first == "help") {
+			std::fputs(usage, stdout);
+			return 0;
+		}
+	if (c.args.words.empty())
+		return c.bad_args("no command given (--help lists them)");
+	if (c.args.data_dir.empty())
+		return c.bad_args("--data-dir DIR is required");
+	return -1;
+}
+
 // Prints a result object for --json, or calls `human` to print it for a cashier.
 template <class F> int print_result(const Cli &c, const Json &r, F &&human)
 {

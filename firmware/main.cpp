@@ -366,18 +366,8 @@ int dispatch(Cli &c)
 int main(int argc, char **argv)
 {
 	Cli c;
-	c.args = loy::cli::parse_args(argc, argv);
-	if (!c.args.error.empty())
-		return c.bad_args(c.args.error);
-	for (const auto &o : c.args.opts)
-		if (o.first == "help") {
-			std::fputs(usage, stdout);
-			return 0;
-		}
-	if (c.args.words.empty())
-		return c.bad_args("no command given (--help lists them)");
-	if (c.args.data_dir.empty())
-		return c.bad_args("--data-dir DIR is required");
+	if (int rc = loy::cli::check_command_line(c, argc, argv, usage); rc >= 0)
+		return rc;
 	c.t = loy_terminal_new();
 	if (!c.t)
 		return c.fail(LOY_E_INTERNAL, "out of memory");

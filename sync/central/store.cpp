@@ -158,6 +158,8 @@ private:
 	Status consume(const std::string &token, int64_t points, int64_t at);
 	Status sweep(int64_t now);
 	Result<MemberInfo> member_info(const std::string &token, int64_t now);
+	// Returns the masked card.
+	Result<std::string> mark_member(std::string_view scan, const char *update_sql);
 
 	db::Db db_;
 	std::string dir_;
@@ -708,7 +710,9 @@ Result<std::string> SqliteStore::publish_program(std::string_view json, int64_t 
 	return out.dump();
 }
 
-Result<std::string> SqliteStore::enroll(std::string_view scan, int64_t now)
+// Enrolling and blocking: one flag set on the member, a new change number,
+// one transaction.
+Result<std::string> SqliteStore::mark_member(std::string_view scan, const char *update_sql)
 {
 	auto card = card_token(scan);
 	if (!card)
@@ -717,29 +721,26 @@ Result<std::string> SqliteStore::enroll(std::string_view scan, int64_t now)
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
 	LOY_TRY(touch(card->first));
-	LOY_TRY(run(db_, "UPDATE members SET enrolled = 1, masked = ?2 WHERE token = ?1",
-		    {card->first, card->second}));
+	LOY_TRY(run(db_, update_sql, {card->first, card->second}));
 	LOY_TRY(tx.commit());
-	(void)now;
-	OJson out{{"card", card->second}, {"known", true}};
-	return out.dump();
+	return card->second;
 }
 
-Result<std::string> SqliteStore::block(std::string_view scan, int64_t now)
+Result<std::string> SqliteStore::enroll(std::string_view scan, int64_t)
 {
-	auto card = card_token(scan);
-	if (!card)
-		return card.status();
-	std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
-	LOY_TRY(tx.begin());
-	LOY_TRY(touch(card->first));
-	LOY_TRY(run(db_, "UPDATE members SET blocked = 1, masked = coalesce(masked, ?2) WHERE token = ?1",
-		    {card->first, card->second}));
-	LOY_TRY(tx.commit());
-	(void)now;
-	OJson out{{"card", card->second}, {"blocked", true}};
-	return out.dump();
+	auto masked = mark_member(scan, "UPDATE members SET enrolled = 1, masked = ?2 WHERE token = ?1");
+	if (!masked)
+		return masked.status();
+	return OJson{{"card", *masked}, {"known", true}}.dump();
+}
+
+Result<std::string> SqliteStore::block(std::string_view scan, int64_t)
+{
+	auto masked = mark_member(scan, "UPDATE members SET blocked = 1, masked = coalesce(masked, ?2) "
+					"WHERE token = ?1");
+	if (!masked)
+		return masked.status();
+	return OJson{{"card", *masked}, {"blocked", true}}.dump();
 }
 
 Result<std::string> SqliteStore::balance(std::string_view scan, int64_t now)
