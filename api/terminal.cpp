@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/boundary.hpp"
+#include "loyalty/hal.h"
 #include "loyalty/loyalty.h"
 #include "storage/terminal.hpp"
 #include "sync/client.hpp"
@@ -16,12 +17,25 @@ struct loy_terminal {
 	int64_t (*clock)(void *ctx) = nullptr;
 	loy::net::Timeouts sync_timeouts;
 	void *clock_ctx = nullptr;
+	const loy_hal *hal = nullptr;
 	char errmsg[LOY_ERRMSG_MAX] = "";
 
+	// Seconds since the epoch: the clock set by loy_terminal_set_clock(),
+	// else the HAL's, else the system's. A HAL clock that cannot be read
+	// gives way to the system's rather than stamp a receipt with nothing.
 	int64_t now() const
 	{
-		return clock ? clock(clock_ctx) : static_cast<int64_t>(std::time(nullptr));
+		if (clock)
+			return clock(clock_ctx);
+		if (hal && hal->clock) {
+			int64_t ms = hal->clock->wall_ms(hal->clock->ctx);
+			if (ms != LOY_HAL_TIME_INVALID)
+				return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+		}
+		return static_cast<int64_t>(std::time(nullptr));
 	}
+
+	const loy_hal_keystore *keys() const { return hal ? hal->keys : nullptr; }
 };
 
 namespace {
@@ -79,6 +93,28 @@ void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ct
 
 loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup)
 {
+	return loy_terminal_init_hal(t, data_dir, setup, nullptr);
+}
+
+loy_status loy_terminal_open(loy_terminal *t, const char *data_dir)
+{
+	return loy_terminal_open_hal(t, data_dir, nullptr);
+}
+
+// A HAL is checked before it is kept: a bad table is refused at open, not
+// found out at the first checkout.
+static loy_status take_hal(loy_terminal *t, const loy_hal *hal)
+{
+	char why[160] = "";
+	if (hal && loy_hal_check(hal, why, sizeof why) < 0)
+		return fail(t, Code::bad_argument, (std::string("hal: ") + why).c_str());
+	t->hal = hal;
+	return LOY_OK;
+}
+
+loy_status loy_terminal_init_hal(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup,
+				 const loy_hal *hal)
+{
 	if (!t)
 		return LOY_E_BAD_ARGUMENT;
 	if (!data_dir || !setup)
@@ -93,14 +129,16 @@ loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_te
 		s.cert = str(setup->cert);
 		s.key = str(setup->key);
 		s.token_key = str(setup->token_key);
-		loy::Status st = loy::Terminal::init(data_dir, s, t->now());
+		if (loy_status hs = take_hal(t, hal); hs != LOY_OK)
+			return hs;
+		loy::Status st = loy::Terminal::init(data_dir, s, t->now(), t->keys());
 		if (!st)
 			return fail(t, st);
-		return loy_terminal_open(t, data_dir);
+		return loy_terminal_open_hal(t, data_dir, hal);
 	});
 }
 
-loy_status loy_terminal_open(loy_terminal *t, const char *data_dir)
+loy_status loy_terminal_open_hal(loy_terminal *t, const char *data_dir, const loy_hal *hal)
 {
 	if (!t)
 		return LOY_E_BAD_ARGUMENT;
@@ -108,7 +146,9 @@ loy_status loy_terminal_open(loy_terminal *t, const char *data_dir)
 		return fail(t, Code::bad_argument, "open: no data dir (NULL)");
 	return loy::capi::guarded(t->errmsg, [&]() -> loy_status {
 		t->terminal.reset();
-		auto r = loy::Terminal::open(data_dir);
+		if (loy_status hs = take_hal(t, hal); hs != LOY_OK)
+			return hs;
+		auto r = loy::Terminal::open(data_dir, t->keys());
 		if (!r)
 			return fail(t, r.status());
 		t->terminal = std::move(r).value();

@@ -321,7 +321,7 @@ Status Ledger::set_meta(const char *key, const std::string &value)
 	return st.value().bind(1, std::string_view(key)).bind(2, value).run();
 }
 
-Status Ledger::load_keys()
+Status Ledger::load_keys(const KeyStore &keys)
 {
 	auto tid = meta("terminal_id");
 	if (!tid)
@@ -329,12 +329,12 @@ Status Ledger::load_keys()
 	if (!*tid)
 		return Status(Code::bad_argument, fmt::format("data dir {} is not initialised: run init", dir_));
 	terminal_id_ = **tid;
-	auto mk = crypto::read_key_file(dir_ + "/ledger.key");
+	auto mk = keys.key(ledger_key_item);
 	if (!mk)
-		return Status(Code::storage, mk.status().message());
-	auto tk = crypto::read_key_file(dir_ + "/token.key");
+		return mk.status();
+	auto tk = keys.key(token_key_item);
 	if (!tk)
-		return Status(Code::storage, tk.status().message());
+		return tk.status();
 	mac_key_ = *mk;
 	token_key_ = *tk;
 	keys_loaded_ = true;

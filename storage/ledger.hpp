@@ -11,6 +11,7 @@
 
 #include "core/status.hpp"
 #include "storage/crypto.hpp"
+#include "storage/keys.hpp"
 #include "storage/sqlite.hpp"
 
 namespace loy {
@@ -48,7 +49,7 @@ public:
 	Result<int64_t> meta_int(const char *key, int64_t fallback);
 	Status set_meta(const char *key, const std::string &value);
 
-	Status load_keys();
+	Status load_keys(const KeyStore &keys);
 	const crypto::Key &token_key() const { return token_key_; }
 	std::string member_token(const std::string &card_digits) const;
 

@@ -80,23 +80,6 @@ Result<std::string> read_small_file(const std::string &path, size_t size_max)
 	return text;
 }
 
-Status write_file_atomic(const std::string &path, const std::string &text, mode_t mode)
-{
-	std::string tmp = path + ".tmp";
-	FILE *f = std::fopen(tmp.c_str(), "wb");
-	if (!f)
-		return bad(Code::storage, fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
-	bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
-		  ::fchmod(fileno(f), mode) == 0 && ::fsync(fileno(f)) == 0;
-	int err = errno;
-	ok = std::fclose(f) == 0 && ok;
-	if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-		::unlink(tmp.c_str());
-		return bad(Code::storage, fmt::format("cannot write {}: {}", path, std::strerror(ok ? errno : err)));
-	}
-	return Status::ok();
-}
-
 // The identity of a checkout request: a retry must name the same basket, the
 // same card and the same redemption to be a replay.
 std::string request_digest(const Basket &b, const std::string &token, const Redemption &r)
@@ -281,7 +264,8 @@ std::optional<int32_t> zone_offset(const std::string &tz, int64_t utc)
 	return static_cast<int32_t>(tm.tm_gmtoff);
 }
 
-Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t now)
+Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t now,
+		      const loy_hal_keystore *keystore)
 {
 	if (!valid_id(s.terminal_id))
 		return bad(Code::bad_argument, fmt::format("--terminal-id \"{}\": use 1 to {} letters, digits, "
@@ -302,6 +286,9 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 		return bad(Code::bad_argument, fmt::format("--server \"{}\" must be https://HOST:PORT", s.server));
 
 	LOY_TRY(make_dir(dir));
+	auto keys = KeyStore::open(keystore, dir);
+	if (!keys)
+		return keys.status();
 	Ledger l;
 	LOY_TRY(l.open(dir, true));
 	auto tid = l.meta("terminal_id");
@@ -336,7 +323,7 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 		return mac_key.status();
 	std::string pem[3];
 	const std::string *paths[3] = {&s.ca, &s.cert, &s.key};
-	const char *names[3] = {"ca.pem", "cert.pem", "key.pem"};
+	const char *names[3] = {tls_ca_item, tls_cert_item, tls_key_item};
 	if (joining) {
 		for (int i = 0; i < 3; i++) {
 			auto text = read_small_file(*paths[i], pem_bytes_max);
@@ -350,13 +337,12 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 
 	// Keys and certificates first, the settings that make the dir a terminal
 	// last: a crash in between leaves a dir that init can run on again.
-	LOY_TRY(crypto::write_key_file(dir + "/ledger.key", *mac_key));
-	LOY_TRY(crypto::write_key_file(dir + "/token.key", token_key));
-	if (joining) {
-		LOY_TRY(make_dir(dir + "/tls"));
+	const KeyStore &k = **keys;
+	LOY_TRY(k.put_key(ledger_key_item, *mac_key));
+	LOY_TRY(k.put_key(token_key_item, token_key));
+	if (joining)
 		for (int i = 0; i < 3; i++)
-			LOY_TRY(write_file_atomic(dir + "/tls/" + names[i], pem[i], 0600));
-	}
+			LOY_TRY(k.put_item(names[i], pem[i]));
 	db::Transaction tx(l.db());
 	LOY_TRY(tx.begin());
 	LOY_TRY(l.set_meta("store", s.store));
@@ -368,15 +354,19 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 	return tx.commit();
 }
 
-Result<std::unique_ptr<Terminal>> Terminal::open(const std::string &dir)
+Result<std::unique_ptr<Terminal>> Terminal::open(const std::string &dir, const loy_hal_keystore *keystore)
 {
 	struct stat st;
 	if (::stat((dir + "/ledger.db").c_str(), &st) != 0)
 		return bad(Code::bad_argument,
 			   fmt::format("data dir {} holds no terminal: run init first", dir));
 	std::unique_ptr<Terminal> t(new Terminal());
+	auto keys = KeyStore::open(keystore, dir);
+	if (!keys)
+		return keys.status();
+	t->keys_ = std::move(keys).value();
 	LOY_TRY(t->ledger_.open(dir, false));
-	LOY_TRY(t->ledger_.load_keys());
+	LOY_TRY(t->ledger_.load_keys(*t->keys_));
 	auto get = [&](const char *key, std::string &to) -> Status {
 		auto v = t->ledger_.meta(key);
 		if (!v)
@@ -401,9 +391,14 @@ Status Terminal::load_program()
 	auto ver = ledger_.meta_int("program_version", 0);
 	if (!ver)
 		return ver.status();
+	if (program_ && program_->id == **id && program_->version == *ver)
+		return Status::ok();
 	auto p = program_version(**id, *ver);
 	if (!p)
 		return p.status();
+	// The one in force until now stays at hand for refunds of its receipts.
+	if (program_)
+		versions_.push_back(std::move(program_));
 	program_ = std::make_unique<Program>(**p);
 	return Status::ok();
 }
@@ -501,7 +496,6 @@ Result<Terminal::SyncSettings> Terminal::sync_settings()
 	SyncSettings s;
 	s.terminal_id = terminal_id_;
 	s.store = store_;
-	s.tls_dir = ledger_.dir() + "/tls";
 	auto server = ledger_.meta("server");
 	if (!server)
 		return server.status();
@@ -661,6 +655,7 @@ Status upsert_member(db::Db &db, const std::string &token, const std::string &ma
 
 Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
 {
+	LOY_TRY(load_program());
 	LOY_TRY(need_program(program_));
 	auto digits = parse_card_scan(scan, program_->card);
 	if (!digits)
@@ -692,6 +687,7 @@ Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
 Result<std::string> Terminal::checkout(std::string_view scan, std::string_view basket_json,
 				       const Redemption &r, int64_t now)
 {
+	LOY_TRY(load_program());
 	LOY_TRY(need_program(program_));
 	const Program &p = *program_;
 	auto digits = parse_card_scan(scan, p.card);
@@ -900,6 +896,7 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 
 Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
 {
+	LOY_TRY(load_program());
 	LOY_TRY(need_program(program_));
 	const Program &p = *program_;
 	auto digits = parse_card_scan(scan, p.card);
@@ -948,6 +945,7 @@ Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
 
 Result<std::string> Terminal::status()
 {
+	LOY_TRY(load_program());
 	db::ReadTransaction snapshot(ledger_.db());
 	LOY_TRY(snapshot.begin());
 	OJson out;

@@ -34,8 +34,12 @@ class Terminal {
 public:
 	// Makes a data dir a terminal's: keys, settings, an empty ledger.
 	// Initialising again with the same terminal id and store changes nothing.
-	static Status init(const std::string &dir, const TerminalSetup &setup, int64_t now_utc);
-	static Result<std::unique_ptr<Terminal>> open(const std::string &dir);
+	// The keys go to `keys` (a HAL key store the caller keeps alive), or
+	// with NULL to files in the data dir.
+	static Status init(const std::string &dir, const TerminalSetup &setup, int64_t now_utc,
+			   const loy_hal_keystore *keys = nullptr);
+	static Result<std::unique_ptr<Terminal>> open(const std::string &dir,
+						      const loy_hal_keystore *keys = nullptr);
 
 	// Every result is the JSON object of cli.md for that command.
 	Result<std::string> program_load(std::string_view json, int64_t now_utc);
@@ -50,6 +54,7 @@ public:
 	Result<Ledger::Verdict> verify();
 
 	Ledger &ledger() { return ledger_; }
+	const KeyStore &keys() const { return *keys_; }
 
 	// For a sync (sync/client.cpp): what to push, and recording what came back.
 	struct Pending {
@@ -58,7 +63,7 @@ public:
 		std::string body;
 	};
 	struct SyncSettings {
-		std::string terminal_id, store, server, tls_dir, program_id;
+		std::string terminal_id, store, server, program_id;
 		int64_t program_version = 0;
 		int64_t acked_through = 0;
 		int64_t watermark = 0;
@@ -77,11 +82,14 @@ public:
 
 private:
 	Terminal() = default;
+	// Takes the program in force from the ledger when another handle (a
+	// sync on another thread, another process) installed a newer one.
 	Status load_program();
 	// Installs a program version inside the caller's transaction.
 	Result<bool> install_program(const Program &p, std::string_view json, int64_t now);
 	Result<const Program *> program_version(const std::string &id, int64_t version);
 
+	std::unique_ptr<KeyStore> keys_;
 	Ledger ledger_;
 	std::string terminal_id_, store_, tz_;
 	std::unique_ptr<Program> program_;               // the version in force

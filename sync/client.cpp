@@ -1,8 +1,6 @@
 // Terminal sync: push, pull, record.
 #include "sync/client.hpp"
 
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,24 +13,7 @@ using Json = nlohmann::json;
 
 namespace {
 
-constexpr size_t pem_bytes_max = 64 << 10;
-
 Status net_error(std::string msg) { return Status(Code::network, "sync: " + std::move(msg)); }
-
-Result<std::string> read_pem(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return Status(Code::bad_argument,
-			      fmt::format("sync: cannot read {}: the terminal was not set up with --server, "
-					  "--ca, --cert and --key",
-					  path));
-	std::ostringstream ss;
-	ss << in.rdbuf();
-	if (ss.str().size() > pem_bytes_max)
-		return Status(Code::bad_argument, fmt::format("sync: {} is too large", path));
-	return ss.str();
-}
 
 // One request/response on the session; a non-2xx answer is an error naming
 // what the server said.
@@ -115,9 +96,9 @@ Result<SyncReport> sync_terminal(Terminal &t, int64_t now, const Timeouts &timeo
 	if (!ep)
 		return ep.status();
 	ClientIdentity id;
-	for (auto [file, to] : {std::pair{"ca.pem", &id.ca_pem}, std::pair{"cert.pem", &id.cert_pem},
-				std::pair{"key.pem", &id.key_pem}}) {
-		auto pem = read_pem(settings->tls_dir + "/" + file);
+	for (auto [item, to] : {std::pair{tls_ca_item, &id.ca_pem}, std::pair{tls_cert_item, &id.cert_pem},
+				std::pair{tls_key_item, &id.key_pem}}) {
+		auto pem = t.keys().item(item);
 		if (!pem)
 			return pem.status();
 		*to = *pem;

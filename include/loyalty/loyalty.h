@@ -227,6 +227,9 @@ const char *loy_engine_result_json(const loy_engine *engine);
  * loy_terminal_result_json().
  */
 
+/** The devices of a terminal: include "loyalty/hal.h" to fill one. */
+struct loy_hal;
+
 /** \brief A terminal handle. One per thread; several processes may share a data dir. */
 typedef struct loy_terminal loy_terminal;
 
@@ -261,6 +264,18 @@ void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ct
 loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup);
 /** \brief Opens an initialised data dir. */
 loy_status loy_terminal_open(loy_terminal *t, const char *data_dir);
+
+/**
+ * \brief loy_terminal_init() on a terminal's devices (loyalty/hal.h): the
+ * keys and certificates go to hal->keys, time comes from hal->clock.
+ * hal (and its tables) must outlive the handle; NULL, or a NULL device, is
+ * the default: key files in the data dir, the system clock. A table that
+ * fails loy_hal_check() is LOY_E_BAD_ARGUMENT.
+ */
+loy_status loy_terminal_init_hal(loy_terminal *t, const char *data_dir,
+				 const loy_terminal_setup *setup, const struct loy_hal *hal);
+/** \brief loy_terminal_open() on a terminal's devices; see loy_terminal_init_hal(). */
+loy_status loy_terminal_open_hal(loy_terminal *t, const char *data_dir, const struct loy_hal *hal);
 
 /** \brief Installs a program version; older versions are refused (LOY_E_OLD_PROGRAM). */
 loy_status loy_terminal_program_load(loy_terminal *t, const char *json, size_t len);
