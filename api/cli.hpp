@@ -38,7 +38,10 @@ struct Args {
 };
 
 // Options that take no value.
-inline bool is_flag(const std::string &name) { return name == "json" || name == "help"; }
+inline bool is_flag(const std::string &name)
+{
+	return name == "json" || name == "help" || name == "print-config";
+}
 
 inline Args parse_args(int argc, char **argv)
 {

@@ -3,14 +3,19 @@
 // lives in the library.
 #include <loyalty/loyalty.h>
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "api/cli.hpp"
+#include "firmware/config.hpp"
+#include "firmware/devices.hpp"
+#include "firmware/till.hpp"
 
 namespace {
 
@@ -33,6 +38,7 @@ const char usage[] =
 	"  status\n"
 	"  sync\n"
 	"  verify\n"
+	"  run [--config FILE] [--print-config]   the cashier loop (firmware/POS.md)\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
@@ -332,6 +338,44 @@ int cmd_sync(Cli &c)
 	});
 }
 
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int) { stop_requested = true; }
+
+// The cashier loop: devices from the configuration file, the POS channel,
+// the sync on its own thread, until SIGTERM or SIGINT.
+int cmd_run(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"config", "print-config"}, &bad))
+		return c.bad_args("run does not take " + bad);
+	if (c.args.words.size() != 1)
+		return c.bad_args("run takes no operand");
+	const std::string *given = c.opt("config");
+	const std::string path = given ? *given : c.args.data_dir + "/terminal.conf";
+	auto cfg = loy::fw::load_config(path, !given, c.args.data_dir);
+	if (!cfg)
+		return c.fail(static_cast<loy_status>(cfg.status().code()), cfg.status().message());
+	if (c.opt("print-config")) {
+		std::printf("%s", loy::fw::format_config(*cfg).c_str());
+		return 0;
+	}
+	auto devices = loy::fw::Devices::open(*cfg, c.args.data_dir);
+	if (!devices)
+		return c.fail(static_cast<loy_status>(devices.status().code()), devices.status().message());
+	loy::fw::Till till(c.args.data_dir, *cfg, devices.value()->hal(), devices.value()->sim());
+	if (auto st = till.open(); !st)
+		return c.fail(static_cast<loy_status>(st.code()), st.message());
+	struct sigaction sa {};
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, nullptr);
+	sigaction(SIGINT, &sa, nullptr);
+	signal(SIGPIPE, SIG_IGN);
+	till.run(stop_requested);
+	return 0;
+}
+
 int dispatch(Cli &c)
 {
 	const std::string &cmd = c.args.words[0];
@@ -357,7 +401,7 @@ int dispatch(Cli &c)
 	if (cmd == "sync")
 		return cmd_sync(c);
 	if (cmd == "run")
-		return c.fail(LOY_E_INTERNAL, "run (the cashier loop) is not in this build yet");
+		return cmd_run(c);
 	return c.bad_args("unknown command \"" + cmd + "\"");
 }
 

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""A day in two stores, on one machine.
+
+A central server on loopback with a test PKI; two terminals (Budapest and
+Vienna) running the cashier loop (`loyalty-terminal run`) on simulated
+devices: a card reader the cashier scans at, a network link, a clock. This
+script plays the cashiers and the two POS applications: it scans cards at the
+readers and sends baskets over each till's POS socket (firmware/POS.md), in
+JSON lines, as a POS written in any language would. The Budapest link is cut
+at noon and comes back in the afternoon: the terminal keeps selling, then
+syncs by itself soon after the link returns; both sync again at night. Then
+the central report and each terminal's status.
+
+Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and sync/central/)
+Everything goes to a temporary dir, removed at the end (KEEP=1 keeps it).
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release")
+HERE = os.path.dirname(os.path.abspath(__file__))
+TERMINAL = os.path.join(BUILD, "firmware", "loyalty-terminal")
+CENTRAL = os.path.join(BUILD, "sync", "central", "loyalty-central")
+PROGRAM = os.path.join(HERE, "..", "programs", "cafe-rewards.json")
+
+ANNA = "6280001234567895"    # a member enrolled at the centre
+BELA = "4539578763621486"    # a member enrolled at the centre
+CLARA = "79927398713"        # a new customer, enrolled at the Vienna till
+DAVID = "4111111111111111"   # enrolled at the centre, blocked at noon
+
+
+def say(text):
+    print(text, flush=True)
+
+
+def step(text):
+    say("\n== " + text)
+
+
+def run(*args, check=True):
+    p = subprocess.run(list(args), capture_output=True, text=True)
+    if check and p.returncode != 0:
+        sys.exit(f"store-day: {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Till:
+    """One terminal's `run` process and its POS connection."""
+
+    def __init__(self, name, tid, store, tz, start, work, pki, server):
+        self.name, self.tid = name, tid
+        self.dir = os.path.join(work, tid)
+        run(TERMINAL, "--data-dir", self.dir, "init", "--terminal-id", tid, "--store", store,
+            "--tz", tz, "--server", server, "--ca", f"{pki}/ca.pem",
+            "--cert", f"{pki}/{tid}.pem", "--key", f"{pki}/{tid}.key",
+            "--token-key", f"{pki}/token.key")
+        with open(os.path.join(self.dir, "terminal.conf"), "w") as f:
+            f.write(f"""# The store-day demo: simulated devices, driven over the POS socket.
+[reader]
+type = sim
+[link]
+type = sim
+[clock]
+type = sim
+start = {start}
+[printer]
+type = file
+path = {self.dir}/receipts.txt
+[sync]
+nightly = 23:30
+after_link_up = 20s
+retry_min = 10s
+jitter = 10%
+""")
+        self.log = open(os.path.join(self.dir, "till.log"), "w")
+        self.proc = subprocess.Popen([TERMINAL, "--data-dir", self.dir, "run"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        sock = os.path.join(self.dir, "pos.sock")
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            if self.proc.poll() is not None:
+                sys.exit(f"store-day: {tid} stopped: see {self.log.name}")
+            time.sleep(0.05)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sock)
+        self.sock.settimeout(30)
+        self.file = self.sock.makefile("rw")
+        self.events = []
+        self.next_id = 1
+
+    def _read(self):
+        line = self.file.readline()
+        if not line:
+            sys.exit(f"store-day: {self.tid} closed its POS socket: see {self.log.name}")
+        return json.loads(line)
+
+    def request(self, op, **fields):
+        """Sends one request, returns its answer; events met on the way are kept."""
+        rid = self.next_id
+        self.next_id += 1
+        self.file.write(json.dumps(dict(op=op, id=rid, **fields)) + "\n")
+        self.file.flush()
+        while True:
+            msg = self._read()
+            if msg.get("id") == rid:
+                return msg
+            self.events.append(msg)
+
+    def wait_event(self, kind, pred=lambda e: True, timeout=30):
+        """The next event of `kind` that `pred` accepts."""
+        deadline = time.time() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if e.get("event") == kind and pred(e):
+                    return self.events.pop(i)
+            if time.time() > deadline:
+                sys.exit(f"store-day: {self.tid}: no {kind} event in {timeout} s: see {self.log.name}")
+            self.sock.settimeout(max(0.1, deadline - time.time()))
+            try:
+                self.events.append(self._read())
+            except socket.timeout:
+                pass
+
+    def syncs(self):
+        """Syncs finished so far, from the till's status."""
+        return self.request("status")["result"]["till"]["sync"]["syncs"]
+
+    def synced(self, what, before, nudge=None):
+        """Waits until a sync after the `before`-th has finished (calling `nudge`
+        meanwhile: moving the simulated clock on), and says how it went."""
+        deadline = time.time() + 30
+        while True:
+            sync = self.request("status")["result"]["till"]["sync"]
+            if sync["syncs"] > before and not sync["running"]:
+                break
+            if time.time() > deadline:
+                sys.exit(f"store-day: {self.tid}: no sync for {what} in 30 s: see {self.log.name}")
+            if nudge:
+                nudge()
+            time.sleep(0.05)
+        e = sync["last"]
+        res = e.get("result") or {}
+        if e["ok"]:
+            say(f"   {self.name}: {what}: sync ({e['reason']}) at {e['at'][11:19]}: pushed {res['pushed']}, "
+                f"acknowledged through {res['acked_through']}, {res['members']} members, "
+                f"program v{res['program_version']}")
+        else:
+            say(f"   {self.name}: {what}: sync ({e['reason']}) failed: {e['error']['message']}")
+        return e
+
+    def now(self):
+        return self.request("status")["result"]["till"]["now"]
+
+    def clock(self, **how):
+        return self.request("sim.clock", **how)["result"]["now"]
+
+    def scan(self, card, how="digits"):
+        """The cashier scans a card at the reader; the till shows the member."""
+        text = {"digits": card, "track2": f";{card}=2812?", "qr": f"LOYALTY:{card}"}[how]
+        self.request("sim.scan", scan=text)
+        e = self.wait_event("card")
+        r = e.get("result") or {}
+        if e["ok"]:
+            bal = r["balance"] if r.get("known") else "not known here"
+            blocked = ", BLOCKED" if r.get("blocked") else ""
+            say(f"   {self.name}: scan {r['card']} ({how}): {r.get('tier') or '-'}{blocked}, balance {bal}, "
+                f"redeemable today {r.get('redeemable_today')}")
+        else:
+            say(f"   {self.name}: scan refused: {e['error']['message']}")
+        return e
+
+    def sale(self, receipt, lines, **redeem):
+        basket = {"receipt_id": receipt, "at": self.now(), "lines": lines}
+        a = self.request("checkout", basket=basket, **redeem)
+        if a["ok"]:
+            r = a["result"]
+            extra = f", redeemed {r['redeemed']} for {r['discount'] / 100:.2f} {r['currency']}" \
+                if r["redeemed"] else ""
+            bal = r["balance"] if r["balance"] is not None else "unknown"
+            say(f"   {self.name}: {receipt} {r['card']} earned {r['earned']}{extra}; balance {bal}")
+        else:
+            say(f"   {self.name}: {receipt} refused: {a['error']['code']}: {a['error']['message']}")
+        return a
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def line(sku, category, qty, price, discount=0):
+    return {"sku": sku, "category": category, "qty": qty, "unit_price": price, "discount": discount}
+
+
+COFFEE = line("COF-01", "coffee", 2, 350)
+CROISSANTS = line("CRS-02", "pastry", 3, 250, 50)
+BEANS = line("BNS-1KG", "grocery", 2, 1890)
+CAKE = line("CAK-01", "pastry", 4, 520)
+TOBACCO = line("TAB-07", "tobacco", 1, 890)
+
+
+def main():
+    for exe in (TERMINAL, CENTRAL):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"store-day: {exe} is not built")
+    started = time.time()
+    work = tempfile.mkdtemp(prefix="loyalty-store-day-")
+    tills, serve = [], None
+    try:
+        step(f"Central server on loopback, test PKI (in {work})")
+        central, pki = os.path.join(work, "central"), os.path.join(work, "pki")
+        run(CENTRAL, "--data-dir", central, "pki", "init", "--out", pki, "--terminals", "T-BUD-1,T-VIE-1")
+        port = free_port()
+        serve_log = open(os.path.join(work, "central.log"), "w")
+        serve = subprocess.Popen([CENTRAL, "--data-dir", central, "serve", "--listen", f"127.0.0.1:{port}",
+                                  "--cert", f"{pki}/server.pem", "--key", f"{pki}/server.key",
+                                  "--client-ca", f"{pki}/ca.pem"], stdout=serve_log, stderr=subprocess.STDOUT)
+        run(CENTRAL, "--data-dir", central, "program", "publish", PROGRAM)
+        for card in (ANNA, BELA, DAVID):
+            run(CENTRAL, "--data-dir", central, "enroll", "--card", card)
+        say(f"   serving https://127.0.0.1:{port}; program cafe-rewards v7 published; 3 members enrolled")
+
+        step("Two terminals in two stores open at 08:00, cashier loops on simulated devices")
+        server = f"https://127.0.0.1:{port}"
+        bud = Till("Budapest", "T-BUD-1", "BUD-ANDRASSY", "Europe/Budapest", "2026-11-23T08:00:00+01:00",
+                   work, pki, server)
+        tills.append(bud)
+        vie = Till("Vienna  ", "T-VIE-1", "VIE-GRABEN", "Europe/Vienna", "2026-11-23T08:00:00+01:00",
+                   work, pki, server)
+        tills.append(vie)
+        # A terminal that never synced syncs at once: the program and the
+        # members come from the centre.
+        for t in tills:
+            t.synced("first start", 0)
+
+        step("Morning: members shop in both stores (tobacco and discounts earn nothing)")
+        bud.clock(set="2026-11-23T09:12:00+01:00")
+        bud.scan(ANNA, "track2")
+        bud.sale("BUD-0001", [COFFEE, CROISSANTS, TOBACCO, line("BNS-1KG", "grocery", 6, 1890)])
+        bud.scan(ANNA, "qr")
+        bud.sale("BUD-0002", [BEANS, CAKE, COFFEE])
+        vie.clock(set="2026-11-23T09:40:00+01:00")
+        vie.scan(BELA, "qr")
+        vie.sale("VIE-0001", [BEANS, COFFEE])
+        vie.scan(CLARA)
+        a = vie.request("enroll")
+        say(f"   Vienna  : enrolled {a['result']['card']} at the till")
+        vie.sale("VIE-0002", [CAKE])
+        run(CENTRAL, "--data-dir", central, "block", "--card", DAVID)
+        say("   10:30 back office blocks card ****1111 at the centre")
+        vie.clock(set="2026-11-23T11:00:00+01:00")
+        n = vie.syncs()
+        vie.request("sync")
+        vie.synced("the manager asks for a sync", n)
+
+        step("Noon: the Budapest link goes down; the store keeps selling offline")
+        bud.clock(set="2026-11-23T12:00:00+01:00")
+        bud.request("sim.link", up=False)
+        bud.wait_event("link", lambda e: not e["up"])
+        say("   Budapest: link down")
+        bud.clock(set="2026-11-23T12:31:00+01:00")
+        bud.scan(ANNA)
+        bud.sale("BUD-0003", [COFFEE, CROISSANTS], reward="free-coffee")
+        a = bud.request("refund", receipt_id="BUD-0002", lines=[{"sku": "CAK-01", "qty": 2}])
+        r = a["result"]
+        say(f"   Budapest: refund of 2 cakes from BUD-0002: {r['points_reversed']} points taken back, "
+            f"balance {r['balance']}")
+        bud.scan(BELA)
+        say("   (Bela's Vienna points reach Budapest only through the centre, at its next sync)")
+        bud.sale("BUD-0004", [CROISSANTS, COFFEE], redeem_points=100)
+        st = bud.request("status")["result"]
+        say(f"   Budapest: {st['unsynced']} entries wait for the link")
+        vie.clock(set="2026-11-23T13:05:00+01:00")
+        vie.scan(DAVID)
+        vie.sale("VIE-0003", [COFFEE], redeem_points=100)
+
+        step("15:00: the Budapest link comes back; the terminal syncs by itself")
+        bud.clock(set="2026-11-23T15:00:00+01:00")
+        n = bud.syncs()
+        bud.request("sim.link", up=True)
+        bud.wait_event("link", lambda e: e["up"])
+        say("   Budapest: link up")
+        # The link-up sync is due 20 s (±10%) after the link came back.
+        bud.synced("link back", n, lambda: bud.clock(advance_ms=2_000))
+        bud.scan(BELA)
+
+        step("Evening: a shift change in Vienna syncs; sales; then the nightly sync at 23:30 in both stores")
+        vie.clock(set="2026-11-23T17:00:00+01:00")
+        n = vie.syncs()
+        vie.request("sync")
+        vie.synced("shift change", n)
+        vie.clock(set="2026-11-23T18:20:00+01:00")
+        vie.scan(ANNA)
+        vie.sale("VIE-0004", [CAKE, COFFEE])
+        bud.clock(set="2026-11-23T19:45:00+01:00")
+        bud.scan(CLARA)
+        bud.sale("BUD-0006", [CROISSANTS])
+        counts = {}
+        for t in tills:
+            counts[t] = t.syncs()
+            t.clock(set="2026-11-23T23:29:00+01:00")
+        for t in tills:
+            t.synced("night", counts[t], lambda: t.clock(advance_ms=5_000))
+
+        step("Central report")
+        say(run(CENTRAL, "--data-dir", central, "report").stdout.rstrip())
+        for card in (ANNA, BELA, CLARA, DAVID):
+            say("   " + run(CENTRAL, "--data-dir", central, "balance", "--card", card).stdout.strip())
+
+        step("Each terminal's status, and the ledger verified")
+        for t in tills:
+            t.stop()
+        for t in tills:
+            say(run(TERMINAL, "--data-dir", t.dir, "status").stdout.rstrip())
+            say(run(TERMINAL, "--data-dir", t.dir, "verify").stdout.rstrip())
+
+        step("The last receipt printed in Budapest")
+        with open(os.path.join(bud.dir, "receipts.txt")) as f:
+            lines = f.read().splitlines()
+        start = max(i for i, l in enumerate(lines) if l.startswith("Receipt "))
+        for l in lines[start:]:
+            say("   | " + l)
+        say(f"\nstore-day: done in {time.time() - started:.1f} s")
+    finally:
+        for t in tills:
+            if t.proc.poll() is None:
+                t.proc.kill()
+        if serve:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=30)
+        if os.environ.get("KEEP"):
+            say(f"store-day: kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

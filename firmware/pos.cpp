@@ -1,0 +1,229 @@
+#include "firmware/pos.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace loy::fw {
+
+namespace {
+
+Status sys_error(const std::string &what)
+{
+	return Status(Code::bad_argument, fmt::format("pos socket: {}: {}", what, std::strerror(errno)));
+}
+
+bool fill_address(const std::string &path, sockaddr_un *a)
+{
+	std::memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	if (path.empty() || path.size() >= sizeof a->sun_path)
+		return false;
+	std::memcpy(a->sun_path, path.data(), path.size());
+	return true;
+}
+
+} // namespace
+
+PosChannel::~PosChannel()
+{
+	for (auto &c : clients_)
+		::close(c.fd);
+	if (fd_ >= 0) {
+		::close(fd_);
+		::unlink(path_.c_str());
+	}
+}
+
+Status PosChannel::listen(const std::string &path, mode_t mode)
+{
+	sockaddr_un a;
+	if (!fill_address(path, &a))
+		return Status(Code::bad_argument, fmt::format("pos socket: path \"{}\" is empty or longer than "
+							      "{} bytes",
+							      path, sizeof a.sun_path - 1));
+	int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return sys_error("socket");
+	struct stat st;
+	if (::lstat(path.c_str(), &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			::close(fd);
+			return Status(Code::bad_argument,
+				      fmt::format("pos socket: {} exists and is not a socket", path));
+		}
+		// Someone answering there is another till: refuse. Nobody: a
+		// socket left by a till that died; take its place.
+		int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+		if (probe >= 0)
+			::close(probe);
+		if (live) {
+			::close(fd);
+			return Status(Code::bad_argument,
+				      fmt::format("pos socket: another till listens on {}", path));
+		}
+		::unlink(path.c_str());
+	}
+	// The socket is made with the final permissions: no window in which
+	// another user could connect.
+	mode_t old = ::umask(static_cast<mode_t>(~mode & 0777));
+	int rc = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+	::umask(old);
+	if (rc != 0 || ::listen(fd, 16) != 0) {
+		Status s = sys_error(path);
+		::close(fd);
+		return s;
+	}
+	fd_ = fd;
+	path_ = path;
+	return Status::ok();
+}
+
+void PosChannel::poll_once(int timeout_ms, int wake_fd, const LineFn &on_line)
+{
+	std::vector<pollfd> fds;
+	fds.push_back({fd_, POLLIN, 0});
+	fds.push_back({wake_fd, POLLIN, 0});
+	for (const auto &c : clients_)
+		fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+	int n = ::poll(fds.data(), fds.size(), timeout_ms);
+	if (n <= 0)
+		return;
+	// Clients first, as they were when polled; accept after, so that the
+	// indexes match.
+	for (size_t i = 0; i < clients_.size(); i++) {
+		short ev = fds[i + 2].revents;
+		if (ev & (POLLIN | POLLHUP | POLLERR))
+			read_client(clients_[i], on_line);
+		if (ev & POLLOUT)
+			write_client(clients_[i]);
+	}
+	if (fds[0].revents & POLLIN)
+		accept_clients();
+	drop_closed();
+}
+
+void PosChannel::accept_clients()
+{
+	for (;;) {
+		int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c < 0)
+			return;
+		if (clients_.size() >= clients_max) {
+			static const char busy[] = "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many "
+						   "POS clients\"}}\n";
+			(void)!::write(c, busy, sizeof busy - 1);
+			::close(c);
+			continue;
+		}
+		Client cl;
+		cl.fd = c;
+		cl.id = next_id_++;
+		clients_.push_back(std::move(cl));
+	}
+}
+
+void PosChannel::read_client(Client &c, const LineFn &on_line)
+{
+	if (c.closing)
+		return;
+	char buf[16384];
+	for (;;) {
+		ssize_t n = ::read(c.fd, buf, sizeof buf);
+		if (n == 0) {
+			c.closing = true;
+			c.out.clear();
+			break;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c.closing = true;
+				c.out.clear();
+			}
+			break;
+		}
+		c.in.append(buf, static_cast<size_t>(n));
+		size_t start = 0;
+		for (size_t nl; (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
+			std::string line = c.in.substr(start, nl - start);
+			if (!line.empty() && line.back() == '\r')
+				line.pop_back();
+			if (!line.empty())
+				on_line(c.id, line);
+		}
+		c.in.erase(0, start);
+		if (c.in.size() > line_max) {
+			send(c.id, fmt::format("{{\"ok\":false,\"error\":{{\"code\":\"bad_argument\",\"message\":"
+					       "\"request line longer than {} bytes\"}}}}",
+					       line_max));
+			c.in.clear();
+			c.closing = true;
+			break;
+		}
+	}
+}
+
+void PosChannel::write_client(Client &c)
+{
+	while (!c.out.empty()) {
+		ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c.out.clear();
+				c.closing = true;
+			}
+			return;
+		}
+		c.out.erase(0, static_cast<size_t>(n));
+	}
+}
+
+void PosChannel::send(int client, const std::string &line)
+{
+	for (auto &c : clients_) {
+		if (c.id != client || (c.closing && c.out.empty()))
+			continue;
+		if (c.out.size() + line.size() > backlog_max) {
+			c.out.clear();
+			c.closing = true;
+			return;
+		}
+		c.out += line;
+		c.out += '\n';
+		write_client(c);
+	}
+}
+
+void PosChannel::broadcast(const std::string &line)
+{
+	for (auto &c : clients_)
+		if (!c.closing)
+			send(c.id, line);
+}
+
+void PosChannel::drop_closed()
+{
+	for (size_t i = 0; i < clients_.size();) {
+		if (clients_[i].closing && clients_[i].out.empty()) {
+			::close(clients_[i].fd);
+			clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
+		} else {
+			i++;
+		}
+	}
+}
+
+} // namespace loy::fw

@@ -1,0 +1,70 @@
+// The POS channel: a Unix stream socket on which the POS application (in
+// any language) sends requests as JSON lines and reads answers and events as
+// JSON lines (firmware/POS.md). This file is the transport only: accepting,
+// framing lines, buffering output so that a slow reader never blocks the
+// till. What a request means is the cashier loop's business.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.hpp"
+
+namespace loy::fw {
+
+class PosChannel {
+public:
+	// Longest request line: a basket of a few thousand lines fits.
+	static constexpr size_t line_max = 1 << 20;
+	// Output held for one client at most; past it the client is dropped
+	// (it stopped reading), rather than the till's memory grow.
+	static constexpr size_t backlog_max = 4 << 20;
+	// Clients at once: a POS, a back-office tool, a test.
+	static constexpr size_t clients_max = 16;
+
+	PosChannel() = default;
+	~PosChannel();
+	PosChannel(const PosChannel &) = delete;
+	PosChannel &operator=(const PosChannel &) = delete;
+
+	// Listens on `path` with permissions `mode`. A stale socket file (no
+	// one listening) is replaced; a live one is an error: two tills on one
+	// socket would take each other's baskets.
+	Status listen(const std::string &path, mode_t mode);
+
+	// Waits up to timeout_ms for a request, a client or `wake_fd` readable
+	// (-1: none), then calls on_line(client, line) for each complete line.
+	// A line too long is answered by on_error and the client dropped.
+	using LineFn = std::function<void(int client, const std::string &line)>;
+	void poll_once(int timeout_ms, int wake_fd, const LineFn &on_line);
+
+	// Queues `line` (without its '\n') to one client, or to all (broadcast).
+	void send(int client, const std::string &line);
+	void broadcast(const std::string &line);
+
+	size_t clients() const { return clients_.size(); }
+	const std::string &path() const { return path_; }
+
+private:
+	struct Client {
+		int fd = -1;
+		int id = 0;
+		std::string in, out;
+		bool closing = false; // drop once `out` is written
+	};
+	void accept_clients();
+	void read_client(Client &c, const LineFn &on_line);
+	void write_client(Client &c);
+	void drop_closed();
+
+	int fd_ = -1;
+	int next_id_ = 1;
+	std::string path_;
+	std::vector<Client> clients_;
+};
+
+} // namespace loy::fw

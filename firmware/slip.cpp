@@ -1,0 +1,116 @@
+#include "firmware/slip.hpp"
+
+#include <loyalty/loyalty.h>
+
+#include <fmt/format.h>
+
+namespace loy::fw {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// "label .... value": the value right-aligned; a label too long is cut so
+// that the value (the figure the customer reads) always shows whole.
+std::string row(const std::string &label, const std::string &value, int width)
+{
+	const size_t w = static_cast<size_t>(width);
+	if (value.size() + 1 >= w)
+		return value.substr(0, w);
+	size_t room = w - value.size() - 1;
+	std::string l = label.size() > room ? label.substr(0, room) : label;
+	return l + std::string(w - l.size() - value.size(), ' ') + value;
+}
+
+std::string points(const Json &v)
+{
+	return v.is_number_integer() ? fmt::format("{} pts", v.get<int64_t>()) : std::string("unknown");
+}
+
+std::string signed_points(int64_t v) { return fmt::format("{:+} pts", v); }
+
+std::string money(const Json &r, int64_t amount)
+{
+	char buf[64];
+	std::string cur = r.value("currency", "");
+	if (loy_format_money(cur.c_str(), amount, buf, sizeof buf) != LOY_OK)
+		return std::to_string(amount);
+	return buf;
+}
+
+std::string text(const Json &r, const char *key)
+{
+	auto it = r.find(key);
+	return it != r.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t integer(const Json &r, const char *key)
+{
+	auto it = r.find(key);
+	return it != r.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+void header(std::vector<std::string> &out, const Json &r, int width)
+{
+	std::string tier = text(r, "tier");
+	out.push_back(row("Loyalty " + text(r, "card"), tier.empty() ? std::string("-") : tier, width));
+}
+
+} // namespace
+
+std::vector<std::string> member_lines(const Json &b, int width)
+{
+	std::vector<std::string> out;
+	if (!b.value("known", false)) {
+		out.push_back(row("Loyalty " + text(b, "card"), "not known here", width));
+		out.push_back("Earns now; redeems after enrolment or a sync.");
+		return out;
+	}
+	header(out, b, width);
+	if (b.value("blocked", false))
+		out.push_back(row("Card", "BLOCKED", width));
+	out.push_back(row("Balance", points(b["balance"]), width));
+	if (integer(b, "pending") > 0)
+		out.push_back(row("Pending", points(b["pending"]), width));
+	out.push_back(row("Redeemable today", points(b["redeemable_today"]), width));
+	if (!text(b, "next_expiry").empty())
+		out.push_back(row("Next expiry", text(b, "next_expiry"), width));
+	return out;
+}
+
+std::vector<std::string> checkout_lines(const Json &c, int width)
+{
+	std::vector<std::string> out;
+	out.push_back(row("Receipt", text(c, "receipt_id"), width));
+	header(out, c, width);
+	out.push_back(row("Earned", signed_points(integer(c, "earned")), width));
+	if (auto it = c.find("breakdown"); it != c.end() && it->is_array())
+		for (const auto &part : *it)
+			out.push_back(row("  " + part.value("rule", std::string("?")),
+					  std::to_string(part.value("points", int64_t{0})), width));
+	if (integer(c, "redeemed") > 0) {
+		out.push_back(row("Redeemed", signed_points(-integer(c, "redeemed")), width));
+		out.push_back(row("Discount", money(c, integer(c, "discount")), width));
+	}
+	if (integer(c, "pending") > 0 && !text(c, "available_on").empty())
+		out.push_back(row("Available on", text(c, "available_on"), width));
+	out.push_back(row("New balance", points(c["balance"]), width));
+	if (!text(c, "expires_on").empty() && integer(c, "earned") > 0)
+		out.push_back(row("Points expire", text(c, "expires_on"), width));
+	if (c.value("replayed", false))
+		out.push_back("(copy: this receipt was recorded before)");
+	return out;
+}
+
+std::vector<std::string> refund_lines(const Json &r, int width)
+{
+	std::vector<std::string> out;
+	out.push_back(row("Refund of", text(r, "receipt_id"), width));
+	out.push_back(row("Points taken back", signed_points(-integer(r, "points_reversed")), width));
+	if (integer(r, "points_returned") > 0)
+		out.push_back(row("Points given back", signed_points(integer(r, "points_returned")), width));
+	out.push_back(row("New balance", points(r["balance"]), width));
+	return out;
+}
+
+} // namespace loy::fw

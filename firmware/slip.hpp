@@ -1,0 +1,21 @@
+// What the cashier loop prints: the member shown when a card is scanned, and
+// the loyalty part of a receipt (earned with its breakdown, redeemed, new
+// balance, next expiry), as lines of at most `width` columns for the HAL
+// printer or display. Built from the library's JSON results; no rule here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace loy::fw {
+
+// A balance result (a scan at the till).
+std::vector<std::string> member_lines(const nlohmann::json &balance, int width);
+// A checkout result.
+std::vector<std::string> checkout_lines(const nlohmann::json &checkout, int width);
+// A refund result.
+std::vector<std::string> refund_lines(const nlohmann::json &refund, int width);
+
+} // namespace loy::fw

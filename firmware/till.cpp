@@ -1,0 +1,632 @@
+#include "firmware/till.hpp"
+
+#include <loyalty/loyalty.h>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/timeutil.hpp"
+#include "firmware/pos.hpp"
+#include "firmware/slip.hpp"
+#include "storage/terminal.hpp"
+#include "sync/scheduler.hpp"
+
+namespace loy::fw {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// The longest a thread blocks before it looks at the stop flag again.
+constexpr int poll_ms = 200;
+
+const char *kind_name(loy_kind k)
+{
+	switch (k) {
+	case LOY_KIND_OK: return "ok";
+	case LOY_KIND_BAD_INPUT: return "bad_input";
+	case LOY_KIND_DECLINED: return "declined";
+	case LOY_KIND_STORAGE: return "storage";
+	case LOY_KIND_NETWORK: return "network";
+	case LOY_KIND_OTHER: break;
+	}
+	return "other";
+}
+
+Json error_json(loy_status st, const std::string &message)
+{
+	loy_kind k = loy_status_kind(st);
+	return Json{{"code", loy_errstr(st)}, {"kind", kind_name(k)}, {"exit", static_cast<int>(k)},
+		    {"message", message}};
+}
+
+Json failure(loy_status st, const std::string &message) { return Json{{"ok", false}, {"error", error_json(st, message)}}; }
+
+Json bad_request(const std::string &message) { return failure(LOY_E_BAD_ARGUMENT, message); }
+
+// A terminal handle that frees itself.
+struct Handle {
+	loy_terminal *t = loy_terminal_new();
+	~Handle() { loy_terminal_free(t); }
+	Handle() = default;
+	Handle(const Handle &) = delete;
+	Handle &operator=(const Handle &) = delete;
+	Json result() const { return Json::parse(loy_terminal_result_json(t), nullptr, false); }
+	Json answer(loy_status st) const
+	{
+		if (st != LOY_OK)
+			return failure(st, loy_terminal_errmsg(t));
+		return Json{{"ok", true}, {"result", result()}};
+	}
+};
+
+// Messages from the reader, link and sync threads to the loop, with an
+// eventfd that wakes the loop's poll.
+struct Inbox {
+	struct Message {
+		std::string type;
+		Json data;
+	};
+	std::mutex mu;
+	std::deque<Message> q;
+	int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	~Inbox()
+	{
+		if (fd >= 0)
+			::close(fd);
+	}
+	void push(std::string type, Json data)
+	{
+		{
+			std::lock_guard<std::mutex> lk(mu);
+			q.push_back({std::move(type), std::move(data)});
+		}
+		uint64_t one = 1;
+		(void)!::write(fd, &one, sizeof one);
+	}
+	std::deque<Message> drain()
+	{
+		uint64_t n;
+		(void)!::read(fd, &n, sizeof n);
+		std::lock_guard<std::mutex> lk(mu);
+		std::deque<Message> out;
+		out.swap(q);
+		return out;
+	}
+};
+
+} // namespace
+
+struct Till::Impl {
+	Impl(std::string d, TerminalConfig c, const loy_hal *h, SimControls s)
+		: dir(std::move(d)), cfg(std::move(c)), hal(h), sim(s)
+	{
+	}
+
+	std::string dir;
+	TerminalConfig cfg;
+	const loy_hal *hal;
+	SimControls sim;
+
+	Handle main;  // the loop's
+	Handle syncs; // the syncer's
+	PosChannel pos;
+	Inbox inbox;
+
+	std::string tz, server;
+	int64_t last_sync_ms = 0;
+	std::string card; // scanned, waiting for its basket
+	bool reader_gone = false;
+
+	// Shared with the syncer, under mu.
+	std::mutex mu;
+	std::condition_variable cv;
+	std::deque<bool> link_changes;
+	bool link_up = true;
+	int sync_requests = 0;
+	Json sync_state = Json{{"running", false}, {"reason", "none"}, {"failures", 0}, {"syncs", 0}, {"last", nullptr}};
+
+	int64_t wall_ms() const
+	{
+		int64_t ms = hal->clock ? hal->clock->wall_ms(hal->clock->ctx) : LOY_HAL_TIME_INVALID;
+		return ms != LOY_HAL_TIME_INVALID ? ms : static_cast<int64_t>(std::time(nullptr)) * 1000;
+	}
+	int64_t mono_ms() const
+	{
+		int64_t ms = hal->clock ? hal->clock->monotonic_ms(hal->clock->ctx) : LOY_HAL_TIME_INVALID;
+		if (ms != LOY_HAL_TIME_INVALID)
+			return ms;
+		return std::chrono::duration_cast<std::chrono::milliseconds>(
+			       std::chrono::steady_clock::now().time_since_epoch())
+			.count();
+	}
+	// The terminal's UTC offset at `wall`: its zone, or the system's.
+	int32_t offset_s(int64_t wall) const
+	{
+		const int64_t s = wall / 1000;
+		if (!tz.empty())
+			return zone_offset(tz, s).value_or(0);
+		std::time_t t = static_cast<std::time_t>(s);
+		std::tm tm{};
+		return ::localtime_r(&t, &tm) ? static_cast<int32_t>(tm.tm_gmtoff) : 0;
+	}
+	std::string now_text() const
+	{
+		const int64_t w = wall_ms();
+		Timestamp t;
+		t.utc_s = w >= 0 ? w / 1000 : -((-w + 999) / 1000);
+		t.offset_s = offset_s(w);
+		return format_timestamp(t);
+	}
+	void log(const std::string &line) const
+	{
+		std::fprintf(stderr, "%s loyalty-terminal: %s\n", now_text().c_str(), line.c_str());
+		std::fflush(stderr);
+	}
+
+	Status open();
+	void run(const std::atomic<bool> &stop);
+
+	// The loop.
+	void on_line(int client, const std::string &line);
+	Json request(const Json &req);
+	Json scan(const std::string &text);
+	Json checkout(const Json &req);
+	Json refund(const Json &req);
+	Json status();
+	Json simulate(const std::string &op, const Json &req);
+	Json print(const std::vector<std::string> &lines);
+	void on_message(const Inbox::Message &m);
+
+	// The other threads.
+	void reader_loop(const std::atomic<bool> &stop);
+	void link_loop(const std::atomic<bool> &stop);
+	void sync_loop(const std::atomic<bool> &stop);
+};
+
+Status Till::Impl::open()
+{
+	if (!main.t || !syncs.t || inbox.fd < 0)
+		return Status(Code::internal, "till: out of memory or file descriptors");
+	for (Handle *h : {&main, &syncs})
+		if (loy_status st = loy_terminal_open_hal(h->t, dir.c_str(), hal); st != LOY_OK)
+			return Status(static_cast<Code>(st), loy_terminal_errmsg(h->t));
+	loy_terminal_set_sync_timeouts(syncs.t, static_cast<int>(cfg.sync.connect_timeout_ms),
+				       static_cast<int>(cfg.sync.io_timeout_ms));
+	if (loy_status st = loy_terminal_status(main.t); st != LOY_OK)
+		return Status(static_cast<Code>(st), loy_terminal_errmsg(main.t));
+	Json s = main.result();
+	tz = s.value("tz", "");
+	server = s["server"].is_string() ? s["server"].get<std::string>() : "";
+	if (s["last_sync"].is_string())
+		if (auto t = parse_timestamp(s["last_sync"].get<std::string>()))
+			last_sync_ms = t->utc_s * 1000;
+	if (hal->link) {
+		int up = hal->link->is_up(hal->link->ctx);
+		link_up = up != 0; // a link that cannot say is tried
+	}
+	return pos.listen(cfg.pos.socket, static_cast<mode_t>(cfg.pos.mode));
+}
+
+void Till::Impl::run(const std::atomic<bool> &stop)
+{
+	log(fmt::format("till open: POS channel {}, reader {}, printer {}, sync {}", pos.path(),
+			type_name(cfg.reader.type), type_name(cfg.printer.type),
+			server.empty() ? std::string("off (no server)") : server));
+	std::vector<std::thread> threads;
+	if (hal->reader)
+		threads.emplace_back([&] { reader_loop(stop); });
+	if (hal->link)
+		threads.emplace_back([&] { link_loop(stop); });
+	if (!server.empty())
+		threads.emplace_back([&] { sync_loop(stop); });
+
+	while (!stop.load()) {
+		pos.poll_once(poll_ms, inbox.fd, [&](int client, const std::string &line) { on_line(client, line); });
+		for (const auto &m : inbox.drain())
+			on_message(m);
+	}
+	cv.notify_all();
+	for (auto &t : threads)
+		t.join();
+	for (const auto &m : inbox.drain())
+		on_message(m);
+	log("till closed");
+}
+
+void Till::Impl::on_line(int client, const std::string &line)
+{
+	Json req = Json::parse(line, nullptr, false);
+	Json out;
+	if (req.is_discarded() || !req.is_object())
+		out = failure(LOY_E_BAD_JSON, "request: not a JSON object on one line");
+	else
+		out = request(req);
+	if (req.is_object() && req.contains("id"))
+		out["id"] = req["id"];
+	pos.send(client, out.dump());
+}
+
+Json Till::Impl::request(const Json &req)
+{
+	auto op_it = req.find("op");
+	if (op_it == req.end() || !op_it->is_string())
+		return bad_request("request: \"op\" (a string) is missing");
+	const std::string op = *op_it;
+	auto scan_of = [&](std::string &to) -> bool {
+		auto it = req.find("scan");
+		if (it != req.end() && it->is_string())
+			to = *it;
+		else
+			to = card;
+		return !to.empty();
+	};
+	if (op == "scan") {
+		auto it = req.find("scan");
+		if (it == req.end() || !it->is_string())
+			return bad_request("scan: \"scan\" (the reader's text) is missing");
+		return scan(*it);
+	}
+	if (op == "checkout")
+		return checkout(req);
+	if (op == "refund")
+		return refund(req);
+	if (op == "enroll" || op == "balance") {
+		std::string s;
+		if (!scan_of(s))
+			return bad_request(op + ": no card: scan one or send \"scan\"");
+		loy_status st = op == "enroll" ? loy_terminal_enroll(main.t, s.c_str())
+					       : loy_terminal_balance(main.t, s.c_str());
+		return main.answer(st);
+	}
+	if (op == "cancel") {
+		card.clear();
+		return Json{{"ok", true}, {"result", Json::object()}};
+	}
+	if (op == "status")
+		return status();
+	if (op == "sync") {
+		if (server.empty())
+			return bad_request("sync: this terminal has no server (init --server ...)");
+		{
+			std::lock_guard<std::mutex> lk(mu);
+			sync_requests++;
+		}
+		cv.notify_all();
+		return Json{{"ok", true}, {"result", {{"requested", true}}}};
+	}
+	if (op.rfind("sim.", 0) == 0)
+		return simulate(op, req);
+	return bad_request(fmt::format("request: unknown op \"{}\"", op));
+}
+
+// A card at the till: look the member up, show them, keep the card for the
+// basket that follows.
+Json Till::Impl::scan(const std::string &text)
+{
+	loy_status st = loy_terminal_balance(main.t, text.c_str());
+	Json out = main.answer(st);
+	if (st == LOY_OK) {
+		card = text;
+		out["printed"] = print(member_lines(out["result"], cfg.display.width));
+	} else {
+		print({fmt::format("Card not accepted: {}", loy_errstr(st))});
+	}
+	return out;
+}
+
+Json Till::Impl::checkout(const Json &req)
+{
+	std::string s;
+	if (auto it = req.find("scan"); it != req.end() && it->is_string())
+		s = *it;
+	else
+		s = card;
+	if (s.empty())
+		return bad_request("checkout: no card: scan one or send \"scan\"");
+	auto b = req.find("basket");
+	std::string basket;
+	if (b != req.end() && b->is_object())
+		basket = b->dump();
+	else if (b != req.end() && b->is_string())
+		basket = *b;
+	else
+		return bad_request("checkout: \"basket\" (a basket object) is missing");
+	loy_redemption r{};
+	auto pts = req.find("redeem_points");
+	auto reward = req.find("reward");
+	if (pts != req.end() && reward != req.end())
+		return bad_request("checkout: \"redeem_points\" and \"reward\" exclude each other");
+	std::string reward_id;
+	if (pts != req.end()) {
+		if (!pts->is_number_integer() || pts->get<int64_t>() <= 0)
+			return bad_request("checkout: \"redeem_points\" must be a positive integer");
+		r.kind = LOY_REDEEM_POINTS;
+		r.points = pts->get<int64_t>();
+	} else if (reward != req.end()) {
+		if (!reward->is_string() || reward->get<std::string>().empty())
+			return bad_request("checkout: \"reward\" must be a reward id");
+		reward_id = *reward;
+		r.kind = LOY_REDEEM_REWARD;
+		r.reward = reward_id.c_str();
+	}
+	loy_status st = loy_terminal_checkout(main.t, s.c_str(), basket.data(), basket.size(), &r);
+	Json out = main.answer(st);
+	if (st == LOY_OK) {
+		card.clear();
+		out["printed"] = print(checkout_lines(out["result"], cfg.display.width));
+	}
+	return out;
+}
+
+Json Till::Impl::refund(const Json &req)
+{
+	auto id = req.find("receipt_id");
+	if (id == req.end() || !id->is_string())
+		return bad_request("refund: \"receipt_id\" is missing");
+	std::vector<std::string> skus;
+	std::vector<loy_return_line> lines;
+	if (auto l = req.find("lines"); l != req.end()) {
+		if (!l->is_array())
+			return bad_request("refund: \"lines\" must be an array of {\"sku\", \"qty\"}");
+		for (const auto &line : *l) {
+			if (!line.is_object() || !line.contains("sku") || !line["sku"].is_string() ||
+			    !line.contains("qty") || !line["qty"].is_number_integer())
+				return bad_request("refund: each line needs \"sku\" (string) and \"qty\" (integer)");
+			skus.push_back(line["sku"]);
+		}
+		for (size_t i = 0; i < skus.size(); i++)
+			lines.push_back({skus[i].c_str(), (*l)[i]["qty"].get<int64_t>()});
+	}
+	const std::string rid = *id;
+	loy_status st = loy_terminal_refund(main.t, rid.c_str(), lines.data(), lines.size());
+	Json out = main.answer(st);
+	if (st == LOY_OK)
+		out["printed"] = print(refund_lines(out["result"], cfg.display.width));
+	return out;
+}
+
+Json Till::Impl::status()
+{
+	loy_status st = loy_terminal_status(main.t);
+	Json out = main.answer(st);
+	if (st != LOY_OK)
+		return out;
+	Json till;
+	till["now"] = now_text();
+	till["card"] = card.empty() ? Json(nullptr) : Json(true);
+	till["reader"] = !hal->reader ? "none" : reader_gone ? "gone" : "ok";
+	{
+		std::lock_guard<std::mutex> lk(mu);
+		till["link_up"] = link_up;
+		till["sync"] = server.empty() ? Json("off") : sync_state;
+	}
+	out["result"]["till"] = till;
+	return out;
+}
+
+Json Till::Impl::simulate(const std::string &op, const Json &req)
+{
+	if (op == "sim.scan") {
+		if (!sim.reader)
+			return bad_request("sim.scan: the reader is not simulated ([reader] type = sim)");
+		auto it = req.find("scan");
+		if (it == req.end() || !it->is_string())
+			return bad_request("sim.scan: \"scan\" is missing");
+		sim.reader->push(*it);
+		return Json{{"ok", true}, {"result", Json::object()}};
+	}
+	if (op == "sim.link") {
+		if (!sim.link)
+			return bad_request("sim.link: the link is not simulated ([link] type = sim)");
+		auto it = req.find("up");
+		if (it == req.end() || !it->is_boolean())
+			return bad_request("sim.link: \"up\" (true or false) is missing");
+		sim.link->set_up(*it);
+		return Json{{"ok", true}, {"result", {{"up", it->get<bool>()}}}};
+	}
+	if (op == "sim.clock") {
+		if (!sim.clock)
+			return bad_request("sim.clock: the clock is not simulated ([clock] type = sim)");
+		if (auto set = req.find("set"); set != req.end()) {
+			auto t = set->is_string() ? parse_timestamp(set->get<std::string>())
+						  : Result<Timestamp>(Status(Code::bad_argument, "not a string"));
+			if (!t)
+				return bad_request("sim.clock: \"set\" must be an RFC 3339 time with its offset");
+			sim.clock->set_wall_ms(t->utc_s * 1000);
+		} else if (auto adv = req.find("advance_ms"); adv != req.end()) {
+			if (!adv->is_number_integer() || adv->get<int64_t>() < 0 ||
+			    adv->get<int64_t>() > hal::sim::SimClock::step_ms_max)
+				return bad_request("sim.clock: \"advance_ms\" must be 0 .. ten years");
+			sim.clock->advance_ms(*adv);
+		} else {
+			return bad_request("sim.clock: give \"set\" (RFC 3339) or \"advance_ms\"");
+		}
+		cv.notify_all();
+		return Json{{"ok", true}, {"result", {{"now", now_text()}}}};
+	}
+	return bad_request(fmt::format("request: unknown op \"{}\"", op));
+}
+
+// Prints a receipt. The checkout is recorded whatever the printer says: a
+// printer out of paper is reported, never a reason to lose the sale.
+Json Till::Impl::print(const std::vector<std::string> &lines)
+{
+	const loy_hal_printer *p = hal->printer;
+	if (!p)
+		return false;
+	for (const auto &line : lines) {
+		std::string l = line.substr(0, LOY_HAL_LINE_MAX - 1);
+		if (int rc = p->print_line(p->ctx, l.c_str()); rc < 0) {
+			log(fmt::format("printer: {}", loy_hal_strerror(rc)));
+			return false;
+		}
+	}
+	if (int rc = p->flush(p->ctx); rc < 0) {
+		log(fmt::format("printer: {}", loy_hal_strerror(rc)));
+		return false;
+	}
+	return true;
+}
+
+void Till::Impl::on_message(const Inbox::Message &m)
+{
+	if (m.type == "scan") {
+		Json out = scan(m.data.get<std::string>());
+		out["event"] = "card";
+		pos.broadcast(out.dump());
+	} else if (m.type == "reader") {
+		reader_gone = m.data.value("gone", false);
+		log(fmt::format("reader: {}", m.data.value("error", "")));
+		if (!reader_gone)
+			print({"Card not read: please scan again"});
+		pos.broadcast(Json{{"event", "reader"}, {"error", m.data.value("error", "")}}.dump());
+	} else if (m.type == "link") {
+		log(fmt::format("link {}", m.data.get<bool>() ? "up" : "down"));
+		pos.broadcast(Json{{"event", "link"}, {"up", m.data}}.dump());
+	} else if (m.type == "sync") {
+		Json ev = m.data;
+		ev["event"] = "sync";
+		if (ev["state"] == "started") {
+			log(fmt::format("sync ({}) started", ev.value("reason", "")));
+		} else if (ev.value("ok", false)) {
+			const Json &r = ev["result"];
+			log(fmt::format("sync ({}) done: pushed {}, acknowledged through {}, {} members, program v{}",
+					ev.value("reason", ""), r.value("pushed", 0), r.value("acked_through", 0),
+					r.value("members", 0), r.value("program_version", 0)));
+		} else {
+			log(fmt::format("sync ({}) failed ({} in a row): {}", ev.value("reason", ""),
+					ev.value("failures", 0), ev["error"].value("message", "")));
+		}
+		pos.broadcast(ev.dump());
+	}
+}
+
+void Till::Impl::reader_loop(const std::atomic<bool> &stop)
+{
+	const loy_hal_card_reader *r = hal->reader;
+	char buf[LOY_HAL_SCAN_MAX];
+	while (!stop.load()) {
+		int rc = r->read_scan(r->ctx, buf, sizeof buf, poll_ms);
+		if (rc == 1) {
+			inbox.push("scan", std::string(buf));
+		} else if (rc == LOY_HAL_E_BAD_SCAN) {
+			inbox.push("reader", Json{{"error", "unreadable scan"}, {"gone", false}});
+		} else if (rc == LOY_HAL_E_GONE) {
+			inbox.push("reader", Json{{"error", "the reader went away: restart the till to reopen it"},
+						  {"gone", true}});
+			return;
+		} else if (rc < 0) {
+			// A device error may pass (a USB reset): look again later.
+			std::this_thread::sleep_for(std::chrono::seconds(1));
+		}
+	}
+}
+
+void Till::Impl::link_loop(const std::atomic<bool> &stop)
+{
+	const loy_hal_link *l = hal->link;
+	while (!stop.load()) {
+		int rc = l->wait_change(l->ctx, poll_ms);
+		if (rc < 0) {
+			std::this_thread::sleep_for(std::chrono::seconds(1));
+			continue;
+		}
+		if (rc == 0)
+			continue;
+		int up = l->is_up(l->ctx);
+		if (up < 0)
+			continue;
+		{
+			std::lock_guard<std::mutex> lk(mu);
+			if ((up == 1) == link_up)
+				continue; // a flap, or a spurious wake
+			link_up = up == 1;
+			link_changes.push_back(link_up);
+		}
+		cv.notify_all();
+		inbox.push("link", up == 1);
+	}
+}
+
+void Till::Impl::sync_loop(const std::atomic<bool> &stop)
+{
+	net::ScheduleConfig sc;
+	sc.nightly_minute = cfg.sync.nightly_minute;
+	sc.after_link_up_ms = cfg.sync.after_link_up_ms;
+	sc.retry_min_ms = cfg.sync.retry_min_ms;
+	sc.retry_max_ms = cfg.sync.retry_max_ms;
+	sc.jitter_pct = cfg.sync.jitter_pct;
+	sc.interval_ms = cfg.sync.interval_ms;
+	// Terminals started at the same moment (a store's power coming back)
+	// must not retry in step: the seed differs by terminal and start.
+	const uint64_t seed = static_cast<uint64_t>(wall_ms()) * uint64_t{0x9E3779B97F4A7C15} ^
+			      static_cast<uint64_t>(std::hash<std::string>{}(dir)) ^ static_cast<uint64_t>(::getpid());
+	net::SyncScheduler sched(sc, seed);
+	std::unique_lock<std::mutex> lk(mu);
+	int64_t w = wall_ms();
+	sched.start(mono_ms(), w, offset_s(w), link_up, last_sync_ms);
+	while (!stop.load()) {
+		for (bool up : link_changes)
+			sched.link_changed(up, mono_ms());
+		link_changes.clear();
+		for (; sync_requests > 0; sync_requests--)
+			sched.request(mono_ms());
+		w = wall_ms();
+		const int64_t m = mono_ms();
+		if (sched.due(m, w, offset_s(w))) {
+			const std::string reason = sched.reason();
+			sync_state["running"] = true;
+			sync_state["reason"] = reason;
+			lk.unlock();
+			inbox.push("sync", Json{{"state", "started"}, {"reason", reason}});
+			// The sync runs on its own handle: the loop's checkouts go on.
+			loy_status st = loy_terminal_sync(syncs.t, nullptr, nullptr);
+			Json done = syncs.answer(st);
+			lk.lock();
+			w = wall_ms();
+			sched.finished(st == LOY_OK, mono_ms(), w);
+			done["state"] = "done";
+			done["reason"] = reason;
+			done["failures"] = sched.failures();
+			done["at"] = now_text();
+			sync_state["running"] = false;
+			sync_state["failures"] = sched.failures();
+			sync_state["syncs"] = sync_state["syncs"].get<int64_t>() + 1;
+			sync_state["last"] = done;
+			inbox.push("sync", done);
+			continue;
+		}
+		sync_state["reason"] = sched.reason();
+		// The scheduler's wait is in the clock's time, which a simulated
+		// clock runs faster than real time: look again often.
+		int64_t wait = std::min<int64_t>(sched.wait_ms(m, w, offset_s(w)), poll_ms);
+		cv.wait_for(lk, std::chrono::milliseconds(std::max<int64_t>(wait, 1)));
+	}
+}
+
+Till::Till(std::string data_dir, TerminalConfig config, const loy_hal *hal, SimControls sim)
+	: impl_(new Impl(std::move(data_dir), std::move(config), hal, sim))
+{
+}
+
+Till::~Till() = default;
+
+Status Till::open() { return impl_->open(); }
+
+void Till::run(const std::atomic<bool> &stop) { impl_->run(stop); }
+
+} // namespace loy::fw
