@@ -108,6 +108,18 @@ struct Inbox {
 	}
 };
 
+net::ScheduleConfig schedule_of(const SyncConfig &c)
+{
+	net::ScheduleConfig sc;
+	sc.nightly_minute = c.nightly_minute;
+	sc.after_link_up_ms = c.after_link_up_ms;
+	sc.retry_min_ms = c.retry_min_ms;
+	sc.retry_max_ms = c.retry_max_ms;
+	sc.jitter_pct = c.jitter_pct;
+	sc.interval_ms = c.interval_ms;
+	return sc;
+}
+
 } // namespace
 
 struct Till::Impl {
@@ -134,7 +146,7 @@ struct Till::Impl {
 	// Shared with the syncer, under mu.
 	std::mutex mu;
 	std::condition_variable cv;
-	std::deque<bool> link_changes;
+	std::deque<std::pair<bool, int64_t>> link_changes; // up, and the monotonic time it was seen
 	bool link_up = true;
 	int sync_requests = 0;
 	Json sync_state = Json{{"running", false}, {"reason", "none"}, {"failures", 0}, {"syncs", 0}, {"last", nullptr}};
@@ -201,6 +213,10 @@ Status Till::Impl::open()
 {
 	if (!main.t || !syncs.t || inbox.fd < 0)
 		return Status(Code::internal, "till: out of memory or file descriptors");
+	// The file's own checks are wider than the scheduler's (a week for any
+	// duration): refuse here what the scheduler would clamp.
+	if (auto st = net::check(schedule_of(cfg.sync)); !st)
+		return st.prefixed("configuration [sync]: ");
 	for (Handle *h : {&main, &syncs})
 		if (loy_status st = loy_terminal_open_hal(h->t, dir.c_str(), hal); st != LOY_OK)
 			return Status(static_cast<Code>(st), loy_terminal_errmsg(h->t));
@@ -555,7 +571,7 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 			if ((up == 1) == link_up)
 				continue; // a flap, or a spurious wake
 			link_up = up == 1;
-			link_changes.push_back(link_up);
+			link_changes.emplace_back(link_up, mono_ms());
 		}
 		cv.notify_all();
 		inbox.push("link", up == 1);
@@ -564,13 +580,7 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 
 void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 {
-	net::ScheduleConfig sc;
-	sc.nightly_minute = cfg.sync.nightly_minute;
-	sc.after_link_up_ms = cfg.sync.after_link_up_ms;
-	sc.retry_min_ms = cfg.sync.retry_min_ms;
-	sc.retry_max_ms = cfg.sync.retry_max_ms;
-	sc.jitter_pct = cfg.sync.jitter_pct;
-	sc.interval_ms = cfg.sync.interval_ms;
+	const net::ScheduleConfig sc = schedule_of(cfg.sync);
 	// Terminals started at the same moment (a store's power coming back)
 	// must not retry in step: the seed differs by terminal and start.
 	const uint64_t seed = static_cast<uint64_t>(wall_ms()) * uint64_t{0x9E3779B97F4A7C15} ^
@@ -580,8 +590,8 @@ void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 	int64_t w = wall_ms();
 	sched.start(mono_ms(), w, offset_s(w), link_up, last_sync_ms);
 	while (!stop.load()) {
-		for (bool up : link_changes)
-			sched.link_changed(up, mono_ms());
+		for (const auto &[up, at] : link_changes)
+			sched.link_changed(up, at);
 		link_changes.clear();
 		for (; sync_requests > 0; sync_requests--)
 			sched.request(mono_ms());
@@ -604,6 +614,7 @@ void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 			done["failures"] = sched.failures();
 			done["at"] = now_text();
 			sync_state["running"] = false;
+			sync_state["reason"] = sched.reason(); // the next one's
 			sync_state["failures"] = sched.failures();
 			sync_state["syncs"] = sync_state["syncs"].get<int64_t>() + 1;
 			sync_state["last"] = done;
