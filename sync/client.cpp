@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/timeutil.hpp"
 #include "sync/http.hpp"
 
 namespace loy::net {
@@ -108,21 +109,28 @@ Result<SyncReport> sync_terminal(Terminal &t, int64_t now, const Timeouts &timeo
 		return stream.status();
 	TlsStream &s = **stream;
 
-	// Push: every entry past the acknowledged one, in order, in batches.
+	// Push: every entry past the acknowledged one, in order, in batches. A
+	// terminal with nothing to push still pushes once, empty: the server
+	// learns that it is alive and how far its clock is from the server's.
 	int64_t acked = settings->acked_through;
-	for (;;) {
+	for (bool first = true;; first = false) {
 		auto batch = t.unacked(acked, push_batch_entries);
 		if (!batch)
 			return batch.status();
-		if (batch->empty())
+		if (batch->empty() && !first)
 			break;
 		Json entries = Json::array();
 		for (const auto &e : *batch)
 			entries.push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
-		Json body{{"terminal", settings->terminal_id}, {"store", settings->store}, {"entries", entries}};
+		Json body{{"terminal", settings->terminal_id},
+			  {"store", settings->store},
+			  {"device_time", format_timestamp(Timestamp{now, 0})},
+			  {"entries", entries}};
 		auto answer = call(s, *ep, "POST", "/v1/push", body.dump());
 		if (!answer)
 			return answer.status();
+		if (batch->empty())
+			break;
 		int64_t now_acked = answer->value("acked_through", int64_t{-1});
 		if (now_acked < batch->back().seq)
 			return net_error(fmt::format("the server acknowledged {} of a batch ending at {}",

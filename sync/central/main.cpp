@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "api/cli.hpp"
 #include "storage/crypto.hpp"
 #include "sync/central/server.hpp"
@@ -212,10 +214,16 @@ int cmd_report(Cli &c, loy::central::Store &store)
 			std::printf("  store %-14s issued %10s  redeemed %10s  outstanding %10s\n",
 				    s["store"].get<std::string>().c_str(), n(s, "points_issued").c_str(),
 				    n(s, "points_redeemed").c_str(), n(s, "points_outstanding").c_str());
-		for (const auto &t : j["terminals"])
-			std::printf("  terminal %-11s store %-10s acked through %s\n",
+		for (const auto &t : j["terminals"]) {
+			std::string clock;
+			if (t["clock_skew_s"].is_number())
+				clock = fmt::format("  clock {:+d} s", t["clock_skew_s"].get<int64_t>());
+			for (const auto &f : t["clock_flags"])
+				clock += " " + f.get<std::string>();
+			std::printf("  terminal %-11s store %-10s acked through %s%s\n",
 				    t["terminal_id"].get<std::string>().c_str(),
-				    t["store"].get<std::string>().c_str(), n(t, "acked_through").c_str());
+				    t["store"].get<std::string>().c_str(), n(t, "acked_through").c_str(), clock.c_str());
+		}
 	});
 }
 

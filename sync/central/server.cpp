@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/timeutil.hpp"
+
 #include "sync/central/store.hpp"
 #include "sync/http.hpp"
 
@@ -109,7 +111,14 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 		} catch (const Json::exception &ex) {
 			return error_response(400, "bad_argument", std::string("push: ") + ex.what());
 		}
-		auto acked = store.push(cn, body["store"].get<std::string>(), entries, now);
+		std::optional<int64_t> device_now;
+		if (auto d = body.find("device_time"); d != body.end()) {
+			auto t = d->is_string() ? parse_timestamp(d->get<std::string>()) : Result<Timestamp>(Status(Code::bad_argument, ""));
+			if (!t)
+				return error_response(400, "bad_argument", "push: device_time is not an RFC 3339 time");
+			device_now = t->utc_s;
+		}
+		auto acked = store.push(cn, body["store"].get<std::string>(), entries, now, device_now);
 		if (!acked)
 			return from_status(acked.status());
 		return json_response(200, Json{{"acked_through", *acked}}.dump());

@@ -95,6 +95,15 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_by_member ON receipts (token, at_utc);
 )sql";
 
+// Version 2: the terminals' clocks (store.hpp, "Clock trouble").
+const char *const schema_v2 = R"sql(
+ALTER TABLE terminals ADD COLUMN clock_skew_s INTEGER;
+ALTER TABLE terminals ADD COLUMN entries_back INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE terminals ADD COLUMN entries_future INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE terminals ADD COLUMN last_device_time INTEGER;
+)sql";
+constexpr int schema_version = 2;
+
 Status bad(Code code, std::string msg) { return Status(code, std::move(msg)); }
 
 // Runs a statement expected to give one integer (0 when NULL or no row).
@@ -138,7 +147,8 @@ public:
 	Status open(const std::string &dir);
 
 	Result<int64_t> push(const std::string &terminal, const std::string &store,
-			     const std::vector<PushEntry> &entries, int64_t now) override;
+			     const std::vector<PushEntry> &entries, int64_t now,
+			     std::optional<int64_t> device_now) override;
 	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) override;
 	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) override;
 	Result<std::string> publish_program(std::string_view json, int64_t now) override;
@@ -189,21 +199,23 @@ Status SqliteStore::migrate()
 	auto v = scalar(db_, "PRAGMA user_version", {});
 	if (!v)
 		return v.status();
-	if (*v > 1)
-		return bad(Code::storage, fmt::format("central: schema version {} is newer than this program's 1", *v));
-	if (*v == 1)
+	if (*v > schema_version)
+		return bad(Code::storage, fmt::format("central: schema version {} is newer than this program's {}",
+						      *v, schema_version));
+	if (*v == schema_version)
 		return Status::ok();
 	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
-	// Another process may have created it while this one waited for the lock.
+	// Another process may have migrated it while this one waited for the lock.
 	auto again = scalar(db_, "PRAGMA user_version", {});
 	if (!again)
 		return again.status();
-	if (*again == 1)
-		return Status::ok();
-	LOY_TRY(db_.exec(schema_v1));
-	LOY_TRY(db_.exec("PRAGMA user_version = 1"));
+	if (*again < 1)
+		LOY_TRY(db_.exec(schema_v1));
+	if (*again < 2)
+		LOY_TRY(db_.exec(schema_v2));
+	LOY_TRY(db_.exec(fmt::format("PRAGMA user_version = {}", schema_version).c_str()));
 	return tx.commit();
 }
 
@@ -425,7 +437,7 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 }
 
 Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string &store,
-			    const std::vector<PushEntry> &entries, int64_t now)
+			    const std::vector<PushEntry> &entries, int64_t now, std::optional<int64_t> device_now)
 {
 	if (entries.size() > push_entries_max)
 		return bad(Code::bad_argument, fmt::format("push: {} entries, at most {} per batch",
@@ -433,7 +445,7 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
-	auto st = db_.prepare("SELECT acked_through, last_hash FROM terminals WHERE terminal_id = ?1");
+	auto st = db_.prepare("SELECT acked_through, last_hash, last_device_time FROM terminals WHERE terminal_id = ?1");
 	if (!st)
 		return st.status();
 	st.value().bind(1, terminal);
@@ -442,12 +454,15 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 		return row.status();
 	int64_t acked = 0;
 	std::string last_hash = zero_hash;
+	std::optional<int64_t> last_device;
 	if (*row) {
 		acked = st.value().int64(0);
 		last_hash = st.value().text(1);
+		if (!st.value().is_null(2))
+			last_device = st.value().int64(2);
 	}
 	st.value().reset();
-	int64_t max_skew = 0;
+	int64_t back = 0, future = 0;
 	for (const auto &e : entries) {
 		if (e.seq <= acked) {
 			auto held = db_.prepare("SELECT hash FROM entries WHERE terminal_id = ?1 AND seq = ?2");
@@ -479,13 +494,15 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 							       "chain",
 							       e.seq, terminal));
 		LOY_TRY(apply(terminal, store, e.seq, e.body, now));
-		// How far the terminal's clock was from ours: flagged, never trusted.
-		auto device = parse_timestamp(b.value("device_time", ""));
-		if (device) {
-			int64_t skew = device->utc_s - now;
-			if (skew < 0)
-				skew = -skew;
-			max_skew = std::max(max_skew, skew);
+		// The terminal's clock, flagged, never trusted: an entry stamped
+		// after it arrived, or before the entry it follows. (An entry
+		// recorded offline hours ago is not a skew: it is old.)
+		if (auto device = parse_timestamp(b.value("device_time", ""))) {
+			if (device->utc_s > now + clock_skew_flag_s)
+				future++;
+			if (last_device && device->utc_s < *last_device - clock_back_flag_s)
+				back++;
+			last_device = device->utc_s;
 		}
 		auto ins = db_.prepare("INSERT INTO entries (terminal_id, seq, hash, kind, token, receipt_id, "
 				       "points, device_time, received_at, body) VALUES "
@@ -500,14 +517,31 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 		acked = e.seq;
 		last_hash = e.hash;
 	}
-	auto up = db_.prepare("INSERT INTO terminals (terminal_id, store, acked_through, last_hash, last_push, "
-			      "max_skew_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (terminal_id) DO UPDATE SET "
-			      "store = excluded.store, acked_through = excluded.acked_through, "
-			      "last_hash = excluded.last_hash, last_push = excluded.last_push, "
-			      "max_skew_s = max(max_skew_s, excluded.max_skew_s)");
+	// The skew at this sync: the terminal's clock when it sent the batch
+	// against ours when it arrived (the network adds well under a second).
+	std::optional<int64_t> skew;
+	if (device_now)
+		skew = *device_now - now;
+	auto up = db_.prepare(
+		"INSERT INTO terminals (terminal_id, store, acked_through, last_hash, last_push, max_skew_s, "
+		"clock_skew_s, entries_back, entries_future, last_device_time) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, abs(coalesce(?6, 0)), ?6, ?7, ?8, ?9) "
+		"ON CONFLICT (terminal_id) DO UPDATE SET "
+		"store = excluded.store, acked_through = excluded.acked_through, "
+		"last_hash = excluded.last_hash, last_push = excluded.last_push, "
+		"max_skew_s = max(max_skew_s, excluded.max_skew_s), "
+		"clock_skew_s = coalesce(excluded.clock_skew_s, clock_skew_s), "
+		"entries_back = entries_back + excluded.entries_back, "
+		"entries_future = entries_future + excluded.entries_future, "
+		"last_device_time = coalesce(excluded.last_device_time, last_device_time)");
 	if (!up)
 		return up.status();
-	up.value().bind(1, terminal).bind(2, store).bind(3, acked).bind(4, last_hash).bind(5, now).bind(6, max_skew);
+	up.value().bind(1, terminal).bind(2, store).bind(3, acked).bind(4, last_hash).bind(5, now);
+	if (skew)
+		up.value().bind(6, *skew);
+	up.value().bind(7, back).bind(8, future);
+	if (last_device)
+		up.value().bind(9, *last_device);
 	LOY_TRY(up.value().run());
 	LOY_TRY(tx.commit());
 	return acked;
@@ -817,8 +851,8 @@ Result<std::string> SqliteStore::report(int64_t now)
 					  {"points_outstanding", s.issued - s.redeemed - s.expired}});
 	}
 	OJson terminals = OJson::array();
-	auto ts = db_.prepare("SELECT terminal_id, store, acked_through, last_push, max_skew_s FROM terminals "
-			      "ORDER BY terminal_id");
+	auto ts = db_.prepare("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
+			      "entries_back, entries_future FROM terminals ORDER BY terminal_id");
 	if (!ts)
 		return ts.status();
 	for (;;) {
@@ -830,11 +864,22 @@ Result<std::string> SqliteStore::report(int64_t now)
 		const auto &s = ts.value();
 		Timestamp t;
 		t.utc_s = s.int64(3);
+		OJson flags = OJson::array();
+		if (!s.is_null(5) && std::abs(s.int64(5)) > clock_skew_flag_s)
+			flags.push_back("skewed");
+		if (s.int64(6) > 0)
+			flags.push_back("went_back");
+		if (s.int64(7) > 0)
+			flags.push_back("future_entries");
 		terminals.push_back(OJson{{"terminal_id", s.text(0)},
 					  {"store", s.text(1)},
 					  {"acked_through", s.int64(2)},
 					  {"last_push", s.is_null(3) ? OJson(nullptr) : OJson(format_timestamp(t))},
-					  {"clock_skew_s", s.int64(4)}});
+					  {"clock_skew_s", s.is_null(5) ? OJson(nullptr) : OJson(s.int64(5))},
+					  {"max_clock_skew_s", s.int64(4)},
+					  {"entries_clock_back", s.int64(6)},
+					  {"entries_from_future", s.int64(7)},
+					  {"clock_flags", flags}});
 	}
 	OJson out;
 	out["members"] = *members;

@@ -36,6 +36,15 @@ struct PushEntry {
 // server answers 409; nothing of the batch is applied.
 inline constexpr Code chain_conflict = Code::receipt_conflict;
 
+// Clock trouble, flagged in the report and never trusted: the centre keeps
+// its own time for what it records. A terminal's clock is "skewed" when, at
+// its last sync, it was this far from the centre's; an entry is "from the
+// future" when its device time is this far past the time it arrived; the
+// clock "went back" when an entry's device time is this far before the
+// entry just before it.
+inline constexpr int64_t clock_skew_flag_s = 300;
+inline constexpr int64_t clock_back_flag_s = 60;
+
 struct MemberInfo {
 	std::string token;
 	std::string masked;
@@ -66,8 +75,10 @@ public:
 
 	// Applies a batch of a terminal's entries, exactly once each; returns the
 	// highest contiguous sequence held. `chain_conflict` refuses the batch.
+	// `device_now`: the terminal's clock when it sent the batch, if it said.
 	virtual Result<int64_t> push(const std::string &terminal, const std::string &store,
-				     const std::vector<PushEntry> &entries, int64_t now) = 0;
+				     const std::vector<PushEntry> &entries, int64_t now,
+				     std::optional<int64_t> device_now) = 0;
 	virtual Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) = 0;
 	virtual Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) = 0;
 

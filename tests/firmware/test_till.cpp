@@ -15,6 +15,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -527,6 +529,45 @@ TEST_CASE("sync runs by itself: at start, when the link comes back, and at night
 	rig.clock.advance_ms(60'000);
 	std::this_thread::sleep_for(600ms);
 	CHECK(syncs() == 3);
+
+	// Clock trouble: the clock steps back an hour. The next entry keeps its
+	// place in the sequence with the device time as it is, the ledger still
+	// verifies, and the centre flags the step (and the skew, when the
+	// simulated day is not today) instead of trusting it.
+	REQUIRE(pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R3", "2026-11-23T23:31:00+01:00")}})["ok"] == true);
+	rig.clock.jump_ms(-3'600'000);
+	REQUIRE(pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R4", "2026-11-23T22:35:00+01:00")}})["ok"] == true);
+	REQUIRE(pos.ask({{"op", "sync"}})["ok"] == true);
+	e = pos.event("sync", done);
+	REQUIRE(e["ok"] == true);
+	CHECK(e["result"]["pushed"] == 2);
+	const int64_t expected_skew = rig.clock.wall_ms() / 1000 - static_cast<int64_t>(std::time(nullptr));
+	auto store = loy::central::open_store(rig.tmp.path() + "/central");
+	REQUIRE(store);
+	auto report = store.value()->report(std::time(nullptr));
+	REQUIRE(report);
+	Json t = Json::parse(*report)["terminals"][0];
+	INFO(t.dump());
+	CHECK(t["terminal_id"] == "T1");
+	CHECK(t["entries_clock_back"] == 1);
+	// Whether the simulated day's entries are "from the future" depends on
+	// when the test runs; the flag must say what the count says.
+	CHECK(t["entries_from_future"].get<int64_t>() <= 4);
+	CHECK(std::abs(t["clock_skew_s"].get<int64_t>() - expected_skew) <= 30);
+	auto flagged = [&](const char *f) {
+		for (const auto &x : t["clock_flags"])
+			if (x == f)
+				return true;
+		return false;
+	};
+	CHECK(flagged("went_back"));
+	CHECK(flagged("skewed") == (std::abs(expected_skew) > loy::central::clock_skew_flag_s));
+	CHECK(flagged("future_entries") == (t["entries_from_future"].get<int64_t>() > 0));
+	auto term = loy::Terminal::open(rig.data, rig.keys.table());
+	REQUIRE(term);
+	auto v = term.value()->verify();
+	REQUIRE(v);
+	CHECK(v->ok);
 }
 
 TEST_CASE("a checkout is answered while a sync waits on a server that does not answer")
