@@ -45,8 +45,14 @@ def step(text):
     say("\n== " + text)
 
 
+# A cross build's programs run under its emulator (qemu-user and its
+# arguments, joined by commas), named by the test that runs this script;
+# empty on the build machine.
+EMULATOR = [a for a in os.environ.get("LOYALTY_EMULATOR", "").split(",") if a]
+
+
 def run(*args, check=True):
-    p = subprocess.run(list(args), capture_output=True, text=True)
+    p = subprocess.run(EMULATOR + list(args), capture_output=True, text=True)
     if check and p.returncode != 0:
         sys.exit(f"store-day: {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
     return p
@@ -87,7 +93,7 @@ retry_min = 10s
 jitter = 10%
 """)
         self.log = open(os.path.join(self.dir, "till.log"), "w")
-        self.proc = subprocess.Popen([TERMINAL, "--data-dir", self.dir, "run"],
+        self.proc = subprocess.Popen(EMULATOR + [TERMINAL, "--data-dir", self.dir, "run"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         sock = os.path.join(self.dir, "pos.sock")
         for _ in range(100):
@@ -184,7 +190,9 @@ jitter = 10%
             say(f"   {self.name}: scan refused: {e['error']['message']}")
         return e
 
-    def sale(self, receipt, lines, **redeem):
+    def sale(self, receipt, lines, expect=None, **redeem):
+        """A basket from the POS for the card just scanned. `expect`: the
+        decline this sale must meet (None: it must go through)."""
         basket = {"receipt_id": receipt, "at": self.now(), "lines": lines}
         a = self.request("checkout", basket=basket, **redeem)
         if a["ok"]:
@@ -193,14 +201,23 @@ jitter = 10%
                 if r["redeemed"] else ""
             bal = r["balance"] if r["balance"] is not None else "unknown"
             say(f"   {self.name}: {receipt} {r['card']} earned {r['earned']}{extra}; balance {bal}")
+            MOVED[r["card"]] = MOVED.get(r["card"], 0) + r["earned"] - r["redeemed"]
         else:
             say(f"   {self.name}: {receipt} refused: {a['error']['code']}: {a['error']['message']}")
+        got = None if a["ok"] else a["error"]["code"]
+        if got != expect:
+            sys.exit(f"store-day: {receipt}: expected {expect or 'a sale'}, got {got or 'a sale'}")
         return a
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
         self.log.close()
+
+
+# Points moved per masked card, as the tills answered: what the centre must
+# hold at the end of the day.
+MOVED = {}
 
 
 def line(sku, category, qty, price, discount=0):
@@ -227,7 +244,7 @@ def main():
         run(CENTRAL, "--data-dir", central, "pki", "init", "--out", pki, "--terminals", "T-BUD-1,T-VIE-1")
         port = free_port()
         serve_log = open(os.path.join(work, "central.log"), "w")
-        serve = subprocess.Popen([CENTRAL, "--data-dir", central, "serve", "--listen", f"127.0.0.1:{port}",
+        serve = subprocess.Popen(EMULATOR + [CENTRAL, "--data-dir", central, "serve", "--listen", f"127.0.0.1:{port}",
                                   "--cert", f"{pki}/server.pem", "--key", f"{pki}/server.key",
                                   "--client-ca", f"{pki}/ca.pem"], stdout=serve_log, stderr=subprocess.STDOUT)
         run(CENTRAL, "--data-dir", central, "program", "publish", PROGRAM)
@@ -277,17 +294,20 @@ def main():
         bud.scan(ANNA)
         bud.sale("BUD-0003", [COFFEE, CROISSANTS], reward="free-coffee")
         a = bud.request("refund", receipt_id="BUD-0002", lines=[{"sku": "CAK-01", "qty": 2}])
+        if not a["ok"]:
+            sys.exit(f"store-day: refund refused: {a['error']['message']}")
         r = a["result"]
         say(f"   Budapest: refund of 2 cakes from BUD-0002: {r['points_reversed']} points taken back, "
             f"balance {r['balance']}")
+        MOVED["****7895"] += r["points_returned"] - r["points_reversed"]
         bud.scan(BELA)
         say("   (Bela's Vienna points reach Budapest only through the centre, at its next sync)")
-        bud.sale("BUD-0004", [CROISSANTS, COFFEE], redeem_points=100)
+        bud.sale("BUD-0004", [CROISSANTS, COFFEE], expect="insufficient_points", redeem_points=100)
         st = bud.request("status")["result"]
         say(f"   Budapest: {st['unsynced']} entries wait for the link")
         vie.clock(set="2026-11-23T13:05:00+01:00")
         vie.scan(DAVID)
-        vie.sale("VIE-0003", [COFFEE], redeem_points=100)
+        vie.sale("VIE-0003", [COFFEE], expect="blocked_card", redeem_points=100)
 
         step("15:00: the Budapest link comes back; the terminal syncs by itself")
         bud.clock(set="2026-11-23T15:00:00+01:00")
@@ -307,6 +327,10 @@ def main():
         vie.clock(set="2026-11-23T18:20:00+01:00")
         vie.scan(ANNA)
         vie.sale("VIE-0004", [CAKE, COFFEE])
+        vie.clock(set="2026-11-23T17:25:00+01:00")
+        say("   Vienna  : a cashier sets the till's clock back an hour by mistake")
+        vie.scan(BELA)
+        vie.sale("VIE-0005", [COFFEE])
         bud.clock(set="2026-11-23T19:45:00+01:00")
         bud.scan(CLARA)
         bud.sale("BUD-0006", [CROISSANTS])
@@ -319,8 +343,19 @@ def main():
 
         step("Central report")
         say(run(CENTRAL, "--data-dir", central, "report").stdout.rstrip())
+        say("   (The centre never trusts a terminal's clock; it flags it. Both tills ran a simulated\n"
+            "   day, so their clocks are off from the centre's real one ('skewed', and entries\n"
+            "   stamped in the centre's future), and Vienna's clock 'went_back' at 18:20.)")
         for card in (ANNA, BELA, CLARA, DAVID):
             say("   " + run(CENTRAL, "--data-dir", central, "balance", "--card", card).stdout.strip())
+        # Nothing sold offline is lost or counted twice: each member's balance
+        # at the centre is what the two tills' receipts moved.
+        for card in (ANNA, BELA, CLARA, DAVID):
+            b = json.loads(run(CENTRAL, "--data-dir", central, "balance", "--card", card, "--json").stdout)
+            if b["balance"] != MOVED.get(b["card"], 0):
+                sys.exit(f"store-day: {b['card']}: the centre holds {b['balance']} points, "
+                         f"the tills moved {MOVED.get(b['card'], 0)}")
+        say(f"   every balance at the centre is the sum of what the tills recorded ({len(MOVED)} members)")
 
         step("Each terminal's status, and the ledger verified")
         for t in tills:
@@ -328,6 +363,9 @@ def main():
         for t in tills:
             say(run(TERMINAL, "--data-dir", t.dir, "status").stdout.rstrip())
             say(run(TERMINAL, "--data-dir", t.dir, "verify").stdout.rstrip())
+            st = json.loads(run(TERMINAL, "--data-dir", t.dir, "status", "--json").stdout)
+            if st["unsynced"] != 0:
+                sys.exit(f"store-day: {t.tid} still has {st['unsynced']} entries not synced")
 
         step("The last receipt printed in Budapest")
         with open(os.path.join(bud.dir, "receipts.txt")) as f:
