@@ -1,17 +1,22 @@
 /*
  * test_capi.c - the public C API from C: version, status names and kinds,
- * program loading and its errors, card checks, checkout, declines, refund.
+ * program loading and its errors, card checks, checkout, declines, refund;
+ * a terminal opened on a HAL of its own (a key store in memory, a clock).
  * Built twice: against the build tree, and against an installed prefix
  * through find_package(loyalty) and pkg-config (tests/install).
  *
  *   test_capi PROGRAM.json
  */
+#define _XOPEN_SOURCE 700
+#include <loyalty/hal.h>
 #include <loyalty/loyalty.h>
 
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -56,6 +61,130 @@ static const char basket[] =
 	"{\"receipt_id\":\"R-1\",\"at\":\"2026-11-24T10:15:00+01:00\",\"lines\":["
 	"{\"sku\":\"COF-01\",\"category\":\"coffee\",\"qty\":2,\"unit_price\":350},"
 	"{\"sku\":\"TAB-07\",\"category\":\"tobacco\",\"qty\":1,\"unit_price\":890}]}";
+
+/* A key store in memory, as a terminal without a file system for secrets
+ * (a secure element, a TPM) would bring. */
+struct mem_item {
+	char name[LOY_HAL_KEY_NAME_MAX];
+	unsigned char data[8192];
+	size_t len;
+};
+struct mem_store {
+	struct mem_item items[8];
+	int count;
+	int puts;
+};
+
+static struct mem_item *mem_find(struct mem_store *m, const char *name)
+{
+	for (int i = 0; i < m->count; i++)
+		if (strcmp(m->items[i].name, name) == 0)
+			return &m->items[i];
+	return NULL;
+}
+
+static int mem_get(void *ctx, const char *name, unsigned char *buf, size_t size, size_t *len)
+{
+	struct mem_item *it = mem_find(ctx, name);
+	if (!it)
+		return LOY_HAL_E_NOT_FOUND;
+	*len = it->len;
+	if (size < it->len)
+		return LOY_HAL_E_TOO_BIG;
+	memcpy(buf, it->data, it->len);
+	return 0;
+}
+
+static int mem_put(void *ctx, const char *name, const unsigned char *data, size_t len)
+{
+	struct mem_store *m = ctx;
+	struct mem_item *it = mem_find(m, name);
+	if (!it) {
+		if (m->count == 8 || strlen(name) >= LOY_HAL_KEY_NAME_MAX)
+			return LOY_HAL_E_IO;
+		it = &m->items[m->count++];
+		strcpy(it->name, name);
+	}
+	if (len > sizeof it->data)
+		return LOY_HAL_E_ARGUMENT;
+	memcpy(it->data, data, len);
+	it->len = len;
+	m->puts++;
+	return 0;
+}
+
+static int mem_erase(void *ctx, const char *name)
+{
+	(void)ctx;
+	(void)name;
+	return LOY_HAL_E_UNSUPPORTED;
+}
+
+static int64_t fixed_wall(void *ctx) { return *(const int64_t *)ctx; }
+static int64_t zero_monotonic(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* The terminal on a HAL: its keys where the HAL keeps them, not in the data
+ * dir; a bad table refused at open. */
+static void terminal_on_hal(const char *program, size_t plen)
+{
+	char dir[] = "/tmp/loyalty-capi-XXXXXX";
+	if (!mkdtemp(dir)) {
+		failed++;
+		return;
+	}
+	char data[64], path[128];
+	snprintf(data, sizeof data, "%s/T1", dir);
+	static struct mem_store store;
+	int64_t wall = INT64_C(1795000000000); /* 2026-11-18 */
+	loy_hal_keystore keys = {LOY_HAL_KEYSTORE_VERSION, mem_get, mem_put, mem_erase, &store};
+	loy_hal_clock clock = {LOY_HAL_CLOCK_VERSION, fixed_wall, zero_monotonic, &wall};
+	loy_hal hal = {LOY_HAL_VERSION, &clock, NULL, NULL, &keys, NULL};
+	loy_hal_keystore broken = keys;
+	broken.version = 0;
+	loy_hal bad = hal;
+	bad.keys = &broken;
+	loy_terminal_setup setup = {0};
+	setup.terminal_id = "T1";
+	setup.store = "S1";
+	setup.tz = "+01:00";
+
+	loy_terminal *t = loy_terminal_new();
+	CHECK(t != NULL);
+	CHECK(loy_terminal_init_hal(t, data, &setup, &bad) == LOY_E_BAD_ARGUMENT);
+	CHECK(strstr(loy_terminal_errmsg(t), "hal: keys: version below 1") != NULL);
+	CHECK(loy_terminal_init_hal(t, data, &setup, &hal) == LOY_OK);
+	CHECK(store.puts == 2);
+	CHECK(mem_find(&store, "ledger.key") && mem_find(&store, "ledger.key")->len == LOY_HAL_KEY_BYTES);
+	CHECK(mem_find(&store, "token.key") != NULL);
+	snprintf(path, sizeof path, "%s/ledger.key", data);
+	CHECK(access(path, F_OK) != 0);
+	CHECK(loy_terminal_program_load(t, program, plen) == LOY_OK);
+	CHECK(loy_terminal_checkout(t, "6280001234567895", basket, sizeof basket - 1, NULL) == LOY_OK);
+	CHECK(strstr(loy_terminal_result_json(t), "\"earned\":14") != NULL);
+	loy_terminal_free(t);
+
+	/* Without its key store the data dir is not enough to open it. */
+	t = loy_terminal_new();
+	CHECK(loy_terminal_open(t, data) == LOY_E_STORAGE);
+	CHECK(strstr(loy_terminal_errmsg(t), "ledger.key is missing") != NULL);
+	CHECK(loy_terminal_open_hal(t, data, &hal) == LOY_OK);
+	int ok = 0;
+	CHECK(loy_terminal_verify(t, &ok) == LOY_OK && ok == 1);
+	loy_terminal_free(t);
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int main(int argc, char **argv)
 {
@@ -211,6 +340,8 @@ int main(int argc, char **argv)
 
 	loy_engine_free(e);
 	loy_engine_free(NULL);
+
+	terminal_on_hal(program, plen);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
