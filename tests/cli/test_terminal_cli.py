@@ -18,11 +18,14 @@ import random
 import re
 import shlex
 import shutil
+import signal
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 TERMINAL = None
@@ -1385,6 +1388,88 @@ class OfflineDayTest(TerminalCase):
         rows = self.journal("SELECT count(*), coalesce(sum(points), 0) FROM journal")
         self.assertEqual(rows[0][0], entries)
         self.assertEqual(rows[0][1], sum(expected.values()))
+
+
+class RunTest(TerminalCase):
+    """`loyalty-terminal --data-dir D run`, as cli.md writes it: no
+    configuration file, so the defaults: the POS socket in the data dir,
+    receipts on stdout. The loop's own behaviour is tested through the
+    simulators (tests/firmware/test_till.cpp); here, the program around it."""
+
+    def start(self, *extra):
+        cmd = EMULATOR + [TERMINAL, "--data-dir", self.data, "run"] + list(extra)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        sock_path = os.path.join(self.data, "pos.sock")
+        deadline = time.time() + TIMEOUT
+        while not os.path.exists(sock_path):
+            if proc.poll() is not None:
+                self.fail("run stopped: %s" % proc.stderr.read())
+            self.assertLess(time.time(), deadline, "no POS socket")
+            time.sleep(0.05)
+        sock = socket.socket(socket.AF_UNIX)
+        self.addCleanup(sock.close)
+        sock.connect(sock_path)
+        sock.settimeout(TIMEOUT)
+        return proc, sock.makefile("rw")
+
+    def ask(self, f, req):
+        f.write(json.dumps(req) + "\n")
+        f.flush()
+        while True:
+            msg = json.loads(f.readline())
+            if "event" not in msg:
+                return msg
+
+    def test_run_serves_the_pos_and_stops_on_sigterm(self):
+        self.setup_terminal()
+        proc, f = self.start()
+        st = self.ask(f, {"op": "status", "id": "a"})
+        self.assertEqual(st["id"], "a")
+        self.assertIs(st["ok"], True)
+        self.assertEqual(st["result"]["terminal_id"], "T1")
+        self.assertEqual(st["result"]["till"]["reader"], "none")
+        self.assertEqual(st["result"]["till"]["sync"], "off")
+        basket = {"receipt_id": "POS-1", "at": "2026-11-24T10:15:00+01:00",
+                  "lines": [line("COF-01", "coffee", 2, 350)]}
+        a = self.ask(f, {"op": "checkout", "scan": CARD, "basket": basket})
+        self.assertIs(a["ok"], True, a)
+        self.assertGreater(a["result"]["earned"], 0)
+        self.assertEqual(a["result"]["card"], "****7895")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0, err)
+        # The receipt went to stdout, the card masked; the sale is in the ledger.
+        self.assertIn("POS-1", out)
+        self.assertIn("****7895", out)
+        self.assertNotIn(CARD, out + err)
+        self.assertEqual(self.ok("status")["entries"], self.entries())
+        self.assertIs(self.ok("verify")["ok"], True)
+
+    def test_run_refuses_a_second_till_on_the_same_socket(self):
+        self.setup_terminal()
+        proc, _ = self.start()
+        r = self.run_cli("run", json_out=False)
+        self.check_error(r, 2, "bad_argument")
+        self.assertIn("another till", r.err)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0)
+
+    def test_run_refuses_a_bad_configuration_naming_the_line(self):
+        self.setup_terminal()
+        with open(os.path.join(self.data, "terminal.conf"), "w") as f:
+            f.write("[sync]\nnightly = 25:00\n")
+        r = self.run_cli("run", json_out=False)
+        msg = self.check_error(r, 2, "bad_argument").group(2)
+        self.assertIn("line 2", msg)
+        self.assertIn("nightly", msg)
+        r = self.run_cli("run", "--config", os.path.join(self.tmp, "missing.conf"), json_out=False)
+        self.check_error(r, 2, "bad_argument")
+
+    def test_run_needs_an_initialised_data_dir(self):
+        r = self.run_cli("run", json_out=False)
+        self.check_error(r, 2, "bad_argument")
 
 
 def main():
