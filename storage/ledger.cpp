@@ -200,17 +200,14 @@ Result<Replay> replay_journal(db::Db &db, int64_t acked)
 	if (!st)
 		return st.status();
 	Replay r;
-	for (;;) {
-		auto row = st.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status st_read = st.value().each([&]() -> Status {
 		const db::Stmt &s = st.value();
 		int64_t seq = s.int64(0);
 		LOY_TRY(replay_entry(r, seq, s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5),
 				     s.int64(6), s.text(7), seq > acked));
-	}
+		return Status::ok();
+	});
+	LOY_TRY(st_read);
 	return r;
 }
 
@@ -574,12 +571,7 @@ Result<Ledger::Verdict> Ledger::verify()
 	if (!ms)
 		return ms.status();
 	size_t members = 0;
-	for (;;) {
-		auto row = ms.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status ms_read = ms.value().each([&]() -> Status {
 		members++;
 		const auto &s = ms.value();
 		MemberRow m{s.text(1), s.int64(2), s.int64(3), s.int64(4)};
@@ -587,7 +579,9 @@ Result<Ledger::Verdict> Ledger::verify()
 		if (it == r->members.end() || !(it->second == m))
 			fail(v.entries, fmt::format("members table differs from the journal for member {}…",
 						    s.text(0).substr(0, 12)));
-	}
+		return Status::ok();
+	});
+	LOY_TRY(ms_read);
 	if (members != r->members.size())
 		fail(v.entries, "members table lacks a member the journal has");
 	auto rs = db_.prepare("SELECT receipt_id, seq, token, program_id, program_version, local_date, "
@@ -597,12 +591,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		return rs.status();
 	size_t receipts = 0;
 	std::set<std::string> in_table;
-	for (;;) {
-		auto row = rs.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status rs_read = rs.value().each([&]() -> Status {
 		receipts++;
 		const auto &s = rs.value();
 		ReceiptRow x;
@@ -627,7 +616,9 @@ Result<Ledger::Verdict> Ledger::verify()
 		if (it == r->receipts.end() || !(it->second == x))
 			fail(x.seq, fmt::format("receipts table differs from the journal for receipt {}",
 						s.text(0)));
-	}
+		return Status::ok();
+	});
+	LOY_TRY(rs_read);
 	if (receipts != r->receipts.size())
 		for (const auto &[id, x] : r->receipts)
 			if (!in_table.count(id)) {

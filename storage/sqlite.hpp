@@ -131,6 +131,22 @@ public:
 
 	// true: a row is ready; false: done. Errors come back as Status.
 	Result<bool> step();
+	// Steps through every row, calling on_row() (which reads the columns
+	// from this statement) for each; a failed step or a failed on_row()
+	// ends it with that Status.
+	template <class F> Status each(F &&on_row)
+	{
+		for (;;) {
+			auto row = step();
+			if (!row)
+				return row.status();
+			if (!*row)
+				return Status::ok();
+			Status s = on_row();
+			if (!s)
+				return s;
+		}
+	}
 	// Runs a statement that returns no rows.
 	Status run();
 	void reset();

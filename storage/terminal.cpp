@@ -522,17 +522,14 @@ Result<std::vector<Terminal::Pending>> Terminal::unacked(int64_t after, size_t m
 		return st.status();
 	st.value().bind(1, after).bind(2, static_cast<int64_t>(max));
 	std::vector<Pending> out;
-	for (;;) {
-		auto row = st.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status st_read = st.value().each([&]() -> Status {
 		std::string h = st.value().blob(1);
 		out.push_back(Pending{st.value().int64(0),
 				      crypto::to_hex(reinterpret_cast<const uint8_t *>(h.data()), h.size()),
 				      st.value().text(2)});
-	}
+		return Status::ok();
+	});
+	LOY_TRY(st_read);
 	return out;
 }
 
@@ -568,12 +565,7 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 			return st.status();
 		st.value().bind(1, *old).bind(2, acked_through);
 		std::map<std::string, std::pair<int64_t, int64_t>> delta;
-		for (;;) {
-			auto row = st.value().step();
-			if (!row)
-				return row.status();
-			if (!*row)
-				break;
+		Status st_read = st.value().each([&]() -> Status {
 			const std::string kind = st.value().text(2);
 			auto &d = delta[st.value().text(0)];
 			if (kind == "checkout" || kind == "refund" || kind == "adjust")
@@ -586,7 +578,9 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 				else
 					d.second -= data.at("spend_reversed").get<int64_t>();
 			}
-		}
+			return Status::ok();
+		});
+		LOY_TRY(st_read);
 		st.value().reset();
 		for (const auto &[token, d] : delta) {
 			auto up = ledger_.db().prepare("UPDATE members SET local_points = local_points - ?2, "

@@ -577,26 +577,20 @@ Status SqliteStore::sweep(int64_t now)
 	if (!av)
 		return av.status();
 	av.value().bind(1, *last).bind(2, now);
-	for (;;) {
-		auto row = av.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status av_read = av.value().each([&]() -> Status {
 		tokens.push_back(av.value().text(0));
-	}
+		return Status::ok();
+	});
+	LOY_TRY(av_read);
 	auto ex = db_.prepare("SELECT DISTINCT token FROM lots WHERE remaining > 0 AND expires_at <= ?1");
 	if (!ex)
 		return ex.status();
 	ex.value().bind(1, now);
-	for (;;) {
-		auto row = ex.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status ex_read = ex.value().each([&]() -> Status {
 		tokens.push_back(ex.value().text(0));
-	}
+		return Status::ok();
+	});
+	LOY_TRY(ex_read);
 	LOY_TRY(run(db_, "UPDATE lots SET expired = expired + remaining, remaining = 0 "
 			 "WHERE remaining > 0 AND expires_at <= ?1",
 		    {}, {now}));
@@ -678,14 +672,11 @@ Result<MembersPage> SqliteStore::members_after(int64_t watermark, int limit, int
 		return st.status();
 	st.value().bind(1, watermark).bind(2, int64_t{limit} + 1);
 	std::vector<std::string> tokens;
-	for (;;) {
-		auto row = st.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status st_read = st.value().each([&]() -> Status {
 		tokens.push_back(st.value().text(0));
-	}
+		return Status::ok();
+	});
+	LOY_TRY(st_read);
 	st.value().reset();
 	MembersPage page;
 	page.watermark = watermark;
@@ -817,27 +808,21 @@ Result<std::string> SqliteStore::report(int64_t now)
 			      "GROUP BY store");
 	if (!rs)
 		return rs.status();
-	for (;;) {
-		auto row = rs.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status rs_read = rs.value().each([&]() -> Status {
 		auto &s = stores[rs.value().text(0)];
 		s.issued = rs.value().int64(1);
 		s.redeemed = rs.value().int64(2);
-	}
+		return Status::ok();
+	});
+	LOY_TRY(rs_read);
 	auto ls = db_.prepare("SELECT store, sum(expired) FROM lots GROUP BY store");
 	if (!ls)
 		return ls.status();
-	for (;;) {
-		auto row = ls.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status ls_read = ls.value().each([&]() -> Status {
 		stores[ls.value().text(0)].expired = ls.value().int64(1);
-	}
+		return Status::ok();
+	});
+	LOY_TRY(ls_read);
 	Sums total;
 	OJson per_store = OJson::array();
 	for (const auto &[name, s] : stores) {
@@ -855,12 +840,7 @@ Result<std::string> SqliteStore::report(int64_t now)
 			      "entries_back, entries_future FROM terminals ORDER BY terminal_id");
 	if (!ts)
 		return ts.status();
-	for (;;) {
-		auto row = ts.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	Status ts_read = ts.value().each([&]() -> Status {
 		const auto &s = ts.value();
 		Timestamp t;
 		t.utc_s = s.int64(3);
@@ -880,7 +860,9 @@ Result<std::string> SqliteStore::report(int64_t now)
 					  {"entries_clock_back", s.int64(6)},
 					  {"entries_from_future", s.int64(7)},
 					  {"clock_flags", flags}});
-	}
+		return Status::ok();
+	});
+	LOY_TRY(ts_read);
 	OJson out;
 	out["members"] = *members;
 	out["points_issued"] = total.issued;
