@@ -533,6 +533,41 @@ Result<std::vector<Terminal::Pending>> Terminal::unacked(int64_t after, size_t m
 	return out;
 }
 
+namespace {
+
+// Per member token: the points and the qualifying spend that the journal
+// entries after `after`, up to `through`, moved.
+using AckedSums = std::map<std::string, std::pair<int64_t, int64_t>>;
+
+Result<AckedSums> sum_acked(db::Db &db, int64_t after, int64_t through)
+{
+	auto st = db.prepare("SELECT token, points, kind, body FROM journal WHERE seq > ?1 AND seq <= ?2");
+	if (!st)
+		return st.status();
+	st.value().bind(1, after).bind(2, through);
+	AckedSums sums;
+	Status st_read = st.value().each([&]() -> Status {
+		const std::string kind = st.value().text(2);
+		auto &d = sums[st.value().text(0)];
+		if (kind == "checkout" || kind == "refund" || kind == "adjust")
+			d.first += st.value().int64(1);
+		if (kind == "checkout" || kind == "refund") {
+			auto body = nlohmann::json::parse(st.value().text(3));
+			const auto &data = body.at("data");
+			if (kind == "checkout")
+				d.second += data.at("receipt").at("eligible").get<int64_t>();
+			else
+				d.second -= data.at("spend_reversed").get<int64_t>();
+		}
+		return Status::ok();
+	});
+	LOY_TRY(st_read);
+	st.value().reset();
+	return sums;
+}
+
+} // namespace
+
 Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMember> &members,
 			     int64_t watermark, const std::optional<std::string> &program_json, int64_t now)
 {
@@ -543,6 +578,21 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 			return Status(Code::network, "sync: the server's program is invalid: " + p.status().message());
 		program = std::move(p).value();
 	}
+	// What the entries being acknowledged moved, summed before taking the
+	// write lock: journal entries never change, so a checkout need not wait
+	// while thousands of them are read and parsed. (When another sync of
+	// this data dir records first, the sums are made again under the lock.)
+	auto before = ledger_.acked_through();
+	if (!before)
+		return before.status();
+	std::optional<AckedSums> early;
+	if (acked_through > *before) {
+		auto sums = sum_acked(ledger_.db(), *before, acked_through);
+		if (!sums)
+			return sums.status();
+		early = std::move(sums).value();
+	}
+
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	auto old = ledger_.acked_through();
@@ -559,30 +609,13 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 	if (acked_through > *old) {
 		// The acknowledged entries now count in the server's balances, not
 		// in the local sums.
-		auto st = ledger_.db().prepare("SELECT token, points, kind, body FROM journal "
-					       "WHERE seq > ?1 AND seq <= ?2");
-		if (!st)
-			return st.status();
-		st.value().bind(1, *old).bind(2, acked_through);
-		std::map<std::string, std::pair<int64_t, int64_t>> delta;
-		Status st_read = st.value().each([&]() -> Status {
-			const std::string kind = st.value().text(2);
-			auto &d = delta[st.value().text(0)];
-			if (kind == "checkout" || kind == "refund" || kind == "adjust")
-				d.first += st.value().int64(1);
-			if (kind == "checkout" || kind == "refund") {
-				auto body = nlohmann::json::parse(st.value().text(3));
-				const auto &data = body.at("data");
-				if (kind == "checkout")
-					d.second += data.at("receipt").at("eligible").get<int64_t>();
-				else
-					d.second -= data.at("spend_reversed").get<int64_t>();
-			}
-			return Status::ok();
-		});
-		LOY_TRY(st_read);
-		st.value().reset();
-		for (const auto &[token, d] : delta) {
+		if (!early || *old != *before) {
+			auto sums = sum_acked(ledger_.db(), *old, acked_through);
+			if (!sums)
+				return sums.status();
+			early = std::move(sums).value();
+		}
+		for (const auto &[token, d] : *early) {
 			auto up = ledger_.db().prepare("UPDATE members SET local_points = local_points - ?2, "
 						       "local_spend = local_spend - ?3 WHERE token = ?1");
 			if (!up)

@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 toolchains/install-deps.sh host
 cmake --preset release >/dev/null
-cmake --build --preset release --target bench_checkout bench_sync
+cmake --build --preset release --target bench_checkout bench_sync bench_till
 build/release/tests/bench/bench_checkout --program examples/programs/cafe-rewards.json \
 	--dir build/bench-data "$@"
 echo
 build/release/tests/bench/bench_sync --program examples/programs/cafe-rewards.json \
+	--dir build/bench-data
+echo
+build/release/tests/bench/bench_till --program examples/programs/cafe-rewards.json \
 	--dir build/bench-data
