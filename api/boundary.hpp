@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 
@@ -13,10 +14,21 @@ namespace loy::capi {
 
 inline loy_status to_c(Code code) { return static_cast<loy_status>(code); }
 
-// Keeps the message in the handle's buffer, cut to fit.
+// Keeps the message in the handle's buffer, cut to fit, and never inside a
+// UTF-8 character: a message is JSON text for some callers, and half a
+// character is not.
 template <size_t N> loy_status fail(char (&errmsg)[N], Code code, const char *message)
 {
-	std::snprintf(errmsg, N, "%s", message);
+	size_t n = std::strlen(message);
+	if (n >= N) {
+		n = N - 1;
+		// Back off continuation bytes (10xxxxxx) to the start of the
+		// character that does not fit, and drop it.
+		while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80)
+			n--;
+	}
+	std::memcpy(errmsg, message, n);
+	errmsg[n] = '\0';
 	return to_c(code);
 }
 

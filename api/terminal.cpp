@@ -1,4 +1,5 @@
 // The C API of the terminal: a handle over loy::Terminal.
+#include <atomic>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@ struct loy_terminal {
 	std::string result_json;
 	int64_t (*clock)(void *ctx) = nullptr;
 	loy::net::Timeouts sync_timeouts;
+	std::atomic<bool> sync_cancel{false};
 	void *clock_ctx = nullptr;
 	const loy_hal *hal = nullptr;
 	char errmsg[LOY_ERRMSG_MAX] = "";
@@ -211,6 +213,12 @@ loy_status loy_terminal_status(loy_terminal *t)
 	return run(t, [&](loy::Terminal &term) { return term.status(); });
 }
 
+void loy_terminal_cancel_sync(loy_terminal *t, int cancel)
+{
+	if (t)
+		t->sync_cancel = cancel != 0;
+}
+
 void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms)
 {
 	if (!t)
@@ -222,7 +230,9 @@ void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms)
 loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line, void *ctx), void *ctx)
 {
 	return run(t, [&](loy::Terminal &term) -> loy::Result<std::string> {
-		auto r = loy::net::sync_terminal(term, t->now(), t->sync_timeouts, [&](const std::string &line) {
+		loy::net::Timeouts timeouts = t->sync_timeouts;
+		timeouts.cancel = &t->sync_cancel;
+		auto r = loy::net::sync_terminal(term, [t] { return t->now(); }, timeouts, [&](const std::string &line) {
 			if (progress)
 				progress(line.c_str(), ctx);
 		});

@@ -60,16 +60,29 @@ Status PosChannel::listen(const std::string &path, mode_t mode)
 			return Status(Code::bad_argument,
 				      fmt::format("pos socket: {} exists and is not a socket", path));
 		}
-		// Someone answering there is another till: refuse. Nobody: a
-		// socket left by a till that died; take its place.
-		int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-		if (probe >= 0)
-			::close(probe);
-		if (live) {
+		// Someone answering there is another till: refuse. A refusal: a
+		// socket left by a till that died; take its place. Anything else
+		// (no permission, a till too busy to accept): we cannot tell, so
+		// we leave it. The probe does not block.
+		int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (probe < 0) {
+			Status s = sys_error("socket");
+			::close(fd);
+			return s;
+		}
+		int rc = ::connect(probe, reinterpret_cast<sockaddr *>(&a), sizeof a);
+		int err = rc == 0 ? 0 : errno;
+		::close(probe);
+		if (rc == 0 || err == EAGAIN || err == EINPROGRESS) {
 			::close(fd);
 			return Status(Code::bad_argument,
 				      fmt::format("pos socket: another till listens on {}", path));
+		}
+		if (err != ECONNREFUSED) {
+			::close(fd);
+			return Status(Code::bad_argument, fmt::format("pos socket: cannot tell whether another till "
+								      "listens on {}: {}",
+								      path, std::strerror(err)));
 		}
 		::unlink(path.c_str());
 	}
@@ -93,8 +106,11 @@ void PosChannel::poll_once(int timeout_ms, int wake_fd, const LineFn &on_line)
 	std::vector<pollfd> fds;
 	fds.push_back({fd_, POLLIN, 0});
 	fds.push_back({wake_fd, POLLIN, 0});
+	// A closing client is only written to: polled for input it would wake
+	// the loop at once, again and again, for bytes nobody reads.
 	for (const auto &c : clients_)
-		fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+		fds.push_back({c.fd,
+			       static_cast<short>((c.closing ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT)), 0});
 	int n = ::poll(fds.data(), fds.size(), timeout_ms);
 	if (n <= 0)
 		return;
@@ -132,43 +148,53 @@ void PosChannel::accept_clients()
 	}
 }
 
+void PosChannel::close_client(Client &c, bool keep_output)
+{
+	if (!c.closing) {
+		c.closing = true;
+		c.closing_since = std::chrono::steady_clock::now();
+	}
+	c.in.clear();
+	if (!keep_output)
+		c.out.clear();
+}
+
 void PosChannel::read_client(Client &c, const LineFn &on_line)
 {
-	if (c.closing)
-		return;
 	char buf[16384];
-	for (;;) {
+	for (size_t got = 0; !c.closing && got < read_per_poll;) {
 		ssize_t n = ::read(c.fd, buf, sizeof buf);
 		if (n == 0) {
-			c.closing = true;
-			c.out.clear();
+			// Hung up, or only shut its side for writing: its requests
+			// are all in, and their answers still go out.
+			close_client(c, true);
 			break;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				c.closing = true;
-				c.out.clear();
-			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				close_client(c, false);
 			break;
 		}
+		got += static_cast<size_t>(n);
 		c.in.append(buf, static_cast<size_t>(n));
 		size_t start = 0;
-		for (size_t nl; (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
+		for (size_t nl; !c.closing && (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
 			std::string line = c.in.substr(start, nl - start);
 			if (!line.empty() && line.back() == '\r')
 				line.pop_back();
 			if (!line.empty())
 				on_line(c.id, line);
 		}
+		if (c.closing)
+			break; // dropped while answering: the rest is not read
 		c.in.erase(0, start);
 		if (c.in.size() > line_max) {
 			send(c.id, fmt::format("{{\"ok\":false,\"error\":{{\"code\":\"bad_argument\",\"message\":"
 					       "\"request line longer than {} bytes\"}}}}",
 					       line_max));
-			c.in.clear();
-			c.closing = true;
+			close_client(c, true);
 			break;
 		}
 	}
@@ -181,10 +207,8 @@ void PosChannel::write_client(Client &c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				c.out.clear();
-				c.closing = true;
-			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				close_client(c, false);
 			return;
 		}
 		c.out.erase(0, static_cast<size_t>(n));
@@ -197,8 +221,7 @@ void PosChannel::send(int client, const std::string &line)
 		if (c.id != client || (c.closing && c.out.empty()))
 			continue;
 		if (c.out.size() + line.size() > backlog_max) {
-			c.out.clear();
-			c.closing = true;
+			close_client(c, false);
 			return;
 		}
 		c.out += line;
@@ -216,8 +239,10 @@ void PosChannel::broadcast(const std::string &line)
 
 void PosChannel::drop_closed()
 {
+	const auto now = std::chrono::steady_clock::now();
 	for (size_t i = 0; i < clients_.size();) {
-		if (clients_[i].closing && clients_[i].out.empty()) {
+		const Client &c = clients_[i];
+		if (c.closing && (c.out.empty() || now - c.closing_since > std::chrono::milliseconds(flush_ms_max))) {
 			::close(clients_[i].fd);
 			clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
 		} else {

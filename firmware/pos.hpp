@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,6 +27,12 @@ public:
 	static constexpr size_t backlog_max = 4 << 20;
 	// Clients at once: a POS, a back-office tool, a test.
 	static constexpr size_t clients_max = 16;
+	// A client that hung up (or is being dropped) has this long to read its
+	// last answers.
+	static constexpr int flush_ms_max = 5000;
+	// Bytes read from one client per poll: one client streaming requests
+	// must not keep the till from the others.
+	static constexpr size_t read_per_poll = 64 << 10;
 
 	PosChannel() = default;
 	~PosChannel();
@@ -54,8 +62,12 @@ private:
 		int fd = -1;
 		int id = 0;
 		std::string in, out;
-		bool closing = false; // drop once `out` is written
+		// No more requests are read; dropped once `out` is written, or
+		// after flush_ms_max if the client does not read it.
+		bool closing = false;
+		std::chrono::steady_clock::time_point closing_since;
 	};
+	void close_client(Client &c, bool keep_output);
 	void accept_clients();
 	void read_client(Client &c, const LineFn &on_line);
 	void write_client(Client &c);

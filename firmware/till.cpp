@@ -32,6 +32,13 @@ using Json = nlohmann::json;
 // The longest a thread blocks before it looks at the stop flag again.
 constexpr int poll_ms = 200;
 
+// Sleeps `ms`, or less when `stop` is set meanwhile.
+void pause(const std::atomic<bool> &stop, int ms)
+{
+	for (int slept = 0; slept < ms && !stop.load(); slept += poll_ms)
+		std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+}
+
 const char *kind_name(loy_kind k)
 {
 	switch (k) {
@@ -55,6 +62,47 @@ Json error_json(loy_status st, const std::string &message)
 Json failure(loy_status st, const std::string &message) { return Json{{"ok", false}, {"error", error_json(st, message)}}; }
 
 Json bad_request(const std::string &message) { return failure(LOY_E_BAD_ARGUMENT, message); }
+
+// A JSON line out: text that is not UTF-8 (a device's garbage in a message)
+// is replaced, never thrown on.
+std::string line_of(const Json &j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// Requests nest little (a basket's lines); deeper text is refused before it
+// is parsed, since copying or printing it would recurse as deep.
+constexpr int request_depth_max = 16;
+
+bool too_deep(const std::string &line)
+{
+	int depth = 0;
+	bool in_string = false, escaped = false;
+	for (char c : line) {
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > request_depth_max)
+				return true;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return false;
+}
+
+// A field for a log line, whatever its type.
+std::string field(const Json &j, const char *key)
+{
+	auto it = j.find(key);
+	if (it == j.end() || it->is_null())
+		return "-";
+	return it->is_string() ? it->get<std::string>() : line_of(*it);
+}
 
 // A terminal handle that frees itself.
 struct Handle {
@@ -192,11 +240,26 @@ struct Till::Impl {
 	Status open();
 	void run(const std::atomic<bool> &stop);
 
+	// Runs `f`; an exception is logged, not let out of a thread: a till
+	// that stops on one bad request or event stops every sale after it.
+	template <class F> bool guard(const char *what, F &&f) noexcept
+	{
+		try {
+			f();
+			return true;
+		} catch (const std::exception &e) {
+			log(fmt::format("{}: {}", what, e.what()));
+		} catch (...) {
+			log(fmt::format("{}: unknown exception", what));
+		}
+		return false;
+	}
+
 	// The loop.
 	void on_line(int client, const std::string &line);
 	Json request(const Json &req);
 	Json scan(const std::string &text);
-	Json checkout(const Json &req);
+	Json checkout(const Json &req, const std::string &scan);
 	Json refund(const Json &req);
 	Json status();
 	Json simulate(const std::string &op, const Json &req);
@@ -225,7 +288,7 @@ Status Till::Impl::open()
 	if (loy_status st = loy_terminal_status(main.t); st != LOY_OK)
 		return Status(static_cast<Code>(st), loy_terminal_errmsg(main.t));
 	Json s = main.result();
-	tz = s.value("tz", "");
+	tz = s["tz"].is_string() ? s["tz"].get<std::string>() : "";
 	server = s["server"].is_string() ? s["server"].get<std::string>() : "";
 	if (s["last_sync"].is_string())
 		if (auto t = parse_timestamp(s["last_sync"].get<std::string>()))
@@ -244,36 +307,43 @@ void Till::Impl::run(const std::atomic<bool> &stop)
 			server.empty() ? std::string("off (no server)") : server));
 	std::vector<std::thread> threads;
 	if (hal->reader)
-		threads.emplace_back([&] { reader_loop(stop); });
+		threads.emplace_back([&] { guard("reader", [&] { reader_loop(stop); }); });
 	if (hal->link)
-		threads.emplace_back([&] { link_loop(stop); });
+		threads.emplace_back([&] { guard("link", [&] { link_loop(stop); }); });
 	if (!server.empty())
-		threads.emplace_back([&] { sync_loop(stop); });
+		threads.emplace_back([&] { guard("sync", [&] { sync_loop(stop); }); });
 
 	while (!stop.load()) {
 		pos.poll_once(poll_ms, inbox.fd, [&](int client, const std::string &line) { on_line(client, line); });
 		for (const auto &m : inbox.drain())
-			on_message(m);
+			guard("event", [&] { on_message(m); });
 	}
+	// A sync waiting on the network gives up within 200 ms.
+	loy_terminal_cancel_sync(syncs.t, 1);
 	cv.notify_all();
 	for (auto &t : threads)
 		t.join();
 	for (const auto &m : inbox.drain())
-		on_message(m);
+		guard("event", [&] { on_message(m); });
 	log("till closed");
 }
 
 void Till::Impl::on_line(int client, const std::string &line)
 {
-	Json req = Json::parse(line, nullptr, false);
-	Json out;
-	if (req.is_discarded() || !req.is_object())
-		out = failure(LOY_E_BAD_JSON, "request: not a JSON object on one line");
-	else
-		out = request(req);
+	Json req, out;
+	if (too_deep(line)) {
+		out = failure(LOY_E_BAD_JSON, fmt::format("request: nested deeper than {} levels", request_depth_max));
+	} else {
+		req = Json::parse(line, nullptr, false);
+		if (req.is_discarded() || !req.is_object())
+			out = failure(LOY_E_BAD_JSON, "request: not a JSON object on one line");
+		else if (!guard("request", [&] { out = request(req); }))
+			out = failure(LOY_E_INTERNAL, "request: failed inside the till (see its log); nothing was recorded "
+						      "unless status says so");
+	}
 	if (req.is_object() && req.contains("id"))
 		out["id"] = req["id"];
-	pos.send(client, out.dump());
+	pos.send(client, line_of(out));
 }
 
 Json Till::Impl::request(const Json &req)
@@ -282,10 +352,12 @@ Json Till::Impl::request(const Json &req)
 	if (op_it == req.end() || !op_it->is_string())
 		return bad_request("request: \"op\" (a string) is missing");
 	const std::string op = *op_it;
+	// "scan" when given must be the reader's text: a number or null is a
+	// mistake, not a reason to use the card scanned before.
 	auto scan_of = [&](std::string &to) -> bool {
 		auto it = req.find("scan");
-		if (it != req.end() && it->is_string())
-			to = *it;
+		if (it != req.end())
+			to = it->is_string() ? it->get<std::string>() : std::string();
 		else
 			to = card;
 		return !to.empty();
@@ -296,14 +368,18 @@ Json Till::Impl::request(const Json &req)
 			return bad_request("scan: \"scan\" (the reader's text) is missing");
 		return scan(*it);
 	}
-	if (op == "checkout")
-		return checkout(req);
+	if (op == "checkout") {
+		std::string s;
+		if (!scan_of(s))
+			return bad_request("checkout: no card: scan one or send \"scan\" (the reader's text)");
+		return checkout(req, s);
+	}
 	if (op == "refund")
 		return refund(req);
 	if (op == "enroll" || op == "balance") {
 		std::string s;
 		if (!scan_of(s))
-			return bad_request(op + ": no card: scan one or send \"scan\"");
+			return bad_request(op + ": no card: scan one or send \"scan\" (the reader's text)");
 		loy_status st = op == "enroll" ? loy_terminal_enroll(main.t, s.c_str())
 					       : loy_terminal_balance(main.t, s.c_str());
 		return main.answer(st);
@@ -339,24 +415,19 @@ Json Till::Impl::scan(const std::string &text)
 		card = text;
 		out["printed"] = print(member_lines(out["result"], cfg.display.width));
 	} else {
+		// The card before it must not take this customer's basket.
+		card.clear();
 		print({fmt::format("Card not accepted: {}", loy_errstr(st))});
 	}
 	return out;
 }
 
-Json Till::Impl::checkout(const Json &req)
+Json Till::Impl::checkout(const Json &req, const std::string &s)
 {
-	std::string s;
-	if (auto it = req.find("scan"); it != req.end() && it->is_string())
-		s = *it;
-	else
-		s = card;
-	if (s.empty())
-		return bad_request("checkout: no card: scan one or send \"scan\"");
 	auto b = req.find("basket");
 	std::string basket;
 	if (b != req.end() && b->is_object())
-		basket = b->dump();
+		basket = line_of(*b);
 	else if (b != req.end() && b->is_string())
 		basket = *b;
 	else
@@ -396,8 +467,9 @@ Json Till::Impl::refund(const Json &req)
 	std::vector<std::string> skus;
 	std::vector<loy_return_line> lines;
 	if (auto l = req.find("lines"); l != req.end()) {
-		if (!l->is_array())
-			return bad_request("refund: \"lines\" must be an array of {\"sku\", \"qty\"}");
+		if (!l->is_array() || l->empty())
+			return bad_request("refund: \"lines\" must be a non-empty array of {\"sku\", \"qty\"} "
+					   "(leave it out to return every unit left)");
 		for (const auto &line : *l) {
 			if (!line.is_object() || !line.contains("sku") || !line["sku"].is_string() ||
 			    !line.contains("qty") || !line["qty"].is_number_integer())
@@ -503,31 +575,31 @@ void Till::Impl::on_message(const Inbox::Message &m)
 	if (m.type == "scan") {
 		Json out = scan(m.data.get<std::string>());
 		out["event"] = "card";
-		pos.broadcast(out.dump());
+		pos.broadcast(line_of(out));
 	} else if (m.type == "reader") {
 		reader_gone = m.data.value("gone", false);
-		log(fmt::format("reader: {}", m.data.value("error", "")));
+		log(fmt::format("reader: {}", field(m.data, "error")));
 		if (!reader_gone)
 			print({"Card not read: please scan again"});
-		pos.broadcast(Json{{"event", "reader"}, {"error", m.data.value("error", "")}}.dump());
+		pos.broadcast(line_of(Json{{"event", "reader"}, {"error", field(m.data, "error")}}));
 	} else if (m.type == "link") {
 		log(fmt::format("link {}", m.data.get<bool>() ? "up" : "down"));
-		pos.broadcast(Json{{"event", "link"}, {"up", m.data}}.dump());
+		pos.broadcast(line_of(Json{{"event", "link"}, {"up", m.data}}));
 	} else if (m.type == "sync") {
 		Json ev = m.data;
 		ev["event"] = "sync";
 		if (ev["state"] == "started") {
-			log(fmt::format("sync ({}) started", ev.value("reason", "")));
+			log(fmt::format("sync ({}) started", field(ev, "reason")));
 		} else if (ev.value("ok", false)) {
 			const Json &r = ev["result"];
 			log(fmt::format("sync ({}) done: pushed {}, acknowledged through {}, {} members, program v{}",
-					ev.value("reason", ""), r.value("pushed", 0), r.value("acked_through", 0),
-					r.value("members", 0), r.value("program_version", 0)));
+					field(ev, "reason"), field(r, "pushed"), field(r, "acked_through"),
+					field(r, "members"), field(r, "program_version")));
 		} else {
-			log(fmt::format("sync ({}) failed ({} in a row): {}", ev.value("reason", ""),
-					ev.value("failures", 0), ev["error"].value("message", "")));
+			log(fmt::format("sync ({}) failed ({} in a row): {}", field(ev, "reason"),
+					field(ev, "failures"), field(ev["error"], "message")));
 		}
-		pos.broadcast(ev.dump());
+		pos.broadcast(line_of(ev));
 	}
 }
 
@@ -547,7 +619,7 @@ void Till::Impl::reader_loop(const std::atomic<bool> &stop)
 			return;
 		} else if (rc < 0) {
 			// A device error may pass (a USB reset): look again later.
-			std::this_thread::sleep_for(std::chrono::seconds(1));
+			pause(stop, 1000);
 		}
 	}
 }
@@ -558,7 +630,7 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 	while (!stop.load()) {
 		int rc = l->wait_change(l->ctx, poll_ms);
 		if (rc < 0) {
-			std::this_thread::sleep_for(std::chrono::seconds(1));
+			pause(stop, 1000);
 			continue;
 		}
 		if (rc == 0)
@@ -568,8 +640,13 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 			continue;
 		{
 			std::lock_guard<std::mutex> lk(mu);
-			if ((up == 1) == link_up)
-				continue; // a flap, or a spurious wake
+			if ((up == 1) == link_up && up == 0)
+				continue; // down, and down again: nothing to do
+			// Up and up again is a flap (or a spurious wake, which costs a
+			// sync): connections made before it are broken, so it counts
+			// as the link coming back.
+			if (up == 1 && link_up)
+				link_changes.emplace_back(false, mono_ms());
 			link_up = up == 1;
 			link_changes.emplace_back(link_up, mono_ms());
 		}

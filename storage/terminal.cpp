@@ -383,17 +383,27 @@ Result<std::unique_ptr<Terminal>> Terminal::open(const std::string &dir, const l
 
 Status Terminal::load_program()
 {
-	auto id = ledger_.meta("program_id");
-	if (!id)
-		return id.status();
-	if (!*id)
+	// Id and version in one statement, so one snapshot: a sync installing
+	// another program between two reads would pair one's id with the
+	// other's version.
+	auto st = ledger_.db().prepare("SELECT (SELECT value FROM meta WHERE key = 'program_id'), "
+				       "(SELECT value FROM meta WHERE key = 'program_version')");
+	if (!st)
+		return st.status();
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row || st.value().is_null(0))
 		return Status::ok();
-	auto ver = ledger_.meta_int("program_version", 0);
-	if (!ver)
-		return ver.status();
-	if (program_ && program_->id == **id && program_->version == *ver)
+	const std::string id = st.value().text(0), version = st.value().text(1);
+	st.value().reset();
+	int64_t ver = 0;
+	if (version.empty() || version.size() > 18 || version.find_first_not_of("0123456789") != std::string::npos)
+		return Status(Code::storage, fmt::format("ledger: program_version \"{}\" is not a number", version));
+	ver = std::stoll(version);
+	if (program_ && program_->id == id && program_->version == ver)
 		return Status::ok();
-	auto p = program_version(**id, *ver);
+	auto p = program_version(id, ver);
 	if (!p)
 		return p.status();
 	// The one in force until now stays at hand for refunds of its receipts.
@@ -493,6 +503,9 @@ Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
 
 Result<Terminal::SyncSettings> Terminal::sync_settings()
 {
+	// Another handle (the command line, a second process) may have loaded
+	// a newer program than this one last saw.
+	LOY_TRY(load_program());
 	SyncSettings s;
 	s.terminal_id = terminal_id_;
 	s.store = store_;
@@ -644,6 +657,7 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 	}
 	LOY_TRY(ledger_.set_meta("member_watermark", std::to_string(watermark)));
 	LOY_TRY(ledger_.set_meta("last_sync", rfc3339_utc(now)));
+	LOY_TRY(load_program()); // the one in force now, under the lock
 	bool newer = program && (!program_ || program->id != program_->id || program->version > program_->version);
 	if (newer) {
 		auto loaded = install_program(*program, *program_json, now);

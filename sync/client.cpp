@@ -84,7 +84,7 @@ Result<Endpoint> parse_server_url(const std::string &url)
 	return ep;
 }
 
-Result<SyncReport> sync_terminal(Terminal &t, int64_t now, const Timeouts &timeouts,
+Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &clock, const Timeouts &timeouts,
 				 const std::function<void(const std::string &)> &progress)
 {
 	auto settings = t.sync_settings();
@@ -114,6 +114,8 @@ Result<SyncReport> sync_terminal(Terminal &t, int64_t now, const Timeouts &timeo
 	// learns that it is alive and how far its clock is from the server's.
 	int64_t acked = settings->acked_through;
 	for (bool first = true;; first = false) {
+		if (timeouts.cancel && timeouts.cancel->load())
+			return net_error("cancelled: the terminal is stopping");
 		auto batch = t.unacked(acked, push_batch_entries);
 		if (!batch)
 			return batch.status();
@@ -124,7 +126,7 @@ Result<SyncReport> sync_terminal(Terminal &t, int64_t now, const Timeouts &timeo
 			entries.push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
 		Json body{{"terminal", settings->terminal_id},
 			  {"store", settings->store},
-			  {"device_time", format_timestamp(Timestamp{now, 0})},
+			  {"device_time", format_timestamp(Timestamp{clock(), 0})},
 			  {"entries", entries}};
 		auto answer = call(s, *ep, "POST", "/v1/push", body.dump());
 		if (!answer)
@@ -187,7 +189,7 @@ Result<SyncReport> sync_terminal(Terminal &t, int64_t now, const Timeouts &timeo
 	}
 	s.close();
 
-	LOY_TRY(t.record_sync(acked, members, watermark, program, now));
+	LOY_TRY(t.record_sync(acked, members, watermark, program, clock()));
 	auto after = t.sync_settings();
 	if (!after)
 		return after.status();

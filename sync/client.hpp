@@ -38,7 +38,10 @@ struct Endpoint {
 // "https://HOST:PORT" (HOST may be [v6]).
 Result<Endpoint> parse_server_url(const std::string &url);
 
-Result<SyncReport> sync_terminal(Terminal &terminal, int64_t now, const Timeouts &timeouts,
+// `clock`: the terminal's time (seconds since the epoch), read for each
+// batch (the server measures the skew on it) and for the record.
+Result<SyncReport> sync_terminal(Terminal &terminal, const std::function<int64_t()> &clock,
+				 const Timeouts &timeouts,
 				 const std::function<void(const std::string &)> &progress);
 
 } // namespace loy::net

@@ -137,13 +137,20 @@ std::string endpoint(const sockaddr_storage &ss)
 
 Clock::time_point deadline_in(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
 
-// Waits for `events` on fd until `deadline`: 1 ready (or an error condition
-// the next call will report), 0 timed out, -1 poll failed (errno).
-int wait_fd(int fd, short events, Clock::time_point deadline)
+bool cancelled(const std::atomic<bool> *cancel) { return cancel && cancel->load(); }
+
+// Waits for `events` on fd until `deadline` or `cancel`: 1 ready (or an
+// error condition the next call will report), 0 timed out or cancelled, -1
+// poll failed (errno).
+int wait_fd(int fd, short events, Clock::time_point deadline, const std::atomic<bool> *cancel)
 {
 	for (;;) {
+		if (cancelled(cancel))
+			return 0;
 		auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
 		long long ms = left.count() < 0 ? 0 : left.count();
+		if (cancel)
+			ms = std::min<long long>(ms, cancel_poll_ms);
 		pollfd p{fd, events, 0};
 		int rc = ::poll(&p, 1, static_cast<int>(ms));
 		if (rc < 0 && errno == EINTR)
@@ -166,6 +173,7 @@ struct Bio {
 	// The server's handshakes run side by side on the accept thread: there
 	// the BIO returns WANT_READ / WANT_WRITE instead of waiting.
 	bool nonblocking = false;
+	const std::atomic<bool> *cancel = nullptr;
 };
 
 int bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -181,7 +189,7 @@ int bio_send(void *ctx, const unsigned char *buf, size_t len)
 		if ((errno == EAGAIN || errno == EWOULDBLOCK) && b->nonblocking)
 			return MBEDTLS_ERR_SSL_WANT_WRITE;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(b->fd, POLLOUT, b->deadline);
+			int w = wait_fd(b->fd, POLLOUT, b->deadline, b->cancel);
 			if (w > 0)
 				continue;
 			if (w == 0)
@@ -205,7 +213,7 @@ int bio_recv(void *ctx, unsigned char *buf, size_t len)
 		if ((errno == EAGAIN || errno == EWOULDBLOCK) && b->nonblocking)
 			return MBEDTLS_ERR_SSL_WANT_READ;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(b->fd, POLLIN, b->deadline);
+			int w = wait_fd(b->fd, POLLIN, b->deadline, b->cancel);
 			if (w > 0)
 				continue;
 			if (w == 0)
@@ -450,6 +458,8 @@ struct TlsStream::Impl {
 	// What went wrong, for "tls: handshake with X failed: ..." and the like.
 	std::string describe(int rc) const
 	{
+		if (rc == MBEDTLS_ERR_SSL_TIMEOUT && cancelled(bio.cancel))
+			return "cancelled: the terminal is stopping";
 		if (rc == MBEDTLS_ERR_SSL_TIMEOUT)
 			return fmt::format("timed out after {} ms", io_ms);
 		std::string what = mbed_error(rc);
@@ -628,7 +638,7 @@ Status check_timeouts(const Timeouts &t)
 // A non-blocking TCP connection to the first address of `host` that answers
 // within the connect deadline (one deadline for all of them).
 Result<int> tcp_connect(const std::string &host, bool numeric, uint16_t port,
-			const std::string &where, int connect_ms)
+			const std::string &where, int connect_ms, const std::atomic<bool> *cancel)
 {
 	addrinfo hints{};
 	hints.ai_family = AF_UNSPEC;
@@ -655,10 +665,11 @@ Result<int> tcp_connect(const std::string &host, bool numeric, uint16_t port,
 		if (::connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
 			err = errno;
 			if (err == EINPROGRESS) {
-				int w = wait_fd(s, POLLOUT, deadline);
+				int w = wait_fd(s, POLLOUT, deadline, cancel);
 				if (w == 0) {
 					::close(s);
-					why = fmt::format("timed out after {} ms", connect_ms);
+					why = cancelled(cancel) ? std::string("cancelled: the terminal is stopping")
+								: fmt::format("timed out after {} ms", connect_ms);
 					break;
 				}
 				socklen_t len = sizeof err;
@@ -703,11 +714,12 @@ Result<std::unique_ptr<TlsStream>> tls_connect(const std::string &host, uint16_t
 	auto conf = make_conf(MBEDTLS_SSL_IS_CLIENT, identity.ca_pem, "CA certificate",
 			      identity.cert_pem, identity.key_pem);
 	LOY_TRY(conf);
-	auto fd = tcp_connect(name, !ip.empty(), port, where, timeouts.connect_ms);
+	auto fd = tcp_connect(name, !ip.empty(), port, where, timeouts.connect_ms, timeouts.cancel);
 	LOY_TRY(fd);
 
 	auto impl = std::make_unique<TlsStream::Impl>();
 	impl->bio.fd = *fd;
+	impl->bio.cancel = timeouts.cancel;
 	impl->conf = *conf;
 	impl->io_ms = timeouts.io_ms;
 	impl->peer = where;

@@ -5,6 +5,8 @@
 // read the files.
 #pragma once
 
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,7 +30,11 @@ inline constexpr int io_timeout_ms_default = 60000;
 struct Timeouts {
 	int connect_ms = connect_timeout_ms_default;
 	int io_ms = io_timeout_ms_default;
+	// Set by another thread, ends every wait within cancel_poll_ms (a
+	// terminal stopping must not wait out a stalled server); may be null.
+	const std::atomic<bool> *cancel = nullptr;
 };
+inline constexpr int cancel_poll_ms = 200;
 
 // PEM text, not paths.
 struct ClientIdentity {

@@ -306,6 +306,15 @@ loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line,
 			     void *ctx);
 
 /**
+ * \brief Stops a sync in progress on this handle, from another thread: its
+ * waits end within 200 ms and loy_terminal_sync() returns LOY_E_NETWORK
+ * ("cancelled"), recording nothing (the next sync sends it all again).
+ * While set, every sync on the handle fails so; 0 clears it. The one
+ * function that may be called while another thread uses the handle.
+ */
+void loy_terminal_cancel_sync(loy_terminal *t, int cancel);
+
+/**
  * \brief Time-outs of a sync's connect and of each read or write, in
  * milliseconds (defaults 5000 and 60000); 0 keeps the default.
  */

@@ -112,7 +112,7 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 			return error_response(400, "bad_argument", std::string("push: ") + ex.what());
 		}
 		std::optional<int64_t> device_now;
-		if (auto d = body.find("device_time"); d != body.end()) {
+		if (auto d = body.find("device_time"); d != body.end() && !d->is_null()) {
 			auto t = d->is_string() ? parse_timestamp(d->get<std::string>()) : Result<Timestamp>(Status(Code::bad_argument, ""));
 			if (!t)
 				return error_response(400, "bad_argument", "push: device_time is not an RFC 3339 time");

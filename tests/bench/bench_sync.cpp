@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 	auto t = make_terminal(dir + "/BIG", pki, "BIG", port.load(), program, big);
 	std::string last_body;
 	auto t0 = Clock::now();
-	auto r = loy::net::sync_terminal(*t, bench_now, loy::net::Timeouts{}, nullptr);
+	auto r = loy::net::sync_terminal(*t, [] { return bench_now; }, loy::net::Timeouts{}, nullptr);
 	double secs = seconds_since(t0);
 	if (!r)
 		die(r.status().message());
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 	t0 = Clock::now();
 	for (auto &term : ts)
 		clients.emplace_back([&, tp = term.get()] {
-			auto res = loy::net::sync_terminal(*tp, bench_now, loy::net::Timeouts{}, nullptr);
+			auto res = loy::net::sync_terminal(*tp, [] { return bench_now; }, loy::net::Timeouts{}, nullptr);
 			if (!res || res->acked_through != per_terminal) {
 				errors++;
 				if (!res)

@@ -216,6 +216,37 @@ public:
 		return event(kind, [](const Json &) { return true; });
 	}
 
+	// Sends every line, then shuts its side for writing (a POS that sends a
+	// batch and hangs up), and reads answers until the till closes.
+	std::vector<Json> batch_and_hang_up(const std::vector<std::string> &lines)
+	{
+		std::string all;
+		for (const auto &l : lines)
+			all += l + "\n";
+		REQUIRE(::write(fd_, all.data(), all.size()) == static_cast<ssize_t>(all.size()));
+		REQUIRE(::shutdown(fd_, SHUT_WR) == 0);
+		std::vector<Json> answers;
+		std::string in;
+		auto until = std::chrono::steady_clock::now() + patience;
+		for (;;) {
+			char buf[65536];
+			ssize_t n = ::read(fd_, buf, sizeof buf);
+			if (n == 0)
+				break;
+			REQUIRE(std::chrono::steady_clock::now() < until);
+			if (n < 0)
+				continue;
+			in.append(buf, static_cast<size_t>(n));
+		}
+		std::istringstream ls(in);
+		for (std::string l; std::getline(ls, l);) {
+			Json j = Json::parse(l);
+			if (!j.contains("event"))
+				answers.push_back(j);
+		}
+		return answers;
+	}
+
 	// Lines of the raw answer to a raw line (for requests that are not JSON).
 	Json raw(const std::string &line)
 	{
@@ -272,14 +303,14 @@ struct Rig {
 	std::thread runner;
 
 	// server: "" for none, "central" for a real one, else a URL.
-	explicit Rig(const std::string &server, loy::fw::SyncConfig sync = {})
+	explicit Rig(const std::string &server, loy::fw::SyncConfig sync = {}, const std::string &tz = "+01:00")
 	{
 		const int64_t now = clock.wall_ms() / 1000;
 		REQUIRE(loy::net::make_test_pki(pki, {"T1"}, now).is_ok());
 		loy::TerminalSetup s;
 		s.terminal_id = "T1";
 		s.store = "S1";
-		s.tz = "+01:00";
+		s.tz = tz;
 		if (!server.empty()) {
 			if (server == "central") {
 				central = std::make_unique<Central>(tmp.path() + "/central", pki, now);
@@ -602,4 +633,75 @@ TEST_CASE("a checkout is answered while a sync waits on a server that does not a
 	CHECK(e["error"]["kind"] == "network");
 	CHECK(e["failures"] == 1);
 	CHECK(pos.ask({{"op", "status"}})["result"]["till"]["sync"]["reason"] == "retry");
+}
+
+TEST_CASE("hostile or careless requests are answered, and the till goes on")
+{
+	Rig rig("", {}, ""); // a terminal set up without --tz
+	Pos pos(rig.socket());
+	// Nested past any basket: refused before it is parsed (copying or
+	// printing it would recurse that deep).
+	Json a = pos.raw("{\"op\":\"status\",\"id\":" + std::string(100000, '[') + std::string(100000, ']') + "}");
+	CHECK(a["error"]["code"] == "bad_json");
+	CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("nested deeper"));
+	// A message cut to the error buffer stays UTF-8.
+	std::string long_id;
+	for (int i = 0; i < 300; i++)
+		long_id += "\xc3\xa9";
+	a = pos.ask({{"op", "refund"}, {"receipt_id", long_id}});
+	CHECK(a["error"]["code"] == "unknown_receipt");
+	// "scan" given but not the reader's text: refused, not the card before.
+	rig.reader.push(bela);
+	REQUIRE(pos.event("card")["ok"] == true);
+	for (Json scan : {Json(6280001234567895), Json(nullptr), Json("")}) {
+		a = pos.ask({{"op", "checkout"}, {"scan", scan}, {"basket", basket("R9", "2026-11-23T09:00:00+01:00")}});
+		CHECK(a["ok"] == false);
+		CHECK(a["error"]["code"] == "bad_argument");
+	}
+	// An empty list of returned lines is not "everything".
+	REQUIRE(pos.ask({{"op", "checkout"}, {"basket", basket("R1", "2026-11-23T09:00:00+01:00")}})["ok"] == true);
+	a = pos.ask({{"op", "refund"}, {"receipt_id", "R1"}, {"lines", Json::array()}});
+	CHECK(a["error"]["code"] == "bad_argument");
+	Json st = pos.ask({{"op", "status"}});
+	REQUIRE(st["ok"] == true);
+	CHECK(st["result"]["entries"] == 1);
+	CHECK(st["result"]["tz"].is_null());
+}
+
+TEST_CASE("a POS that sends a batch and hangs up gets every answer")
+{
+	Rig rig("");
+	std::vector<std::string> lines;
+	for (int i = 0; i < 300; i++)
+		lines.push_back(Json{{"op", "checkout"}, {"id", i}, {"scan", anna},
+				     {"basket", basket("B" + std::to_string(i), "2026-11-23T09:00:00+01:00")}}.dump());
+	Pos pos(rig.socket());
+	auto answers = pos.batch_and_hang_up(lines);
+	REQUIRE(answers.size() == lines.size());
+	for (size_t i = 0; i < answers.size(); i++) {
+		CHECK(answers[i]["id"] == i);
+		CHECK(answers[i]["ok"] == true);
+	}
+}
+
+TEST_CASE("stopping the till ends a sync that waits on a silent server")
+{
+	Mute mute;
+	loy::fw::SyncConfig sync;
+	sync.io_timeout_ms = 600'000; // ten minutes: the stop must not wait them out
+	auto rig = std::make_unique<Rig>(mute.url(), sync);
+	{
+		Pos pos(rig->socket());
+		auto until = std::chrono::steady_clock::now() + patience;
+		while (pos.ask({{"op", "status"}})["result"]["till"]["sync"]["running"] != true) {
+			REQUIRE(std::chrono::steady_clock::now() < until);
+			std::this_thread::sleep_for(10ms);
+		}
+	}
+	// The stop, and the join of every thread, take well under the time-out
+	// (200 ms here; the bound is only there so a regression fails rather
+	// than hangs for ten minutes).
+	auto t0 = std::chrono::steady_clock::now();
+	rig.reset();
+	CHECK(std::chrono::steady_clock::now() - t0 < patience);
 }
