@@ -35,8 +35,20 @@ std::string json_excerpt(const Json &value)
 
 Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
 {
+	// No document of the spec nests deeper than four levels. Far deeper
+	// text is refused while it is parsed: printing it in a message, or
+	// copying it, would recurse as deep as it nests and overflow the stack.
+	struct TooDeep {};
+	auto depth_check = [](int depth, Json::parse_event_t, Json &) {
+		// depth counts from 0 at the outermost value.
+		if (depth >= json_depth_max)
+			throw TooDeep{};
+		return true;
+	};
 	try {
-		return Json::parse(text.begin(), text.end());
+		return Json::parse(text.begin(), text.end(), depth_check);
+	} catch (const TooDeep &) {
+		return Status(code, fmt::format("{}: nested deeper than {} levels", what, json_depth_max));
 	} catch (const Json::parse_error &e) {
 		// e.what() is "[json.exception.parse_error.101] parse error at line 1, ..."
 		std::string msg = e.what();

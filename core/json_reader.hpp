@@ -16,6 +16,9 @@ namespace loy {
 
 using Json = nlohmann::json;
 
+// Deepest nesting json_parse() takes.
+inline constexpr int json_depth_max = 64;
+
 // Parses text as JSON; the code on failure is `code` (bad_program, ...).
 Result<Json> json_parse(std::string_view text, Code code, std::string_view what);
 

@@ -176,6 +176,11 @@ TEST_CASE("text that is not a basket object is refused", "[basket]")
 		{"plain words", "R-1001", "not valid JSON"},
 		{"an array", "[" + doc + "]", "document must be an object"},
 		{"null", "null", "document must be an object"},
+		// Deep enough to overflow the stack if it were printed in a message.
+		{"nested 400,000 deep", "{\"x\":" + std::string(400000, '[') + std::string(400000, ']') + "}",
+		 "nested deeper than 64 levels"},
+		{"nested 65 deep", std::string(65, '[') + std::string(65, ']'), "nested deeper than 64 levels"},
+		{"nested 64 deep", std::string(64, '[') + std::string(64, ']'), "document must be an object"},
 		// basket_json_bytes_max = 1 MiB, checked before parsing.
 		{"over 1 MiB", doc + std::string(loy::basket_json_bytes_max, ' '), "bytes, at most"},
 	};

@@ -326,6 +326,11 @@ TEST_CASE("text that is not a program object is refused as a whole", "[program]"
 		{"a number", "7", "document must be an object"},
 		{"a string", "\"cafe-rewards\"", "document must be an object"},
 		{"null", "null", "document must be an object"},
+		// Deep enough to overflow the stack if it were printed in a message.
+		{"nested 400,000 deep", "{\"x\":" + std::string(400000, '[') + std::string(400000, ']') + "}",
+		 "nested deeper than 64 levels"},
+		{"nested 65 deep", std::string(65, '[') + std::string(65, ']'), "nested deeper than 64 levels"},
+		{"nested 64 deep", std::string(64, '[') + std::string(64, ']'), "document must be an object"},
 		// program_json_bytes_max = 1 MiB, checked before parsing.
 		{"over 1 MiB", doc + std::string(loy::program_json_bytes_max, ' '), "bytes, at most"},
 	};
