@@ -7,6 +7,9 @@
 
 #include <loyalty/loyalty.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -206,6 +209,24 @@ template <class F> int print_result(const Cli &c, const Json &r, F &&human)
 	else
 		human(r);
 	return 0;
+}
+
+// A long-running command (serve, run) stops on SIGTERM or SIGINT: the flag
+// is set and the program finishes what it has in hand. SIGPIPE is ignored:
+// a peer that went away is an error value, not a death.
+inline std::atomic<bool> stop_requested{false};
+
+inline void on_stop_signal(int) { stop_requested.store(true); }
+
+inline const std::atomic<bool> &stop_on_signals()
+{
+	struct sigaction sa {};
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, nullptr);
+	sigaction(SIGINT, &sa, nullptr);
+	signal(SIGPIPE, SIG_IGN);
+	return stop_requested;
 }
 
 } // namespace loy::cli

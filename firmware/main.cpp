@@ -3,10 +3,8 @@
 // lives in the library.
 #include <loyalty/loyalty.h>
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -338,10 +336,6 @@ int cmd_sync(Cli &c)
 	});
 }
 
-std::atomic<bool> stop_requested{false};
-
-extern "C" void on_stop_signal(int) { stop_requested = true; }
-
 // The cashier loop: devices from the configuration file, the POS channel,
 // the sync on its own thread, until SIGTERM or SIGINT.
 int cmd_run(Cli &c)
@@ -366,13 +360,7 @@ int cmd_run(Cli &c)
 	loy::fw::Till till(c.args.data_dir, *cfg, devices.value()->hal(), devices.value()->sim());
 	if (auto st = till.open(); !st)
 		return c.fail(static_cast<loy_status>(st.code()), st.message());
-	struct sigaction sa {};
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, nullptr);
-	sigaction(SIGINT, &sa, nullptr);
-	signal(SIGPIPE, SIG_IGN);
-	till.run(stop_requested);
+	till.run(loy::cli::stop_on_signals());
 	return 0;
 }
 

@@ -1,10 +1,8 @@
 // loyalty-central: the reference central server (spec/cli.md). It parses
 // the command line, calls the central store and server of sync/, and
 // prints; the rules live in the library.
-#include <signal.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -37,9 +35,6 @@ const char usage[] =
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
-std::atomic<bool> stop_requested{false};
-
-extern "C" void on_stop_signal(int) { stop_requested.store(true); }
 
 int64_t now_utc() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -127,14 +122,7 @@ int cmd_serve(Cli &c)
 	    !loy::cli::read_input(*c.opt("client-ca"), &o.identity.client_ca_pem, &err))
 		return c.bad_args(err);
 
-	struct sigaction sa {};
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, nullptr);
-	sigaction(SIGINT, &sa, nullptr);
-	signal(SIGPIPE, SIG_IGN);
-
-	auto s = loy::central::serve(o, stop_requested, [&](uint16_t port) {
+	auto s = loy::central::serve(o, loy::cli::stop_on_signals(), [&](uint16_t port) {
 		std::fprintf(stderr, "loyalty-central: serving on %s:%u\n", o.host.c_str(), port);
 	});
 	if (!s)
