@@ -190,15 +190,25 @@ loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *
 loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
 			       const loy_return_line *lines, size_t n)
 {
+	return loy_terminal_refund_keyed(t, receipt_id, nullptr, lines, n);
+}
+
+loy_status loy_terminal_refund_keyed(loy_terminal *t, const char *receipt_id, const char *refund_id,
+				     const loy_return_line *lines, size_t n)
+{
 	if (t && (!receipt_id || (n > 0 && !lines)))
 		return fail(t, Code::bad_argument, "refund: no receipt id or lines (NULL)");
+	if (t && refund_id && !*refund_id)
+		return fail(t, Code::bad_argument, "refund: an empty refund id (NULL for none)");
 	std::vector<loy::ReturnLine> units;
 	for (size_t i = 0; i < n; i++) {
 		if (!lines[i].sku)
 			return t ? fail(t, Code::bad_argument, "refund: a line without sku") : LOY_E_BAD_ARGUMENT;
 		units.push_back(loy::ReturnLine{lines[i].sku, lines[i].qty});
 	}
-	return run(t, [&](loy::Terminal &term) { return term.refund(receipt_id, units, t->now()); });
+	return run(t, [&](loy::Terminal &term) {
+		return term.refund(receipt_id, units, t->now(), refund_id ? refund_id : "");
+	});
 }
 
 loy_status loy_terminal_balance(loy_terminal *t, const char *scan)

@@ -31,7 +31,7 @@ const char usage[] =
 	"  program load FILE.json\n"
 	"  enroll --card SCAN\n"
 	"  checkout --card SCAN --basket FILE.json|- [--redeem POINTS | --reward ID]\n"
-	"  refund --receipt ID [--line SKU=QTY ...]\n"
+	"  refund --receipt ID [--line SKU=QTY ...] [--refund-id ID]\n"
 	"  balance --card SCAN\n"
 	"  status\n"
 	"  sync\n"
@@ -180,7 +180,7 @@ int cmd_checkout(Cli &c)
 int cmd_refund(Cli &c)
 {
 	std::string bad;
-	if (!c.only({"receipt", "line"}, &bad))
+	if (!c.only({"receipt", "line", "refund-id"}, &bad))
 		return c.bad_args("refund does not take " + bad);
 	if (!c.opt("receipt"))
 		return c.bad_args("refund needs --receipt ID");
@@ -198,7 +198,9 @@ int cmd_refund(Cli &c)
 	}
 	for (size_t i = 0; i < lines.size(); i++)
 		lines[i].sku = skus[i].c_str();
-	loy_status st = loy_terminal_refund(c.t, c.opt("receipt")->c_str(), lines.data(), lines.size());
+	const std::string *refund_id = c.opt("refund-id");
+	loy_status st = loy_terminal_refund_keyed(c.t, c.opt("receipt")->c_str(),
+						  refund_id ? refund_id->c_str() : nullptr, lines.data(), lines.size());
 	if (st != LOY_OK)
 		return c.fail_last(st);
 	Json r = c.result();
@@ -206,8 +208,9 @@ int cmd_refund(Cli &c)
 		std::printf("%s\n", r.dump().c_str());
 		return 0;
 	}
-	std::printf("Refund of %s%s\n", r["receipt_id"].get<std::string>().c_str(),
-		    r["complete"].get<bool>() ? " (complete)" : "");
+	std::printf("Refund of %s%s%s\n", r["receipt_id"].get<std::string>().c_str(),
+		    r["complete"].get<bool>() ? " (complete)" : "",
+		    r.value("replayed", false) ? " (recorded before: nothing moved again)" : "");
 	print_line("Points taken back", std::to_string(r["points_reversed"].get<int64_t>()) + " pts");
 	print_line("Points given back", std::to_string(r["points_returned"].get<int64_t>()) + " pts");
 	print_line("Balance", points_or_unknown(r["balance"]));

@@ -479,11 +479,22 @@ Json Till::Impl::refund(const Json &req)
 		for (size_t i = 0; i < skus.size(); i++)
 			lines.push_back({skus[i].c_str(), (*l)[i]["qty"].get<int64_t>()});
 	}
+	std::string refund_id;
+	if (auto r = req.find("refund_id"); r != req.end()) {
+		if (!r->is_string())
+			return bad_request("refund: \"refund_id\" must be a string (the POS's id of the refund)");
+		refund_id = *r;
+	}
 	const std::string rid = *id;
-	loy_status st = loy_terminal_refund(main.t, rid.c_str(), lines.data(), lines.size());
+	loy_status st = loy_terminal_refund_keyed(main.t, rid.c_str(), refund_id.empty() ? nullptr : refund_id.c_str(),
+						  lines.data(), lines.size());
 	Json out = main.answer(st);
-	if (st == LOY_OK)
-		out["printed"] = print(refund_lines(out["result"], cfg.display.width));
+	if (st == LOY_OK) {
+		auto lines_out = refund_lines(out["result"], cfg.display.width);
+		if (out["result"].value("replayed", false))
+			lines_out.push_back("(copy: this refund was recorded before)");
+		out["printed"] = print(lines_out);
+	}
 	return out;
 }
 

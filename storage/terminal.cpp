@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -853,9 +854,30 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	return result.dump();
 }
 
-Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
-				     int64_t now)
+namespace {
+
+// The identity of a refund request: its lines, in a fixed order.
+std::string refund_request(const std::vector<ReturnLine> &units)
 {
+	std::vector<std::pair<std::string, int64_t>> v;
+	for (const auto &u : units)
+		v.emplace_back(u.sku, u.qty);
+	std::sort(v.begin(), v.end());
+	OJson j = OJson::array();
+	for (const auto &[sku, qty] : v)
+		j.push_back(OJson::array({sku, qty}));
+	return j.dump();
+}
+
+} // namespace
+
+Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
+				     int64_t now, std::string_view refund_id)
+{
+	if (!refund_id.empty() && !valid_id(std::string(refund_id)))
+		return bad(Code::bad_argument, fmt::format("refund id \"{}\": use 1 to {} letters, digits, '-', "
+							   "'_' or '.'",
+							   refund_id, id_length_max));
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	auto st = ledger_.db().prepare("SELECT token, program_id, program_version, last_seq FROM receipts "
@@ -874,7 +896,38 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	auto state = ledger_.entry_data(st.value().int64(3));
 	if (!state)
 		return state.status();
-	auto receipt = receipt_from_json(OJson::parse(*state)["receipt"].dump());
+	const OJson last = OJson::parse(*state);
+	// The refunds of this receipt that named an id, carried from entry to
+	// entry: a retried refund (its answer lost) is answered again, and
+	// moves nothing twice.
+	OJson ids = last.contains("refund_ids") ? last["refund_ids"] : OJson::object();
+	const std::string request = refund_request(units);
+	if (!refund_id.empty() && ids.contains(std::string(refund_id))) {
+		const OJson &was = ids[std::string(refund_id)];
+		if (was.value("request", "") != request)
+			return bad(Code::receipt_conflict,
+				   fmt::format("refund {} of receipt {} was already recorded with other lines",
+					       refund_id, receipt_id));
+		auto m = read_member(ledger_.db(), token);
+		if (!m)
+			return m.status();
+		auto sums = read_receipt_sums(ledger_, token, now, 0, false);
+		if (!sums)
+			return sums.status();
+		OJson out;
+		out["receipt_id"] = std::string(receipt_id);
+		out["refund_id"] = std::string(refund_id);
+		out["points_reversed"] = was["reversed"];
+		out["points_returned"] = was["returned"];
+		if (m->known())
+			out["balance"] = m->server_balance + m->local_points - sums->pending;
+		else
+			out["balance"] = nullptr;
+		out["complete"] = was["complete"];
+		out["replayed"] = true;
+		return out.dump();
+	}
+	auto receipt = receipt_from_json(last["receipt"].dump());
 	if (!receipt)
 		return bad(Code::storage, fmt::format("ledger: receipt {}: {}", receipt_id,
 						      receipt.status().message()));
@@ -896,6 +949,13 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	data["returned"] = f->points_returned;
 	data["spend_reversed"] = spend_reversed;
 	data["complete"] = f->complete;
+	if (!refund_id.empty())
+		ids[std::string(refund_id)] = OJson{{"request", request},
+						    {"reversed", f->points_reversed},
+						    {"returned", f->points_returned},
+						    {"complete", f->complete}};
+	if (!ids.empty())
+		data["refund_ids"] = ids;
 	Entry e;
 	e.kind = "refund";
 	e.receipt_id = std::string(receipt_id);
@@ -932,6 +992,10 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	else
 		out["balance"] = nullptr;
 	out["complete"] = f->complete;
+	if (!refund_id.empty()) {
+		out["refund_id"] = std::string(refund_id);
+		out["replayed"] = false;
+	}
 	return out.dump();
 }
 

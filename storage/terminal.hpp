@@ -46,8 +46,11 @@ public:
 	Result<std::string> enroll(std::string_view scan, int64_t now_utc);
 	Result<std::string> checkout(std::string_view scan, std::string_view basket_json,
 				     const Redemption &redemption, int64_t now_utc);
+	// `refund_id` (optional) names the refund: the same id again with the
+	// same lines answers the recorded refund ("replayed": true) and moves
+	// nothing; with other lines it is receipt_conflict.
 	Result<std::string> refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
-				   int64_t now_utc);
+				   int64_t now_utc, std::string_view refund_id = {});
 	Result<std::string> balance(std::string_view scan, int64_t now_utc);
 	Result<std::string> status();
 	// ok == false is a result, not an error: the caller decides the exit.

@@ -293,13 +293,20 @@ def main():
         bud.clock(set="2026-11-23T12:31:00+01:00")
         bud.scan(ANNA)
         bud.sale("BUD-0003", [COFFEE, CROISSANTS], reward="free-coffee")
-        a = bud.request("refund", receipt_id="BUD-0002", lines=[{"sku": "CAK-01", "qty": 2}])
+        a = bud.request("refund", receipt_id="BUD-0002", refund_id="BUD-RET-1",
+                        lines=[{"sku": "CAK-01", "qty": 2}])
         if not a["ok"]:
             sys.exit(f"store-day: refund refused: {a['error']['message']}")
         r = a["result"]
         say(f"   Budapest: refund of 2 cakes from BUD-0002: {r['points_reversed']} points taken back, "
             f"balance {r['balance']}")
         MOVED["****7895"] += r["points_returned"] - r["points_reversed"]
+        # The POS lost the answer and sends the refund again: recorded once.
+        a = bud.request("refund", receipt_id="BUD-0002", refund_id="BUD-RET-1",
+                        lines=[{"sku": "CAK-01", "qty": 2}])
+        if not a["ok"] or not a["result"]["replayed"] or a["result"]["balance"] != r["balance"]:
+            sys.exit(f"store-day: the retried refund was not a replay: {a}")
+        say(f"   Budapest: the same refund sent again (answer lost): replayed, balance still {r['balance']}")
         bud.scan(BELA)
         say("   (Bela's Vienna points reach Budapest only through the centre, at its next sync)")
         bud.sale("BUD-0004", [CROISSANTS, COFFEE], expect="insufficient_points", redeem_points=100)

@@ -291,6 +291,15 @@ loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *
 /** \brief Records a refund of units of a receipt of this terminal (n = 0: all left). */
 loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
 			       const loy_return_line *lines, size_t n);
+/**
+ * \brief loy_terminal_refund() under the POS's own id for the refund (its
+ * return slip): sent again with the same id and lines, the recorded refund
+ * is answered ("replayed": true) and nothing moves twice; with other lines
+ * it is LOY_E_RECEIPT_CONFLICT. refund_id: 1 to 64 letters, digits, '-',
+ * '_', '.'; NULL is loy_terminal_refund().
+ */
+loy_status loy_terminal_refund_keyed(loy_terminal *t, const char *receipt_id, const char *refund_id,
+				     const loy_return_line *lines, size_t n);
 /** \brief A member's balance, pending points, tier and what is redeemable today. */
 loy_status loy_terminal_balance(loy_terminal *t, const char *scan);
 /** \brief Terminal id, store, program, entries, unsynced entries, last sync. */

@@ -822,6 +822,26 @@ class RefundTest(TerminalCase):
                      "COF-01=1")
         self.ok("verify")
 
+    def test_refund_id_makes_a_retry_safe(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.example_basket("saturday-big.json"))  # 161
+        first = self.ok("refund", "--receipt", "R-1002", "--line", "CAKE-05=1", "--refund-id", "RET-7")
+        self.assertEqual((first["points_reversed"], first["refund_id"], first["replayed"]), (72, "RET-7", False))
+        entries = self.entries()
+        again = self.ok("refund", "--receipt", "R-1002", "--line", "CAKE-05=1", "--refund-id", "RET-7")
+        self.assertIs(again["replayed"], True)
+        self.assertEqual((again["points_reversed"], again["balance"]), (72, 89))
+        self.assertEqual(self.entries(), entries)
+        self.assertIn("recorded before", self.human("refund", "--receipt", "R-1002", "--line",
+                                                    "CAKE-05=1", "--refund-id", "RET-7"))
+        self.refused(2, "receipt_conflict", "refund", "--receipt", "R-1002", "--line", "COF-01=1",
+                     "--refund-id", "RET-7")
+        self.refused(2, "bad_argument", "refund", "--receipt", "R-1002", "--refund-id", "")
+        self.refused(2, "bad_argument", "refund", "--receipt", "R-1002", "--refund-id", "a b")
+        self.assertEqual(self.balance()["balance"], 89)
+        self.ok("verify")
+
     def test_repeated_lines(self):
         self.setup_terminal()
         self.enroll()

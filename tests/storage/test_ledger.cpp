@@ -531,3 +531,42 @@ TEST_CASE("a member token is the card's HMAC under token.key; no card number is 
 		}
 	}
 }
+
+TEST_CASE("a refund named by the POS's id is recorded once, however often it is sent")
+{
+	TempDir tmp;
+	auto t = make_terminal(tmp.data());
+	const int64_t now = utc_of(day_at(0));
+	ok_json(t->checkout(card_a, basket("R-1", day_at(0), {coffee, pastry}), {}, now));
+	const int64_t entries = t->ledger().count_entries().value();
+
+	Json first = ok_json(t->refund("R-1", {{"COF-01", 1}}, now + 60, "RET-1"));
+	CHECK(first["refund_id"] == "RET-1");
+	CHECK(first["replayed"] == false);
+	CHECK(first["points_reversed"].get<int64_t>() > 0);
+	// The answer was lost; the POS sends it again.
+	Json again = ok_json(t->refund("R-1", {{"COF-01", 1}}, now + 120, "RET-1"));
+	CHECK(again["replayed"] == true);
+	CHECK(again["points_reversed"] == first["points_reversed"]);
+	CHECK(again["balance"] == first["balance"]);
+	CHECK(t->ledger().count_entries().value() == entries + 1);
+
+	// The same id with other lines is a mistake; another id is another refund.
+	auto other = t->refund("R-1", {{"COF-01", 2}}, now + 180, "RET-1");
+	REQUIRE_FALSE(other);
+	CHECK(other.status().code() == loy::Code::receipt_conflict);
+	Json second = ok_json(t->refund("R-1", {{"COF-01", 1}}, now + 240, "RET-2"));
+	CHECK(second["replayed"] == false);
+	CHECK(t->ledger().count_entries().value() == entries + 2);
+	// A refund without an id in between keeps the ids known.
+	ok_json(t->refund("R-1", {{"CRS-02", 1}}, now + 300));
+	CHECK(ok_json(t->refund("R-1", {{"COF-01", 1}}, now + 360, "RET-1"))["replayed"] == true);
+	CHECK(t->ledger().count_entries().value() == entries + 3);
+
+	auto bad_id = t->refund("R-1", {}, now, "not an id!");
+	REQUIRE_FALSE(bad_id);
+	CHECK(bad_id.status().code() == loy::Code::bad_argument);
+	auto v = t->verify();
+	REQUIRE(v);
+	CHECK(v->ok);
+}
