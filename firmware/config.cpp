@@ -85,7 +85,8 @@ bool operator==(const PosConfig &a, const PosConfig &b) noexcept
 
 bool operator==(const SyncConfig &a, const SyncConfig &b) noexcept
 {
-	return a.nightly_minute == b.nightly_minute && a.after_link_up_ms == b.after_link_up_ms &&
+	return a.nightly_minute == b.nightly_minute && a.nightly_spread_ms == b.nightly_spread_ms &&
+	       a.after_link_up_ms == b.after_link_up_ms &&
 	       a.retry_min_ms == b.retry_min_ms && a.retry_max_ms == b.retry_max_ms &&
 	       a.jitter_pct == b.jitter_pct && a.interval_ms == b.interval_ms &&
 	       a.connect_timeout_ms == b.connect_timeout_ms && a.io_timeout_ms == b.io_timeout_ms;
@@ -114,6 +115,9 @@ constexpr int64_t retry_ms_min = 1'000;
 constexpr int64_t interval_ms_min = 60'000;
 // The range LOYALTY_SYNC_TIMEOUT_MS takes on the command line.
 constexpr int64_t timeout_ms_max = 600'000;
+// The nightly spread: whole minutes, at most six hours (a window longer than
+// that is a second schedule, not a spread).
+constexpr int64_t nightly_spread_ms_max = 6 * 3600'000;
 constexpr int jitter_pct_max = 50;
 constexpr int speed_max = 100'000;
 constexpr int width_min = 24;
@@ -499,6 +503,21 @@ const Key keys[] = {
 	{"sync", "nightly", "The daily sync at HH:MM terminal time, or off; best after closing time",
 	 [](TerminalConfig &c, std::string_view v) { return parse_nightly(v, &c.sync.nightly_minute); },
 	 [](const TerminalConfig &c) -> Opt { return format_nightly(c.sync.nightly_minute); }},
+	{"sync", "nightly_spread",
+	 "Each terminal's own minute in this window after nightly, or off",
+	 [](TerminalConfig &c, std::string_view v) {
+		 if (v == "off") {
+			 c.sync.nightly_spread_ms = 0;
+			 return std::string();
+		 }
+		 std::string err = parse_duration(v, 60'000, nightly_spread_ms_max, &c.sync.nightly_spread_ms);
+		 if (err.empty() && c.sync.nightly_spread_ms % 60'000 != 0)
+			 return std::string("must be whole minutes (1m to 6h), or off");
+		 return err;
+	 },
+	 [](const TerminalConfig &c) -> Opt {
+		 return c.sync.nightly_spread_ms == 0 ? "off" : format_duration(c.sync.nightly_spread_ms);
+	 }},
 	{"sync", "after_link_up", "Sync this long after the link comes back; longer if the link flaps",
 	 [](TerminalConfig &c, std::string_view v) {
 		 return parse_duration(v, 0, duration_ms_max, &c.sync.after_link_up_ms);

@@ -71,6 +71,9 @@ struct PosConfig {
 
 struct SyncConfig {
 	int nightly_minute = 23 * 60 + 30; // minutes after local midnight; -1 = off
+	// Each terminal syncs at its own fixed moment within this window after
+	// nightly_minute (from its id), so a chain does not arrive at once.
+	int64_t nightly_spread_ms = 30 * 60'000; // 0 = off
 	int64_t after_link_up_ms = 15'000;
 	int64_t retry_min_ms = 30'000;
 	int64_t retry_max_ms = 30 * 60'000;

@@ -156,10 +156,27 @@ struct Inbox {
 	}
 };
 
-net::ScheduleConfig schedule_of(const SyncConfig &c)
+// This terminal's minute of the nightly sync: `nightly_minute`, moved by a
+// fixed share of the spread that its id picks (FNV-1a), so that a chain's
+// terminals arrive over the window, each at the same time every night.
+int nightly_minute_of(const SyncConfig &c, const std::string &terminal_id)
+{
+	const int64_t spread_min = c.nightly_spread_ms / 60'000;
+	if (c.nightly_minute < 0 || spread_min <= 0)
+		return c.nightly_minute;
+	uint64_t h = 0xcbf29ce484222325u;
+	for (char ch : terminal_id) {
+		h ^= static_cast<unsigned char>(ch);
+		h *= 0x100000001b3u;
+	}
+	const int64_t offset = static_cast<int64_t>(h % static_cast<uint64_t>(spread_min));
+	return static_cast<int>((c.nightly_minute + offset) % (24 * 60));
+}
+
+net::ScheduleConfig schedule_of(const SyncConfig &c, const std::string &terminal_id)
 {
 	net::ScheduleConfig sc;
-	sc.nightly_minute = c.nightly_minute;
+	sc.nightly_minute = nightly_minute_of(c, terminal_id);
 	sc.after_link_up_ms = c.after_link_up_ms;
 	sc.retry_min_ms = c.retry_min_ms;
 	sc.retry_max_ms = c.retry_max_ms;
@@ -186,7 +203,7 @@ struct Till::Impl {
 	PosChannel pos;
 	Inbox inbox;
 
-	std::string tz, server;
+	std::string tz, server, terminal_id;
 	int64_t last_sync_ms = 0;
 	std::string card; // scanned, waiting for its basket
 	bool reader_gone = false;
@@ -278,7 +295,7 @@ Status Till::Impl::open()
 		return Status(Code::internal, "till: out of memory or file descriptors");
 	// The file's own checks are wider than the scheduler's (a week for any
 	// duration): refuse here what the scheduler would clamp.
-	if (auto st = net::check(schedule_of(cfg.sync)); !st)
+	if (auto st = net::check(schedule_of(cfg.sync, "")); !st)
 		return st.prefixed("configuration [sync]: ");
 	for (Handle *h : {&main, &syncs})
 		if (loy_status st = loy_terminal_open_hal(h->t, dir.c_str(), hal); st != LOY_OK)
@@ -289,6 +306,9 @@ Status Till::Impl::open()
 		return Status(static_cast<Code>(st), loy_terminal_errmsg(main.t));
 	Json s = main.result();
 	tz = s["tz"].is_string() ? s["tz"].get<std::string>() : "";
+	terminal_id = s["terminal_id"].is_string() ? s["terminal_id"].get<std::string>() : "";
+	const int nightly = nightly_minute_of(cfg.sync, terminal_id);
+	sync_state["nightly"] = nightly < 0 ? Json("off") : Json(fmt::format("{:02d}:{:02d}", nightly / 60, nightly % 60));
 	server = s["server"].is_string() ? s["server"].get<std::string>() : "";
 	if (s["last_sync"].is_string())
 		if (auto t = parse_timestamp(s["last_sync"].get<std::string>()))
@@ -668,7 +688,7 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 
 void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 {
-	const net::ScheduleConfig sc = schedule_of(cfg.sync);
+	const net::ScheduleConfig sc = schedule_of(cfg.sync, terminal_id);
 	// Terminals started at the same moment (a store's power coming back)
 	// must not retry in step: the seed differs by terminal and start.
 	const uint64_t seed = static_cast<uint64_t>(wall_ms()) * uint64_t{0x9E3779B97F4A7C15} ^

@@ -326,7 +326,7 @@ def main():
         bud.synced("link back", n, lambda: bud.clock(advance_ms=2_000))
         bud.scan(BELA)
 
-        step("Evening: a shift change in Vienna syncs; sales; then the nightly sync at 23:30 in both stores")
+        step("Evening: a shift change in Vienna syncs; sales; then the nightly sync in both stores")
         vie.clock(set="2026-11-23T17:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -341,12 +341,14 @@ def main():
         bud.clock(set="2026-11-23T19:45:00+01:00")
         bud.scan(CLARA)
         bud.sale("BUD-0006", [CROISSANTS])
-        counts = {}
+        # Each till has its own minute in the half hour after 23:30 (from its
+        # id), so that a chain's terminals do not reach the centre at once.
         for t in tills:
-            counts[t] = t.syncs()
-            t.clock(set="2026-11-23T23:29:00+01:00")
-        for t in tills:
-            t.synced("night", counts[t], lambda: t.clock(advance_ms=5_000))
+            n = t.syncs()
+            hh, mm = map(int, t.request("status")["result"]["till"]["sync"]["nightly"].split(":"))
+            mm -= 1
+            t.clock(set=f"2026-11-23T{hh:02d}:{mm:02d}:30+01:00")
+            t.synced(f"night ({hh:02d}:{mm + 1:02d} for {t.tid})", n, lambda: t.clock(advance_ms=5_000))
 
         step("Central report")
         say(run(CENTRAL, "--data-dir", central, "report").stdout.rstrip())

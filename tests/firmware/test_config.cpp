@@ -107,7 +107,7 @@ const std::vector<std::string> &all_keys()
 		"[link]", "type", "interface",
 		"[clock]", "type", "start", "speed",
 		"[pos]", "socket", "mode",
-		"[sync]", "nightly", "after_link_up", "retry_min", "retry_max", "jitter", "interval",
+		"[sync]", "nightly", "nightly_spread", "after_link_up", "retry_min", "retry_max", "jitter", "interval",
 		"connect_timeout", "io_timeout",
 		"[display]", "width",
 	};
@@ -134,6 +134,7 @@ TEST_CASE("defaults: what a terminal without terminal.conf runs with", "[config]
 	CHECK(c.pos.socket == "pos.sock");
 	CHECK(c.pos.mode == 0660u);
 	CHECK(c.sync.nightly_minute == 23 * 60 + 30);
+	CHECK(c.sync.nightly_spread_ms == 30 * 60'000);
 	CHECK(c.sync.after_link_up_ms == 15'000);
 	CHECK(c.sync.retry_min_ms == 30'000);
 	CHECK(c.sync.retry_max_ms == 30 * 60'000);
@@ -475,6 +476,9 @@ TEST_CASE("errors: bad values, key by key", "[config]")
 		{"sync", "jitter = -1%", "jitter: \"-1%\" is not a percentage from 0% to 50%"},
 		{"sync", "jitter = %", "jitter: \"%\" is not a percentage from 0% to 50%"},
 		{"sync", "interval = 0s", "interval: \"0s\" is less than 1m"},
+		{"sync", "nightly_spread = 0s", "nightly_spread: \"0s\" is less than 1m"},
+		{"sync", "nightly_spread = 90s", "nightly_spread: must be whole minutes (1m to 6h), or off"},
+		{"sync", "nightly_spread = 7h", "nightly_spread: \"7h\" is more than 6h"},
 		{"sync", "interval = 59s", "interval: \"59s\" is less than 1m"},
 		{"sync", "interval = never", "interval: \"never\" is not a duration" + dur},
 		{"sync", "connect_timeout = 0ms", "connect_timeout: \"0ms\" is less than 1ms"},
@@ -559,6 +563,9 @@ TEST_CASE("limits: each range at its boundaries", "[config]")
 		{"[sync]\nretry_max = 168h", true},
 		{"[sync]\nretry_max = 169h", false},
 		{"[sync]\ninterval = 1m", true},
+		{"[sync]\nnightly_spread = 1m", true},
+		{"[sync]\nnightly_spread = 6h", true},
+		{"[sync]\nnightly_spread = off", true},
 		{"[sync]\ninterval = 59999ms", false},
 		{"[sync]\ninterval = 168h", true},
 		{"[sync]\nconnect_timeout = 1ms\nio_timeout = 1ms", true},
