@@ -10,16 +10,46 @@ namespace {
 
 using Json = nlohmann::json;
 
+} // namespace
+
+// One column per character: receipt printers print the Latin, Greek and
+// Cyrillic letters of tier and store names one column each; no wide
+// characters are expected.
+size_t columns(const std::string &s)
+{
+	size_t n = 0;
+	for (char c : s)
+		n += (static_cast<unsigned char>(c) & 0xC0) != 0x80; // not a continuation byte
+	return n;
+}
+
+// The first `cols` columns of s, never cutting a character in two.
+std::string first_columns(const std::string &s, size_t cols)
+{
+	size_t seen = 0, i = 0;
+	for (; i < s.size(); i++) {
+		if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+			if (seen == cols)
+				break;
+			seen++;
+		}
+	}
+	return s.substr(0, i);
+}
+
+namespace {
+
 // "label .... value": the value right-aligned; a label too long is cut so
 // that the value (the figure the customer reads) always shows whole.
 std::string row(const std::string &label, const std::string &value, int width)
 {
 	const size_t w = static_cast<size_t>(width);
-	if (value.size() + 1 >= w)
-		return value.substr(0, w);
-	size_t room = w - value.size() - 1;
-	std::string l = label.size() > room ? label.substr(0, room) : label;
-	return l + std::string(w - l.size() - value.size(), ' ') + value;
+	const size_t vc = columns(value);
+	if (vc + 1 >= w)
+		return first_columns(value, w);
+	const size_t room = w - vc - 1;
+	const std::string l = columns(label) > room ? first_columns(label, room) : label;
+	return l + std::string(w - columns(l) - vc, ' ') + value;
 }
 
 std::string points(const Json &v)

@@ -11,6 +11,11 @@
 
 namespace loy::fw {
 
+// Display columns of UTF-8 text (one per character), and its first `cols`
+// columns, cut between characters.
+size_t columns(const std::string &text);
+std::string first_columns(const std::string &text, size_t cols);
+
 // A balance result (a scan at the till).
 std::vector<std::string> member_lines(const nlohmann::json &balance, int width);
 // A checkout result.

@@ -588,7 +588,11 @@ Json Till::Impl::print(const std::vector<std::string> &lines)
 	if (!p)
 		return false;
 	for (const auto &line : lines) {
-		std::string l = line.substr(0, LOY_HAL_LINE_MAX - 1);
+		// The device's limit is in bytes; cut between characters.
+		size_t n = std::min(line.size(), size_t{LOY_HAL_LINE_MAX - 1});
+		while (n < line.size() && n > 0 && (static_cast<unsigned char>(line[n]) & 0xC0) == 0x80)
+			n--;
+		const std::string l = line.substr(0, n);
 		if (int rc = p->print_line(p->ctx, l.c_str()); rc < 0) {
 			log(fmt::format("printer: {}", loy_hal_strerror(rc)));
 			return false;
