@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/status.hpp"
+#include "core/utf8.hpp"
 #include "loyalty/loyalty.h"
 
 namespace loy::capi {
@@ -19,14 +20,7 @@ inline loy_status to_c(Code code) { return static_cast<loy_status>(code); }
 // character is not.
 template <size_t N> loy_status fail(char (&errmsg)[N], Code code, const char *message)
 {
-	size_t n = std::strlen(message);
-	if (n >= N) {
-		n = N - 1;
-		// Back off continuation bytes (10xxxxxx) to the start of the
-		// character that does not fit, and drop it.
-		while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80)
-			n--;
-	}
+	const size_t n = utf8_prefix(message, N - 1);
 	std::memcpy(errmsg, message, n);
 	errmsg[n] = '\0';
 	return to_c(code);

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <utility>
 
+#include "core/utf8.hpp"
+
 namespace loy::fw {
 
 const char *type_name(ReaderType t) noexcept
@@ -133,10 +135,7 @@ std::string shown(std::string_view v)
 {
 	if (v.size() <= shown_bytes_max)
 		return "\"" + std::string(v) + "\"";
-	size_t n = shown_bytes_max;
-	while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80)
-		n--;
-	return "\"" + std::string(v.substr(0, n)) + "...\"";
+	return "\"" + std::string(v.substr(0, utf8_prefix(v, shown_bytes_max))) + "...\"";
 }
 
 // A value as the file writes it when it is free text.

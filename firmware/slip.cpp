@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/utf8.hpp"
+
 namespace loy::fw {
 
 namespace {
@@ -15,27 +17,10 @@ using Json = nlohmann::json;
 // One column per character: receipt printers print the Latin, Greek and
 // Cyrillic letters of tier and store names one column each; no wide
 // characters are expected.
-size_t columns(const std::string &s)
-{
-	size_t n = 0;
-	for (char c : s)
-		n += (static_cast<unsigned char>(c) & 0xC0) != 0x80; // not a continuation byte
-	return n;
-}
+size_t columns(const std::string &s) { return utf8_chars(s); }
 
 // The first `cols` columns of s, never cutting a character in two.
-std::string first_columns(const std::string &s, size_t cols)
-{
-	size_t seen = 0, i = 0;
-	for (; i < s.size(); i++) {
-		if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
-			if (seen == cols)
-				break;
-			seen++;
-		}
-	}
-	return s.substr(0, i);
-}
+std::string first_columns(const std::string &s, size_t cols) { return s.substr(0, utf8_prefix_chars(s, cols)); }
 
 namespace {
 

@@ -17,7 +17,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_reader.hpp"
 #include "core/timeutil.hpp"
+#include "core/utf8.hpp"
 #include "firmware/pos.hpp"
 #include "firmware/slip.hpp"
 #include "storage/terminal.hpp"
@@ -31,6 +33,10 @@ using Json = nlohmann::json;
 
 // The longest a thread blocks before it looks at the stop flag again.
 constexpr int poll_ms = 200;
+
+// A reader or link that failed is asked again after this: long enough not
+// to spin on a device that is gone, short enough to catch a USB reset.
+constexpr int device_retry_ms = 1000;
 
 // Sleeps `ms`, or less when `stop` is set meanwhile.
 void pause(const std::atomic<bool> &stop, int ms)
@@ -66,34 +72,6 @@ Json bad_request(const std::string &message) { return failure(LOY_E_BAD_ARGUMENT
 // A JSON line out: text that is not UTF-8 (a device's garbage in a message)
 // is replaced, never thrown on.
 std::string line_of(const Json &j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-// Requests nest little (a basket's lines); deeper text is refused before it
-// is parsed, since copying or printing it would recurse as deep.
-constexpr int request_depth_max = 16;
-
-bool too_deep(const std::string &line)
-{
-	int depth = 0;
-	bool in_string = false, escaped = false;
-	for (char c : line) {
-		if (in_string) {
-			if (escaped)
-				escaped = false;
-			else if (c == '\\')
-				escaped = true;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > request_depth_max)
-				return true;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return false;
-}
 
 // A field for a log line, whatever its type.
 std::string field(const Json &j, const char *key)
@@ -350,17 +328,17 @@ void Till::Impl::run(const std::atomic<bool> &stop)
 
 void Till::Impl::on_line(int client, const std::string &line)
 {
+	// The library's parser: it refuses text nested deeper than any request
+	// (copying or printing it would recurse as deep as it nests).
+	auto parsed = json_parse(line, Code::bad_json, "request");
 	Json req, out;
-	if (too_deep(line)) {
-		out = failure(LOY_E_BAD_JSON, fmt::format("request: nested deeper than {} levels", request_depth_max));
-	} else {
-		req = Json::parse(line, nullptr, false);
-		if (req.is_discarded() || !req.is_object())
-			out = failure(LOY_E_BAD_JSON, "request: not a JSON object on one line");
-		else if (!guard("request", [&] { out = request(req); }))
-			out = failure(LOY_E_INTERNAL, "request: failed inside the till (see its log); nothing was recorded "
-						      "unless status says so");
-	}
+	if (!parsed)
+		out = failure(LOY_E_BAD_JSON, parsed.status().message());
+	else if (req = std::move(parsed).value(); !req.is_object())
+		out = failure(LOY_E_BAD_JSON, "request: not a JSON object on one line");
+	else if (!guard("request", [&] { out = request(req); }))
+		out = failure(LOY_E_INTERNAL, "request: failed inside the till (see its log); nothing was recorded "
+					      "unless status says so");
 	if (req.is_object() && req.contains("id"))
 		out["id"] = req["id"];
 	pos.send(client, line_of(out));
@@ -589,10 +567,7 @@ Json Till::Impl::print(const std::vector<std::string> &lines)
 		return false;
 	for (const auto &line : lines) {
 		// The device's limit is in bytes; cut between characters.
-		size_t n = std::min(line.size(), size_t{LOY_HAL_LINE_MAX - 1});
-		while (n < line.size() && n > 0 && (static_cast<unsigned char>(line[n]) & 0xC0) == 0x80)
-			n--;
-		const std::string l = line.substr(0, n);
+		const std::string l = line.substr(0, utf8_prefix(line, LOY_HAL_LINE_MAX - 1));
 		if (int rc = p->print_line(p->ctx, l.c_str()); rc < 0) {
 			log(fmt::format("printer: {}", loy_hal_strerror(rc)));
 			return false;
@@ -654,7 +629,7 @@ void Till::Impl::reader_loop(const std::atomic<bool> &stop)
 			return;
 		} else if (rc < 0) {
 			// A device error may pass (a USB reset): look again later.
-			pause(stop, 1000);
+			pause(stop, device_retry_ms);
 		}
 	}
 }
@@ -665,7 +640,7 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 	while (!stop.load()) {
 		int rc = l->wait_change(l->ctx, poll_ms);
 		if (rc < 0) {
-			pause(stop, 1000);
+			pause(stop, device_retry_ms);
 			continue;
 		}
 		if (rc == 0)

@@ -900,14 +900,8 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	// The refunds of this receipt that named an id, carried from entry to
 	// entry: a retried refund (its answer lost) is answered again, and
 	// moves nothing twice.
-	OJson ids = last.contains("refund_ids") ? last["refund_ids"] : OJson::object();
-	const std::string request = refund_request(units);
-	if (!refund_id.empty() && ids.contains(std::string(refund_id))) {
-		const OJson &was = ids[std::string(refund_id)];
-		if (was.value("request", "") != request)
-			return bad(Code::receipt_conflict,
-				   fmt::format("refund {} of receipt {} was already recorded with other lines",
-					       refund_id, receipt_id));
+	// The refund result of cli.md, with the member's balance as it stands.
+	auto answer = [&](int64_t reversed, int64_t returned, bool complete, bool replayed) -> Result<std::string> {
 		auto m = read_member(ledger_.db(), token);
 		if (!m)
 			return m.status();
@@ -916,16 +910,29 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 			return sums.status();
 		OJson out;
 		out["receipt_id"] = std::string(receipt_id);
-		out["refund_id"] = std::string(refund_id);
-		out["points_reversed"] = was["reversed"];
-		out["points_returned"] = was["returned"];
+		out["points_reversed"] = reversed;
+		out["points_returned"] = returned;
 		if (m->known())
 			out["balance"] = m->server_balance + m->local_points - sums->pending;
 		else
 			out["balance"] = nullptr;
-		out["complete"] = was["complete"];
-		out["replayed"] = true;
+		out["complete"] = complete;
+		if (!refund_id.empty()) {
+			out["refund_id"] = std::string(refund_id);
+			out["replayed"] = replayed;
+		}
 		return out.dump();
+	};
+	OJson ids = last.contains("refund_ids") ? last["refund_ids"] : OJson::object();
+	const std::string request = refund_request(units);
+	if (!refund_id.empty() && ids.contains(std::string(refund_id))) {
+		const OJson &was = ids[std::string(refund_id)];
+		if (was.value("request", "") != request)
+			return bad(Code::receipt_conflict,
+				   fmt::format("refund {} of receipt {} was already recorded with other lines",
+					       refund_id, receipt_id));
+		return answer(was["reversed"].get<int64_t>(), was["returned"].get<int64_t>(),
+			      was["complete"].get<bool>(), true);
 	}
 	auto receipt = receipt_from_json(last["receipt"].dump());
 	if (!receipt)
@@ -975,28 +982,11 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 			.bind(4, f->points_returned).run());
 	LOY_TRY(upsert_member(ledger_.db(), token, "", 0, delta, -spend_reversed));
 
-	auto m = read_member(ledger_.db(), token);
-	if (!m)
-		return m.status();
-	auto sums = read_receipt_sums(ledger_, token, now, 0, false);
-	if (!sums)
-		return sums.status();
+	auto out = answer(f->points_reversed, f->points_returned, f->complete, false);
+	if (!out)
+		return out.status();
 	LOY_TRY(tx.commit());
-
-	OJson out;
-	out["receipt_id"] = std::string(receipt_id);
-	out["points_reversed"] = f->points_reversed;
-	out["points_returned"] = f->points_returned;
-	if (m->known())
-		out["balance"] = m->server_balance + m->local_points - sums->pending;
-	else
-		out["balance"] = nullptr;
-	out["complete"] = f->complete;
-	if (!refund_id.empty()) {
-		out["refund_id"] = std::string(refund_id);
-		out["replayed"] = false;
-	}
-	return out.dump();
+	return out;
 }
 
 Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)

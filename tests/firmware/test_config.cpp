@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "firmware/config.hpp"
+#include "support/tmpdir.hpp"
 
 using loy::Code;
 using loy::fw::ClockType;
@@ -72,29 +73,8 @@ void write_file(const std::string &path, const std::string &text)
 	REQUIRE(out.good());
 }
 
-// A fresh directory under $TMPDIR or /tmp, removed with its contents.
-class TempDir {
-public:
-	TempDir()
-	{
-		const char *base = std::getenv("TMPDIR");
-		std::string tmpl = std::string(base && *base ? base : "/tmp") + "/loy-fw-XXXXXX";
-		if (!::mkdtemp(tmpl.data()))
-			throw std::runtime_error("mkdtemp failed");
-		path_ = tmpl;
-	}
-	~TempDir()
-	{
-		std::error_code ec;
-		std::filesystem::remove_all(path_, ec);
-	}
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-	const std::string &path() const { return path_; }
-	std::string operator/(const std::string &name) const { return path_ + "/" + name; }
-
-private:
-	std::string path_;
+struct TempDir : test_support::TempDir {
+	TempDir() : test_support::TempDir("loy-fw") {}
 };
 
 // Every key of the file, section by section, as the brief of the format lists

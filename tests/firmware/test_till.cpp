@@ -33,6 +33,7 @@
 #include "sync/central/server.hpp"
 #include "sync/central/store.hpp"
 #include "sync/pki.hpp"
+#include "support/tmpdir.hpp"
 
 namespace {
 
@@ -62,25 +63,7 @@ int64_t utc_ms(const char *rfc3339)
 	return t->utc_s * 1000;
 }
 
-class TempDir {
-public:
-	TempDir()
-	{
-		const char *tmp = std::getenv("TMPDIR");
-		std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/loyalty-till-XXXXXX";
-		REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-		path_ = pattern;
-	}
-	~TempDir()
-	{
-		std::error_code ec;
-		std::filesystem::remove_all(path_, ec);
-	}
-	const std::string &path() const { return path_; }
-
-private:
-	std::string path_;
-};
+using test_support::TempDir;
 
 // A central server on 127.0.0.1, in this process, with the example program
 // published and Anna enrolled.

@@ -10,33 +10,13 @@
 #include <string>
 
 #include "loyalty/hal.h"
+#include "support/tmpdir.hpp"
 
 namespace hal_test {
 
-// A fresh directory under $TMPDIR or /tmp, removed with its contents at scope
-// exit.
-class TempDir {
-public:
-	TempDir()
-	{
-		const char *base = std::getenv("TMPDIR");
-		std::string tmpl = std::string(base && *base ? base : "/tmp") + "/loy-hal-XXXXXX";
-		if (!::mkdtemp(tmpl.data()))
-			throw std::runtime_error("mkdtemp failed");
-		path_ = tmpl;
-	}
-	~TempDir()
-	{
-		std::error_code ec;
-		std::filesystem::remove_all(path_, ec);
-	}
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-	const std::string &path() const { return path_; }
-	std::string operator/(const std::string &name) const { return path_ + "/" + name; }
-
-private:
-	std::string path_;
+// A temporary directory (tests/support/tmpdir.hpp).
+struct TempDir : test_support::TempDir {
+	TempDir() : test_support::TempDir("loy-hal") {}
 };
 
 // What read_scan() returned, and the scan when it returned 1.
