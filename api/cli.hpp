@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <initializer_list>
 #include <iostream>
@@ -82,8 +83,26 @@ inline Args parse_args(int argc, char **argv)
 	return a;
 }
 
+// LOYALTY_CLOCK_OFFSET_S: both programs' wall clock runs this many seconds
+// ahead of the system clock (behind when negative), for tests and demos of
+// another day: receipts' time, pending points, expiry, the nightly sync
+// and the centre's clock checks all follow it, while timers keep the
+// monotonic clock. Certificates stay with the system clock (mbedTLS judges
+// their validity at time(), and `pki init` issues them from it): they are
+// about the real day, not a rehearsed one. Unset or empty: the system clock. A test
+// suite sets one offset for every program it starts, so that they share one
+// shifted timeline.
+inline constexpr const char *clock_offset_env = "LOYALTY_CLOCK_OFFSET_S";
+// A century either way reaches any day a test needs and keeps every
+// timestamp within RFC 3339's four-digit years.
+inline constexpr int64_t clock_offset_s_max = 100LL * 366 * 86400;
+
 struct Cli {
 	Args args;
+	int64_t clock_offset_s = 0;
+
+	// The programs' wall clock, seconds since the epoch.
+	int64_t now_utc() const { return static_cast<int64_t>(std::time(nullptr)) + clock_offset_s; }
 
 	// The one failure line on stderr and, with --json, the error object on
 	// stdout; the exit code is the status's kind.
@@ -182,13 +201,20 @@ inline void print_line(const char *label, const std::string &value)
 }
 
 // The checks every command line passes before its command runs: arguments
-// parse, --help, a command, --data-dir. An exit code to return now, or -1
-// to go on.
+// parse, --help, a command, --data-dir, the clock offset. An exit code to
+// return now, or -1 to go on.
 inline int check_command_line(Cli &c, int argc, char **argv, const char *usage)
 {
 	c.args = parse_args(argc, argv);
 	if (!c.args.error.empty())
 		return c.bad_args(c.args.error);
+	if (const char *v = std::getenv(clock_offset_env); v && *v) {
+		int64_t s = 0;
+		if (!parse_i64(v, &s) || s < -clock_offset_s_max || s > clock_offset_s_max)
+			return c.bad_args(std::string(clock_offset_env) + " must be whole seconds within ±" +
+					  std::to_string(clock_offset_s_max) + ", got \"" + v + "\"");
+		c.clock_offset_s = s;
+	}
 	for (const auto &o : c.args.opts)
 		if (o.first == "help") {
 			std::fputs(usage, stdout);

@@ -46,20 +46,36 @@ int never_changes(void *, int timeout_ms)
 
 } // namespace
 
-Result<std::unique_ptr<Devices>> Devices::open(const TerminalConfig &c, const std::string &data_dir)
+Result<std::unique_ptr<Devices>> Devices::open(const TerminalConfig &c, const std::string &data_dir,
+					       int64_t clock_offset_s)
 {
 	std::unique_ptr<Devices> d(new Devices());
 
 	if (c.clock.type == ClockType::sim) {
 		int64_t start = c.clock.start ? c.clock.start->utc_s * 1000
-					      : static_cast<int64_t>(std::time(nullptr)) * 1000;
+					      : (static_cast<int64_t>(std::time(nullptr)) + clock_offset_s) * 1000;
 		d->sim_clock_ = std::make_unique<hal::sim::SimClock>(start);
 		d->sim_.clock = d->sim_clock_.get();
 		d->sim_.speed = c.clock.speed;
 		d->clock_ = *d->sim_clock_->table();
-	} else {
+	} else if (clock_offset_s == 0) {
 		loy_hal_linux_clock_open(&d->clock_);
 		d->linux_clock_ = true;
+	} else {
+		loy_hal_linux_clock_open(&d->inner_clock_);
+		d->linux_clock_ = true;
+		d->clock_offset_ms_ = clock_offset_s * 1000;
+		d->clock_.version = LOY_HAL_CLOCK_VERSION;
+		d->clock_.ctx = d.get();
+		d->clock_.wall_ms = [](void *ctx) {
+			auto *self = static_cast<Devices *>(ctx);
+			int64_t ms = self->inner_clock_.wall_ms(self->inner_clock_.ctx);
+			return ms == LOY_HAL_TIME_INVALID ? ms : ms + self->clock_offset_ms_;
+		};
+		d->clock_.monotonic_ms = [](void *ctx) {
+			auto *self = static_cast<Devices *>(ctx);
+			return self->inner_clock_.monotonic_ms(self->inner_clock_.ctx);
+		};
 	}
 
 	d->reader_type_ = c.reader.type;
@@ -152,7 +168,7 @@ Devices::~Devices()
 	if (ticker_.joinable())
 		ticker_.join();
 	if (linux_clock_)
-		loy_hal_linux_clock_close(&clock_);
+		loy_hal_linux_clock_close(clock_offset_ms_ != 0 ? &inner_clock_ : &clock_);
 	if (reader_type_ == ReaderType::evdev)
 		loy_hal_linux_evdev_close(&reader_);
 	else if (reader_type_ == ReaderType::serial)

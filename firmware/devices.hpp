@@ -27,7 +27,10 @@ struct SimControls {
 class Devices {
 public:
 	// Opens every device of `config`; the key store is the data dir's files.
-	static Result<std::unique_ptr<Devices>> open(const TerminalConfig &config, const std::string &data_dir);
+	// The wall clock runs `clock_offset_s` ahead of the configured one
+	// (LOYALTY_CLOCK_OFFSET_S), for tests and demos of another day.
+	static Result<std::unique_ptr<Devices>> open(const TerminalConfig &config, const std::string &data_dir,
+						     int64_t clock_offset_s = 0);
 	~Devices();
 	Devices(const Devices &) = delete;
 	Devices &operator=(const Devices &) = delete;
@@ -38,7 +41,9 @@ public:
 private:
 	Devices() = default;
 
-	loy_hal_clock clock_{};
+	loy_hal_clock clock_{};       // the one the library takes
+	loy_hal_clock inner_clock_{}; // the Linux clock behind an offset
+	int64_t clock_offset_ms_ = 0;
 	loy_hal_card_reader reader_{};
 	loy_hal_link link_{};
 	loy_hal_keystore keys_{};

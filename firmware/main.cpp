@@ -357,7 +357,7 @@ int cmd_run(Cli &c)
 		std::printf("%s", loy::fw::format_config(*cfg).c_str());
 		return 0;
 	}
-	auto devices = loy::fw::Devices::open(*cfg, c.args.data_dir);
+	auto devices = loy::fw::Devices::open(*cfg, c.args.data_dir, c.clock_offset_s);
 	if (!devices)
 		return c.fail(static_cast<loy_status>(devices.status().code()), devices.status().message());
 	loy::fw::Till till(c.args.data_dir, *cfg, devices.value()->hal(), devices.value()->sim());
@@ -406,6 +406,8 @@ int main(int argc, char **argv)
 	c.t = loy_terminal_new();
 	if (!c.t)
 		return c.fail(LOY_E_INTERNAL, "out of memory");
+	if (c.clock_offset_s != 0)
+		loy_terminal_set_clock(c.t, [](void *ctx) { return static_cast<Cli *>(ctx)->now_utc(); }, &c);
 	int rc;
 	try {
 		rc = dispatch(c);

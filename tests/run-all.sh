@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Every test: installs what the builds need, then the whole suite on the host
-# (Debug), under AddressSanitizer + UBSan, and cross-built for an aarch64
-# terminal under qemu-user. Stops at the first failure. (armhf has its own
-# preset: `toolchains/install-deps.sh armhf && cmake --workflow --preset armhf`.)
+# (Debug), the date-sensitive tests again on other days (tests/run-dates.sh),
+# the suite under AddressSanitizer + UBSan, and cross-built for aarch64 and
+# armhf terminals under qemu-user. Stops at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-toolchains/install-deps.sh host aarch64
+toolchains/install-deps.sh host aarch64 armhf
 
-for preset in dev asan aarch64; do
-	echo "=== $preset"
-	start=$SECONDS
-	cmake --workflow --preset "$preset"
-	echo "=== $preset: passed in $((SECONDS - start)) s"
+stage() {
+	echo "=== $1"
+	local start=$SECONDS
+	"${@:2}"
+	echo "=== $1: passed in $((SECONDS - start)) s"
+}
+
+stage dev cmake --workflow --preset dev
+stage dates tests/run-dates.sh dev
+for preset in asan aarch64 armhf; do
+	stage "$preset" cmake --workflow --preset "$preset"
 done

@@ -36,8 +36,6 @@ const char usage[] =
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
 
-int64_t now_utc() { return static_cast<int64_t>(std::time(nullptr)); }
-
 struct Cli : loy::cli::Cli {
 	int fail_status(const loy::Status &s) const
 	{
@@ -81,7 +79,7 @@ int cmd_pki(Cli &c, loy::central::Store &store)
 			return c.bad_args("--terminals: \"" + t + "\" is not a terminal id (letters, digits, '-', "
 				      "'_', '.')");
 	const std::string out = *c.opt("out");
-	if (auto s = loy::net::make_test_pki(out, terminals, now_utc()); !s)
+	if (auto s = loy::net::make_test_pki(out, terminals, static_cast<int64_t>(std::time(nullptr))); !s)
 		return c.fail_status(s);
 	// One token key for the chain: the one this centre already has, or the
 	// new one, kept in the data dir too.
@@ -116,6 +114,7 @@ int cmd_serve(Cli &c)
 	o.data_dir = c.args.data_dir;
 	o.host = ep->host;
 	o.port = ep->port;
+	o.clock = [&c] { return c.now_utc(); };
 	std::string err;
 	if (!loy::cli::read_input(*c.opt("cert"), &o.identity.cert_pem, &err) ||
 	    !loy::cli::read_input(*c.opt("key"), &o.identity.key_pem, &err) ||
@@ -140,7 +139,7 @@ int cmd_program(Cli &c, loy::central::Store &store)
 		return c.bad_args("program publish does not take " + bad);
 	if (!loy::cli::read_input(c.args.words[2], &text, &err))
 		return c.bad_args(err);
-	auto r = store.publish_program(text, now_utc());
+	auto r = store.publish_program(text, c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
 	return loy::cli::print_result(c, Json::parse(*r), [](const Json &j) {
@@ -158,9 +157,9 @@ int cmd_card(Cli &c, loy::central::Store &store, const std::string &cmd)
 	if (!c.opt("card"))
 		return c.bad_args(cmd + " needs --card SCAN");
 	const std::string &scan = *c.opt("card");
-	auto r = cmd == "enroll" ? store.enroll(scan, now_utc())
-		 : cmd == "block" ? store.block(scan, now_utc())
-				  : store.balance(scan, now_utc());
+	auto r = cmd == "enroll" ? store.enroll(scan, c.now_utc())
+		 : cmd == "block" ? store.block(scan, c.now_utc())
+				  : store.balance(scan, c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
 	return loy::cli::print_result(c, Json::parse(*r), [&](const Json &j) {
@@ -188,7 +187,7 @@ int cmd_report(Cli &c, loy::central::Store &store)
 	std::string bad;
 	if (!c.only({}, &bad))
 		return c.bad_args("report does not take " + bad);
-	auto r = store.report(now_utc());
+	auto r = store.report(c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
 	return loy::cli::print_result(c, Json::parse(*r), [](const Json &j) {

@@ -23,8 +23,6 @@ using Json = nlohmann::json;
 
 namespace {
 
-int64_t now_utc() { return static_cast<int64_t>(std::time(nullptr)); }
-
 net::Response json_response(int status, const std::string &body)
 {
 	net::Response r;
@@ -87,12 +85,11 @@ bool to_int(const std::string &s, int64_t *out)
 	return true;
 }
 
-net::Response handle(Store &store, const net::Request &req, const std::string &cn)
+net::Response handle(Store &store, const net::Request &req, const std::string &cn, int64_t now)
 {
 	if (req.header("X-Loyalty-Protocol") != "1")
 		return error_response(400, "bad_argument", "X-Loyalty-Protocol: 1 is required");
 	const std::string path = req.target.substr(0, req.target.find('?'));
-	const int64_t now = now_utc();
 	if (req.method == "POST" && path == "/v1/push") {
 		Json body = Json::parse(req.body, nullptr, false);
 		if (body.is_discarded() || !body.is_object() || !body.contains("entries") ||
@@ -197,14 +194,15 @@ private:
 	bool closed_ = false;
 };
 
-void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop)
+void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
+		      const std::function<int64_t()> &clock)
 {
 	const std::string cn = s.peer_cn();
 	while (!stop.load()) {
 		auto req = net::read_next_request(s);
 		if (!req || !*req)
 			break; // closed by the terminal, or a broken or stalled connection
-		net::Response resp = handle(store, **req, cn);
+		net::Response resp = handle(store, **req, cn, clock());
 		if (stop.load())
 			resp.headers.emplace_back("Connection", "close");
 		if (!net::write_response(s, resp))
@@ -223,6 +221,8 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 		if (!probe)
 			return probe.status();
 	}
+	const std::function<int64_t()> clock =
+		o.clock ? o.clock : [] { return static_cast<int64_t>(std::time(nullptr)); };
 	auto server = net::TlsServer::listen(o.host, o.port, o.identity);
 	if (!server)
 		return server.status();
@@ -237,7 +237,7 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 				return;
 			}
 			while (auto s = queue.pop())
-				serve_connection(**store, *s, stop);
+				serve_connection(**store, *s, stop, clock);
 		});
 	if (listening)
 		listening((*server)->port());

@@ -28,6 +28,10 @@ struct ServeOptions {
 	uint16_t port = 0;
 	net::ServerIdentity identity;
 	net::Timeouts timeouts;
+	// The centre's time (seconds since the epoch): terminals' clock checks,
+	// the members' snapshot. Empty: the system clock. (Certificates are
+	// judged by mbedTLS at the system clock.)
+	std::function<int64_t()> clock;
 };
 
 // Runs until `stop` is set. `listening` is called once with the bound port.

@@ -28,6 +28,10 @@ import tempfile
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import program_clock  # noqa: E402
+
 TERMINAL = None
 EMULATOR = []
 EXAMPLES = None
@@ -108,7 +112,8 @@ class TerminalCase(unittest.TestCase):
 
     # -- running -----------------------------------------------------------
 
-    def run_cli(self, *args, stdin=None, json_out=True, data_dir=None):
+    def run_cli(self, *args, stdin=None, json_out=True, data_dir=None, env=None):
+        """`env`: variables to set for this run, on top of the suite's."""
         cmd = [TERMINAL]
         if data_dir is not False:
             cmd += ["--data-dir", data_dir or self.data]
@@ -116,7 +121,7 @@ class TerminalCase(unittest.TestCase):
         if json_out:
             cmd.append("--json")
         proc = subprocess.run(EMULATOR + cmd, input=stdin, capture_output=True, text=True,
-                              timeout=TIMEOUT)
+                              timeout=TIMEOUT, env=dict(os.environ, **env) if env else None)
         r = Run(cmd, proc)
         for secret in self.secrets:
             self.assertNotIn(secret, r.out, "full card number on stdout\n%s" % r)
@@ -712,11 +717,15 @@ class CheckoutTest(TerminalCase):
         self.assertLessEqual(bal["redeemable_today"], 1000)
 
     def test_pending_points(self):
+        # Receipts of the terminal's "now" (whatever day the suite runs on):
+        # pending until two days later. No campaign, so that the weekday
+        # or a campaign's window cannot change what is earned.
         p = load_program()
         p["pending_days"] = 2
+        p["campaigns"] = []
         self.setup_terminal(p)
         self.enroll()
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        now = program_clock.rfc3339(program_clock.now())
         res = self.checkout(CARD, self.basket("P-1", now, [line("BEAN-1K", "beans", 1, 1000)]))
         self.assertEqual(res["earned"], 10)
         self.assertEqual(res["balance"], 0)
@@ -724,11 +733,11 @@ class CheckoutTest(TerminalCase):
         self.assertEqual((bal["balance"], bal["pending"]), (0, 10))
         # Pending points cannot be spent yet.
         res = self.checkout(CARD, self.basket("P-2", now, [line("BEAN-1K", "beans", 10, 10000)]))
-        self.assertEqual((res["earned"], res["balance"]), (1050, 0))
+        self.assertEqual((res["earned"], res["balance"]), (1000, 0))
         self.refused(3, "insufficient_points", "checkout", "--card", CARD, "--basket",
                      self.basket("P-3", now, [line("BEAN-1K", "beans", 1, 1000)]),
                      "--redeem", "100")
-        self.assertEqual(self.balance()["pending"], 1060)
+        self.assertEqual(self.balance()["pending"], 1010)
 
     def test_tier_follows_local_spend_and_refunds(self):
         self.setup_terminal()
@@ -743,6 +752,46 @@ class CheckoutTest(TerminalCase):
         self.assertEqual(breakdown(res), {"base": 10, "tier:Silver": 2})
         self.ok("refund", "--receipt", "T-1", "--line", "BEAN-1K=1")
         self.assertEqual(self.balance()["tier"], "Member")
+
+
+class ClockTest(TerminalCase):
+    """LOYALTY_CLOCK_OFFSET_S moves the program's wall clock, as
+    tests/run-dates.sh needs to rehearse other days."""
+
+    @staticmethod
+    def clock_at(when):
+        """The variables that put the program's clock at `when` (RFC 3339)."""
+        target = datetime.datetime.fromisoformat(when).timestamp()
+        return {program_clock.ENV: str(round(target - time.time()))}
+
+    def test_offset_moves_the_clock_of_pending_points(self):
+        p = load_program()
+        p["pending_days"] = 2
+        p["campaigns"] = []
+        self.setup_terminal(p)
+        self.enroll()
+        basket = self.basket("K-1", "2030-06-04T09:00:00+02:00", [line("BEAN-1K", "beans", 1, 1000)])
+        day = self.clock_at("2030-06-04T10:00:00+02:00")
+        res = self.one_json(self.run_cli("checkout", "--card", CARD, "--basket", basket, env=day))
+        self.assertEqual((res["earned"], res["pending"], res["balance"]), (10, 10, 0), str(res))
+
+        def balance_at(when):
+            r = self.run_cli("balance", "--card", CARD, env=self.clock_at(when))
+            self.assertEqual(r.rc, 0, str(r))
+            b = self.one_json(r)
+            return b["balance"], b["pending"]
+
+        self.assertEqual(balance_at("2030-06-06T08:00:00+02:00"), (0, 10))  # still pending
+        self.assertEqual(balance_at("2030-06-06T10:00:00+02:00"), (10, 0))  # two days after
+
+    def test_a_bad_offset_is_refused_naming_the_variable(self):
+        self.setup_terminal()
+        for bad in ("tomorrow", "1.5", "3600s", "99999999999999", "-99999999999999"):
+            r = self.run_cli("status", env={program_clock.ENV: bad})
+            message = self.check_error(r, 2, "bad_argument").group(2)
+            self.assertIn(program_clock.ENV, message, str(r))
+        # Set but empty is unset: the system clock.
+        self.assertEqual(self.run_cli("status", env={program_clock.ENV: ""}).rc, 0)
 
 
 class RetryTest(TerminalCase):

@@ -14,10 +14,14 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import program_clock  # noqa: E402
 
 ERROR_LINE = re.compile(r"^error: ([a-z_]+): (.+)$")
 
@@ -77,9 +81,8 @@ def port_open(port, host="127.0.0.1"):
 
 
 def at(minutes_ago=0):
-    """An RFC 3339 time `minutes_ago` before now, in UTC."""
-    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes_ago)
-    return t.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    """An RFC 3339 time `minutes_ago` before the programs' now, in UTC."""
+    return program_clock.rfc3339(program_clock.now() - datetime.timedelta(minutes=minutes_ago))
 
 
 def line(sku, category, qty, unit_price, discount=0):

@@ -32,7 +32,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sync_harness import (Central, Config, SyncCase, at, basket, emulator_args, free_port, line,  # noqa: E402
-                          pick_tmpbase, port_open)
+                          pick_tmpbase, port_open, program_clock)
 
 SEED = None
 
@@ -787,6 +787,32 @@ class BlockedCardTest(SyncCase):
     def basket_json(receipt_id):
         return json.dumps(basket(receipt_id, [line("COF-01", "coffee", 2, 350),
                                               line("BEAN-1K", "beans", 2, 1890)]))
+
+
+class ClockTest(SyncCase):
+
+    def test_a_terminal_two_hours_ahead_is_flagged(self):
+        """Both programs follow LOYALTY_CLOCK_OFFSET_S (what tests/run-dates.sh
+        uses): a terminal run two hours ahead of the centre is reported
+        'skewed' by those two hours, and the sale it stamped then as from
+        the centre's future; the centre's balance counts it all the same."""
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        t1.sync()  # the program, on time
+        t1.enroll(A)
+        ahead = dict(os.environ, LOYALTY_CLOCK_OFFSET_S=str(program_clock.offset_s() + 7200))
+        res = t1.ok("checkout", "--card", A, "--basket", "-",
+                    stdin=json.dumps(basket("K-1", [line("BEAN-1K", "beans", 2, 1890)])), env=ahead)
+        t1.sync(env=ahead)
+        terminal = c.report()["terminals"][0]
+        self.assertEqual(terminal["terminal_id"], "T1")
+        self.assertLessEqual(abs(terminal["clock_skew_s"] - 7200), 60, str(terminal))
+        self.assertIn("skewed", terminal["clock_flags"], str(terminal))
+        self.assertIn("future_entries", terminal["clock_flags"], str(terminal))
+        self.assertEqual(c.balance(A)["balance"], res["earned"])
+        srv.stop()
 
 
 # ---------------------------------------------------------------------------

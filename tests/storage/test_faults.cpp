@@ -512,3 +512,31 @@ TEST_CASE("garbage in the ledger: Code::storage or a failed verification, never 
 			CHECK(open == "storage");
 	}
 }
+
+// A busy terminal's ledger passes 2 GiB (~1 M entries at today's entry
+// size). On a 32-bit terminal (armhf) stat(2) and open(2) of such a file
+// fail with EOVERFLOW unless the program is built with large-file support
+// (_FILE_OFFSET_BITS=64, set for every target in CMakeLists.txt). The file
+// is made sparse: SQLite reads its size from the database header, so the
+// tail past it is never read, and the test takes no disk space.
+TEST_CASE("a ledger file past 2 GiB opens, takes a checkout and verifies (large files on 32-bit)")
+{
+	static_assert(sizeof(off_t) == 8, "build with _FILE_OFFSET_BITS=64");
+	TempDir tmp;
+	const int64_t now = utc_of(day_at(1));
+	{
+		auto t = make_terminal(tmp.data());
+		ok_json(t->checkout(card_a, basket("R-1", day_at(1), {coffee}), loy::Redemption::none(), now));
+	}
+	const off_t past_2gib = (off_t{1} << 31) + 4096;
+	REQUIRE(::truncate(ledger_path(tmp.data()).c_str(), past_2gib) == 0);
+	REQUIRE(size_of(ledger_path(tmp.data())) == past_2gib);
+
+	auto t = open_terminal(tmp.data());
+	Json r = ok_json(t->checkout(card_a, basket("R-2", day_at(2), {beans}), loy::Redemption::none(), now));
+	CHECK(r["earned"].get<int64_t>() > 0);
+	auto v = t->verify();
+	REQUIRE(v);
+	CHECK(v->ok);
+	CHECK(v->entries == 2);
+}
