@@ -18,12 +18,13 @@
 #include <fstream>
 #include <initializer_list>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/utf8.hpp"
 
 namespace loy::cli {
 
@@ -109,9 +110,15 @@ struct Cli {
 	int fail(loy_status st, const std::string &message) const
 	{
 		const char *code = loy_errstr(st);
-		std::fprintf(stderr, "error: %s: %s\n", code, message.c_str());
+		// One line of UTF-8, whatever the message quotes (a newline in an
+		// input, SQLite's integrity report, a byte that is not UTF-8).
+		std::string line = loy::utf8_scrub(message);
+		for (char &ch : line)
+			if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+				ch = ' ';
+		std::fprintf(stderr, "error: %s: %s\n", code, line.c_str());
 		if (args.json) {
-			Json err{{"error", {{"code", code}, {"message", message}}}};
+			Json err{{"error", {{"code", code}, {"message", line}}}};
 			std::printf("%s\n", err.dump().c_str());
 		}
 		return static_cast<int>(loy_status_kind(st));
@@ -150,22 +157,37 @@ struct Cli {
 	}
 };
 
+// Reads at most input_bytes_max bytes: /dev/zero or an endless pipe is
+// refused past the limit, in bounded memory.
 inline bool read_input(const std::string &path, std::string *out, std::string *error)
 {
-	std::ostringstream ss;
-	if (path == "-") {
-		ss << std::cin.rdbuf();
-	} else {
-		std::ifstream in(path, std::ios::binary);
-		if (!in) {
+	std::ifstream file;
+	std::istream *in = &std::cin;
+	if (path != "-") {
+		file.open(path, std::ios::binary);
+		if (!file) {
 			*error = "cannot read " + path + ": " + std::strerror(errno);
 			return false;
 		}
-		ss << in.rdbuf();
+		in = &file;
 	}
-	*out = ss.str();
+	out->clear();
+	char buf[1 << 16];
+	while (out->size() <= input_bytes_max) {
+		in->read(buf, sizeof buf);
+		std::streamsize n = in->gcount();
+		if (n <= 0)
+			break;
+		out->append(buf, static_cast<size_t>(n));
+	}
 	if (out->size() > input_bytes_max) {
-		*error = path + " is larger than " + std::to_string(input_bytes_max) + " bytes";
+		*error = (path == "-" ? std::string("standard input") : path) + " is larger than " +
+			 std::to_string(input_bytes_max) + " bytes, the most a document may hold";
+		out->clear();
+		return false;
+	}
+	if (in->bad()) {
+		*error = "cannot read " + path + ": " + std::strerror(errno);
 		return false;
 	}
 	return true;
@@ -200,12 +222,24 @@ inline void print_line(const char *label, const std::string &value)
 	std::printf("  %-22s %s\n", label, value.c_str());
 }
 
+// "argument 3 is not valid UTF-8: R-?": the bad bytes shown as '?'.
+inline std::string fmt_arg_not_utf8(int i, const char *arg)
+{
+	std::string shown;
+	for (const char *p = arg; *p && shown.size() < 40; p++)
+		shown += *p >= 0x20 && *p < 0x7f ? *p : '?';
+	return "argument " + std::to_string(i) + " is not valid UTF-8: " + shown;
+}
+
 // The checks every command line passes before its command runs: arguments
 // parse, --help, a command, --data-dir, the clock offset. An exit code to
 // return now, or -1 to go on.
 inline int check_command_line(Cli &c, int argc, char **argv, const char *usage)
 {
 	c.args = parse_args(argc, argv);
+	for (int i = 1; i < argc; i++)
+		if (!loy::utf8_valid(argv[i]))
+			return c.bad_args(fmt_arg_not_utf8(i, argv[i]));
 	if (!c.args.error.empty())
 		return c.bad_args(c.args.error);
 	if (const char *v = std::getenv(clock_offset_env); v && *v) {

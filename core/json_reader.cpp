@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "core/utf8.hpp"
+
 namespace loy {
 
 namespace {
@@ -49,12 +51,17 @@ Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
 		return Json::parse(text.begin(), text.end(), depth_check);
 	} catch (const TooDeep &) {
 		return Status(code, fmt::format("{}: nested deeper than {} levels", what, json_depth_max));
-	} catch (const Json::parse_error &e) {
-		// e.what() is "[json.exception.parse_error.101] parse error at line 1, ..."
+	} catch (const Json::exception &e) {
+		// A syntax error (parse_error) or a number beyond a double's range
+		// (out_of_range 406: "1e400", a 400-digit integer). e.what() is
+		// "[json.exception.parse_error.101] parse error at line 1, ...";
+		// the text it quotes may be long.
 		std::string msg = e.what();
 		auto pos = msg.find("] ");
 		if (pos != std::string::npos)
 			msg = msg.substr(pos + 2);
+		msg = utf8_scrub(msg);
+		msg.resize(utf8_prefix(msg, json_error_bytes_max));
 		return Status(code, fmt::format("{}: not valid JSON: {}", what, msg));
 	}
 }

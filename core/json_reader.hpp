@@ -18,6 +18,9 @@ using Json = nlohmann::json;
 
 // Deepest nesting json_parse() takes.
 inline constexpr int json_depth_max = 64;
+// A parse error quotes the text near it: at most this much, so that one
+// 5,000-digit number makes a one-line message, not a page.
+inline constexpr size_t json_error_bytes_max = 160;
 
 // Parses text as JSON; the code on failure is `code` (bad_program, ...).
 Result<Json> json_parse(std::string_view text, Code code, std::string_view what);

@@ -285,7 +285,7 @@ Result<Program> parse_program_json(const JsonReader &root)
 	if (!id)
 		return id.status();
 	p.id = *id;
-	auto version = root.integer("version", 1, INT64_MAX);
+	auto version = root.integer("version", 1, program_version_max);
 	if (!version)
 		return version.status();
 	p.version = *version;

@@ -25,6 +25,10 @@ inline constexpr size_t name_length_max = 64;  // ids, skus, categories, tier na
 inline constexpr int64_t pct_max = 100000;      // ×1000 is more than any program means
 inline constexpr int64_t days_max = 36600;      // expiry and pending: a century
 inline constexpr int card_length_max = 32;
+// Program versions go up to 2^53 - 1: every JSON reader (a JavaScript
+// dashboard, a POS in C#) holds that exactly; room for a version per second
+// for 285 million years, or a date-time stamp like 202612011530.
+inline constexpr int64_t program_version_max = (int64_t{1} << 53) - 1;
 
 enum class CardCheck { luhn, ean13, none };
 

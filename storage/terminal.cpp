@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -399,9 +400,9 @@ Status Terminal::load_program()
 	const std::string id = st.value().text(0), version = st.value().text(1);
 	st.value().reset();
 	int64_t ver = 0;
-	if (version.empty() || version.size() > 18 || version.find_first_not_of("0123456789") != std::string::npos)
+	auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), ver);
+	if (version.empty() || ec != std::errc() || end != version.data() + version.size() || ver < 1)
 		return Status(Code::storage, fmt::format("ledger: program_version \"{}\" is not a number", version));
-	ver = std::stoll(version);
 	if (program_ && program_->id == id && program_->version == ver)
 		return Status::ok();
 	auto p = program_version(id, ver);

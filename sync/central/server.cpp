@@ -1,6 +1,7 @@
 // Serving the sync protocol (sync/PROTOCOL.md).
 #include "sync/central/server.hpp"
 
+#include <charconv>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -77,11 +78,17 @@ std::string query_param(const std::string &target, const std::string &key)
 	return {};
 }
 
+// A query number: decimal digits only, within 0..INT64_MAX; anything else
+// (a sign, a space, 2^63) is the client's error, never an exception.
 bool to_int(const std::string &s, int64_t *out)
 {
-	if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
+	if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
 		return false;
-	*out = std::stoll(s);
+	int64_t v = 0;
+	auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+	if (ec != std::errc() || end != s.data() + s.size())
+		return false;
+	*out = v;
 	return true;
 }
 
@@ -124,7 +131,8 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 		int64_t after = 0;
 		std::string a = query_param(req.target, "after");
 		if (!a.empty() && !to_int(a, &after))
-			return error_response(400, "bad_argument", "program: after must be a version number");
+			return error_response(400, "bad_argument",
+					      fmt::format("program: after must be a number from 0 to {}", INT64_MAX));
 		auto doc = store.program_after(query_param(req.target, "id"), after);
 		if (!doc)
 			return from_status(doc.status());
@@ -137,7 +145,11 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 		int64_t after = 0, limit = members_page_max;
 		std::string a = query_param(req.target, "after"), l = query_param(req.target, "limit");
 		if ((!a.empty() && !to_int(a, &after)) || (!l.empty() && !to_int(l, &limit)))
-			return error_response(400, "bad_argument", "members: after and limit must be numbers");
+			return error_response(400, "bad_argument",
+					      fmt::format("members: after and limit must be numbers from 0 to {}",
+							  INT64_MAX));
+		if (limit < 1)
+			return error_response(400, "bad_argument", "members: limit must be at least 1");
 		auto page = store.members_after(after, static_cast<int>(std::min<int64_t>(limit, members_page_max)), now);
 		if (!page)
 			return from_status(page.status());

@@ -794,6 +794,84 @@ class ClockTest(TerminalCase):
         self.assertEqual(self.run_cli("status", env={program_clock.ENV: ""}).rc, 0)
 
 
+class HostileInputTest(TerminalCase):
+    """Input meant to break the program, or that would break it by accident:
+    each is refused with exit 2, one error line, its limit or problem named,
+    and nothing recorded."""
+
+    def write_bytes(self, data, name):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def test_numbers_beyond_range_are_bad_input(self):
+        self.setup_terminal()
+        self.enroll()
+        for text, code in (("1e400", "bad_basket"), ("-1e400", "bad_basket"), ("9" * 5000, "bad_basket"),
+                           ("18446744073709551616", "overflow")):
+            doc = '{"receipt_id": "H-1", "at": "2026-11-23T10:00:00+01:00", "lines": [{"sku": "A", ' \
+                  '"category": "c", "qty": 1, "unit_price": %s}]}' % text
+            msg = self.refused(2, code, "checkout", "--card", CARD, "--basket",
+                               self.write_bytes(doc.encode(), "big.json"))
+            self.assertLess(len(msg), 400, "a long number quoted whole: %r" % msg)
+            program = open(self.program_path()).read().replace('"version": 7', '"version": %s' % text)
+            self.refused(2, code.replace("basket", "program"), "program", "load",
+                         self.write_bytes(program.encode(), "p.json"))
+
+    def test_a_program_version_past_its_limit_is_refused(self):
+        self.setup_terminal()
+        for version, ok in ((2 ** 53 - 1, True), (2 ** 53, False), (10 ** 18, False)):
+            p = load_program()
+            p["version"] = version
+            path = self.write_json(p)
+            if ok:
+                self.assertEqual(self.ok("program", "load", path)["version"], version)
+            else:
+                msg = self.refused(2, "bad_program", "program", "load", path)
+                self.assertIn("version must be at most 9007199254740991", msg)
+        # The terminal still works, and a good program still loads.
+        self.assertEqual(self.ok("status")["program"]["version"], 2 ** 53 - 1)
+        self.ok("checkout", "--card", CARD, "--basket", self.example_basket("saturday-big.json"))
+
+    def test_not_utf8_is_bad_input(self):
+        self.setup_terminal()
+        self.enroll()
+        # An argument (os.fsencode turns the surrogate into the byte 0xff).
+        msg = self.refused(2, "bad_argument", "refund", "--receipt", "R-\udcff")
+        self.assertIn("not valid UTF-8", msg)
+        # A basket and a program holding a byte that is not UTF-8.
+        bad = ('{"receipt_id": "R-\xff", "at": "2026-11-23T10:00:00+01:00", "lines": []}'
+               .encode("latin-1"))
+        self.refused(2, "bad_basket", "checkout", "--card", CARD, "--basket", self.write_bytes(bad, "b.json"))
+        program = open(self.program_path(), "rb").read().replace(b"cafe-rewards", b"caf\xe9")
+        self.refused(2, "bad_program", "program", "load", self.write_bytes(program, "p.json"))
+
+    def test_a_newline_in_an_input_stays_on_one_error_line(self):
+        self.setup_terminal()
+        self.refused(2, None, "refund", "--receipt", "R-1\nerror: forged: line")
+
+    def test_endless_input_is_refused_past_the_limit(self):
+        """/dev/zero and an endless pipe: refused past the documents' 4 MiB,
+        promptly and in bounded memory (before: read until the OOM killer)."""
+        self.setup_terminal()
+        for args in (("checkout", "--card", CARD, "--basket", "/dev/zero"),
+                     ("program", "load", "/dev/zero")):
+            msg = self.refused(2, "bad_argument", *args)
+            self.assertIn("larger than 4194304 bytes", msg)
+        cmd = EMULATOR + [TERMINAL, "--data-dir", self.data, "checkout", "--card", CARD, "--basket", "-",
+                          "--json"]
+        yes = subprocess.Popen(["yes", "{"], stdout=subprocess.PIPE)
+        try:
+            r = subprocess.run(cmd, stdin=yes.stdout, capture_output=True, text=True, timeout=TIMEOUT)
+        finally:
+            yes.kill()
+            yes.wait()
+            yes.stdout.close()
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("standard input is larger than 4194304 bytes", r.stderr)
+
+
 class RetryTest(TerminalCase):
 
     def test_same_checkout_twice_is_a_replay(self):

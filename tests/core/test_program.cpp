@@ -186,6 +186,10 @@ TEST_CASE("an invalid program is refused with the field's path", "[program]")
 
 		// Negative amounts and other values below their minimum.
 		{"version 0", [](Json &d) { d["version"] = 0; }, bad, "version", "at least 1", nullptr},
+		{"version 2^53, past the limit", [](Json &d) { d["version"] = int64_t{1} << 53; }, bad, "version",
+		 "at most 9007199254740991", nullptr},
+		{"version 10^18", [](Json &d) { d["version"] = int64_t{1000000000000000000}; }, bad, "version",
+		 "at most 9007199254740991", nullptr},
 		{"earn.points negative", [](Json &d) { d["earn"]["points"] = -1; }, bad, "earn.points", "must not be negative", nullptr},
 		{"earn.per 0", [](Json &d) { d["earn"]["per"] = 0; }, bad, "earn.per", "at least 1", nullptr},
 		{"earn.per negative", [](Json &d) { d["earn"]["per"] = -100; }, bad, "earn.per", "at least 1", nullptr},
@@ -440,9 +444,9 @@ TEST_CASE("valid edge cases of a program", "[program]")
 		{"the last tier at INT64_MAX",
 		 [](Json &d) { d["tiers"][2]["spend"] = INT64_MAX; },
 		 [](const Program &p) { return p.tiers[2].spend == INT64_MAX; }, nullptr},
-		{"version INT64_MAX",
+		{"version 2^53 - 1, the most",
 		 [](Json &d) { d["version"] = "@"; },
-		 [](const Program &p) { return p.version == INT64_MAX; }, "9223372036854775807"},
+		 [](const Program &p) { return p.version == loy::program_version_max; }, "9007199254740991"},
 		{"names of 64 bytes",
 		 [](Json &d) { campaign(d, 0)["id"] = std::string(64, 'c'); d["program"] = std::string(64, 'p'); },
 		 [](const Program &p) { return p.campaigns[0].id.size() == 64 && p.id.size() == 64; }, nullptr},

@@ -19,8 +19,10 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -815,6 +817,54 @@ class ClockTest(SyncCase):
         srv.stop()
 
 
+class HostileRequestTest(SyncCase):
+    """Requests no terminal of ours sends, from a client holding a valid
+    terminal certificate: each gets its 4xx answer, and the server goes on
+    serving the good terminal."""
+
+    def request(self, c, port, raw, terminal="T1"):
+        """Sends `raw` bytes over mutual TLS as `terminal`; (status, body)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(c.pki("ca.pem"))
+        ctx.load_cert_chain(c.pki("%s.pem" % terminal), c.pki("%s.key" % terminal))
+        with socket.create_connection(("127.0.0.1", port), timeout=30 * Config.slow) as tcp:
+            with ctx.wrap_socket(tcp, server_hostname="127.0.0.1") as s:
+                s.sendall(raw)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, "the server closed without an answer to %r" % raw[:80])
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                while len(body) < length:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, "answer cut short")
+                    body += chunk
+                return int(head.split()[1]), json.loads(body)
+
+    def get(self, c, port, target):
+        return self.request(c, port, ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
+                                      "Connection: close\r\n\r\n" % target).encode())
+
+    def test_numbers_past_64_bits_in_a_query_are_400(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        for target in ("/v1/members?after=9999999999999999999", "/v1/members?limit=9223372036854775808",
+                       "/v1/members?after=-1", "/v1/members?limit=0", "/v1/members?after=1e3",
+                       "/v1/program?after=9223372036854775808"):
+            status, body = self.get(c, srv.port, target)
+            self.assertEqual(status, 400, "%s: %r" % (target, body))
+            self.assertEqual(body["error"]["code"], "bad_argument", target)
+            self.assertTrue(srv.running(), "the server died on %s\n%s" % (target, srv.log()))
+        status, body = self.get(c, srv.port, "/v1/members?after=0&limit=10")
+        self.assertEqual(status, 200, str(body))
+        self.assertEqual(t1.sync()["program_version"], 7)
+        srv.stop()
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -853,6 +903,11 @@ class ProgramUpdateTest(SyncCase):
         v8b = copy.deepcopy(v8)
         v8b["earn"] = {"points": 3, "per": 100}
         c.fails(2, None, "program", "publish", self.write_json(v8b, "v8b.json"))
+        # A version past 2^53 - 1 would brick every terminal that took it.
+        huge = copy.deepcopy(v8)
+        huge["version"] = 10 ** 18
+        r = c.fails(2, "bad_program", "program", "publish", self.write_json(huge, "huge.json"))
+        self.assertIn("at most 9007199254740991", r.err)
         # The terminal refuses to go back, offline or by sync.
         r = t1.run("program", "load", self.program_path())
         self.check_error(r, 2, None)

@@ -66,10 +66,11 @@ int64_t utc_ms(const char *rfc3339)
 using test_support::TempDir;
 
 // A central server on 127.0.0.1, in this process, with the example program
-// published and Anna enrolled.
+// published and Anna enrolled. Its clock stands still at `now`, whatever day
+// the test runs on.
 class Central {
 public:
-	Central(const std::string &dir, const std::string &pki, int64_t now)
+	Central(const std::string &dir, const std::string &pki, int64_t now) : now_(now)
 	{
 		std::filesystem::create_directories(dir);
 		auto store = loy::central::open_store(dir);
@@ -83,6 +84,7 @@ public:
 		o.identity.cert_pem = slurp(pki + "/server.pem");
 		o.identity.key_pem = slurp(pki + "/server.key");
 		o.identity.client_ca_pem = slurp(pki + "/ca.pem");
+		o.clock = [now] { return now; };
 		thread_ = std::thread([this, o] {
 			auto s = loy::central::serve(o, stop_, [this](uint16_t p) { port_ = p; });
 			failed_ = !s.is_ok();
@@ -98,8 +100,10 @@ public:
 		thread_.join();
 	}
 	std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+	int64_t now() const { return now_; }
 
 private:
+	const int64_t now_;
 	std::atomic<bool> stop_{false}, failed_{false};
 	std::atomic<uint16_t> port_{0};
 	std::thread thread_;
@@ -289,7 +293,9 @@ struct Rig {
 	explicit Rig(const std::string &server, loy::fw::SyncConfig sync = {}, const std::string &tz = "+01:00")
 	{
 		const int64_t now = clock.wall_ms() / 1000;
-		REQUIRE(loy::net::make_test_pki(pki, {"T1"}, now).is_ok());
+		// Certificates are judged at the real time (mbedTLS's), whatever
+		// day the simulated clock shows.
+		REQUIRE(loy::net::make_test_pki(pki, {"T1"}, static_cast<int64_t>(std::time(nullptr))).is_ok());
 		loy::TerminalSetup s;
 		s.terminal_id = "T1";
 		s.store = "S1";
@@ -554,8 +560,8 @@ TEST_CASE("sync runs by itself: at start, when the link comes back, and at night
 
 	// Clock trouble: the clock steps back an hour. The next entry keeps its
 	// place in the sequence with the device time as it is, the ledger still
-	// verifies, and the centre flags the step (and the skew, when the
-	// simulated day is not today) instead of trusting it.
+	// verifies, and the centre flags the step and the skew instead of
+	// trusting it.
 	REQUIRE(pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R3", "2026-11-23T23:31:00+01:00")}})["ok"] == true);
 	rig.clock.jump_ms(-3'600'000);
 	REQUIRE(pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R4", "2026-11-23T22:35:00+01:00")}})["ok"] == true);
@@ -563,17 +569,20 @@ TEST_CASE("sync runs by itself: at start, when the link comes back, and at night
 	e = pos.event("sync", done);
 	REQUIRE(e["ok"] == true);
 	CHECK(e["result"]["pushed"] == 2);
-	const int64_t expected_skew = rig.clock.wall_ms() / 1000 - static_cast<int64_t>(std::time(nullptr));
+	// The centre's clock stands at the simulated day's 08:00: the till,
+	// now at 22:35, is skewed by ~14.5 hours, and its evening entries are
+	// stamped in the centre's future.
+	const int64_t expected_skew = rig.clock.wall_ms() / 1000 - rig.central->now();
+	REQUIRE(expected_skew > loy::central::clock_skew_flag_s);
 	auto store = loy::central::open_store(rig.tmp.path() + "/central");
 	REQUIRE(store);
-	auto report = store.value()->report(std::time(nullptr));
+	auto report = store.value()->report(rig.central->now());
 	REQUIRE(report);
 	Json t = Json::parse(*report)["terminals"][0];
 	INFO(t.dump());
 	CHECK(t["terminal_id"] == "T1");
 	CHECK(t["entries_clock_back"] == 1);
-	// Whether the simulated day's entries are "from the future" depends on
-	// when the test runs; the flag must say what the count says.
+	CHECK(t["entries_from_future"].get<int64_t>() >= 2); // R3, R4 at least
 	CHECK(t["entries_from_future"].get<int64_t>() <= 4);
 	CHECK(std::abs(t["clock_skew_s"].get<int64_t>() - expected_skew) <= 30);
 	auto flagged = [&](const char *f) {
@@ -583,8 +592,8 @@ TEST_CASE("sync runs by itself: at start, when the link comes back, and at night
 		return false;
 	};
 	CHECK(flagged("went_back"));
-	CHECK(flagged("skewed") == (std::abs(expected_skew) > loy::central::clock_skew_flag_s));
-	CHECK(flagged("future_entries") == (t["entries_from_future"].get<int64_t>() > 0));
+	CHECK(flagged("skewed"));
+	CHECK(flagged("future_entries"));
 	auto term = loy::Terminal::open(rig.data, rig.keys.table());
 	REQUIRE(term);
 	auto v = term.value()->verify();
@@ -635,6 +644,14 @@ TEST_CASE("hostile or careless requests are answered, and the till goes on")
 	Json a = pos.raw("{\"op\":\"status\",\"id\":" + std::string(100000, '[') + std::string(100000, ']') + "}");
 	CHECK(a["error"]["code"] == "bad_json");
 	CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("nested deeper"));
+	// Numbers past a double's range, used or not (the till aborted on them).
+	for (const std::string &n : {std::string("1e400"), std::string("-1e400"), std::string(400, '9')}) {
+		a = pos.raw("{\"op\":\"status\",\"id\":" + n + "}");
+		CHECK(a["error"]["code"] == "bad_json");
+		a = pos.raw("{\"op\":\"status\",\"unused\":[" + n + "]}");
+		CHECK(a["error"]["code"] == "bad_json");
+	}
+	CHECK(pos.ask({{"op", "status"}})["ok"] == true);
 	// A message cut to the error buffer stays UTF-8.
 	std::string long_id;
 	for (int i = 0; i < 300; i++)
