@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -43,13 +44,12 @@ using Clock = std::chrono::steady_clock;
 // thread is busy in a TLS handshake: a chain's terminals tend to sync in a
 // burst at closing time.
 constexpr int listen_backlog = 64;
-// Handshakes the accept thread carries at once: a chain's nightly burst with
-// room to spare, bounded so that a flood of silent connections cannot take
-// every file descriptor.
-constexpr size_t handshakes_in_progress_max = 64;
 // close_notify is one small record: the socket buffer takes it at once unless
 // the peer stopped reading, and then waiting longer gains nothing.
 constexpr int close_notify_timeout_ms_max = 1000;
+// After a failed accept(2) (out of descriptors with no handshake to drop):
+// the connection waits in the backlog, and retrying at once would spin.
+constexpr int accept_error_pause_ms = 50;
 // Forward-secret AEAD suites only; ECDSA for our own PKI, RSA for a chain that
 // brings its own. mbedTLS keeps the pointer: static storage.
 const int ciphersuites[] = {
@@ -119,19 +119,24 @@ std::string endpoint(const std::string &host, uint16_t port)
 	return fmt::format("{}:{}", host, port);
 }
 
-std::string endpoint(const sockaddr_storage &ss)
+// The address alone, without the port: "127.0.0.1", "::1".
+std::string address_of(const sockaddr_storage &ss)
 {
 	char buf[INET6_ADDRSTRLEN] = "?";
-	if (ss.ss_family == AF_INET) {
-		const auto *a = reinterpret_cast<const sockaddr_in *>(&ss);
-		::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-		return fmt::format("{}:{}", buf, ntohs(a->sin_port));
-	}
-	if (ss.ss_family == AF_INET6) {
-		const auto *a = reinterpret_cast<const sockaddr_in6 *>(&ss);
-		::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-		return fmt::format("[{}]:{}", buf, ntohs(a->sin6_port));
-	}
+	if (ss.ss_family == AF_INET)
+		::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(&ss)->sin_addr, buf, sizeof buf);
+	else if (ss.ss_family == AF_INET6)
+		::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(&ss)->sin6_addr, buf, sizeof buf);
+	return buf;
+}
+
+std::string endpoint(const sockaddr_storage &ss)
+{
+	if (ss.ss_family == AF_INET)
+		return fmt::format("{}:{}", address_of(ss), ntohs(reinterpret_cast<const sockaddr_in *>(&ss)->sin_port));
+	if (ss.ss_family == AF_INET6)
+		return fmt::format("[{}]:{}", address_of(ss),
+				   ntohs(reinterpret_cast<const sockaddr_in6 *>(&ss)->sin6_port));
 	return "?";
 }
 
@@ -418,6 +423,7 @@ struct TlsStream::Impl {
 	Bio bio;
 	int io_ms = io_timeout_ms_default;
 	std::string peer;      // "127.0.0.1:8443"
+	std::string peer_address; // "127.0.0.1": whose handshakes a server counts
 	std::string peer_role; // "server" or "client": whose certificate we verify
 	std::string peer_cn;
 	std::string pending; // given back by unread()
@@ -628,10 +634,11 @@ namespace {
 
 Status check_timeouts(const Timeouts &t)
 {
-	if (t.connect_ms <= 0 || t.io_ms <= 0)
+	if (t.connect_ms <= 0 || t.io_ms <= 0 || t.handshake_ms <= 0)
 		return Status(Code::bad_argument,
-			      fmt::format("tls: time-outs must be positive, got connect {} ms, io {} ms",
-					  t.connect_ms, t.io_ms));
+			      fmt::format("tls: time-outs must be positive, got connect {} ms, io {} ms, "
+					  "handshake {} ms",
+					  t.connect_ms, t.io_ms, t.handshake_ms));
 	return Status::ok();
 }
 
@@ -867,12 +874,11 @@ Result<std::unique_ptr<TlsStream>> TlsServer::accept(int wait_ms, const Timeouts
 			if (now >= hs[i]->bio.deadline)
 				return take(hs, i)->handshake_failed(MBEDTLS_ERR_SSL_TIMEOUT);
 
-		// Past this many unfinished handshakes, new connections wait in the
-		// kernel's backlog.
-		bool listening = hs.size() < handshakes_in_progress_max;
+		// Always listening: a full table makes room (below), so that the
+		// kernel's backlog never fills with good terminals waiting behind
+		// silent connections.
 		fds.clear();
-		if (listening)
-			fds.push_back({srv.fd, POLLIN, 0});
+		fds.push_back({srv.fd, POLLIN, 0});
 		Clock::time_point wake = deadline;
 		for (const auto &h : hs) {
 			fds.push_back({h->bio.fd, static_cast<short>(h->want_write ? POLLOUT : POLLIN), 0});
@@ -884,7 +890,7 @@ Result<std::unique_ptr<TlsStream>> TlsServer::accept(int wait_ms, const Timeouts
 			return Status(Code::network, fmt::format("tls: waiting for connections on port "
 								 "{}: {}",
 								 srv.port, std::strerror(errno)));
-		size_t first = listening ? 1 : 0;
+		const size_t first = 1;
 		for (size_t i = 0; rc > 0 && i < hs.size(); i++) {
 			if (fds[first + i].revents == 0)
 				continue;
@@ -898,27 +904,44 @@ Result<std::unique_ptr<TlsStream>> TlsServer::accept(int wait_ms, const Timeouts
 				return take(hs, i)->handshake_failed(step);
 		}
 
-		if (rc > 0 && listening && fds[0].revents != 0) {
+		if (rc > 0 && fds[0].revents != 0) {
 			sockaddr_storage ss{};
 			socklen_t len = sizeof ss;
 			int c = ::accept4(srv.fd, reinterpret_cast<sockaddr *>(&ss), &len,
 					  SOCK_NONBLOCK | SOCK_CLOEXEC);
 			// EAGAIN, ECONNABORTED: the client gave up between poll and
-			// accept; nothing arrived after all.
-			if (c < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
+			// accept; nothing arrived after all. Out of descriptors: the
+			// oldest handshake gives its own back.
+			const int err = errno;
+			if (c < 0 && (err == EMFILE || err == ENFILE) && !hs.empty()) {
+				take(hs, 0);
+			} else if (c < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR &&
+				   err != ECONNABORTED) {
+				// The connection stays in the backlog: do not spin on it.
+				std::this_thread::sleep_for(std::chrono::milliseconds(accept_error_pause_ms));
 				return Status(Code::network, fmt::format("tls: accept on port {}: {}",
-									 srv.port, std::strerror(errno)));
+									 srv.port, std::strerror(err)));
+			}
+			std::string address = c >= 0 ? address_of(ss) : std::string();
+			if (c >= 0 && std::count_if(hs.begin(), hs.end(), [&](const auto &h) {
+				    return h->peer_address == address;
+			    }) >= static_cast<std::ptrdiff_t>(handshakes_per_address_max)) {
+				::close(c); // that address holds its share already
+				c = -1;
+			}
+			if (c >= 0 && hs.size() >= handshakes_in_progress_max)
+				take(hs, 0); // the oldest, closed: a real client is done long before
 			if (c >= 0) {
 				int one = 1;
 				::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 				auto h = std::make_unique<TlsStream::Impl>();
 				h->bio.fd = c;
 				h->bio.nonblocking = true;
-				h->bio.deadline = deadline_in(timeouts.io_ms);
+				h->bio.deadline = deadline_in(std::min(timeouts.handshake_ms, timeouts.io_ms));
 				h->conf = srv.conf;
 				h->io_ms = timeouts.io_ms;
 				h->peer = endpoint(ss);
+				h->peer_address = std::move(address);
 				h->peer_role = "client";
 				int r = mbedtls_ssl_setup(&h->ssl, &h->conf->conf);
 				if (r != 0)

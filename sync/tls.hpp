@@ -27,9 +27,16 @@ inline constexpr int connect_timeout_ms_default = 5000;
 // the terminal from a dead peer.
 inline constexpr int io_timeout_ms_default = 60000;
 
+// A server's bound on one client's whole TLS handshake, from its TCP
+// accept: a terminal's takes milliseconds on a LAN and a few seconds on a
+// poor mobile link; a connection that says nothing for longer is a scan or
+// an attack, and must give its place back soon.
+inline constexpr int handshake_timeout_ms_default = 10000;
+
 struct Timeouts {
 	int connect_ms = connect_timeout_ms_default;
 	int io_ms = io_timeout_ms_default;
+	int handshake_ms = handshake_timeout_ms_default; // a server's, per client
 	// Set by another thread, ends every wait within cancel_poll_ms (a
 	// terminal stopping must not wait out a stalled server); may be null.
 	const std::atomic<bool> *cancel = nullptr;
@@ -93,6 +100,14 @@ Result<std::unique_ptr<TlsStream>> tls_connect(const std::string &host, uint16_t
 					       const ClientIdentity &identity,
 					       const Timeouts &timeouts);
 
+// Handshakes one server carries at once. Each holds a socket and mbedTLS's
+// buffers (~40 KB): 1,024 cost ~40 MB and outlast any flood of silent
+// connections that eviction does not already clear.
+inline constexpr size_t handshakes_in_progress_max = 1024;
+// From one client address: a store's terminals behind one NAT sync at their
+// own minutes, far fewer than this at once.
+inline constexpr size_t handshakes_per_address_max = 64;
+
 class TlsServer {
 public:
 	struct Impl;
@@ -107,7 +122,12 @@ public:
 							 const ServerIdentity &identity);
 	uint16_t port() const;
 	// Waits up to `wait_ms` for a connection whose handshake completes
-	// (each handshake bounded by timeouts.io_ms from its TCP accept). Returns
+	// (each handshake bounded by timeouts.handshake_ms from its TCP accept).
+	// Silent or slow clients cannot lock the port: at most
+	// handshakes_per_address_max handshakes from one address are carried
+	// (one more is closed at once), and past handshakes_in_progress_max in
+	// all the oldest is dropped for the newest, which a real terminal
+	// completes in milliseconds. Returns
 	// nullptr (not an error) when none completed in time, so a serve loop
 	// can check a stop flag. Handshakes proceed side by side across calls: a
 	// client that connects and says nothing delays no other, and its

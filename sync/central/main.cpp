@@ -1,6 +1,7 @@
 // loyalty-central: the reference central server (spec/cli.md). It parses
 // the command line, calls the central store and server of sync/, and
 // prints; the rules live in the library.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -121,6 +122,12 @@ int cmd_serve(Cli &c)
 	    !loy::cli::read_input(*c.opt("client-ca"), &o.identity.client_ca_pem, &err))
 		return c.bad_args(err);
 
+	// Each terminal syncing, and each connection still in its handshake,
+	// holds a descriptor: take every one the system allows this process.
+	if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		::setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	auto s = loy::central::serve(o, loy::cli::stop_on_signals(), [&](uint16_t port) {
 		std::fprintf(stderr, "loyalty-central: serving on %s:%u\n", o.host.c_str(), port);
 	});

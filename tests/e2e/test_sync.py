@@ -817,6 +817,9 @@ class ClockTest(SyncCase):
         srv.stop()
 
 
+CARDS_FOR_LOAD = ["6280001234567895", "4539578763621486", "79927398713"]
+
+
 class HostileRequestTest(SyncCase):
     """Requests no terminal of ours sends, from a client holding a valid
     terminal certificate: each gets its 4xx answer, and the server goes on
@@ -846,6 +849,71 @@ class HostileRequestTest(SyncCase):
     def get(self, c, port, target):
         return self.request(c, port, ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
                                       "Connection: close\r\n\r\n" % target).encode())
+
+    def test_a_good_terminal_syncs_while_500_clients_hold_connections(self):
+        """Before authentication: 500 connections from eight addresses,
+        silent or sending a ClientHello a byte at a time, renewed as the
+        server drops them. The good terminal's syncs go through meanwhile,
+        and the server's memory stays bounded."""
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        hello = bytes.fromhex("16030100c8010000c40303") + bytes(64)  # a ClientHello's start
+        stop = threading.Event()
+        held = []
+
+        def attacker(k):
+            conns = []
+            while not stop.is_set():
+                while len(conns) < 63 and not stop.is_set():
+                    try:
+                        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5,
+                                                     source_address=("127.0.0.%d" % (2 + k), 0))
+                    except OSError:
+                        break
+                    s.setblocking(False)
+                    conns.append([s, 0])
+                held.append(len(conns))
+                for conn in list(conns):
+                    s, sent = conn
+                    try:
+                        if k % 2 and sent < len(hello):  # the slow half: a byte now and then
+                            s.send(hello[sent:sent + 1])
+                            conn[1] += 1
+                        elif s.recv(1, socket.MSG_PEEK) == b"":
+                            raise OSError("closed by the server")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        s.close()
+                        conns.remove(conn)
+                stop.wait(0.2)
+            for s, _ in conns:
+                s.close()
+
+        threads = [threading.Thread(target=attacker, args=(k,), daemon=True) for k in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            deadline = time.monotonic() + 30 * Config.slow
+            while sum(held[-8:]) < 480 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertGreaterEqual(sum(held[-8:]), 480, "the attackers could not hold their connections")
+            env = dict(os.environ, LOYALTY_SYNC_TIMEOUT_MS=str(20000 * Config.slow))
+            self.assertEqual(t1.sync(env=env)["program_version"], 7)
+            for i in range(3):
+                t1.enroll(CARDS_FOR_LOAD[i])
+                self.assertEqual(t1.sync(env=env)["acked_through"], i + 1)
+            with open("/proc/%d/status" % srv.proc.pid) as f:
+                rss_kb = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+            self.assertLess(rss_kb, 256 * 1024, "the server holds %d kB" % rss_kb)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertTrue(srv.running(), srv.log())
+        srv.stop()
 
     def test_numbers_past_64_bits_in_a_query_are_400(self):
         c = self.new_central(terminals=("T1",))
