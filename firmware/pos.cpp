@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -134,9 +135,9 @@ void PosChannel::accept_clients()
 		int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (c < 0)
 			return;
-		if (clients_.size() >= clients_max) {
+		if (!make_room()) {
 			static const char busy[] = "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many "
-						   "POS clients\"}}\n";
+						   "POS clients, each busy within the last second\"}}\n";
 			(void)!::write(c, busy, sizeof busy - 1);
 			::close(c);
 			continue;
@@ -144,8 +145,35 @@ void PosChannel::accept_clients()
 		Client cl;
 		cl.fd = c;
 		cl.id = next_id_++;
+		cl.last_request = std::chrono::steady_clock::now();
 		clients_.push_back(std::move(cl));
 	}
+}
+
+bool PosChannel::make_room()
+{
+	const auto now = std::chrono::steady_clock::now();
+	auto active = [](const Client &c) { return !c.closing; };
+	if (static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), active)) >= clients_max) {
+		auto quiet = clients_.end();
+		for (auto it = clients_.begin(); it != clients_.end(); ++it)
+			if (active(*it) && (quiet == clients_.end() || it->last_request < quiet->last_request))
+				quiet = it;
+		if (now - quiet->last_request < std::chrono::milliseconds(quiet_ms_min))
+			return false;
+		send(quiet->id, "{\"event\":\"dropped\",\"reason\":\"too many POS clients: this one was "
+				"silent the longest\"}");
+		close_client(*quiet, true);
+	}
+	// Dropped clients that do not read their last lines go first.
+	while (clients_.size() >= clients_max + closing_max) {
+		auto old = std::min_element(clients_.begin(), clients_.end(), [](const Client &a, const Client &b) {
+			return a.closing != b.closing ? a.closing : a.closing_since < b.closing_since;
+		});
+		::close(old->fd);
+		clients_.erase(old);
+	}
+	return true;
 }
 
 void PosChannel::close_client(Client &c, bool keep_output)
@@ -184,8 +212,10 @@ void PosChannel::read_client(Client &c, const LineFn &on_line)
 			std::string line = c.in.substr(start, nl - start);
 			if (!line.empty() && line.back() == '\r')
 				line.pop_back();
-			if (!line.empty())
+			if (!line.empty()) {
+				c.last_request = std::chrono::steady_clock::now();
 				on_line(c.id, line);
+			}
 		}
 		if (c.closing)
 			break; // dropped while answering: the rest is not read

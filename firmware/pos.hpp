@@ -25,8 +25,16 @@ public:
 	// Output held for one client at most; past it the client is dropped
 	// (it stopped reading), rather than the till's memory grow.
 	static constexpr size_t backlog_max = 4 << 20;
-	// Clients at once: a POS, a back-office tool, a test.
+	// Clients at once: a POS, a back-office tool, a test. One more makes
+	// room by dropping the client silent the longest (no request since it
+	// came or since its last one), if that is quiet_ms_min or more: idle or
+	// slow connections cannot lock the POS out, a POS dropped while idle
+	// connects again, and one that just came has time for its request.
 	static constexpr size_t clients_max = 16;
+	static constexpr int quiet_ms_min = 1000;
+	// Dropped clients still reading their last answers, at most: past it
+	// the oldest goes at once.
+	static constexpr size_t closing_max = 64;
 	// A client that hung up (or is being dropped) has this long to read its
 	// last answers.
 	static constexpr int flush_ms_max = 5000;
@@ -66,7 +74,9 @@ private:
 		// after flush_ms_max if the client does not read it.
 		bool closing = false;
 		std::chrono::steady_clock::time_point closing_since;
+		std::chrono::steady_clock::time_point last_request; // or when it came
 	};
+	bool make_room();
 	void close_client(Client &c, bool keep_output);
 	void accept_clients();
 	void read_client(Client &c, const LineFn &on_line);

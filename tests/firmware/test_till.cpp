@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/timeutil.hpp"
+#include "firmware/pos.hpp"
 #include "firmware/till.hpp"
 #include "hal/sim/sim.hpp"
 #include "storage/terminal.hpp"
@@ -155,6 +156,12 @@ public:
 		::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	}
 	~Pos() { ::close(fd_); }
+
+	// Bytes without the end of line: a request that never completes.
+	void send_partial(const std::string &bytes)
+	{
+		REQUIRE(::write(fd_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+	}
 
 	void send_line(const std::string &line)
 	{
@@ -674,6 +681,31 @@ TEST_CASE("hostile or careless requests are answered, and the till goes on")
 	REQUIRE(st["ok"] == true);
 	CHECK(st["result"]["entries"] == 1);
 	CHECK(st["result"]["tz"].is_null());
+}
+
+TEST_CASE("idle and slow POS clients cannot lock the POS out")
+{
+	Rig rig("");
+	Pos pos(rig.socket());
+	const Json status{{"op", "status"}};
+	REQUIRE(pos.ask(status)["ok"] == true);
+	// 100 connections that say nothing, or half a request, and stay.
+	std::vector<std::unique_ptr<Pos>> idle;
+	for (int i = 0; i < 100; i++) {
+		idle.push_back(std::make_unique<Pos>(rig.socket()));
+		if (i % 2)
+			idle.back()->send_partial("{\"op\":\"sta");
+	}
+	REQUIRE(pos.ask(status)["ok"] == true);
+	std::this_thread::sleep_for(std::chrono::milliseconds(loy::fw::PosChannel::quiet_ms_min + 200));
+	// The POS that asks now and then keeps its place; a POS that connects
+	// now (restarted, say) gets one from the silent ones.
+	REQUIRE(pos.ask(status)["ok"] == true);
+	Pos late(rig.socket());
+	Json a = late.ask(status);
+	INFO(a.dump());
+	CHECK(a["ok"] == true);
+	CHECK(pos.ask(status)["ok"] == true);
 }
 
 TEST_CASE("a POS that sends a batch and hangs up gets every answer")
