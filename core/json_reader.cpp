@@ -56,14 +56,19 @@ Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
 		// (out_of_range 406: "1e400", a 400-digit integer). e.what() is
 		// "[json.exception.parse_error.101] parse error at line 1, ...";
 		// the text it quotes may be long.
-		std::string msg = e.what();
-		auto pos = msg.find("] ");
-		if (pos != std::string::npos)
-			msg = msg.substr(pos + 2);
-		msg = utf8_scrub(msg);
-		msg.resize(utf8_prefix(msg, json_error_bytes_max));
-		return Status(code, fmt::format("{}: not valid JSON: {}", what, msg));
+		return Status(code, fmt::format("{}: not valid JSON: {}", what, json_exception_text(e)));
 	}
+}
+
+std::string json_exception_text(const Json::exception &e)
+{
+	std::string msg = e.what();
+	auto pos = msg.find("] ");
+	if (pos != std::string::npos)
+		msg = msg.substr(pos + 2);
+	msg = utf8_scrub(msg);
+	msg.resize(utf8_prefix(msg, json_error_bytes_max));
+	return msg;
 }
 
 std::string JsonReader::field_path(const char *key) const

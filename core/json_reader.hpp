@@ -64,6 +64,10 @@ private:
 	Code code_;
 };
 
+// What a nlohmann exception says, without its "[json.exception...] " tag
+// and cut for a message: "key 'seq' not found".
+std::string json_exception_text(const Json::exception &e);
+
 // The JSON text of a value, shortened for an error message.
 std::string json_excerpt(const Json &value);
 

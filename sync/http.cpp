@@ -183,13 +183,18 @@ Status Parser::fail(Status s)
 {
 	state_ = State::failed;
 	error_ = s;
+	if (refusal_ == 0)
+		refusal_ = 400;
 	buf_.clear();
 	return s;
 }
 
 Status Parser::parse_head(std::string_view head)
 {
-	auto bad = [](std::string message) { return Status(Code::network, "http: " + message); };
+	auto bad = [this](std::string message, int refusal = 400) {
+		refusal_ = refusal;
+		return Status(Code::network, "http: " + message);
+	};
 	// Every line ends with CRLF; a lone CR or LF inside one is a line end that
 	// another reader might honour and we would not.
 	std::vector<std::string_view> lines;
@@ -272,7 +277,8 @@ Status Parser::parse_head(std::string_view head)
 		if (iequal(name, "Transfer-Encoding"))
 			return bad(fmt::format("Transfer-Encoding \"{}\" is not supported (messages are "
 					       "framed by Content-Length only)",
-					       std::string(value)));
+					       std::string(value)),
+				   501);
 		if (iequal(name, "Content-Length")) {
 			bool digits = !value.empty();
 			size_t n = 0;
@@ -316,7 +322,8 @@ Status Parser::parse_head(std::string_view head)
 				       "bytes",
 				       too_large ? std::string("> ") + std::to_string(http_body_bytes_max)
 						 : std::to_string(length),
-				       http_body_bytes_max));
+				       http_body_bytes_max),
+			   413);
 	body_bytes_ = length;
 	return Status::ok();
 }
@@ -336,11 +343,13 @@ Result<bool> Parser::feed(std::string_view bytes)
 		size_t limit = std::min(buf_.size(), http_head_bytes_max);
 		size_t end = std::string_view(buf_).substr(0, limit).find("\r\n\r\n", from);
 		if (end == std::string_view::npos) {
-			if (buf_.size() >= http_head_bytes_max)
+			if (buf_.size() >= http_head_bytes_max) {
+				refusal_ = 431;
 				return fail(Status(Code::network,
 						   fmt::format("http: head too large (no empty line within "
 							       "{} bytes)",
 							       http_head_bytes_max)));
+			}
 			scanned_ = limit;
 			return false;
 		}
@@ -373,6 +382,8 @@ namespace {
 // if the peer closed the connection before its first byte.
 Status read_message(TlsStream &stream, Parser &parser, const char *what, bool *clean_close)
 {
+	if (clean_close != nullptr)
+		*clean_close = false;
 	std::string chunk(read_chunk_bytes, '\0');
 	for (;;) {
 		auto n = stream.read_some(chunk.data(), chunk.size());
@@ -402,11 +413,14 @@ Status read_message(TlsStream &stream, Parser &parser, const char *what, bool *c
 
 } // namespace
 
-Result<std::optional<Request>> read_next_request(TlsStream &stream)
+Result<std::optional<Request>> read_next_request(TlsStream &stream, int *refuse_with)
 {
 	Parser p(Parser::Kind::request);
 	bool closed = false;
-	LOY_TRY(read_message(stream, p, "request", &closed));
+	Status s = read_message(stream, p, "request", &closed);
+	if (refuse_with != nullptr)
+		*refuse_with = p.refusal();
+	LOY_TRY(s);
 	if (closed)
 		return std::optional<Request>();
 	return std::optional<Request>(p.request());

@@ -65,6 +65,10 @@ public:
 	const Request &request() const;
 	const Response &response() const;
 	std::string take_leftover();
+	// After a failed feed: the status a server answers the malformed
+	// message with (400, 413 body too large, 431 head too large, 501
+	// Transfer-Encoding); 0 while nothing failed.
+	int refusal() const { return refusal_; }
 
 private:
 	enum class State { head, body, done, failed };
@@ -81,6 +85,7 @@ private:
 	Request request_;
 	Response response_;
 	Status error_;
+	int refusal_ = 0;
 };
 
 // One whole message from the stream (bounded by the limits above; each read
@@ -89,7 +94,9 @@ Result<Request> read_request(TlsStream &stream);
 Result<Response> read_response(TlsStream &stream);
 // As read_request, but a peer that closes the connection before sending any
 // byte of a request is the clean end of a keep-alive connection: nullopt.
-Result<std::optional<Request>> read_next_request(TlsStream &stream);
+// When the request was malformed (not cut short, not timed out),
+// `refuse_with` (if given) is set to the status to answer it with, else 0.
+Result<std::optional<Request>> read_next_request(TlsStream &stream, int *refuse_with = nullptr);
 
 Status write_request(TlsStream &stream, const Request &request);
 Status write_response(TlsStream &stream, const Response &response);

@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_reader.hpp"
 #include "core/timeutil.hpp"
+#include "core/utf8.hpp"
 
 #include "sync/central/store.hpp"
 #include "sync/http.hpp"
@@ -24,13 +26,22 @@ using Json = nlohmann::json;
 
 namespace {
 
+// Terminal and store ids are at most what a terminal's init takes; an
+// entry's hash is SHA-256 in hex.
+constexpr size_t id_bytes_max = name_length_max;
+constexpr size_t entry_hash_bytes_max = 64;
+// How long, and how much, a refused client may still send before the close.
+constexpr int linger_ms = 1000;
+constexpr size_t linger_bytes_max = 1 << 20;
+
 net::Response json_response(int status, const std::string &body)
 {
 	net::Response r;
 	r.status = status;
 	r.reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 403 ? "Forbidden"
-		 : status == 404 ? "Not Found" : status == 409 ? "Conflict" : status == 503 ? "Service Unavailable"
-		 : "Internal Server Error";
+		 : status == 404 ? "Not Found" : status == 409 ? "Conflict" : status == 413 ? "Content Too Large"
+		 : status == 431 ? "Request Header Fields Too Large" : status == 501 ? "Not Implemented"
+		 : status == 503 ? "Service Unavailable" : "Internal Server Error";
 	r.headers = {{"Content-Type", "application/json"}};
 	r.body = body;
 	return r;
@@ -98,22 +109,35 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 		return error_response(400, "bad_argument", "X-Loyalty-Protocol: 1 is required");
 	const std::string path = req.target.substr(0, req.target.find('?'));
 	if (req.method == "POST" && path == "/v1/push") {
-		Json body = Json::parse(req.body, nullptr, false);
-		if (body.is_discarded() || !body.is_object() || !body.contains("entries") ||
-		    !body["entries"].is_array() || !body.contains("store") || !body["store"].is_string())
-			return error_response(400, "bad_argument", "push: the body is not {terminal, store, entries}");
-		if (body.value("terminal", "") != cn)
+		auto parsed = json_parse(req.body, Code::bad_argument, "push");
+		if (!parsed)
+			return from_status(parsed.status());
+		const Json &body = *parsed;
+		const JsonReader root(body, "push", Code::bad_argument);
+		if (auto st = root.expect_object(); !st)
+			return from_status(st);
+		auto terminal = root.string("terminal", id_bytes_max);
+		auto store_id = root.string("store", id_bytes_max);
+		auto count = root.child("entries").array_size(push_entries_max);
+		for (const Status &st : {terminal.status(), store_id.status(), count.status()})
+			if (!st)
+				return from_status(st);
+		if (*terminal != cn)
 			return error_response(403, "forbidden",
 					      fmt::format("push: certificate of terminal {} cannot push the ledger of "
 							  "\"{}\"",
-							  cn, body.value("terminal", "")));
+							  cn, utf8_scrub(*terminal)));
 		std::vector<PushEntry> entries;
-		try {
-			for (const auto &e : body["entries"])
-				entries.push_back(PushEntry{e.at("seq").get<int64_t>(), e.at("hash").get<std::string>(),
-							    e.at("body").get<std::string>()});
-		} catch (const Json::exception &ex) {
-			return error_response(400, "bad_argument", std::string("push: ") + ex.what());
+		const JsonReader list = root.child("entries");
+		for (size_t i = 0; i < *count; i++) {
+			const JsonReader e = list.element(i);
+			auto seq = e.integer("seq", 1, INT64_MAX);
+			auto hash = e.string("hash", entry_hash_bytes_max);
+			auto text = e.string("body", net::http_body_bytes_max);
+			for (const Status &st : {e.expect_object(), seq.status(), hash.status(), text.status()})
+				if (!st)
+					return from_status(st);
+			entries.push_back(PushEntry{*seq, *hash, *text});
 		}
 		std::optional<int64_t> device_now;
 		if (auto d = body.find("device_time"); d != body.end() && !d->is_null()) {
@@ -122,7 +146,7 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 				return error_response(400, "bad_argument", "push: device_time is not an RFC 3339 time");
 			device_now = t->utc_s;
 		}
-		auto acked = store.push(cn, body["store"].get<std::string>(), entries, now, device_now);
+		auto acked = store.push(cn, *store_id, entries, now, device_now);
 		if (!acked)
 			return from_status(acked.status());
 		return json_response(200, Json{{"acked_through", *acked}}.dump());
@@ -206,12 +230,38 @@ private:
 	bool closed_ = false;
 };
 
+// After refusing a message whose rest is still coming (a body too large, a
+// head too long): read and drop what follows for a moment, so that closing
+// with unread bytes (a TCP reset) does not destroy the answer before the
+// client reads it.
+void linger(net::TlsStream &s)
+{
+	s.set_io_timeout(linger_ms);
+	char buf[16384];
+	for (size_t dropped = 0; dropped < linger_bytes_max;) {
+		auto n = s.read_some(buf, sizeof buf);
+		if (!n || *n == 0)
+			return;
+		dropped += *n;
+	}
+}
+
 void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
 		      const std::function<int64_t()> &clock)
 {
 	const std::string cn = s.peer_cn();
 	while (!stop.load()) {
-		auto req = net::read_next_request(s);
+		int refuse_with = 0;
+		auto req = net::read_next_request(s, &refuse_with);
+		if (!req && refuse_with != 0) {
+			// A malformed message: its answer names the problem, then the
+			// connection closes (where the next message starts is unknown).
+			net::Response resp = error_response(refuse_with, "bad_request", req.status().message());
+			resp.headers.emplace_back("Connection", "close");
+			if (net::write_response(s, resp))
+				linger(s);
+			break;
+		}
 		if (!req || !*req)
 			break; // closed by the terminal, or a broken or stalled connection
 		net::Response resp = handle(store, **req, cn, clock());

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/card.hpp"
+#include "core/json_reader.hpp"
 #include "core/timeutil.hpp"
 
 namespace loy::central {
@@ -431,7 +432,8 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 			return bad(Code::bad_argument, fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
 	} catch (const Json::exception &ex) {
-		return bad(Code::bad_argument, fmt::format("entry {}: {}", seq, ex.what()));
+		return bad(Code::bad_argument, fmt::format("entry {}: a field is missing or of the wrong type: {}", seq,
+							   json_exception_text(ex)));
 	}
 	return Status::ok();
 }

@@ -915,6 +915,51 @@ class HostileRequestTest(SyncCase):
         self.assertTrue(srv.running(), srv.log())
         srv.stop()
 
+    def test_malformed_http_is_answered_and_names_the_problem(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        head = "POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
+        rows = [
+            ("a 100 KB header", head + "X-Junk: " + "a" * 100000 + "\r\n\r\n", 431, "head too large"),
+            ("chunked", head + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501, "Transfer-Encoding"),
+            ("Content-Length -1", head + "Content-Length: -1\r\n\r\n", 400, "Content-Length"),
+            ("Content-Length 1 GB", head + "Content-Length: 1000000000\r\n\r\n", 413, "too large"),
+            ("Content-Length 2^64", head + "Content-Length: 18446744073709551616\r\n\r\n", 413, "too large"),
+            ("Content-Length 8 MiB + 1", head + "Content-Length: 8388609\r\n\r\n", 413, "too large"),
+            ("Content-Length twice", head + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400,
+             "conflicting"),
+        ]
+
+        def push(body):
+            text = json.dumps(body) if not isinstance(body, str) else body
+            return head + "Content-Length: %d\r\n\r\n%s" % (len(text.encode()), text)
+
+        entry = {"seq": 1, "hash": "0" * 64, "body": "{}"}
+        for name, body, problem in (
+                ("seq a string", {"terminal": "T1", "store": "S1", "entries": [dict(entry, seq="1")]},
+                 "entries[0].seq must be an integer"),
+                ("seq 2^63", {"terminal": "T1", "store": "S1", "entries": [dict(entry, seq=2 ** 63)]},
+                 "entries[0].seq"),
+                ("terminal a number", {"terminal": 7, "store": "S1", "entries": []}, "push.terminal"),
+                ("entries an object", {"terminal": "T1", "store": "S1", "entries": {}}, "push.entries"),
+                ("not an object", [1, 2], "must be an object"),
+                ("a number past a double", '{"terminal": "T1", "store": "S1", "entries": [], "x": 1e400}',
+                 "not valid JSON"),
+                ("nested 10,000 deep", '{"terminal": ' + "[" * 10000 + "]" * 10000 + "}", "nested deeper")):
+            rows.append((name, push(body), 400, problem))
+        for name, raw, status, problem in rows:
+            got, body = self.request(c, srv.port, raw.encode())
+            self.assertEqual(got, status, "%s: %r" % (name, body))
+            message = body["error"]["message"]
+            self.assertIn(problem, message, name)
+            for internal in ("json.exception", "at()", "std::"):
+                self.assertNotIn(internal, message, name)
+            self.assertTrue(srv.running(), "the server died on %s\n%s" % (name, srv.log()))
+        self.assertEqual(t1.sync()["program_version"], 7)
+        srv.stop()
+
     def test_numbers_past_64_bits_in_a_query_are_400(self):
         c = self.new_central(terminals=("T1",))
         srv = self.new_server(c)
