@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/card.hpp"
+#include "core/limits.hpp"
 #include "core/receipt_json.hpp"
 #include "core/timeutil.hpp"
 
@@ -739,6 +740,7 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	auto basket = parse_basket(basket_json);
 	if (!basket)
 		return basket.status();
+	LOY_TRY(check_basket_limits(*basket));
 	const std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
 	const std::string request = request_digest(*basket, token, r);
 
@@ -785,6 +787,11 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	auto c = loy::checkout(p, *basket, member, r);
 	if (!c)
 		return c.status();
+	// What this receipt moves, and where it takes the member, stays within
+	// the bounds that keep every later sum exact, here and at the centre.
+	LOY_TRY(check_receipt_points(c->earned, c->redeemed));
+	LOY_TRY(check_member_total(m->server_balance + m->local_points, c->earned - c->redeemed, "points"));
+	LOY_TRY(check_member_total(m->qualifying(), c->eligible, "qualifying spend"));
 
 	const int64_t at = basket->at.utc_s;
 	const int64_t available_at = at + p.pending_days * day_s;

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <deque>
 #include <memory>
@@ -264,7 +265,16 @@ void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &
 		}
 		if (!req || !*req)
 			break; // closed by the terminal, or a broken or stalled connection
-		net::Response resp = handle(store, **req, cn, clock());
+		net::Response resp;
+		try {
+			resp = handle(store, **req, cn, clock());
+		} catch (const std::exception &e) {
+			// A bug, not the client's fault: its request fails alone, the
+			// worker and the server go on; the log says what it was.
+			std::fprintf(stderr, "loyalty-central: internal error on %s %s from %s: %s\n",
+				     (*req)->method.c_str(), (*req)->target.substr(0, 200).c_str(), cn.c_str(), e.what());
+			resp = error_response(500, "internal", "internal error; the server's log has the details");
+		}
 		if (stop.load())
 			resp.headers.emplace_back("Connection", "close");
 		if (!net::write_response(s, resp))

@@ -12,6 +12,7 @@
 
 #include "core/card.hpp"
 #include "core/json_reader.hpp"
+#include "core/limits.hpp"
 #include "core/timeutil.hpp"
 
 namespace loy::central {
@@ -163,6 +164,7 @@ private:
 	Status migrate();
 	Result<const Program *> current_program();
 	Result<std::pair<std::string, std::string>> card_token(std::string_view scan);
+	Status check_member_bounds(const std::string &token, int64_t seq);
 	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
 		     const std::string &body, int64_t now);
 	Status touch(const std::string &token);
@@ -341,12 +343,52 @@ Status add_lot(db::Db &db, const std::string &token, const std::string &store, c
 
 } // namespace
 
+// After an entry: the member's points (lots left) and spend stay within
+// member_total_max, so that no sum over a member, nor a snapshot the
+// terminals take, can overflow. Each entry moves at most receipt_points_max,
+// so the sums below are exact while the bound held before it.
+Status SqliteStore::check_member_bounds(const std::string &token, int64_t seq)
+{
+	auto st = db_.prepare("SELECT (SELECT coalesce(sum(remaining), 0) FROM lots WHERE token = ?1), "
+			      "(SELECT coalesce(sum(eligible), 0) FROM receipts WHERE token = ?1)");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	const int64_t points = st.value().int64(0), spend = st.value().int64(1);
+	st.value().reset();
+	if (points > member_total_max || spend > member_total_max)
+		return bad(Code::bad_argument, fmt::format("entry {}: it would take the member's {} to {}, past the "
+							   "{} a member may hold",
+							   seq, points > member_total_max ? "points" : "spend",
+							   std::max(points, spend), member_total_max));
+	return Status::ok();
+}
+
 Status SqliteStore::apply(const std::string &terminal, const std::string &store, int64_t seq,
 		    const std::string &body, int64_t now)
 {
-	Json e = Json::parse(body, nullptr, false);
-	if (e.is_discarded() || !e.is_object())
+	auto parsed = json_parse(body, Code::bad_argument, "entry");
+	const Json e = parsed ? std::move(parsed).value() : Json();
+	if (!e.is_object())
 		return bad(Code::bad_argument, fmt::format("entry {}: body is not JSON", seq));
+	// Every amount within the bounds a terminal checks before it records
+	// (core/limits.hpp): a terminal that did not, or a forged entry, is
+	// refused here before any sum could overflow.
+	struct FieldError {
+		std::string message;
+	};
+	auto num = [](const Json &obj, const char *key, int64_t min, int64_t max) {
+		const Json &v = obj.at(key);
+		if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX))
+			throw FieldError{fmt::format("{} must be an integer, got {}", key, json_excerpt(v))};
+		const int64_t x = v.get<int64_t>();
+		if (x < min || x > max)
+			throw FieldError{fmt::format("{} is {}, outside {} to {}", key, x, min, max)};
+		return x;
+	};
 	try {
 		const std::string kind = e.at("kind").get<std::string>();
 		const std::string token = e.at("token").get<std::string>();
@@ -362,35 +404,35 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 			LOY_TRY(run(db_, "UPDATE members SET enrolled = 1 WHERE token = ?1", {token}));
 		} else if (kind == "checkout") {
 			const Json &r = d.at("receipt");
-			const int64_t at = d.at("at_utc").get<int64_t>();
+			const int64_t at = num(d, "at_utc", time_min_s, time_max_s);
 			std::optional<int64_t> expires;
 			if (!d.at("expires_at").is_null())
-				expires = d.at("expires_at").get<int64_t>();
+				expires = num(d, "expires_at", time_min_s, time_max_s);
 			auto st = db_.prepare("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, "
 					      "eligible, earned, redeemed, expires_at) VALUES "
 					      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 			if (!st)
 				return st.status();
 			st.value().bind(1, terminal).bind(2, receipt).bind(3, token).bind(4, store).bind(5, at);
-			st.value().bind(6, r.at("eligible").get<int64_t>()).bind(7, r.at("earned").get<int64_t>());
-			st.value().bind(8, r.at("redeemed").get<int64_t>()).bind(9, expires);
+			st.value().bind(6, num(r, "eligible", 0, money_max)).bind(7, num(r, "earned", 0, receipt_points_max));
+			st.value().bind(8, num(r, "redeemed", 0, receipt_points_max)).bind(9, expires);
 			LOY_TRY(st.value().run());
-			LOY_TRY(consume(token, r.at("redeemed").get<int64_t>(), at));
+			LOY_TRY(consume(token, num(r, "redeemed", 0, receipt_points_max), at));
 			// Without pending_days the points are available at once, even on
 			// a receipt stamped ahead of this server's clock.
-			int64_t available = d.at("available_at").get<int64_t>();
+			int64_t available = num(d, "available_at", time_min_s, time_max_s);
 			if (available <= at)
 				available = 0;
 			LOY_TRY(add_lot(db_, token, store, terminal, receipt, available, expires,
-					r.at("earned").get<int64_t>()));
+					num(r, "earned", 0, receipt_points_max)));
 		} else if (kind == "refund") {
-			const int64_t reversed = d.at("reversed").get<int64_t>();
-			const int64_t returned = d.at("returned").get<int64_t>();
+			const int64_t reversed = num(d, "reversed", 0, receipt_points_max);
+			const int64_t returned = num(d, "returned", 0, receipt_points_max);
 			LOY_TRY(run(db_,
 				    "UPDATE receipts SET eligible = eligible - ?3, reversed = reversed + ?4, "
 				    "returned = returned + ?5 WHERE terminal_id = ?1 AND receipt_id = ?2",
 				    {terminal, receipt},
-				    {d.at("spend_reversed").get<int64_t>(), reversed, returned}));
+				    {num(d, "spend_reversed", 0, money_max), reversed, returned}));
 			// Taken back from the receipt's own points first, then oldest first.
 			auto lot = db_.prepare("SELECT id, remaining FROM lots WHERE terminal_id = ?1 AND "
 					       "receipt_id = ?2 AND remaining > 0 ORDER BY id LIMIT 1");
@@ -423,7 +465,7 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 				exp = expires.value().int64(0);
 			LOY_TRY(add_lot(db_, token, store, terminal, receipt, now, exp, returned));
 		} else if (kind == "adjust") {
-			int64_t points = e.at("points").get<int64_t>();
+			int64_t points = num(e, "points", -receipt_points_max, receipt_points_max);
 			if (points > 0)
 				LOY_TRY(add_lot(db_, token, store, terminal, receipt, now, std::nullopt, points));
 			else
@@ -431,6 +473,9 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 		} else {
 			return bad(Code::bad_argument, fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
+		LOY_TRY(check_member_bounds(token, seq));
+	} catch (const FieldError &f) {
+		return bad(Code::bad_argument, fmt::format("entry {}: {}", seq, f.message));
 	} catch (const Json::exception &ex) {
 		return bad(Code::bad_argument, fmt::format("entry {}: a field is missing or of the wrong type: {}", seq,
 							   json_exception_text(ex)));
@@ -486,12 +531,16 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 		if (crypto::to_hex(crypto::sha256(e.body)) != e.hash)
 			return bad(chain_conflict, fmt::format("push: entry {} of {}: hash does not match its body",
 							       e.seq, terminal));
-		Json b = Json::parse(e.body, nullptr, false);
-		if (b.is_discarded() || !b.is_object() || b.value("terminal", "") != terminal ||
-		    b.value("seq", int64_t{-1}) != e.seq)
+		auto parsed = json_parse(e.body, Code::bad_argument, "entry");
+		const Json b = parsed ? std::move(parsed).value() : Json();
+		auto field_is = [&b](const char *key, const Json &want) {
+			auto it = b.find(key);
+			return it != b.end() && *it == want;
+		};
+		if (!b.is_object() || !field_is("terminal", terminal) || !field_is("seq", e.seq))
 			return bad(Code::bad_argument, fmt::format("push: entry {} is not an entry of terminal {}",
 								   e.seq, terminal));
-		if (b.value("prev", "") != last_hash)
+		if (!field_is("prev", last_hash))
 			return bad(chain_conflict, fmt::format("push: entry {} of {} does not continue the hash "
 							       "chain",
 							       e.seq, terminal));

@@ -799,6 +799,11 @@ class HostileInputTest(TerminalCase):
     each is refused with exit 2, one error line, its limit or problem named,
     and nothing recorded."""
 
+    @staticmethod
+    def read_bytes(path):
+        with open(path, "rb") as f:
+            return f.read()
+
     def write_bytes(self, data, name):
         path = os.path.join(self.tmp, name)
         with open(path, "wb") as f:
@@ -815,7 +820,8 @@ class HostileInputTest(TerminalCase):
             msg = self.refused(2, code, "checkout", "--card", CARD, "--basket",
                                self.write_bytes(doc.encode(), "big.json"))
             self.assertLess(len(msg), 400, "a long number quoted whole: %r" % msg)
-            program = open(self.program_path()).read().replace('"version": 7', '"version": %s' % text)
+            program = self.read_bytes(self.program_path()).decode().replace('"version": 7',
+                                                                             '"version": %s' % text)
             self.refused(2, code.replace("basket", "program"), "program", "load",
                          self.write_bytes(program.encode(), "p.json"))
 
@@ -834,6 +840,33 @@ class HostileInputTest(TerminalCase):
         self.assertEqual(self.ok("status")["program"]["version"], 2 ** 53 - 1)
         self.ok("checkout", "--card", CARD, "--basket", self.example_basket("saturday-big.json"))
 
+    def test_amounts_that_would_overflow_later_are_refused(self):
+        """A basket past the receipt's bounds is refused at the till, exit 2,
+        the bound named; so is a checkout that would take a member's points
+        past what a member may hold. Nothing wraps, and the ledger verifies."""
+        p = load_program()
+        p["earn"] = {"points": 1, "per": 1}
+        p["campaigns"] = []
+        p["tiers"] = [{"name": "Member", "spend": 0, "multiplier_pct": 100}]
+        p["redeem"]["max_pct"] = 100
+        self.setup_terminal(p)
+        self.enroll()
+        huge = self.basket("O-1", "2026-11-23T10:00:00+01:00", [line("A", "food", 1, 5 * 10 ** 18)])
+        msg = self.refused(2, "bad_basket", "checkout", "--card", CARD, "--basket", huge)
+        self.assertIn("unit_price is 5000000000000000000, at most 1000000000000000", msg)
+        # The most a receipt may hold, a hundred times: 10^17 points, the
+        # most a member may hold. The next point is refused.
+        for i in range(100):
+            res = self.checkout(CARD, self.basket("M-%d" % i, "2026-11-%02dT10:00:00+01:00" % (1 + i % 28),
+                                                  [line("A", "food", 1, 10 ** 15)]))
+            self.assertEqual(res["earned"], 10 ** 15)
+        self.assertEqual(res["balance"], 10 ** 17)
+        msg = self.refused(2, "bad_basket", "checkout", "--card", CARD, "--basket",
+                           self.basket("M-100", "2026-11-30T10:00:00+01:00", [line("A", "food", 1, 1)]))
+        self.assertIn("past the 100000000000000000 a member may hold", msg)
+        self.assertEqual(self.balance()["balance"], 10 ** 17)
+        self.assertIs(self.ok("verify")["ok"], True)
+
     def test_not_utf8_is_bad_input(self):
         self.setup_terminal()
         self.enroll()
@@ -844,7 +877,7 @@ class HostileInputTest(TerminalCase):
         bad = ('{"receipt_id": "R-\xff", "at": "2026-11-23T10:00:00+01:00", "lines": []}'
                .encode("latin-1"))
         self.refused(2, "bad_basket", "checkout", "--card", CARD, "--basket", self.write_bytes(bad, "b.json"))
-        program = open(self.program_path(), "rb").read().replace(b"cafe-rewards", b"caf\xe9")
+        program = self.read_bytes(self.program_path()).replace(b"cafe-rewards", b"caf\xe9")
         self.refused(2, "bad_program", "program", "load", self.write_bytes(program, "p.json"))
 
     def test_a_newline_in_an_input_stays_on_one_error_line(self):

@@ -15,6 +15,7 @@ crash rounds are fewer. LOYALTY_E2E_KEEP=1 keeps the temporary dirs.
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import os
@@ -958,6 +959,42 @@ class HostileRequestTest(SyncCase):
                 self.assertNotIn(internal, message, name)
             self.assertTrue(srv.running(), "the server died on %s\n%s" % (name, srv.log()))
         self.assertEqual(t1.sync()["program_version"], 7)
+        srv.stop()
+
+    def test_forged_entries_past_the_bounds_stop_only_their_terminal(self):
+        """A terminal (or a stolen certificate) pushing amounts no till would
+        record: the centre refuses that push, naming the field; the chain's
+        other terminals sync, and the centre's answers stay right."""
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        t2 = self.new_terminal("T2", "S2")
+        t2.init(c, srv.port)
+        t2.sync()
+        t2.enroll(A)
+        t2.checkout(A, basket("G-1", [line("BEAN-1K", "beans", 2, 1890)]))
+
+        def forged(earned):
+            body = json.dumps({"prev": "0" * 64, "seq": 1, "terminal": "T1", "kind": "checkout",
+                               "token": "f" * 64, "receipt": "F-1",
+                               "data": {"masked": "****0000", "at_utc": 1800000000, "expires_at": None,
+                                        "available_at": 0,
+                                        "receipt": {"eligible": 100, "earned": earned, "redeemed": 0}}})
+            doc = json.dumps({"terminal": "T1", "store": "S1", "entries": [
+                {"seq": 1, "hash": hashlib.sha256(body.encode()).hexdigest(), "body": body}]})
+            return ("POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
+                    "Content-Length: %d\r\n\r\n%s" % (len(doc), doc)).encode()
+
+        for earned, problem in ((2 ** 62, "earned is 4611686018427387904, outside 0 to 1000000000000000"),
+                                (2 ** 63, "earned must be an integer"),
+                                (-5, "earned is -5")):
+            status, body = self.request(c, srv.port, forged(earned))
+            self.assertEqual(status, 400, str(body))
+            self.assertIn(problem, body["error"]["message"])
+        self.assertEqual(t2.sync()["acked_through"], 2)
+        status, body = self.get(c, srv.port, "/v1/members?after=0")
+        self.assertEqual(status, 200, str(body))
+        self.assertEqual([m["balance"] for m in body["members"]], [c.balance(A)["balance"]])
+        self.assertEqual(c.report()["points_issued"], c.balance(A)["balance"])
         srv.stop()
 
     def test_numbers_past_64_bits_in_a_query_are_400(self):
