@@ -5,7 +5,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_reader.hpp"
+#include "core/limits.hpp"
+#include "core/program.hpp"
 #include "core/timeutil.hpp"
+#include "core/utf8.hpp"
 #include "sync/http.hpp"
 
 namespace loy::net {
@@ -15,6 +19,12 @@ using Json = nlohmann::json;
 namespace {
 
 Status net_error(std::string msg) { return Status(Code::network, "sync: " + std::move(msg)); }
+
+// A member token is an HMAC-SHA-256 in hex; a masked card "****7895"; a
+// date "2027-11-23".
+constexpr size_t member_token_bytes_max = 64;
+constexpr size_t masked_card_bytes_max = 32;
+constexpr size_t date_bytes_max = 10;
 
 // One request/response on the session; a non-2xx answer is an error naming
 // what the server said.
@@ -34,19 +44,95 @@ Result<Json> call(TlsStream &s, const Endpoint &ep, const std::string &method, c
 	auto resp = read_response(s);
 	if (!resp)
 		return resp.status();
-	Json doc = Json::parse(resp->body, nullptr, false);
+	auto parsed = json_parse(resp->body, Code::network, "answer");
+	const Json doc = parsed ? std::move(parsed).value() : Json();
 	if (resp->status / 100 != 2) {
 		std::string what = resp->reason;
-		if (!doc.is_discarded() && doc.contains("error"))
-			what = doc["error"].value("message", what);
-		return net_error(fmt::format("{} {}: server answered {}: {}", method, target, resp->status, what));
+		if (doc.is_object() && doc.contains("error") && doc["error"].is_object() &&
+		    doc["error"].contains("message") && doc["error"]["message"].is_string())
+			what = doc["error"]["message"].get<std::string>();
+		return net_error(fmt::format("{} {}: server answered {}: {}", method, target, resp->status,
+					     utf8_scrub(what)));
 	}
-	if (doc.is_discarded() || !doc.is_object())
+	if (!doc.is_object())
 		return net_error(fmt::format("{} {}: the answer is not a JSON object", method, target));
 	return doc;
 }
 
 } // namespace
+
+namespace {
+
+Result<MembersPage> read_members_fields(const nlohmann::json &doc)
+{
+	const JsonReader root(doc, "members answer", Code::network);
+	LOY_TRY(root.expect_object());
+	auto boolean = [](const JsonReader &r, const char *key) -> Result<bool> {
+		const JsonReader v = r.child(key);
+		if (!v.node().is_boolean())
+			return r.field_error(key, "must be true or false");
+		return v.node().get<bool>();
+	};
+	MembersPage page;
+	const JsonReader list = root.child("members");
+	auto n = list.array_size(static_cast<size_t>(pull_page_members));
+	if (!n)
+		return n.status();
+	for (size_t i = 0; i < *n; i++) {
+		const JsonReader m = list.element(i);
+		LOY_TRY(m.expect_object());
+		Terminal::ServerMember x;
+		auto token = m.string("token", member_token_bytes_max);
+		auto masked = m.opt_string("masked", masked_card_bytes_max);
+		auto balance = m.integer("balance", -member_total_max, member_total_max);
+		auto pending = m.opt_integer("pending", 0, member_total_max);
+		auto spend = m.integer("qualifying_spend", -member_total_max, member_total_max);
+		auto tier = m.opt_string("tier", name_length_max);
+		auto blocked = boolean(m, "blocked");
+		auto expiry = m.opt_string("next_expiry", date_bytes_max);
+		for (const Status &st : {token.status(), masked.status(), balance.status(), pending.status(),
+					 spend.status(), tier.status(), blocked.status(), expiry.status()})
+			if (!st)
+				return st;
+		x.token = *token;
+		x.masked = masked->value_or("");
+		x.balance = *balance;
+		x.pending = pending->value_or(0);
+		x.qualifying_spend = *spend;
+		x.tier = tier->value_or("");
+		x.blocked = *blocked;
+		x.next_expiry = expiry->value_or("");
+		page.members.push_back(std::move(x));
+	}
+	auto watermark = root.integer("watermark", 0, INT64_MAX);
+	auto more = boolean(root, "more");
+	for (const Status &st : {watermark.status(), more.status()})
+		if (!st)
+			return st;
+	page.watermark = *watermark;
+	page.more = *more;
+	return page;
+}
+
+} // namespace
+
+Result<MembersPage> parse_members_page(std::string_view body)
+{
+	auto doc = json_parse(body, Code::network, "members");
+	if (!doc)
+		return doc.status();
+	return read_members_page(*doc);
+}
+
+Result<MembersPage> read_members_page(const nlohmann::json &doc)
+{
+	auto page = read_members_fields(doc);
+	// The reader names a number past 64 bits as an overflow: here it is
+	// the server's fault like any other bad field.
+	if (!page && page.status().code() != Code::network)
+		return Status(Code::network, page.status().message());
+	return page;
+}
 
 Result<Endpoint> parse_server_url(const std::string &url)
 {
@@ -164,28 +250,16 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 				   fmt::format("/v1/members?after={}&limit={}", watermark, pull_page_members), "");
 		if (!answer)
 			return answer.status();
-		try {
-			for (const auto &m : answer->at("members")) {
-				Terminal::ServerMember x;
-				x.token = m.at("token").get<std::string>();
-				x.masked = m.value("masked", "");
-				x.balance = m.at("balance").get<int64_t>();
-				x.pending = m.value("pending", int64_t{0});
-				x.qualifying_spend = m.at("qualifying_spend").get<int64_t>();
-				x.tier = m.value("tier", "");
-				x.blocked = m.at("blocked").get<bool>();
-				if (m.contains("next_expiry") && m["next_expiry"].is_string())
-					x.next_expiry = m["next_expiry"].get<std::string>();
-				members.push_back(std::move(x));
-			}
-			watermark = answer->at("watermark").get<int64_t>();
-			if (progress)
-				progress(fmt::format("pulled {} members", members.size()));
-			if (!answer->at("more").get<bool>())
-				break;
-		} catch (const Json::exception &e) {
-			return net_error(fmt::format("the members answer is malformed: {}", e.what()));
-		}
+		auto got = read_members_page(*answer);
+		if (!got)
+			return got.status();
+		for (auto &m : got->members)
+			members.push_back(std::move(m));
+		watermark = got->watermark;
+		if (progress)
+			progress(fmt::format("pulled {} members", members.size()));
+		if (!got->more)
+			break;
 	}
 	s.close();
 

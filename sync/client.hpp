@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/status.hpp"
 #include "storage/terminal.hpp"
@@ -34,6 +38,18 @@ struct Endpoint {
 	std::string host;
 	uint16_t port = 0;
 };
+
+// One page of the members' snapshot as the server answers GET /v1/members,
+// every field typed and within what a member may hold (core/limits.hpp): a
+// faulty or hostile centre cannot put a balance on the terminal that would
+// overflow its sums. Errors are Code::network (the sync fails, exit 5).
+struct MembersPage {
+	std::vector<Terminal::ServerMember> members;
+	int64_t watermark = 0;
+	bool more = false;
+};
+Result<MembersPage> parse_members_page(std::string_view body);
+Result<MembersPage> read_members_page(const nlohmann::json &doc);
 
 // "https://HOST:PORT" (HOST may be [v6]).
 Result<Endpoint> parse_server_url(const std::string &url);
