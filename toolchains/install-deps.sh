@@ -5,6 +5,7 @@
 #   toolchains/install-deps.sh            # host (x86-64 or whatever this is)
 #   toolchains/install-deps.sh aarch64    # + arm64 cross compiler, libraries, qemu-user
 #   toolchains/install-deps.sh armhf      # + armhf cross compiler, libraries, qemu-user
+#   toolchains/install-deps.sh fuzz       # + clang-14 and its libFuzzer/sanitizer runtimes
 set -euo pipefail
 
 targets=("$@")
@@ -38,8 +39,11 @@ for t in "${targets[@]}"; do
 			libsqlite3-dev:armhf libmbedtls-dev:armhf libfmt-dev:armhf
 			libc6:armhf libstdc++6:armhf)
 		;;
+	fuzz)
+		want+=(clang-14 libclang-rt-14-dev)
+		;;
 	*)
-		echo "install-deps: unknown target '$t' (host, aarch64, armhf)" >&2
+		echo "install-deps: unknown target '$t' (host, aarch64, armhf, fuzz)" >&2
 		exit 2
 		;;
 	esac

@@ -48,9 +48,11 @@ net::Response json_response(int status, const std::string &body)
 	return r;
 }
 
+// A message may quote the request (a path, a value) in bytes that are not
+// UTF-8: scrubbed, or the JSON writer would throw.
 net::Response error_response(int status, const std::string &code, const std::string &message)
 {
-	return json_response(status, Json{{"error", {{"code", code}, {"message", message}}}}.dump());
+	return json_response(status, Json{{"error", {{"code", code}, {"message", utf8_scrub(message)}}}}.dump());
 }
 
 net::Response from_status(const Status &s)
@@ -104,7 +106,97 @@ bool to_int(const std::string &s, int64_t *out)
 	return true;
 }
 
-net::Response handle(Store &store, const net::Request &req, const std::string &cn, int64_t now)
+class Queue {
+public:
+	bool push(std::unique_ptr<net::TlsStream> s)
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		if (q_.size() >= serve_queue_max)
+			return false;
+		q_.push_back(std::move(s));
+		cv_.notify_one();
+		return true;
+	}
+	// nullptr once closed and empty.
+	std::unique_ptr<net::TlsStream> pop()
+	{
+		std::unique_lock<std::mutex> lock(mu_);
+		cv_.wait(lock, [&] { return closed_ || !q_.empty(); });
+		if (q_.empty())
+			return nullptr;
+		auto s = std::move(q_.front());
+		q_.pop_front();
+		return s;
+	}
+	void close()
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		closed_ = true;
+		cv_.notify_all();
+	}
+
+private:
+	std::mutex mu_;
+	std::condition_variable cv_;
+	std::deque<std::unique_ptr<net::TlsStream>> q_;
+	bool closed_ = false;
+};
+
+// After refusing a message whose rest is still coming (a body too large, a
+// head too long): read and drop what follows for a moment, so that closing
+// with unread bytes (a TCP reset) does not destroy the answer before the
+// client reads it.
+void linger(net::TlsStream &s)
+{
+	s.set_io_timeout(linger_ms);
+	char buf[16384];
+	for (size_t dropped = 0; dropped < linger_bytes_max;) {
+		auto n = s.read_some(buf, sizeof buf);
+		if (!n || *n == 0)
+			return;
+		dropped += *n;
+	}
+}
+
+void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
+		      const std::function<int64_t()> &clock)
+{
+	const std::string cn = s.peer_cn();
+	while (!stop.load()) {
+		int refuse_with = 0;
+		auto req = net::read_next_request(s, &refuse_with);
+		if (!req && refuse_with != 0) {
+			// A malformed message: its answer names the problem, then the
+			// connection closes (where the next message starts is unknown).
+			net::Response resp = error_response(refuse_with, "bad_request", req.status().message());
+			resp.headers.emplace_back("Connection", "close");
+			if (net::write_response(s, resp))
+				linger(s);
+			break;
+		}
+		if (!req || !*req)
+			break; // closed by the terminal, or a broken or stalled connection
+		net::Response resp;
+		try {
+			resp = handle_request(store, **req, cn, clock());
+		} catch (const std::exception &e) {
+			// A bug, not the client's fault: its request fails alone, the
+			// worker and the server go on; the log says what it was.
+			std::fprintf(stderr, "loyalty-central: internal error on %s %s from %s: %s\n",
+				     (*req)->method.c_str(), (*req)->target.substr(0, 200).c_str(), cn.c_str(), e.what());
+			resp = error_response(500, "internal", "internal error; the server's log has the details");
+		}
+		if (stop.load())
+			resp.headers.emplace_back("Connection", "close");
+		if (!net::write_response(s, resp))
+			break;
+	}
+	s.close();
+}
+
+} // namespace
+
+net::Response handle_request(Store &store, const net::Request &req, const std::string &cn, int64_t now)
 {
 	if (req.header("X-Loyalty-Protocol") != "1")
 		return error_response(400, "bad_argument", "X-Loyalty-Protocol: 1 is required");
@@ -194,96 +286,6 @@ net::Response handle(Store &store, const net::Request &req, const std::string &c
 	}
 	return error_response(404, "not_found", fmt::format("no {} {}", req.method, path));
 }
-
-class Queue {
-public:
-	bool push(std::unique_ptr<net::TlsStream> s)
-	{
-		std::lock_guard<std::mutex> lock(mu_);
-		if (q_.size() >= serve_queue_max)
-			return false;
-		q_.push_back(std::move(s));
-		cv_.notify_one();
-		return true;
-	}
-	// nullptr once closed and empty.
-	std::unique_ptr<net::TlsStream> pop()
-	{
-		std::unique_lock<std::mutex> lock(mu_);
-		cv_.wait(lock, [&] { return closed_ || !q_.empty(); });
-		if (q_.empty())
-			return nullptr;
-		auto s = std::move(q_.front());
-		q_.pop_front();
-		return s;
-	}
-	void close()
-	{
-		std::lock_guard<std::mutex> lock(mu_);
-		closed_ = true;
-		cv_.notify_all();
-	}
-
-private:
-	std::mutex mu_;
-	std::condition_variable cv_;
-	std::deque<std::unique_ptr<net::TlsStream>> q_;
-	bool closed_ = false;
-};
-
-// After refusing a message whose rest is still coming (a body too large, a
-// head too long): read and drop what follows for a moment, so that closing
-// with unread bytes (a TCP reset) does not destroy the answer before the
-// client reads it.
-void linger(net::TlsStream &s)
-{
-	s.set_io_timeout(linger_ms);
-	char buf[16384];
-	for (size_t dropped = 0; dropped < linger_bytes_max;) {
-		auto n = s.read_some(buf, sizeof buf);
-		if (!n || *n == 0)
-			return;
-		dropped += *n;
-	}
-}
-
-void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
-		      const std::function<int64_t()> &clock)
-{
-	const std::string cn = s.peer_cn();
-	while (!stop.load()) {
-		int refuse_with = 0;
-		auto req = net::read_next_request(s, &refuse_with);
-		if (!req && refuse_with != 0) {
-			// A malformed message: its answer names the problem, then the
-			// connection closes (where the next message starts is unknown).
-			net::Response resp = error_response(refuse_with, "bad_request", req.status().message());
-			resp.headers.emplace_back("Connection", "close");
-			if (net::write_response(s, resp))
-				linger(s);
-			break;
-		}
-		if (!req || !*req)
-			break; // closed by the terminal, or a broken or stalled connection
-		net::Response resp;
-		try {
-			resp = handle(store, **req, cn, clock());
-		} catch (const std::exception &e) {
-			// A bug, not the client's fault: its request fails alone, the
-			// worker and the server go on; the log says what it was.
-			std::fprintf(stderr, "loyalty-central: internal error on %s %s from %s: %s\n",
-				     (*req)->method.c_str(), (*req)->target.substr(0, 200).c_str(), cn.c_str(), e.what());
-			resp = error_response(500, "internal", "internal error; the server's log has the details");
-		}
-		if (stop.load())
-			resp.headers.emplace_back("Connection", "close");
-		if (!net::write_response(s, resp))
-			break;
-	}
-	s.close();
-}
-
-} // namespace
 
 Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::function<void(uint16_t)> &listening)
 {

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "core/status.hpp"
+#include "sync/central/store.hpp"
+#include "sync/http.hpp"
 #include "sync/tls.hpp"
 
 namespace loy::central {
@@ -33,6 +35,11 @@ struct ServeOptions {
 	// judged by mbedTLS at the system clock.)
 	std::function<int64_t()> clock;
 };
+
+// One request of the sync protocol from terminal `cn` (its certificate's
+// CN), answered from `store` at the centre's time `now`: what each worker
+// does per request; tests and the fuzz target call it directly.
+net::Response handle_request(Store &store, const net::Request &req, const std::string &cn, int64_t now);
 
 // Runs until `stop` is set. `listening` is called once with the bound port.
 Status serve(const ServeOptions &options, const std::atomic<bool> &stop,
