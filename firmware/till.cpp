@@ -252,6 +252,8 @@ struct Till::Impl {
 
 	// The loop.
 	void on_line(int client, const std::string &line);
+	// `guarded`: an exception inside becomes an internal-error answer.
+	Json answer(const std::string &line, bool guarded);
 	Json request(const Json &req);
 	Json scan(const std::string &text);
 	Json checkout(const Json &req, const std::string &scan);
@@ -326,7 +328,9 @@ void Till::Impl::run(const std::atomic<bool> &stop)
 	log("till closed");
 }
 
-void Till::Impl::on_line(int client, const std::string &line)
+void Till::Impl::on_line(int client, const std::string &line) { pos.send(client, line_of(answer(line, true))); }
+
+Json Till::Impl::answer(const std::string &line, bool guarded)
 {
 	// The library's parser: it refuses text nested deeper than any request
 	// (copying or printing it would recurse as deep as it nests).
@@ -336,12 +340,14 @@ void Till::Impl::on_line(int client, const std::string &line)
 		out = failure(LOY_E_BAD_JSON, parsed.status().message());
 	else if (req = std::move(parsed).value(); !req.is_object())
 		out = failure(LOY_E_BAD_JSON, "request: not a JSON object on one line");
+	else if (!guarded)
+		out = request(req);
 	else if (!guard("request", [&] { out = request(req); }))
 		out = failure(LOY_E_INTERNAL, "request: failed inside the till (see its log); nothing was recorded "
 					      "unless status says so");
 	if (req.is_object() && req.contains("id"))
 		out["id"] = req["id"];
-	pos.send(client, line_of(out));
+	return out;
 }
 
 Json Till::Impl::request(const Json &req)
@@ -726,5 +732,7 @@ Till::~Till() = default;
 Status Till::open() { return impl_->open(); }
 
 void Till::run(const std::atomic<bool> &stop) { impl_->run(stop); }
+
+std::string Till::answer(const std::string &line) { return line_of(impl_->answer(line, false)); }
 
 } // namespace loy::fw

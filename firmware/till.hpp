@@ -36,6 +36,12 @@ public:
 	// every 200 ms. Returns when every thread has stopped.
 	void run(const std::atomic<bool> &stop);
 
+	// One POS request line answered as the loop answers it, on the calling
+	// thread and without the socket, for the fuzz target: an exception from
+	// inside is not turned into an answer here (the loop does that), so
+	// that a fuzzer sees it. Not while run() is running.
+	std::string answer(const std::string &line);
+
 private:
 	struct Impl;
 	std::unique_ptr<Impl> impl_;
