@@ -11,6 +11,7 @@
 #include "loyalty/loyalty.h"
 #include "storage/terminal.hpp"
 #include "sync/client.hpp"
+#include "sync/tls.hpp"
 
 struct loy_terminal {
 	std::unique_ptr<loy::Terminal> terminal;
@@ -131,6 +132,13 @@ loy_status loy_terminal_init_hal(loy_terminal *t, const char *data_dir, const lo
 		s.cert = str(setup->cert);
 		s.key = str(setup->key);
 		s.token_key = str(setup->token_key);
+		s.check_identity = [&s](const std::string &ca, const std::string &cert, const std::string &key) {
+			loy::net::ClientIdentity id;
+			id.ca_pem = ca;
+			id.cert_pem = cert;
+			id.key_pem = key;
+			return loy::net::check_client_identity(id, s.terminal_id);
+		};
 		if (loy_status hs = take_hal(t, hal); hs != LOY_OK)
 			return hs;
 		loy::Status st = loy::Terminal::init(data_dir, s, t->now(), t->keys());

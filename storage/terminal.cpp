@@ -336,6 +336,8 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 				return bad(Code::bad_argument, fmt::format("{} is not a PEM file", *paths[i]));
 			pem[i] = *text;
 		}
+		if (s.check_identity)
+			LOY_TRY(s.check_identity(pem[0], pem[1], pem[2]));
 	}
 
 	// Keys and certificates first, the settings that make the dir a terminal

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,11 @@ struct TerminalSetup {
 	std::string cert;
 	std::string key;
 	std::string token_key; // the chain's card-token key; made here when empty
+	// Checks the PEM texts of ca, cert and key before anything is written
+	// (the sync layer's: the key matches, the CN is terminal_id); none:
+	// not checked.
+	std::function<Status(const std::string &ca_pem, const std::string &cert_pem, const std::string &key_pem)>
+		check_identity;
 };
 
 class Terminal {

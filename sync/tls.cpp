@@ -34,6 +34,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "core/utf8.hpp"
+
 namespace loy::net {
 
 namespace {
@@ -703,6 +705,19 @@ Result<int> tcp_connect(const std::string &host, bool numeric, uint16_t port,
 }
 
 } // namespace
+
+Status check_client_identity(const ClientIdentity &id, const std::string &terminal_id)
+{
+	auto conf = make_conf(MBEDTLS_SSL_IS_CLIENT, id.ca_pem, "CA certificate", id.cert_pem, id.key_pem);
+	LOY_TRY(conf);
+	const std::string cn = subject_cn(&(*conf)->own);
+	if (cn != terminal_id)
+		return Status(Code::bad_argument,
+			      fmt::format("tls: the certificate is for terminal \"{}\" (its subject CN), not \"{}\": "
+					  "the centre would refuse every push",
+					  utf8_scrub(cn), terminal_id));
+	return Status::ok();
+}
 
 Result<std::unique_ptr<TlsStream>> tls_connect(const std::string &host, uint16_t port,
 					       const ClientIdentity &identity,

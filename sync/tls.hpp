@@ -92,6 +92,15 @@ private:
 	std::unique_ptr<Impl> impl_;
 };
 
+// Whether `id` can sync as terminal `terminal_id`: each PEM parses, the key
+// belongs to the certificate, which is for a TLS client and names
+// terminal_id as its subject CN. (Whether it chains to a CA is the
+// centre's to say: the CA given verifies the server, and a chain may issue
+// terminal certificates from another.) Code::bad_argument naming the
+// problem otherwise, so that a wrong file is refused at init rather than
+// found out as a permanent 403 at every sync.
+Status check_client_identity(const ClientIdentity &id, const std::string &terminal_id);
+
 // Connects to host:port (a DNS name, or an IPv4 / IPv6 literal, with or
 // without [brackets]), verifies the server certificate against identity.ca_pem
 // and its name (dNSName / CN for a name, iPAddress SAN for a literal), and

@@ -624,11 +624,18 @@ class IdentityTest(SyncCase):
             t.enroll(card)
             t.checkout(card, basket("X-1", [line("BEAN-1K", "beans", 2, 1890)]))
 
-        # T2's data dir with T1's certificate and key.
+        # T2's data dir with T1's certificate, or with T2's certificate and
+        # T1's key: refused at init, naming the problem (it would be a 403
+        # at every sync; HostileRequestTest pushes as another terminal).
         impostor = self.new_terminal("T2", "S2")
-        impostor.init(c, srv.port, cert=c.pki("T1.pem"), key=c.pki("T1.key"))
-        offline_day(impostor, B)
-        refused(impostor, "T2 with T1's certificate")
+        for cert, key, problem in ((c.pki("T1.pem"), c.pki("T1.key"), 'is for terminal "T1"'),
+                                   (c.pki("T2.pem"), c.pki("T1.key"), "does not belong to the certificate")):
+            r = impostor.run("init", "--terminal-id", "T2", "--store", "S2", "--server",
+                             "https://127.0.0.1:%d" % srv.port, "--ca", c.pki("ca.pem"), "--cert", cert,
+                             "--key", key, "--token-key", c.pki("token.key"))
+            self.assertIn(problem, self.check_error(r, 2, "bad_argument").group(2))
+            self.check_error(impostor.run("status"), 2, None)  # not a terminal yet
+        impostor.init(c, srv.port)  # with its own files: a refused init is run again
 
         # A second data dir claiming to be T1 (a cloned identity): its ledger
         # does not continue T1's chain.
@@ -984,6 +991,11 @@ class HostileRequestTest(SyncCase):
             return ("POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
                     "Content-Length: %d\r\n\r\n%s" % (len(doc), doc)).encode()
 
+        # T1's certificate cannot push as T2.
+        doc = json.dumps({"terminal": "T2", "store": "S2", "entries": []})
+        status, body = self.request(c, srv.port, ("POST /v1/push HTTP/1.1\r\nHost: x\r\nX-Loyalty-Protocol: 1\r\n"
+                                                  "Content-Length: %d\r\n\r\n%s" % (len(doc), doc)).encode())
+        self.assertEqual((status, body["error"]["code"]), (403, "forbidden"))
         for earned, problem in ((2 ** 62, "earned is 4611686018427387904, outside 0 to 1000000000000000"),
                                 (2 ** 63, "earned must be an integer"),
                                 (-5, "earned is -5")):
