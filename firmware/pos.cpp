@@ -212,10 +212,9 @@ void PosChannel::read_client(Client &c, const LineFn &on_line)
 			std::string line = c.in.substr(start, nl - start);
 			if (!line.empty() && line.back() == '\r')
 				line.pop_back();
-			if (!line.empty()) {
-				c.last_request = std::chrono::steady_clock::now();
-				on_line(c.id, line);
-			}
+			// An empty line too gets its answer (bad JSON): every line does.
+			c.last_request = std::chrono::steady_clock::now();
+			on_line(c.id, line);
 		}
 		if (c.closing)
 			break; // dropped while answering: the rest is not read

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdint>
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,19 @@ Json bad_request(const std::string &message) { return failure(LOY_E_BAD_ARGUMENT
 // A JSON line out: text that is not UTF-8 (a device's garbage in a message)
 // is replaced, never thrown on.
 std::string line_of(const Json &j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// A JSON integer that fits int64_t: 2^63 and past are not (get<int64_t>
+// would wrap them negative).
+std::optional<int64_t> int64_of(const Json &v)
+{
+	if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX))
+		return std::nullopt;
+	return v.get<int64_t>();
+}
+
+// A string the library takes as C text: a NUL inside would cut it there
+// (a scan "6280001234567895\u0000junk" read as the card before the NUL).
+bool c_text(const Json &v) { return v.is_string() && v.get_ref<const std::string &>().find('\0') == std::string::npos; }
 
 // A field for a log line, whatever its type.
 std::string field(const Json &j, const char *key)
@@ -361,15 +376,15 @@ Json Till::Impl::request(const Json &req)
 	auto scan_of = [&](std::string &to) -> bool {
 		auto it = req.find("scan");
 		if (it != req.end())
-			to = it->is_string() ? it->get<std::string>() : std::string();
+			to = c_text(*it) ? it->get<std::string>() : std::string();
 		else
 			to = card;
 		return !to.empty();
 	};
 	if (op == "scan") {
 		auto it = req.find("scan");
-		if (it == req.end() || !it->is_string())
-			return bad_request("scan: \"scan\" (the reader's text) is missing");
+		if (it == req.end() || !c_text(*it))
+			return bad_request("scan: \"scan\" (the reader's text, without NUL) is missing");
 		return scan(*it);
 	}
 	if (op == "checkout") {
@@ -443,12 +458,13 @@ Json Till::Impl::checkout(const Json &req, const std::string &s)
 		return bad_request("checkout: \"redeem_points\" and \"reward\" exclude each other");
 	std::string reward_id;
 	if (pts != req.end()) {
-		if (!pts->is_number_integer() || pts->get<int64_t>() <= 0)
-			return bad_request("checkout: \"redeem_points\" must be a positive integer");
+		auto points = int64_of(*pts);
+		if (!points || *points <= 0)
+			return bad_request("checkout: \"redeem_points\" must be a positive integer (64 bits)");
 		r.kind = LOY_REDEEM_POINTS;
-		r.points = pts->get<int64_t>();
+		r.points = *points;
 	} else if (reward != req.end()) {
-		if (!reward->is_string() || reward->get<std::string>().empty())
+		if (!c_text(*reward) || reward->get<std::string>().empty())
 			return bad_request("checkout: \"reward\" must be a reward id");
 		reward_id = *reward;
 		r.kind = LOY_REDEEM_REWARD;
@@ -466,8 +482,8 @@ Json Till::Impl::checkout(const Json &req, const std::string &s)
 Json Till::Impl::refund(const Json &req)
 {
 	auto id = req.find("receipt_id");
-	if (id == req.end() || !id->is_string())
-		return bad_request("refund: \"receipt_id\" is missing");
+	if (id == req.end() || !c_text(*id))
+		return bad_request("refund: \"receipt_id\" (a string without NUL) is missing");
 	std::vector<std::string> skus;
 	std::vector<loy_return_line> lines;
 	if (auto l = req.find("lines"); l != req.end()) {
@@ -475,17 +491,18 @@ Json Till::Impl::refund(const Json &req)
 			return bad_request("refund: \"lines\" must be a non-empty array of {\"sku\", \"qty\"} "
 					   "(leave it out to return every unit left)");
 		for (const auto &line : *l) {
-			if (!line.is_object() || !line.contains("sku") || !line["sku"].is_string() ||
-			    !line.contains("qty") || !line["qty"].is_number_integer())
-				return bad_request("refund: each line needs \"sku\" (string) and \"qty\" (integer)");
+			if (!line.is_object() || !line.contains("sku") || !c_text(line["sku"]) || !line.contains("qty") ||
+			    !int64_of(line["qty"]))
+				return bad_request("refund: each line needs \"sku\" (string) and \"qty\" (a 64-bit "
+						   "integer)");
 			skus.push_back(line["sku"]);
 		}
 		for (size_t i = 0; i < skus.size(); i++)
-			lines.push_back({skus[i].c_str(), (*l)[i]["qty"].get<int64_t>()});
+			lines.push_back({skus[i].c_str(), *int64_of((*l)[i]["qty"])});
 	}
 	std::string refund_id;
 	if (auto r = req.find("refund_id"); r != req.end()) {
-		if (!r->is_string())
+		if (!c_text(*r))
 			return bad_request("refund: \"refund_id\" must be a string (the POS's id of the refund)");
 		refund_id = *r;
 	}
@@ -551,10 +568,10 @@ Json Till::Impl::simulate(const std::string &op, const Json &req)
 				return bad_request("sim.clock: \"set\" must be an RFC 3339 time with its offset");
 			sim.clock->set_wall_ms(t->utc_s * 1000);
 		} else if (auto adv = req.find("advance_ms"); adv != req.end()) {
-			if (!adv->is_number_integer() || adv->get<int64_t>() < 0 ||
-			    adv->get<int64_t>() > hal::sim::SimClock::step_ms_max)
+			auto ms = int64_of(*adv);
+			if (!ms || *ms < 0 || *ms > hal::sim::SimClock::step_ms_max)
 				return bad_request("sim.clock: \"advance_ms\" must be 0 .. ten years");
-			sim.clock->advance_ms(*adv);
+			sim.clock->advance_ms(*ms);
 		} else {
 			return bad_request("sim.clock: give \"set\" (RFC 3339) or \"advance_ms\"");
 		}

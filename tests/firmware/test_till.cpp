@@ -657,6 +657,20 @@ TEST_CASE("hostile or careless requests are answered, and the till goes on")
 		CHECK(a["error"]["code"] == "bad_json");
 	}
 	CHECK(pos.ask({{"op", "status"}})["ok"] == true);
+	// An empty line is answered like any other.
+	a = pos.raw("");
+	CHECK(a["error"]["code"] == "bad_json");
+	// A NUL inside a scan would cut it, in C, to the card before it.
+	a = pos.ask({{"op", "scan"}, {"scan", std::string("6280001234567895\0junk", 21)}});
+	CHECK(a["error"]["code"] == "bad_argument");
+	a = pos.ask({{"op", "balance"}, {"scan", std::string("6280001234567895\0", 17)}});
+	CHECK(a["error"]["code"] == "bad_argument");
+	// 2^63 is no 64-bit quantity (it was shown as a negative number).
+	a = pos.raw(R"({"op":"refund","receipt_id":"R1","lines":[{"sku":"COF-01","qty":9223372036854775808}]})");
+	CHECK(a["error"]["code"] == "bad_argument");
+	a = pos.raw(R"({"op":"checkout","redeem_points":9223372036854775808,"scan":"6280001234567895",)"
+		    R"("basket":{"receipt_id":"R8","at":"2026-11-23T09:00:00+01:00","lines":[]}})");
+	CHECK(a["error"]["code"] == "bad_argument");
 	// A message cut to the error buffer stays UTF-8.
 	std::string long_id;
 	for (int i = 0; i < 300; i++)
