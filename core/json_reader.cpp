@@ -1,6 +1,10 @@
 // Typed, path-naming reads from nlohmann::json.
 #include "core/json_reader.hpp"
 
+#include <string>
+#include <unordered_set>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "core/utf8.hpp"
@@ -37,20 +41,41 @@ std::string json_excerpt(const Json &value)
 
 Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
 {
+	// A raw NUL is never JSON (inside a string it must be escaped), and a
+	// reader in C would stop at it: "{...}\0junk" is refused, not cut.
+	if (auto nul = text.find('\0'); nul != std::string_view::npos)
+		return Status(code, fmt::format("{}: not valid JSON: a NUL byte at offset {}", what, nul));
 	// No document of the spec nests deeper than four levels. Far deeper
 	// text is refused while it is parsed: printing it in a message, or
 	// copying it, would recurse as deep as it nests and overflow the stack.
+	// A key given twice in one object is refused too: which of the two a
+	// reader takes is not agreed (this one would take the last, silently).
 	struct TooDeep {};
-	auto depth_check = [](int depth, Json::parse_event_t, Json &) {
+	struct Duplicate {
+		std::string key;
+	};
+	std::vector<std::unordered_set<std::string>> keys; // one set per open object
+	auto check = [&keys](int depth, Json::parse_event_t event, Json &parsed) {
 		// depth counts from 0 at the outermost value.
 		if (depth >= json_depth_max)
 			throw TooDeep{};
+		if (event == Json::parse_event_t::object_start)
+			keys.emplace_back();
+		else if (event == Json::parse_event_t::object_end && !keys.empty())
+			keys.pop_back();
+		else if (event == Json::parse_event_t::key && !keys.empty() &&
+			 !keys.back().insert(parsed.get<std::string>()).second)
+			throw Duplicate{parsed.get<std::string>()};
 		return true;
 	};
 	try {
-		return Json::parse(text.begin(), text.end(), depth_check);
+		return Json::parse(text.begin(), text.end(), check);
 	} catch (const TooDeep &) {
 		return Status(code, fmt::format("{}: nested deeper than {} levels", what, json_depth_max));
+	} catch (const Duplicate &d) {
+		std::string key = utf8_scrub(d.key);
+		key.resize(utf8_prefix(key, json_error_bytes_max));
+		return Status(code, fmt::format("{}: the key \"{}\" is given twice in one object", what, key));
 	} catch (const Json::exception &e) {
 		// A syntax error (parse_error) or a number beyond a double's range
 		// (out_of_range 406: "1e400", a 400-digit integer). e.what() is

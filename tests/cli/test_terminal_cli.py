@@ -825,6 +825,23 @@ class HostileInputTest(TerminalCase):
             self.refused(2, code.replace("basket", "program"), "program", "load",
                          self.write_bytes(program.encode(), "p.json"))
 
+    def test_a_nul_byte_or_a_key_given_twice_is_refused(self):
+        self.setup_terminal()
+        self.enroll()
+        program = self.read_bytes(self.program_path())
+        msg = self.refused(2, "bad_program", "program", "load", self.write_bytes(program + b"\0", "nul.json"))
+        self.assertIn("a NUL byte at offset %d" % len(program), msg)
+        doc = ('{"receipt_id": "D-1", "at": "2026-11-23T10:00:00+01:00", "lines": [{"sku": "A", '
+               '"category": "c", "qty": 1, "qty": 1000, "unit_price": 100}]}')
+        msg = self.refused(2, "bad_basket", "checkout", "--card", CARD, "--basket",
+                           self.write_bytes(doc.encode(), "dup.json"))
+        self.assertIn('the key "qty" is given twice', msg)
+        # The same key in two objects is no repeat.
+        doc = ('{"receipt_id": "D-2", "at": "2026-11-23T10:00:00+01:00", "lines": [{"sku": "A", '
+               '"category": "c", "qty": 1, "unit_price": 100}, {"sku": "B", "category": "c", "qty": 2, '
+               '"unit_price": 100}]}')
+        self.ok("checkout", "--card", CARD, "--basket", self.write_bytes(doc.encode(), "two.json"))
+
     def test_a_program_version_past_its_limit_is_refused(self):
         self.setup_terminal()
         for version, ok in ((2 ** 53 - 1, True), (2 ** 53, False), (10 ** 18, False)):
