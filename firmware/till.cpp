@@ -2,13 +2,17 @@
 
 #include <loyalty/loyalty.h>
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <mutex>
@@ -185,8 +189,16 @@ struct Till::Impl {
 		: dir(std::move(d)), cfg(std::move(c)), hal(h), sim(s)
 	{
 	}
+	~Impl()
+	{
+		if (lock_fd >= 0)
+			::close(lock_fd);
+	}
+	Impl(const Impl &) = delete;
+	Impl &operator=(const Impl &) = delete;
 
 	std::string dir;
+	int lock_fd = -1; // DATA_DIR/till.lock, held while the till runs
 	TerminalConfig cfg;
 	const loy_hal *hal;
 	SimControls sim;
@@ -288,6 +300,17 @@ Status Till::Impl::open()
 {
 	if (!main.t || !syncs.t || inbox.fd < 0)
 		return Status(Code::internal, "till: out of memory or file descriptors");
+	// One till per data dir, whatever socket each is told to use: two would
+	// each scan, print and sync for the same terminal. The kernel lets the
+	// lock go when the process ends, even by kill -9.
+	const std::string lock_path = dir + "/till.lock";
+	lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0)
+		return Status(Code::storage, fmt::format("till: cannot open {}: {}", lock_path, std::strerror(errno)));
+	if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return Status(errno == EWOULDBLOCK ? Code::bad_argument : Code::storage,
+			      fmt::format("till: another till runs on the data dir {} ({} is held): {}", dir, lock_path,
+					  std::strerror(errno)));
 	// The file's own checks are wider than the scheduler's (a week for any
 	// duration): refuse here what the scheduler would clamp.
 	if (auto st = net::check(schedule_of(cfg.sync, "")); !st)

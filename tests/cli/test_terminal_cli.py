@@ -1653,6 +1653,25 @@ class RunTest(TerminalCase):
         proc.communicate(timeout=TIMEOUT)
         self.assertEqual(proc.returncode, 0)
 
+    def test_run_refuses_a_second_till_on_the_same_data_dir_with_another_socket(self):
+        self.setup_terminal()
+        proc, _ = self.start()
+        conf = os.path.join(self.tmp, "other.conf")
+        with open(conf, "w") as f:
+            f.write('[pos]\nsocket = "%s"\n' % os.path.join(self.tmp, "other.sock"))
+        r = self.run_cli("run", "--config", conf, json_out=False)
+        self.assertIn("another till runs on the data dir",
+                      self.check_error(r, 2, "bad_argument").group(2))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "other.sock")))
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0)
+        # Once it stopped, another till may start.
+        proc2, f2 = self.start()
+        self.assertIs(self.ask(f2, {"op": "status"})["ok"], True)
+        proc2.send_signal(signal.SIGTERM)
+        proc2.communicate(timeout=TIMEOUT)
+
     def test_run_refuses_a_bad_configuration_naming_the_line(self):
         self.setup_terminal()
         with open(os.path.join(self.data, "terminal.conf"), "w") as f:
