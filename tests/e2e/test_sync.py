@@ -854,6 +854,20 @@ class HostileRequestTest(SyncCase):
                     body += chunk
                 return int(head.split()[1]), json.loads(body)
 
+    def one_terminal(self):
+        """A centre, its server, and terminal T1 set up to sync with it."""
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        return c, srv, t1
+
+    @staticmethod
+    def push_request(doc):
+        """A POST /v1/push with `doc` (JSON text) as its body."""
+        return ("POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
+                "Content-Length: %d\r\n\r\n%s" % (len(doc.encode()), doc)).encode()
+
     def get(self, c, port, target):
         return self.request(c, port, ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
                                       "Connection: close\r\n\r\n" % target).encode())
@@ -863,10 +877,7 @@ class HostileRequestTest(SyncCase):
         silent or sending a ClientHello a byte at a time, renewed as the
         server drops them. The good terminal's syncs go through meanwhile,
         and the server's memory stays bounded."""
-        c = self.new_central(terminals=("T1",))
-        srv = self.new_server(c)
-        t1 = self.new_terminal("T1", "S1")
-        t1.init(c, srv.port)
+        c, srv, t1 = self.one_terminal()
         hello = bytes.fromhex("16030100c8010000c40303") + bytes(64)  # a ClientHello's start
         stop = threading.Event()
         held = []
@@ -924,10 +935,7 @@ class HostileRequestTest(SyncCase):
         srv.stop()
 
     def test_malformed_http_is_answered_and_names_the_problem(self):
-        c = self.new_central(terminals=("T1",))
-        srv = self.new_server(c)
-        t1 = self.new_terminal("T1", "S1")
-        t1.init(c, srv.port)
+        c, srv, t1 = self.one_terminal()
         head = "POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
         rows = [
             ("a 100 KB header", head + "X-Junk: " + "a" * 100000 + "\r\n\r\n", 431, "head too large"),
@@ -988,13 +996,11 @@ class HostileRequestTest(SyncCase):
                                         "receipt": {"eligible": 100, "earned": earned, "redeemed": 0}}})
             doc = json.dumps({"terminal": "T1", "store": "S1", "entries": [
                 {"seq": 1, "hash": hashlib.sha256(body.encode()).hexdigest(), "body": body}]})
-            return ("POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"
-                    "Content-Length: %d\r\n\r\n%s" % (len(doc), doc)).encode()
+            return self.push_request(doc)
 
         # T1's certificate cannot push as T2.
         doc = json.dumps({"terminal": "T2", "store": "S2", "entries": []})
-        status, body = self.request(c, srv.port, ("POST /v1/push HTTP/1.1\r\nHost: x\r\nX-Loyalty-Protocol: 1\r\n"
-                                                  "Content-Length: %d\r\n\r\n%s" % (len(doc), doc)).encode())
+        status, body = self.request(c, srv.port, self.push_request(doc))
         self.assertEqual((status, body["error"]["code"]), (403, "forbidden"))
         for earned, problem in ((2 ** 62, "earned is 4611686018427387904, outside 0 to 1000000000000000"),
                                 (2 ** 63, "earned must be an integer"),
@@ -1010,10 +1016,7 @@ class HostileRequestTest(SyncCase):
         srv.stop()
 
     def test_numbers_past_64_bits_in_a_query_are_400(self):
-        c = self.new_central(terminals=("T1",))
-        srv = self.new_server(c)
-        t1 = self.new_terminal("T1", "S1")
-        t1.init(c, srv.port)
+        c, srv, t1 = self.one_terminal()
         for target in ("/v1/members?after=9999999999999999999", "/v1/members?limit=9223372036854775808",
                        "/v1/members?after=-1", "/v1/members?limit=0", "/v1/members?after=1e3",
                        "/v1/program?after=9223372036854775808"):
