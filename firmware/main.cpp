@@ -367,12 +367,30 @@ int cmd_run(Cli &c)
 	return 0;
 }
 
+// A ledger that cannot even be opened (a broken seal, a damaged file) has
+// failed verification: the verdict says so in verify's own shape.
+int verify_failed_at_open(Cli &c, loy_status st)
+{
+	const std::string problem = loy_terminal_errmsg(c.t);
+	std::fprintf(stderr, "error: %s: %s\n", loy_errstr(st), problem.c_str());
+	if (c.args.json) {
+		Json r{{"ok", false}, {"entries", nullptr}, {"first_bad", 0}, {"problem", problem},
+		       {"error", {{"code", loy_errstr(st)}, {"message", problem}}}};
+		std::printf("%s\n", r.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+	} else {
+		std::printf("Ledger FAILED verification before its first entry: %s\n", problem.c_str());
+	}
+	return static_cast<int>(loy_status_kind(st));
+}
+
 int dispatch(Cli &c)
 {
 	const std::string &cmd = c.args.words[0];
 	if (cmd == "init")
 		return cmd_init(c);
 	loy_status st = loy_terminal_open(c.t, c.args.data_dir.c_str());
+	if (st != LOY_OK && cmd == "verify" && loy_status_kind(st) == LOY_KIND_STORAGE)
+		return verify_failed_at_open(c, st);
 	if (st != LOY_OK)
 		return c.fail_last(st);
 	if (cmd == "program")

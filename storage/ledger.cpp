@@ -86,6 +86,14 @@ const char *const migrations[] = {
 	CREATE INDEX receipts_by_expiry ON receipts (token, expires_at);
 	CREATE INDEX receipts_by_time ON receipts (at_utc);
 	)sql",
+	// 2 → 3: a seal (HMAC under the ledger key) on each row outside the
+	// journal that decides points or identity. The rows of a ledger that
+	// had none are sealed when its keys are loaded (Ledger::load_keys).
+	R"sql(
+	ALTER TABLE meta ADD COLUMN mac BLOB;
+	ALTER TABLE programs ADD COLUMN mac BLOB;
+	ALTER TABLE server_members ADD COLUMN mac BLOB;
+	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
 
@@ -270,18 +278,23 @@ Status Ledger::migrate(bool create)
 		return corrupt(fmt::format("{}/ledger.db holds no ledger (emptied or replaced?)", dir_));
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
+	// The derived tables of schema 2 are built from the journal once every
+	// step's SQL has run: the rebuild reads settings as the newest schema
+	// has them.
+	bool rebuild = false;
 	for (int64_t v = version; v < schema_version; v++) {
 		LOY_TRY(db_.exec(migrations[v]));
-		if (v + 1 == 2)
-			LOY_TRY(rebuild_derived());
+		rebuild = rebuild || v + 1 == 2;
 	}
+	if (rebuild)
+		LOY_TRY(rebuild_derived());
 	LOY_TRY(db_.exec(fmt::format("PRAGMA user_version = {}", schema_version).c_str()));
 	return tx.commit();
 }
 
 Result<std::optional<std::string>> Ledger::meta(const char *key)
 {
-	auto st = db_.prepare("SELECT value FROM meta WHERE key = ?1");
+	auto st = db_.prepare("SELECT value, mac FROM meta WHERE key = ?1");
 	if (!st)
 		return st.status();
 	st.value().bind(1, std::string_view(key));
@@ -290,7 +303,13 @@ Result<std::optional<std::string>> Ledger::meta(const char *key)
 		return row.status();
 	if (!*row)
 		return std::optional<std::string>();
-	return std::optional<std::string>(st.value().text(0));
+	std::string value = st.value().text(0), mac = st.value().blob(1);
+	st.value().reset();
+	// Before the keys are loaded (the terminal id, to find them) the seal
+	// cannot be checked; load_keys checks it once they are.
+	if (keys_loaded_)
+		LOY_TRY(check_seal("meta", {key, value}, mac, fmt::format("setting {}", key)));
+	return std::optional<std::string>(std::move(value));
 }
 
 Result<int64_t> Ledger::meta_int(const char *key, int64_t fallback)
@@ -311,11 +330,52 @@ Result<int64_t> Ledger::meta_int(const char *key, int64_t fallback)
 
 Status Ledger::set_meta(const char *key, const std::string &value)
 {
-	auto st = db_.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2) "
-			      "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+	assert(keys_loaded_);
+	const std::string mac = seal("meta", {key, value});
+	auto st = db_.prepare("INSERT INTO meta (key, value, mac) VALUES (?1, ?2, ?3) "
+			      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, mac = excluded.mac");
 	if (!st)
 		return st.status();
-	return st.value().bind(1, std::string_view(key)).bind(2, value).run();
+	return st.value().bind(1, std::string_view(key)).bind(2, value).bind_blob(3, mac.data(), mac.size()).run();
+}
+
+std::string Ledger::seal(std::string_view table, std::initializer_list<std::string_view> fields) const
+{
+	assert(keys_loaded_);
+	// Each field with its length: no two rows give the same text.
+	std::string text(table);
+	for (std::string_view f : fields)
+		text += fmt::format("|{}:{}", f.size(), f);
+	const crypto::Digest d = crypto::hmac_sha256(mac_key_, text);
+	return std::string(d.begin(), d.end());
+}
+
+// Compared in constant time, as MACs are.
+bool Ledger::same_seal(const std::string &mac, const std::string &want)
+{
+	if (mac.size() != want.size())
+		return false;
+	unsigned char diff = 0;
+	for (size_t i = 0; i < mac.size(); i++)
+		diff = static_cast<unsigned char>(diff | (mac[i] ^ want[i]));
+	return diff == 0;
+}
+
+Status Ledger::check_seal(std::string_view table, std::initializer_list<std::string_view> fields,
+			  const std::string &mac, std::string_view what) const
+{
+	if (same_seal(mac, seal(table, fields)))
+		return Status::ok();
+	return corrupt(fmt::format("{} does not match its seal: changed outside the program, or the keys are "
+				   "another terminal's",
+				   what));
+}
+
+void Ledger::use_keys(const crypto::Key &mac_key, const crypto::Key &token_key)
+{
+	mac_key_ = mac_key;
+	token_key_ = token_key;
+	keys_loaded_ = true;
 }
 
 Status Ledger::load_keys(const KeyStore &keys)
@@ -332,10 +392,195 @@ Status Ledger::load_keys(const KeyStore &keys)
 	auto tk = keys.key(token_key_item);
 	if (!tk)
 		return tk.status();
-	mac_key_ = *mk;
-	token_key_ = *tk;
-	keys_loaded_ = true;
+	use_keys(*mk, *tk);
+	// A ledger sealed once stays sealed: the key store remembers it, so
+	// that removing the seals (or the schema version) is found, not remade.
+	auto marked = keys.has(sealed_item);
+	if (!marked)
+		return marked.status();
+	auto sealed = db_.prepare("SELECT 1 FROM meta WHERE key = 'sealed'");
+	if (!sealed)
+		return sealed.status();
+	auto row = sealed.value().step();
+	if (!row)
+		return row.status();
+	const bool has_seals = *row;
+	sealed.value().reset();
+	if (!has_seals && *marked)
+		return corrupt("the ledger's seals are gone though the key store says it was sealed: its "
+			       "settings, programs or the centre's snapshot were changed outside the program");
+	if (!has_seals)
+		LOY_TRY(seal_all());
+	if (!*marked)
+		LOY_TRY(keys.put_item(sealed_item, "1\n"));
+	// The terminal id was read before the key: its seal is checked now.
+	auto checked = meta("terminal_id");
+	if (!checked)
+		return checked.status();
 	return Status::ok();
+}
+
+// Seals every row of a ledger from schema 2 (rows written before seals
+// existed are trusted as they are, once), in one transaction.
+Status Ledger::seal_all()
+{
+	db::Transaction tx(db_);
+	LOY_TRY(tx.begin());
+	auto again = db_.prepare("SELECT 1 FROM meta WHERE key = 'sealed'");
+	if (!again)
+		return again.status();
+	auto row = again.value().step();
+	if (!row)
+		return row.status();
+	if (*row)
+		return Status::ok(); // another process sealed it meanwhile
+	again.value().reset();
+	struct Table {
+		const char *select, *update;
+		int fields;
+	};
+	const Table tables[] = {
+		{"SELECT key, value FROM meta", "UPDATE meta SET mac = ?2 WHERE key = ?1", 2},
+		{"SELECT id, version, document FROM programs",
+		 "UPDATE programs SET mac = ?2 WHERE id = ?1 AND version = ?3", 3},
+	};
+	for (const Table &t : tables) {
+		std::vector<std::vector<std::string>> rows;
+		auto st = db_.prepare(t.select);
+		if (!st)
+			return st.status();
+		auto &r = st.value();
+		LOY_TRY(r.each([&]() -> Status {
+			std::vector<std::string> v;
+			for (int i = 0; i < t.fields; i++)
+				v.push_back(r.text(i));
+			rows.push_back(std::move(v));
+			return Status::ok();
+		}));
+		for (const auto &v : rows) {
+			auto up = db_.prepare(t.update);
+			if (!up)
+				return up.status();
+			const std::string mac = t.fields == 2 ? seal("meta", {v[0], v[1]})
+							      : seal("programs", {v[0], v[1], v[2]});
+			up.value().bind(1, v[0]).bind_blob(2, mac.data(), mac.size());
+			if (t.fields == 3)
+				up.value().bind(3, v[1]);
+			LOY_TRY(up.value().run());
+		}
+	}
+	auto members = server_members();
+	if (!members)
+		return members.status();
+	for (const auto &m : *members) {
+		auto up = db_.prepare("UPDATE server_members SET mac = ?2 WHERE token = ?1");
+		if (!up)
+			return up.status();
+		const std::string mac = seal_member(m);
+		LOY_TRY(up.value().bind(1, m.token).bind_blob(2, mac.data(), mac.size()).run());
+	}
+	LOY_TRY(set_meta("sealed", "1"));
+	return tx.commit();
+}
+
+std::string Ledger::seal_member(const ServerMemberRow &m) const
+{
+	return seal("server_members", {m.token, m.masked, std::to_string(m.balance), std::to_string(m.pending),
+				       std::to_string(m.spend), m.tier, m.blocked ? "1" : "0", m.next_expiry});
+}
+
+Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *token)
+{
+	auto st = db_.prepare(token ? "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
+				      "blocked, coalesce(next_expiry, ''), mac FROM server_members WHERE token = ?1"
+				    : "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
+				      "blocked, coalesce(next_expiry, ''), mac FROM server_members ORDER BY token");
+	if (!st)
+		return st.status();
+	if (token)
+		st.value().bind(1, *token);
+	std::vector<ServerMemberRow> out;
+	auto &r = st.value();
+	LOY_TRY(r.each([&]() -> Status {
+		ServerMemberRow m;
+		m.token = r.text(0);
+		m.masked = r.text(1);
+		m.balance = r.int64(2);
+		m.pending = r.int64(3);
+		m.spend = r.int64(4);
+		m.tier = r.text(5);
+		m.blocked = r.int64(6) != 0;
+		m.next_expiry = r.text(7);
+		m.mac = r.blob(8);
+		out.push_back(std::move(m));
+		return Status::ok();
+	}));
+	return out;
+}
+
+Status Ledger::put_server_member(const ServerMemberRow &m)
+{
+	auto up = db_.prepare(
+		"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked, "
+		"next_expiry, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (token) DO UPDATE SET "
+		"masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
+		"spend = excluded.spend, tier = excluded.tier, blocked = excluded.blocked, "
+		"next_expiry = excluded.next_expiry, mac = excluded.mac");
+	if (!up)
+		return up.status();
+	auto &s = up.value();
+	const std::string mac = seal_member(m);
+	s.bind(1, m.token).bind(2, m.masked).bind(3, m.balance).bind(4, m.pending);
+	s.bind(5, m.spend).bind(6, m.tier).bind(7, int64_t{m.blocked});
+	if (m.next_expiry.empty())
+		s.bind_null(8);
+	else
+		s.bind(8, m.next_expiry);
+	s.bind_blob(9, mac.data(), mac.size());
+	return s.run();
+}
+
+// Every sealed row against its seal; each broken one named.
+Status Ledger::check_seals(const std::function<void(std::string)> &fail)
+{
+	auto meta_rows = db_.prepare("SELECT key, value, mac FROM meta ORDER BY key");
+	if (!meta_rows)
+		return meta_rows.status();
+	auto &m = meta_rows.value();
+	LOY_TRY(m.each([&]() -> Status {
+		const std::string key = m.text(0);
+		if (Status s = check_seal("meta", {key, m.text(1)}, m.blob(2), fmt::format("setting {}", key)); !s)
+			fail(s.message());
+		return Status::ok();
+	}));
+	auto programs = db_.prepare("SELECT id, version, document, mac FROM programs ORDER BY id, version");
+	if (!programs)
+		return programs.status();
+	auto &p = programs.value();
+	LOY_TRY(p.each([&]() -> Status {
+		const std::string id = p.text(0), version = p.text(1);
+		if (Status s = check_seal("programs", {id, version, p.text(2)}, p.blob(3),
+					  fmt::format("program {} v{}", id, version));
+		    !s)
+			fail(s.message());
+		return Status::ok();
+	}));
+	auto members = server_members();
+	if (!members)
+		return members.status();
+	for (const auto &row : *members)
+		if (Status s = check_member_seal(row); !s)
+			fail(s.message());
+	return Status::ok();
+}
+
+Status Ledger::check_member_seal(const ServerMemberRow &m) const
+{
+	if (same_seal(m.mac, seal_member(m)))
+		return Status::ok();
+	return corrupt(fmt::format("the centre's snapshot of member {} does not match its seal: changed "
+				   "outside the program, or the keys are another terminal's",
+				   m.masked.empty() ? std::string("(no card shown)") : m.masked));
 }
 
 std::string Ledger::member_token(const std::string &card_digits) const
@@ -557,6 +802,16 @@ Result<Ledger::Verdict> Ledger::verify()
 				  : fmt::format("entries after {} were added outside the ledger", *head));
 
 	// Derived tables against a replay of the journal.
+	// The sealed rows: settings, program versions, the centre's snapshot.
+	// The replay below reads settings, so a broken seal is the verdict.
+	LOY_TRY(check_seals([&](std::string problem) { fail(0, std::move(problem)); }));
+	if (!v.ok)
+		return v;
+	// The sealed rows: settings, program versions, the centre's snapshot.
+	// The replay below reads settings, so a broken seal is the verdict.
+	LOY_TRY(check_seals([&](std::string problem) { fail(0, std::move(problem)); }));
+	if (!v.ok)
+		return v;
 	auto acked = acked_through();
 	if (!acked)
 		return acked.status();

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.hpp"
@@ -16,7 +19,7 @@
 
 namespace loy {
 
-inline constexpr int schema_version = 2;
+inline constexpr int schema_version = 3;
 
 // What a journal entry says. `body` is the canonical text that is hashed and
 // MACed; the other fields are columns kept beside it for queries.
@@ -35,6 +38,18 @@ struct Entry {
 	crypto::Digest mac{};     // HMAC-SHA-256 of hash under the terminal's key
 };
 
+// Item of the key store saying the ledger's rows are sealed (load_keys).
+inline constexpr const char *sealed_item = "ledger.sealed";
+
+// A row of the centre's snapshot of a member (table server_members).
+struct ServerMemberRow {
+	std::string token, masked, tier;
+	std::string next_expiry; // "" for none
+	int64_t balance = 0, pending = 0, spend = 0;
+	bool blocked = false;
+	std::string mac; // as read; put_server_member seals it anew
+};
+
 class Ledger {
 public:
 	// Opens the database in `dir`, running forward migrations. The data dir
@@ -49,7 +64,28 @@ public:
 	Result<int64_t> meta_int(const char *key, int64_t fallback);
 	Status set_meta(const char *key, const std::string &value);
 
+	// Takes the keys from the store and checks the settings' seals; seals
+	// the rows of a ledger that comes from schema 2 (once: the key store
+	// remembers it, so that a seal removed later is found, not remade).
 	Status load_keys(const KeyStore &keys);
+	// The keys of a terminal being made (init), before its settings exist.
+	void use_keys(const crypto::Key &mac_key, const crypto::Key &token_key);
+
+	// Seals. A row outside the journal that decides points or identity (a
+	// setting, a program version, the centre's snapshot of a member)
+	// carries an HMAC-SHA-256 under the ledger key over its table and its
+	// fields: an edit with write access to the data dir, the keys being in
+	// the HAL key store, is found where the row is read and by verify.
+	std::string seal(std::string_view table, std::initializer_list<std::string_view> fields) const;
+	// Code::storage naming `what` when `mac` is not the row's seal.
+	Status check_seal(std::string_view table, std::initializer_list<std::string_view> fields,
+			  const std::string &mac, std::string_view what) const;
+
+	// The centre's snapshot of members: one member (`token`) or all, their
+	// seals not checked (check_member_seal); written sealed.
+	Result<std::vector<ServerMemberRow>> server_members(const std::string *token = nullptr);
+	Status check_member_seal(const ServerMemberRow &m) const;
+	Status put_server_member(const ServerMemberRow &m);
 	const crypto::Key &token_key() const { return token_key_; }
 	std::string member_token(const std::string &card_digits) const;
 
@@ -85,6 +121,11 @@ private:
 	crypto::Key mac_key_{};
 	crypto::Key token_key_{};
 	bool keys_loaded_ = false;
+
+	Status seal_all();
+	Status check_seals(const std::function<void(std::string)> &fail);
+	std::string seal_member(const ServerMemberRow &m) const;
+	static bool same_seal(const std::string &mac, const std::string &want);
 };
 
 // The canonical text of an entry: fixed key order, no whitespace.

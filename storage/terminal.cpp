@@ -119,8 +119,9 @@ struct MemberView {
 	int64_t qualifying() const { return server_spend + local_spend; }
 };
 
-Result<MemberView> read_member(db::Db &db, const std::string &token)
+Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 {
+	db::Db &db = ledger.db();
 	MemberView m;
 	auto st = db.prepare("SELECT masked, enrolled, local_points, local_spend FROM members WHERE token = ?1");
 	if (!st)
@@ -135,21 +136,20 @@ Result<MemberView> read_member(db::Db &db, const std::string &token)
 		m.local_points = st.value().int64(2);
 		m.local_spend = st.value().int64(3);
 	}
-	auto sv = db.prepare("SELECT balance, pending, spend, blocked, coalesce(next_expiry, '') "
-			     "FROM server_members WHERE token = ?1");
-	if (!sv)
-		return sv.status();
-	sv.value().bind(1, token);
-	row = sv.value().step();
-	if (!row)
-		return row.status();
-	if (*row) {
+	// The centre's snapshot decides what the member may spend: its seal is
+	// checked before it is used.
+	auto rows = ledger.server_members(&token);
+	if (!rows)
+		return rows.status();
+	if (!rows->empty()) {
+		const ServerMemberRow &r = rows->front();
+		LOY_TRY(ledger.check_member_seal(r));
 		m.synced = true;
-		m.server_balance = sv.value().int64(0);
-		m.server_pending = sv.value().int64(1);
-		m.server_spend = sv.value().int64(2);
-		m.blocked = sv.value().int64(3) != 0;
-		m.server_next_expiry = sv.value().text(4);
+		m.server_balance = r.balance;
+		m.server_pending = r.pending;
+		m.server_spend = r.spend;
+		m.blocked = r.blocked;
+		m.server_next_expiry = r.next_expiry;
 	}
 	return m;
 }
@@ -348,8 +348,10 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 	if (joining)
 		for (int i = 0; i < 3; i++)
 			LOY_TRY(k.put_item(names[i], pem[i]));
+	l.use_keys(*mac_key, token_key);
 	db::Transaction tx(l.db());
 	LOY_TRY(tx.begin());
+	LOY_TRY(l.set_meta("sealed", "1"));
 	LOY_TRY(l.set_meta("store", s.store));
 	LOY_TRY(l.set_meta("tz", s.tz));
 	LOY_TRY(l.set_meta("server", s.server));
@@ -392,7 +394,9 @@ Status Terminal::load_program()
 	// another program between two reads would pair one's id with the
 	// other's version.
 	auto st = ledger_.db().prepare("SELECT (SELECT value FROM meta WHERE key = 'program_id'), "
-				       "(SELECT value FROM meta WHERE key = 'program_version')");
+				       "(SELECT mac FROM meta WHERE key = 'program_id'), "
+				       "(SELECT value FROM meta WHERE key = 'program_version'), "
+				       "(SELECT mac FROM meta WHERE key = 'program_version')");
 	if (!st)
 		return st.status();
 	auto row = st.value().step();
@@ -400,8 +404,11 @@ Status Terminal::load_program()
 		return row.status();
 	if (!*row || st.value().is_null(0))
 		return Status::ok();
-	const std::string id = st.value().text(0), version = st.value().text(1);
+	const std::string id = st.value().text(0), id_mac = st.value().blob(1);
+	const std::string version = st.value().text(2), version_mac = st.value().blob(3);
 	st.value().reset();
+	LOY_TRY(ledger_.check_seal("meta", {"program_id", id}, id_mac, "setting program_id"));
+	LOY_TRY(ledger_.check_seal("meta", {"program_version", version}, version_mac, "setting program_version"));
 	int64_t ver = 0;
 	auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), ver);
 	if (version.empty() || ec != std::errc() || end != version.data() + version.size() || ver < 1)
@@ -425,7 +432,24 @@ Result<const Program *> Terminal::program_version(const std::string &id, int64_t
 	for (const auto &p : versions_)
 		if (p->id == id && p->version == version)
 			return p.get();
-	auto st = ledger_.db().prepare("SELECT document FROM programs WHERE id = ?1 AND version = ?2");
+	auto doc = stored_program(id, version);
+	if (!doc)
+		return doc.status();
+	if (!*doc)
+		return bad(Code::storage, fmt::format("ledger: program {} v{} is not stored", id, version));
+	auto p = parse_program(**doc);
+	if (!p)
+		return bad(Code::storage, fmt::format("ledger: stored program {} v{} no longer parses: {}",
+						      id, version, p.status().message()));
+	versions_.push_back(std::make_unique<Program>(std::move(p).value()));
+	return versions_.back().get();
+}
+
+// The stored document of a program version, its seal checked; nullopt
+// when that version is not stored.
+Result<std::optional<std::string>> Terminal::stored_program(const std::string &id, int64_t version)
+{
+	auto st = ledger_.db().prepare("SELECT document, mac FROM programs WHERE id = ?1 AND version = ?2");
 	if (!st)
 		return st.status();
 	st.value().bind(1, id).bind(2, version);
@@ -433,13 +457,12 @@ Result<const Program *> Terminal::program_version(const std::string &id, int64_t
 	if (!row)
 		return row.status();
 	if (!*row)
-		return bad(Code::storage, fmt::format("ledger: program {} v{} is not stored", id, version));
-	auto p = parse_program(st.value().text(0));
-	if (!p)
-		return bad(Code::storage, fmt::format("ledger: stored program {} v{} no longer parses: {}",
-						      id, version, p.status().message()));
-	versions_.push_back(std::make_unique<Program>(std::move(p).value()));
-	return versions_.back().get();
+		return std::optional<std::string>();
+	std::string doc = st.value().text(0), mac = st.value().blob(1);
+	st.value().reset();
+	LOY_TRY(ledger_.check_seal("programs", {id, std::to_string(version), doc}, mac,
+				   fmt::format("program {} v{}", id, version)));
+	return std::optional<std::string>(std::move(doc));
 }
 
 Result<bool> Terminal::install_program(const Program &p, std::string_view json, int64_t now)
@@ -454,22 +477,20 @@ Result<bool> Terminal::install_program(const Program &p, std::string_view json, 
 	bool loaded = true;
 	if (!st.value().is_null(0)) {
 		int64_t newest = st.value().int64(0);
+		st.value().reset();
+		// The newest version decides what may come after it: a row slipped
+		// in with a huge version would lock every update out.
+		auto held_doc = stored_program(p.id, newest);
+		if (!held_doc)
+			return held_doc.status();
 		if (p.version < newest)
 			return bad(Code::old_program,
 				   fmt::format("program {} v{} is older than v{} already installed; a "
 					       "terminal never goes back",
 					       p.id, p.version, newest));
 		if (p.version == newest) {
-			auto doc = ledger_.db().prepare(
-				"SELECT document FROM programs WHERE id = ?1 AND version = ?2");
-			if (!doc)
-				return doc.status();
-			doc.value().bind(1, p.id).bind(2, p.version);
-			auto r = doc.value().step();
-			if (!r)
-				return r.status();
 			// Same version twice is fine when it says the same thing.
-			auto held = nlohmann::json::parse(doc.value().text(0), nullptr, false);
+			auto held = nlohmann::json::parse(held_doc->value_or(""), nullptr, false);
 			if (held.is_discarded() || held != nlohmann::json::parse(json))
 				return bad(Code::old_program,
 					   fmt::format("program {} v{} is already installed with other "
@@ -480,10 +501,13 @@ Result<bool> Terminal::install_program(const Program &p, std::string_view json, 
 	}
 	if (loaded) {
 		auto ins = ledger_.db().prepare(
-			"INSERT INTO programs (id, version, document, loaded_at) VALUES (?1, ?2, ?3, ?4)");
+			"INSERT INTO programs (id, version, document, loaded_at, mac) VALUES (?1, ?2, ?3, ?4, ?5)");
 		if (!ins)
 			return ins.status();
-		LOY_TRY(ins.value().bind(1, p.id).bind(2, p.version).bind(3, json).bind(4, rfc3339_utc(now)).run());
+		const std::string mac = ledger_.seal("programs", {p.id, std::to_string(p.version), json});
+		LOY_TRY(ins.value().bind(1, p.id).bind(2, p.version).bind(3, json).bind(4, rfc3339_utc(now))
+				.bind_blob(5, mac.data(), mac.size())
+				.run());
 	}
 	LOY_TRY(ledger_.set_meta("program_id", p.id));
 	LOY_TRY(ledger_.set_meta("program_version", std::to_string(p.version)));
@@ -643,22 +667,16 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 		LOY_TRY(ledger_.set_meta("acked_through", std::to_string(acked_through)));
 	}
 	for (const auto &m : members) {
-		auto up = ledger_.db().prepare(
-			"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked, "
-			"next_expiry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (token) DO UPDATE SET "
-			"masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
-			"spend = excluded.spend, tier = excluded.tier, blocked = excluded.blocked, "
-			"next_expiry = excluded.next_expiry");
-		if (!up)
-			return up.status();
-		auto &s = up.value();
-		s.bind(1, m.token).bind(2, m.masked).bind(3, m.balance).bind(4, m.pending);
-		s.bind(5, m.qualifying_spend).bind(6, m.tier).bind(7, int64_t{m.blocked});
-		if (m.next_expiry.empty())
-			s.bind_null(8);
-		else
-			s.bind(8, m.next_expiry);
-		LOY_TRY(s.run());
+		ServerMemberRow row;
+		row.token = m.token;
+		row.masked = m.masked;
+		row.balance = m.balance;
+		row.pending = m.pending;
+		row.spend = m.qualifying_spend;
+		row.tier = m.tier;
+		row.blocked = m.blocked;
+		row.next_expiry = m.next_expiry;
+		LOY_TRY(ledger_.put_server_member(row));
 	}
 	LOY_TRY(ledger_.set_meta("member_watermark", std::to_string(watermark)));
 	LOY_TRY(ledger_.set_meta("last_sync", rfc3339_utc(now)));
@@ -709,7 +727,7 @@ Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
 	std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
-	auto m = read_member(ledger_.db(), token);
+	auto m = read_member(ledger_, token);
 	if (!m)
 		return m.status();
 	bool created = false;
@@ -772,7 +790,7 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 		return out.dump();
 	}
 
-	auto m = read_member(ledger_.db(), token);
+	auto m = read_member(ledger_, token);
 	if (!m)
 		return m.status();
 	const Days day = basket->at.local_date();
@@ -912,7 +930,7 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	// moves nothing twice.
 	// The refund result of cli.md, with the member's balance as it stands.
 	auto answer = [&](int64_t reversed, int64_t returned, bool complete, bool replayed) -> Result<std::string> {
-		auto m = read_member(ledger_.db(), token);
+		auto m = read_member(ledger_, token);
 		if (!m)
 			return m.status();
 		auto sums = read_receipt_sums(ledger_, token, now, 0, false);
@@ -1010,7 +1028,7 @@ Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
 	const std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
 	db::ReadTransaction snapshot(ledger_.db());
 	LOY_TRY(snapshot.begin());
-	auto m = read_member(ledger_.db(), token);
+	auto m = read_member(ledger_, token);
 	if (!m)
 		return m.status();
 	auto now = effective_now(ledger_, tz_, clock);

@@ -97,6 +97,7 @@ private:
 	// Installs a program version inside the caller's transaction.
 	Result<bool> install_program(const Program &p, std::string_view json, int64_t now);
 	Result<const Program *> program_version(const std::string &id, int64_t version);
+	Result<std::optional<std::string>> stored_program(const std::string &id, int64_t version);
 
 	std::unique_ptr<KeyStore> keys_;
 	Ledger ledger_;

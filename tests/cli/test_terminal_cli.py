@@ -1194,11 +1194,17 @@ class StatusBalanceVerifyTest(TerminalCase):
         self.enroll()
         with open(os.path.join(self.data, "ledger.db"), "r+b") as f:
             f.write(b"not a ledger at all" * 256)
-        for args in (("verify",), ("status",), ("balance", "--card", CARD),
+        for args in (("status",), ("balance", "--card", CARD),
                      ("checkout", "--card", CARD, "--basket",
                       self.example_basket("tuesday-coffee.json"))):
             with self.subTest(command=args[0]):
                 self.refused(4, "storage", *args, check_entries=False)
+        # verify answers in its own shape too: the ledger failed, before its
+        # first entry.
+        r = self.run_cli("verify")
+        self.check_error(r, 4, "storage")
+        res = self.one_json(r)
+        self.assertEqual((res["ok"], res["first_bad"], res["error"]["code"]), (False, 0, "storage"), str(r))
 
     def test_card_never_in_clear_in_the_data_dir(self):
         self.setup_terminal()

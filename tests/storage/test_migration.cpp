@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,20 @@ namespace {
 
 // What schema 2 added, dropped: the file is then what a schema-1 terminal
 // wrote (the journal, settings and programs).
+// A ledger as schema 2 left it: no seals, and a key store that never
+// sealed one.
+void downgrade_to_v2(const std::string &dir)
+{
+	RawDb db(ledger_path(dir));
+	db.exec("BEGIN; DELETE FROM meta WHERE key = 'sealed'; ALTER TABLE meta DROP COLUMN mac; "
+		"ALTER TABLE programs DROP COLUMN mac; ALTER TABLE server_members DROP COLUMN mac; "
+		"PRAGMA user_version = 2; COMMIT;");
+	std::remove((dir + "/" + loy::sealed_item).c_str());
+}
+
 void downgrade_to_v1(const std::string &dir)
 {
+	downgrade_to_v2(dir);
 	RawDb db(ledger_path(dir));
 	db.exec("BEGIN; DROP TABLE members; DROP TABLE server_members; DROP TABLE receipts; "
 		"PRAGMA user_version = 1; COMMIT;");
@@ -138,4 +151,50 @@ TEST_CASE("a schema newer than the program's is refused")
 		CHECK(db.integer("PRAGMA user_version") == version);
 		CHECK(db.rows("SELECT * FROM sqlite_master ORDER BY name") == before);
 	}
+}
+
+TEST_CASE("schema 2 is sealed once; seals removed afterwards are found, not remade")
+{
+	TempDir tmp;
+	const int64_t now = utc_of(day_at(40));
+	std::vector<std::string> balances;
+	{
+		auto t = make_terminal(tmp.data());
+		build_mixed_ledger(*t, 12);
+		for (const char *card : {card_a, card_b, card_c})
+			balances.push_back(*t->balance(card, now));
+	}
+	downgrade_to_v2(tmp.data());
+	{
+		RawDb db(ledger_path(tmp.data()));
+		REQUIRE(db.integer("PRAGMA user_version") == 2);
+	}
+	{
+		auto t = loy::Terminal::open(tmp.data());
+		INFO(t.status().message());
+		REQUIRE(t);
+		std::vector<std::string> after;
+		for (const char *card : {card_a, card_b, card_c})
+			after.push_back(*t.value()->balance(card, now));
+		CHECK(after == balances);
+		auto v = t.value()->verify();
+		REQUIRE(v);
+		CHECK(v->ok);
+		RawDb db(ledger_path(tmp.data()));
+		CHECK(db.integer("PRAGMA user_version") == loy::schema_version);
+		CHECK(db.integer("SELECT count(*) FROM meta WHERE mac IS NULL") == 0);
+		CHECK(db.integer("SELECT count(*) FROM programs WHERE mac IS NULL") == 0);
+	}
+	CHECK(file_exists(tmp.data() + "/" + loy::sealed_item));
+	// Stripping the seals again, to edit rows and have them sealed anew, is
+	// refused: the key store remembers that this ledger was sealed.
+	{
+		RawDb db(ledger_path(tmp.data()));
+		db.exec("BEGIN; DELETE FROM meta WHERE key = 'sealed'; UPDATE meta SET mac = NULL; "
+			"UPDATE meta SET value = 'S9' WHERE key = 'store'; COMMIT;");
+	}
+	auto t = loy::Terminal::open(tmp.data());
+	REQUIRE_FALSE(t);
+	CHECK(t.status().code() == loy::Code::storage);
+	CHECK_THAT(t.status().message(), Catch::Contains("seals are gone"));
 }

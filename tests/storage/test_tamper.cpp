@@ -366,3 +366,61 @@ TEST_CASE("verify names the first tampered entry")
 		CHECK(v["problem"].get<std::string>().empty() == (row.first_bad == 0));
 	}
 }
+
+// Rows outside the journal that decide points or identity are sealed
+// (Ledger::seal): an edit with write access to the data dir is named by
+// verify, and refused where the row is read, before any point moves.
+TEST_CASE("sealed rows: an edit of a setting, a program or the centre's snapshot is found")
+{
+	const Template &tpl = the_template();
+	const int64_t now = utc_of(day_at(41));
+	const std::string forged_member =
+		"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked) VALUES (" +
+		quote(tpl.token_b) + ", '****1486', 1000000, 0, 0, 'Gold', 0)";
+	struct Row {
+		const char *name;
+		std::string sql;
+		const char *problem;                     // what verify names
+		std::function<loy::Status(loy::Terminal &)> use; // the row read for real; nullptr: at open
+	};
+	const Row rows[] = {
+		{"the stored program earns 100 times more",
+		 "UPDATE programs SET document = replace(document, '\"points\": 1,', '\"points\": 100,')",
+		 "program cafe-rewards v7 does not match its seal", nullptr},
+		{"a snapshot row slipped in: a balance of a million", forged_member,
+		 "the centre's snapshot of member ****1486 does not match its seal",
+		 [&](loy::Terminal &t) {
+			 return t.checkout(card_b, basket("S-2", day_at(41), {beans}), loy::Redemption::of_points(1000), now)
+				 .status();
+		 }},
+		{"the store id", "UPDATE meta SET value = 'S9' WHERE key = 'store'", "setting store does not match", nullptr},
+		{"the acknowledgement moved on", "UPDATE meta SET value = '9' WHERE key = 'acked_through'",
+		 "setting acked_through does not match",
+		 [&](loy::Terminal &t) { return t.status().status(); }},
+		{"a seal deleted", "UPDATE meta SET mac = NULL WHERE key = 'program_version'",
+		 "setting program_version does not match", nullptr},
+	};
+	for (const Row &row : rows) {
+		CAPTURE(row.name);
+		TempDir tmp;
+		tpl.copy_to(tmp.data());
+		RawDb(ledger_path(tmp.data())).exec(row.sql);
+		auto t = loy::Terminal::open(tmp.data());
+		if (!row.use) {
+			// Read at open: the terminal does not start on it.
+			REQUIRE_FALSE(t);
+			CHECK(t.status().code() == loy::Code::storage);
+			CHECK_THAT(t.status().message(), Catch::Contains(row.problem));
+			continue;
+		}
+		REQUIRE(t);
+		auto v = t.value()->verify();
+		REQUIRE(v);
+		CHECK_FALSE(v->ok);
+		CHECK(v->first_bad == 0);
+		CHECK_THAT(v->problem, Catch::Contains(row.problem));
+		loy::Status used = row.use(*t.value());
+		CHECK(used.code() == loy::Code::storage);
+		CHECK_THAT(used.message(), Catch::Contains("does not match its seal"));
+	}
+}
