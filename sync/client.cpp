@@ -73,6 +73,18 @@ Result<MembersPage> read_members_fields(const nlohmann::json &doc)
 			return r.field_error(key, "must be true or false");
 		return v.node().get<bool>();
 	};
+	// A text the centre may leave empty or null (a member's tier before
+	// any program, a card never shown): "".
+	auto text = [](const JsonReader &r, const char *key, size_t max) -> Result<std::string> {
+		const Json &v = r.child(key).node();
+		if (v.is_null())
+			return std::string();
+		if (!v.is_string())
+			return r.field_error(key, "must be a string");
+		if (v.get_ref<const std::string &>().size() > max)
+			return r.field_error(key, fmt::format("must be at most {} bytes", max));
+		return v.get<std::string>();
+	};
 	MembersPage page;
 	const JsonReader list = root.child("members");
 	auto n = list.array_size(static_cast<size_t>(pull_page_members));
@@ -83,11 +95,11 @@ Result<MembersPage> read_members_fields(const nlohmann::json &doc)
 		LOY_TRY(m.expect_object());
 		Terminal::ServerMember x;
 		auto token = m.string("token", member_token_bytes_max);
-		auto masked = m.opt_string("masked", masked_card_bytes_max);
+		auto masked = text(m, "masked", masked_card_bytes_max);
 		auto balance = m.integer("balance", -member_total_max, member_total_max);
 		auto pending = m.opt_integer("pending", 0, member_total_max);
 		auto spend = m.integer("qualifying_spend", -member_total_max, member_total_max);
-		auto tier = m.opt_string("tier", name_length_max);
+		auto tier = text(m, "tier", name_length_max);
 		auto blocked = boolean(m, "blocked");
 		auto expiry = m.opt_string("next_expiry", date_bytes_max);
 		for (const Status &st : {token.status(), masked.status(), balance.status(), pending.status(),
@@ -95,11 +107,11 @@ Result<MembersPage> read_members_fields(const nlohmann::json &doc)
 			if (!st)
 				return st;
 		x.token = *token;
-		x.masked = masked->value_or("");
+		x.masked = *masked;
 		x.balance = *balance;
 		x.pending = pending->value_or(0);
 		x.qualifying_spend = *spend;
-		x.tier = tier->value_or("");
+		x.tier = *tier;
 		x.blocked = *blocked;
 		x.next_expiry = expiry->value_or("");
 		page.members.push_back(std::move(x));

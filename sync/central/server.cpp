@@ -2,6 +2,7 @@
 #include "sync/central/server.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -148,9 +149,16 @@ private:
 // client reads it.
 void linger(net::TlsStream &s)
 {
-	s.set_io_timeout(linger_ms);
+	using Clock = std::chrono::steady_clock;
+	const auto until = Clock::now() + std::chrono::milliseconds(linger_ms);
 	char buf[16384];
 	for (size_t dropped = 0; dropped < linger_bytes_max;) {
+		// One deadline for the whole linger: a byte now and then does not
+		// hold the worker longer.
+		const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+		if (left <= 0)
+			return;
+		s.set_io_timeout(static_cast<int>(left));
 		auto n = s.read_some(buf, sizeof buf);
 		if (!n || *n == 0)
 			return;

@@ -14,10 +14,15 @@
 #include "core/json_reader.hpp"
 #include "core/limits.hpp"
 #include "core/timeutil.hpp"
+#include "core/utf8.hpp"
 
 namespace loy::central {
 
 using Json = nlohmann::json;
+
+// What a terminal's entries name a member by, and show of the card.
+constexpr size_t member_token_hex_bytes = 64;
+constexpr size_t masked_card_bytes_max = 32;
 using OJson = nlohmann::ordered_json;
 
 namespace {
@@ -349,7 +354,8 @@ Status add_lot(db::Db &db, const std::string &token, const std::string &store, c
 // so the sums below are exact while the bound held before it.
 Status SqliteStore::check_member_bounds(const std::string &token, int64_t seq)
 {
-	auto st = db_.prepare("SELECT (SELECT coalesce(sum(remaining), 0) FROM lots WHERE token = ?1), "
+	auto st = db_.prepare("SELECT (SELECT coalesce(sum(remaining), 0) FROM lots WHERE token = ?1) - "
+			      "(SELECT coalesce(max(debt), 0) FROM members WHERE token = ?1), "
 			      "(SELECT coalesce(sum(eligible), 0) FROM receipts WHERE token = ?1)");
 	if (!st)
 		return st.status();
@@ -359,11 +365,12 @@ Status SqliteStore::check_member_bounds(const std::string &token, int64_t seq)
 		return row.status();
 	const int64_t points = st.value().int64(0), spend = st.value().int64(1);
 	st.value().reset();
-	if (points > member_total_max || spend > member_total_max)
+	auto outside = [](int64_t v) { return v > member_total_max || v < -member_total_max; };
+	if (outside(points) || outside(spend))
 		return bad(Code::bad_argument, fmt::format("entry {}: it would take the member's {} to {}, past the "
 							   "{} a member may hold",
-							   seq, points > member_total_max ? "points" : "spend",
-							   std::max(points, spend), member_total_max));
+							   seq, outside(points) ? "points" : "spend",
+							   outside(points) ? points : spend, member_total_max));
 	return Status::ok();
 }
 
@@ -394,12 +401,20 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 		const std::string token = e.at("token").get<std::string>();
 		const std::string receipt = e.at("receipt").get<std::string>();
 		const Json &d = e.at("data");
-		if (token.empty() && kind != "adjust")
-			return bad(Code::bad_argument, fmt::format("entry {}: no member token", seq));
+		// A member token is an HMAC-SHA-256 in hex, a masked card a few
+		// characters: anything else would reach every terminal's snapshot.
+		if (token.size() != member_token_hex_bytes ||
+		    token.find_first_not_of("0123456789abcdef") != std::string::npos)
+			return bad(Code::bad_argument, fmt::format("entry {}: the member token is not 64 hex digits", seq));
 		LOY_TRY(touch(token));
-		if (d.contains("masked"))
-			LOY_TRY(run(db_, "UPDATE members SET masked = ?2 WHERE token = ?1",
-				    {token, d.at("masked").get<std::string>()}));
+		if (d.contains("masked")) {
+			const std::string masked = d.at("masked").get<std::string>();
+			if (masked.empty() || masked.size() > masked_card_bytes_max || !utf8_valid(masked))
+				return bad(Code::bad_argument,
+					   fmt::format("entry {}: masked must be 1 to {} bytes of UTF-8", seq,
+						       masked_card_bytes_max));
+			LOY_TRY(run(db_, "UPDATE members SET masked = ?2 WHERE token = ?1", {token, masked}));
+		}
 		if (kind == "enroll") {
 			LOY_TRY(run(db_, "UPDATE members SET enrolled = 1 WHERE token = ?1", {token}));
 		} else if (kind == "checkout") {
@@ -429,10 +444,21 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 			const int64_t reversed = num(d, "reversed", 0, receipt_points_max);
 			const int64_t returned = num(d, "returned", 0, receipt_points_max);
 			LOY_TRY(run(db_,
-				    "UPDATE receipts SET eligible = eligible - ?3, reversed = reversed + ?4, "
-				    "returned = returned + ?5 WHERE terminal_id = ?1 AND receipt_id = ?2",
-				    {terminal, receipt},
+				    "UPDATE receipts SET eligible = eligible - ?4, reversed = reversed + ?5, "
+				    "returned = returned + ?6 WHERE terminal_id = ?1 AND receipt_id = ?2 AND token = ?3",
+				    {terminal, receipt, token},
 				    {num(d, "spend_reversed", 0, money_max), reversed, returned}));
+			// A refund takes back at most what its receipt had, and only
+			// from the member the receipt is of.
+			auto spend_left = scalar(db_, "SELECT eligible FROM receipts WHERE terminal_id = ?1 AND "
+						      "receipt_id = ?2 AND token = ?3",
+						 {terminal, receipt, token}, {});
+			if (!spend_left)
+				return spend_left.status();
+			if (*spend_left < 0)
+				return bad(Code::bad_argument,
+					   fmt::format("entry {}: refunds more spend than receipt {} of this member had",
+						       seq, receipt));
 			// Taken back from the receipt's own points first, then oldest first.
 			auto lot = db_.prepare("SELECT id, remaining FROM lots WHERE terminal_id = ?1 AND "
 					       "receipt_id = ?2 AND remaining > 0 ORDER BY id LIMIT 1");

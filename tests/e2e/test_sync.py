@@ -21,6 +21,7 @@ import math
 import os
 import random
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -1002,6 +1003,29 @@ class HostileRequestTest(SyncCase):
         doc = json.dumps({"terminal": "T2", "store": "S2", "entries": []})
         status, body = self.request(c, srv.port, self.push_request(doc))
         self.assertEqual((status, body["error"]["code"]), (403, "forbidden"))
+        def chain(bodies):
+            """Entries 1.. of T1 whose hash chain holds, one per body."""
+            prev, entries = "0" * 64, []
+            for seq, fields in enumerate(bodies, 1):
+                body = json.dumps(dict({"prev": prev, "seq": seq, "terminal": "T1", "receipt": ""}, **fields))
+                prev = hashlib.sha256(body.encode()).hexdigest()
+                entries.append({"seq": seq, "hash": prev, "body": body})
+            return self.push_request(json.dumps({"terminal": "T1", "store": "S1", "entries": entries}))
+
+        token = "f" * 64
+        for name, bodies, problem in (
+                ("a masked card of 40 bytes",
+                 [{"kind": "enroll", "token": token, "data": {"masked": "*" * 40}}], "masked must be 1 to 32"),
+                ("an adjustment of no member", [{"kind": "adjust", "token": "", "points": 5, "data": {}}],
+                 "not 64 hex digits"),
+                ("a token that is no HMAC", [{"kind": "enroll", "token": "T" * 64, "data": {}}],
+                 "not 64 hex digits"),
+                ("101 adjustments of -10^15: a debt past a member's bound",
+                 [{"kind": "adjust", "token": token, "points": -10 ** 15, "data": {}}] * 101,
+                 "past the 100000000000000000 a member may hold")):
+            status, body = self.request(c, srv.port, chain(bodies))
+            self.assertEqual(status, 400, "%s: %r" % (name, body))
+            self.assertIn(problem, body["error"]["message"], name)
         for earned, problem in ((2 ** 62, "earned is 4611686018427387904, outside 0 to 1000000000000000"),
                                 (2 ** 63, "earned must be an integer"),
                                 (-5, "earned is -5")):
@@ -1013,6 +1037,66 @@ class HostileRequestTest(SyncCase):
         self.assertEqual(status, 200, str(body))
         self.assertEqual([m["balance"] for m in body["members"]], [c.balance(A)["balance"]])
         self.assertEqual(c.report()["points_issued"], c.balance(A)["balance"])
+        srv.stop()
+
+    def test_one_address_holds_its_share_and_the_oldest_give_way(self):
+        """64 handshakes at most from one address (more are closed at once),
+        and past 1,024 in all the oldest are dropped: 100 silent connections
+        from one address, then 1,100 from twenty; the terminal still syncs."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard < 2048:
+            self.skipTest("RLIMIT_NOFILE %d is too low to hold 1,100 connections" % hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        c, srv, t1 = self.one_terminal()
+        held = []
+        self.addCleanup(lambda: [s.close() for s in held])
+
+        def connect(address):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5, source_address=(address, 0))
+            s.setblocking(False)
+            held.append(s)
+            return s
+
+        def closed_by_server(s, wait):
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                try:
+                    if s.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return True
+                time.sleep(0.02)
+            return False
+
+        one = [connect("127.0.0.9") for _ in range(100)]
+        time.sleep(0.5 * Config.slow)
+        closed = sum(closed_by_server(s, 0.05) for s in one)
+        self.assertGreaterEqual(closed, 36, "one address held more than its 64")
+        self.assertLessEqual(closed, 50, "the server closed more than the share beyond 64")
+        for s in one:
+            s.close()
+        held.clear()
+        many = [connect("127.0.1.%d" % (1 + i % 20)) for i in range(1100)]
+        time.sleep(0.5 * Config.slow)
+        self.assertTrue(closed_by_server(many[0], 2 * Config.slow), "the oldest was not dropped for the newest")
+        self.assertFalse(closed_by_server(many[-1], 0.05), "the newest was dropped")
+        env = dict(os.environ, LOYALTY_SYNC_TIMEOUT_MS=str(20000 * Config.slow))
+        self.assertEqual(t1.sync(env=env)["program_version"], 7)
+        self.assertTrue(srv.running(), srv.log())
+        srv.stop()
+
+    def test_members_of_a_centre_without_a_program_sync(self):
+        """A member enrolled at a centre that has no program yet has no tier:
+        the terminal takes the snapshot all the same."""
+        c = self.new_central(terminals=("T1",), publish=False)
+        c.ok("enroll", "--card", A)
+        srv = self.new_server(c)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        self.assertEqual(t1.sync()["members"], 1)
         srv.stop()
 
     def test_numbers_past_64_bits_in_a_query_are_400(self):

@@ -52,6 +52,13 @@ TEST_CASE("members page: a good page is read whole", "[members]")
 	CHECK(q->members[0].balance == -5);
 	CHECK(q->members[0].blocked);
 	CHECK(q->members[0].next_expiry.empty());
+	// As a centre with no program yet sends it: an empty tier, no card shown.
+	auto r = loy::net::parse_members_page(page(with("tier", "\"\"")));
+	REQUIRE(r);
+	CHECK(r->members[0].tier.empty());
+	auto e = loy::net::parse_members_page(page(with("masked", "null")));
+	REQUIRE(e);
+	CHECK(e->members[0].masked.empty());
 }
 
 TEST_CASE("members page: each bad field is named, and the sync fails as a network error", "[members]")
