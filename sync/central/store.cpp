@@ -423,6 +423,17 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 			std::optional<int64_t> expires;
 			if (!d.at("expires_at").is_null())
 				expires = num(d, "expires_at", time_min_s, time_max_s);
+			// A terminal records a receipt once; a second checkout under its
+			// id is a forged or broken entry, refused as such (not a
+			// storage failure the terminal would retry for ever).
+			auto seen = scalar(db_, "SELECT count(*) FROM receipts WHERE terminal_id = ?1 AND receipt_id = ?2",
+					   {terminal, receipt}, {});
+			if (!seen)
+				return seen.status();
+			if (*seen > 0)
+				return bad(Code::bad_argument, fmt::format("entry {}: receipt {} of terminal {} was checked "
+									   "out already",
+									   seq, receipt, terminal));
 			auto st = db_.prepare("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, "
 					      "eligible, earned, redeemed, expires_at) VALUES "
 					      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");

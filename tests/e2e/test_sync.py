@@ -1020,6 +1020,11 @@ class HostileRequestTest(SyncCase):
                  "not 64 hex digits"),
                 ("a token that is no HMAC", [{"kind": "enroll", "token": "T" * 64, "data": {}}],
                  "not 64 hex digits"),
+                ("one receipt checked out twice (a storage error before: the push failed for ever with 500)",
+                 [{"kind": "checkout", "token": token, "receipt": "F-9",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
+                            "receipt": {"eligible": 100, "earned": 1, "redeemed": 0}}}] * 2,
+                 "receipt F-9 of terminal T1 was checked out already"),
                 ("101 adjustments of -10^15: a debt past a member's bound",
                  [{"kind": "adjust", "token": token, "points": -10 ** 15, "data": {}}] * 101,
                  "past the 100000000000000000 a member may hold")):

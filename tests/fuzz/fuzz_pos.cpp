@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_tmpdir.hpp"
+
 #include "firmware/till.hpp"
 #include "hal/sim/sim.hpp"
 #include "storage/terminal.hpp"
@@ -35,10 +37,7 @@ struct Rig {
 
 	Rig()
 	{
-		char tmpl[] = "/tmp/loy-fuzz-pos-XXXXXX";
-		if (!::mkdtemp(tmpl))
-			std::abort();
-		const std::string dir = tmpl, data = dir + "/T1";
+		const std::string dir = fuzz_tmpdir("pos"), data = dir + "/T1";
 		loy::TerminalSetup s;
 		s.terminal_id = "T1";
 		s.store = "S1";

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_tmpdir.hpp"
+
 #include "sync/central/server.hpp"
 #include "sync/central/store.hpp"
 
@@ -18,9 +20,7 @@ namespace {
 loy::central::Store &store()
 {
 	static std::unique_ptr<loy::central::Store> s = [] {
-		char dir[] = "/tmp/loy-fuzz-push-XXXXXX";
-		if (!::mkdtemp(dir))
-			std::abort();
+		const std::string dir = fuzz_tmpdir("push");
 		auto opened = loy::central::open_store(dir);
 		if (!opened)
 			std::abort();
