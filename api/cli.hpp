@@ -90,9 +90,9 @@ inline Args parse_args(int argc, char **argv)
 // and the centre's clock checks all follow it, while timers keep the
 // monotonic clock. Certificates stay with the system clock (mbedTLS judges
 // their validity at time(), and `pki init` issues them from it): they are
-// about the real day, not a rehearsed one. Unset or empty: the system clock. A test
-// suite sets one offset for every program it starts, so that they share one
-// shifted timeline.
+// about the real day, not a rehearsed one. Unset or empty: the system
+// clock. A test suite sets one offset for every program it starts, so that
+// they share one shifted timeline.
 inline constexpr const char *clock_offset_env = "LOYALTY_CLOCK_OFFSET_S";
 // A century either way reaches any day a test needs and keeps every
 // timestamp within RFC 3339's four-digit years.
@@ -187,7 +187,7 @@ inline bool read_input(const std::string &path, std::string *out, std::string *e
 		return false;
 	}
 	if (in->bad()) {
-		*error = "cannot read " + path + ": " + std::strerror(errno);
+		*error = "cannot read " + (path == "-" ? std::string("standard input") : path) + ": a read failed";
 		return false;
 	}
 	return true;
