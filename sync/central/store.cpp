@@ -574,6 +574,10 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 			auto it = b.find(key);
 			return it != b.end() && *it == want;
 		};
+		auto text_of = [&b](const char *key) {
+			auto it = b.find(key);
+			return it != b.end() && it->is_string() ? it->get<std::string>() : std::string();
+		};
 		if (!b.is_object() || !field_is("terminal", terminal) || !field_is("seq", e.seq))
 			return bad(Code::bad_argument, fmt::format("push: entry {} is not an entry of terminal {}",
 								   e.seq, terminal));
@@ -585,7 +589,7 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 		// The terminal's clock, flagged, never trusted: an entry stamped
 		// after it arrived, or before the entry it follows. (An entry
 		// recorded offline hours ago is not a skew: it is old.)
-		if (auto device = parse_timestamp(b.value("device_time", ""))) {
+		if (auto device = parse_timestamp(text_of("device_time"))) {
 			if (device->utc_s > now + clock_skew_flag_s)
 				future++;
 			if (last_device && device->utc_s < *last_device - clock_back_flag_s)
@@ -597,10 +601,22 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 				       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 		if (!ins)
 			return ins.status();
+		// The entry's own fields, typed: apply() checked what its kind
+		// uses; the rest (points beside an enrolment, say) must still be
+		// a 64-bit integer within bounds, or the entry is refused.
+		int64_t points = 0;
+		if (auto it = b.find("points"); it != b.end()) {
+			if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX) ||
+			    it->get<int64_t>() < -receipt_points_max || it->get<int64_t>() > receipt_points_max)
+				return bad(Code::bad_argument,
+					   fmt::format("push: entry {}: points must be an integer within ±{}", e.seq,
+						       receipt_points_max));
+			points = it->get<int64_t>();
+		}
 		auto &s = ins.value();
-		s.bind(1, terminal).bind(2, e.seq).bind(3, e.hash).bind(4, b.value("kind", ""));
-		s.bind(5, b.value("token", "")).bind(6, b.value("receipt", "")).bind(7, b.value("points", int64_t{0}));
-		s.bind(8, b.value("device_time", "")).bind(9, now).bind(10, e.body);
+		s.bind(1, terminal).bind(2, e.seq).bind(3, e.hash).bind(4, text_of("kind"));
+		s.bind(5, text_of("token")).bind(6, text_of("receipt")).bind(7, points);
+		s.bind(8, text_of("device_time")).bind(9, now).bind(10, e.body);
 		LOY_TRY(s.run());
 		acked = e.seq;
 		last_hash = e.hash;
