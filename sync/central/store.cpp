@@ -354,17 +354,15 @@ Status add_lot(db::Db &db, const std::string &token, const std::string &store, c
 // so the sums below are exact while the bound held before it.
 Status SqliteStore::check_member_bounds(const std::string &token, int64_t seq)
 {
-	auto st = db_.prepare("SELECT (SELECT coalesce(sum(remaining), 0) FROM lots WHERE token = ?1) - "
-			      "(SELECT coalesce(max(debt), 0) FROM members WHERE token = ?1), "
-			      "(SELECT coalesce(sum(eligible), 0) FROM receipts WHERE token = ?1)");
-	if (!st)
-		return st.status();
-	st.value().bind(1, token);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	const int64_t points = st.value().int64(0), spend = st.value().int64(1);
-	st.value().reset();
+	auto net = scalar(db_, "SELECT (SELECT coalesce(sum(remaining), 0) FROM lots WHERE token = ?1) - "
+			       "(SELECT coalesce(max(debt), 0) FROM members WHERE token = ?1)",
+			  {token});
+	if (!net)
+		return net.status();
+	auto total_spend = scalar(db_, "SELECT sum(eligible) FROM receipts WHERE token = ?1", {token});
+	if (!total_spend)
+		return total_spend.status();
+	const int64_t points = *net, spend = *total_spend;
 	auto outside = [](int64_t v) { return v > member_total_max || v < -member_total_max; };
 	if (outside(points) || outside(spend))
 		return bad(Code::bad_argument, fmt::format("entry {}: it would take the member's {} to {}, past the "
