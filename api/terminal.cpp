@@ -262,6 +262,12 @@ loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line,
 		out["members"] = r->members;
 		out["program_version"] = r->program_version ? nlohmann::ordered_json(r->program_version)
 							    : nlohmann::ordered_json(nullptr);
+		// Only when the ledger was behind the centre (sync/PROTOCOL.md).
+		if (r->recovered > 0) {
+			out["recovered"] = r->recovered;
+			out["rebased"] = r->rebased;
+			out["dropped"] = r->dropped;
+		}
 		return out.dump();
 	});
 }

@@ -94,6 +94,26 @@ const char *const migrations[] = {
 	ALTER TABLE programs ADD COLUMN mac BLOB;
 	ALTER TABLE server_members ADD COLUMN mac BLOB;
 	)sql",
+	// 3 → 4: a ledger behind the centre (Terminal::recover). `recovery`
+	// stages the terminal's own entries as the centre sends them back, a
+	// page at a time; `rebased` keeps each entry that was recorded after
+	// the ledger fell behind, as it was (its MAC still checks), with the
+	// entry that records it again or why it was not.
+	R"sql(
+	CREATE TABLE recovery (
+		seq INTEGER PRIMARY KEY,
+		hash TEXT NOT NULL,
+		body TEXT NOT NULL);
+	CREATE TABLE rebased (
+		id INTEGER PRIMARY KEY,
+		old_seq INTEGER NOT NULL,
+		body TEXT NOT NULL,
+		hash BLOB NOT NULL,
+		mac BLOB NOT NULL,
+		rebased_at TEXT NOT NULL,
+		new_seq INTEGER,
+		dropped TEXT);
+	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
 
@@ -337,6 +357,13 @@ Status Ledger::set_meta(const char *key, const std::string &value)
 	if (!st)
 		return st.status();
 	return st.value().bind(1, std::string_view(key)).bind(2, value).bind_blob(3, mac.data(), mac.size()).run();
+}
+
+std::string Ledger::ledger_id() const
+{
+	assert(keys_loaded_);
+	const crypto::Digest d = crypto::hmac_sha256(mac_key_, std::string_view("loyalty ledger id"));
+	return crypto::to_hex(d.data(), 16);
 }
 
 std::string Ledger::seal(std::string_view table, std::initializer_list<std::string_view> fields) const
@@ -656,6 +683,74 @@ Status Ledger::append(Entry &e)
 	LOY_TRY(s.run());
 	// The head of the chain, kept apart from it: entries cut off the end of
 	// the journal leave a shorter chain that is consistent in itself.
+	return set_meta("head", std::to_string(e.seq));
+}
+
+Status Ledger::adopt(int64_t seq, const std::string &hash_hex, const std::string &body)
+{
+	assert(keys_loaded_);
+	auto st = db_.prepare("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1");
+	if (!st)
+		return st.status();
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	crypto::Digest prev{};
+	int64_t next = 1;
+	if (*row) {
+		next = st.value().int64(0) + 1;
+		std::string h = st.value().blob(1);
+		if (h.size() != prev.size())
+			return corrupt(fmt::format("entry {} has a malformed hash", next - 1));
+		std::copy(h.begin(), h.end(), prev.begin());
+	}
+	st.value().reset();
+	auto refuse = [&](const std::string &why) {
+		return Status(Code::network, fmt::format("sync: the centre's entry {} of this terminal {}", seq, why));
+	};
+	if (seq != next)
+		return refuse(fmt::format("does not follow entry {}", next - 1));
+	const crypto::Digest hash = crypto::sha256(body);
+	if (crypto::to_hex(hash) != hash_hex)
+		return refuse("does not match its hash");
+	// The body must be exactly what this terminal would have written for
+	// the entry: then verify's check of columns against body holds, and the
+	// centre cannot slip in anything that is not one of our entries.
+	auto doc = nlohmann::ordered_json::parse(body, nullptr, false);
+	if (doc.is_discarded() || !doc.is_object())
+		return refuse("is not an entry");
+	Entry e;
+	try {
+		if (doc.at("v") != 1 || doc.at("terminal") != terminal_id_ || doc.at("seq") != seq)
+			return refuse("is not an entry of this terminal");
+		e.seq = seq;
+		e.kind = doc.at("kind").get<std::string>();
+		e.device_time = doc.at("device_time").get<std::string>();
+		e.token = doc.at("token").get<std::string>();
+		e.receipt_id = doc.at("receipt").get<std::string>();
+		e.program_id = doc.at("program").get<std::string>();
+		e.program_version = doc.at("program_version").get<int64_t>();
+		e.points = doc.at("points").get<int64_t>();
+		e.data = doc.at("data").dump();
+		if (!doc.at("data").is_object() || entry_body(e, terminal_id_, prev) != body)
+			return refuse("is not in this terminal's form, or does not continue its chain");
+	} catch (const nlohmann::json::exception &) {
+		return refuse("lacks a field of an entry or has one of the wrong type");
+	}
+	e.body = body;
+	e.hash = hash;
+	e.mac = crypto::hmac_sha256(mac_key_, std::string_view(reinterpret_cast<const char *>(e.hash.data()),
+								 e.hash.size()));
+	auto ins = db_.prepare("INSERT INTO journal (seq, kind, receipt_id, token, program_id, "
+			       "program_version, device_time, points, body, hash, mac) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+	if (!ins)
+		return ins.status();
+	auto &s = ins.value();
+	s.bind(1, e.seq).bind(2, e.kind).bind(3, e.receipt_id).bind(4, e.token).bind(5, e.program_id);
+	s.bind(6, e.program_version).bind(7, e.device_time).bind(8, e.points).bind(9, e.body);
+	s.bind_blob(10, e.hash.data(), e.hash.size()).bind_blob(11, e.mac.data(), e.mac.size());
+	LOY_TRY(s.run());
 	return set_meta("head", std::to_string(e.seq));
 }
 

@@ -19,7 +19,7 @@
 
 namespace loy {
 
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 // What a journal entry says. `body` is the canonical text that is hashed and
 // MACed; the other fields are columns kept beside it for queries.
@@ -87,11 +87,22 @@ public:
 	Status check_member_seal(const ServerMemberRow &m) const;
 	Status put_server_member(const ServerMemberRow &m);
 	const crypto::Key &token_key() const { return token_key_; }
+	// Names this ledger apart from any other, copies of it included: 32 hex
+	// digits derived from its MAC key (which it does not reveal), so a
+	// data dir made again by init has another, one put back from a backup
+	// the same.
+	std::string ledger_id() const;
 	std::string member_token(const std::string &card_digits) const;
 
 	// Appends an entry inside the caller's transaction: sets seq (the next
 	// one, gap-free), body, hash and MAC.
 	Status append(Entry &e);
+	// Appends, inside the caller's transaction, an entry of this terminal
+	// as the centre holds it (a ledger that fell behind): `body` must be
+	// exactly what this terminal writes for the entry `seq` that follows the
+	// journal's last, and hash to `hash_hex`. Code::network otherwise (the
+	// centre's copy is not ours: the sync fails, nothing is recorded).
+	Status adopt(int64_t seq, const std::string &hash_hex, const std::string &body);
 	// The kind-specific data of entry `seq`, as JSON text in its own order.
 	Result<std::string> entry_data(int64_t seq);
 	Result<int64_t> last_seq();

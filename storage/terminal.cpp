@@ -23,6 +23,7 @@
 #include "core/limits.hpp"
 #include "core/receipt_json.hpp"
 #include "core/timeutil.hpp"
+#include "storage/entry_data.hpp"
 
 namespace loy {
 
@@ -538,6 +539,7 @@ Result<Terminal::SyncSettings> Terminal::sync_settings()
 	SyncSettings s;
 	s.terminal_id = terminal_id_;
 	s.store = store_;
+	s.ledger_id = ledger_.ledger_id();
 	auto server = ledger_.meta("server");
 	if (!server)
 		return server.status();
@@ -719,6 +721,7 @@ Status upsert_member(db::Db &db, const std::string &token, const std::string &ma
 
 Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
 {
+	LOY_TRY(check_anchor());
 	LOY_TRY(load_program());
 	LOY_TRY(need_program(program_));
 	auto digits = parse_card_scan(scan, program_->card);
@@ -751,6 +754,7 @@ Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
 Result<std::string> Terminal::checkout(std::string_view scan, std::string_view basket_json,
 				       const Redemption &r, int64_t now)
 {
+	LOY_TRY(check_anchor());
 	LOY_TRY(load_program());
 	LOY_TRY(need_program(program_));
 	const Program &p = *program_;
@@ -899,6 +903,19 @@ std::string refund_request(const std::vector<ReturnLine> &units)
 
 } // namespace
 
+std::string refund_entry_data(const Receipt &after, const Refund &f, int64_t spend_reversed, const OJson &ids)
+{
+	OJson data;
+	data["receipt"] = OJson::parse(receipt_to_json(after));
+	data["reversed"] = f.points_reversed;
+	data["returned"] = f.points_returned;
+	data["spend_reversed"] = spend_reversed;
+	data["complete"] = f.complete;
+	if (!ids.empty())
+		data["refund_ids"] = ids;
+	return data.dump();
+}
+
 Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
 				     int64_t now, std::string_view refund_id)
 {
@@ -906,6 +923,7 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 		return bad(Code::bad_argument, fmt::format("refund id \"{}\": use 1 to {} letters, digits, '-', "
 							   "'_' or '.'",
 							   refund_id, id_length_max));
+	LOY_TRY(check_anchor());
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	auto st = ledger_.db().prepare("SELECT token, program_id, program_version, last_seq FROM receipts "
@@ -978,19 +996,11 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	apply_refund(after, *f);
 	const int64_t delta = f->points_returned - f->points_reversed;
 
-	OJson data;
-	data["receipt"] = OJson::parse(receipt_to_json(after));
-	data["reversed"] = f->points_reversed;
-	data["returned"] = f->points_returned;
-	data["spend_reversed"] = spend_reversed;
-	data["complete"] = f->complete;
 	if (!refund_id.empty())
 		ids[std::string(refund_id)] = OJson{{"request", request},
 						    {"reversed", f->points_reversed},
 						    {"returned", f->points_returned},
 						    {"complete", f->complete}};
-	if (!ids.empty())
-		data["refund_ids"] = ids;
 	Entry e;
 	e.kind = "refund";
 	e.receipt_id = std::string(receipt_id);
@@ -999,7 +1009,7 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	e.program_version = version;
 	e.device_time = rfc3339_utc(now);
 	e.points = delta;
-	e.data = data.dump();
+	e.data = refund_entry_data(after, *f, spend_reversed, ids);
 	LOY_TRY(ledger_.append(e));
 
 	auto up = ledger_.db().prepare("UPDATE receipts SET last_seq = ?2, reversed = reversed + ?3, "
@@ -1095,9 +1105,36 @@ Result<std::string> Terminal::status()
 		return server.status();
 	out["server"] = *server && !(*server)->empty() ? OJson(**server) : OJson(nullptr);
 	out["tz"] = tz_.empty() ? OJson(nullptr) : OJson(tz_);
+	auto behind = check_anchor();
+	if (!behind && behind.code() != Code::storage)
+		return behind;
+	out["behind_centre"] = !behind;
 	return out.dump();
 }
 
-Result<Ledger::Verdict> Terminal::verify() { return ledger_.verify(); }
+Result<Ledger::Verdict> Terminal::verify()
+{
+	auto verdict = ledger_.verify();
+	if (!verdict || !verdict->ok)
+		return verdict;
+	Ledger::Verdict v = *verdict;
+	// The journal is sound in itself; whether it holds what the centre
+	// acknowledged, only the anchor outside it can say.
+	auto behind = check_anchor();
+	if (!behind) {
+		if (behind.code() != Code::storage)
+			return behind;
+		auto last = ledger_.last_seq();
+		auto head = anchor();
+		if (!last)
+			return last.status();
+		if (!head)
+			return head.status();
+		v.ok = false;
+		v.first_bad = *head ? std::min((*head)->seq, *last + 1) : *last + 1;
+		v.problem = behind.message().substr(std::string_view("ledger: ").size());
+	}
+	return v;
+}
 
 } // namespace loy

@@ -73,6 +73,10 @@ public:
 	};
 	struct SyncSettings {
 		std::string terminal_id, store, server, program_id;
+		// Ledger::ledger_id: the centre refuses a second data dir that claims
+		// the terminal's identity (a clone), while a copy of this one put
+		// back is taken as behind and recovered.
+		std::string ledger_id;
 		int64_t program_version = 0;
 		int64_t acked_through = 0;
 		int64_t watermark = 0;
@@ -89,6 +93,37 @@ public:
 	Status record_sync(int64_t acked_through, const std::vector<ServerMember> &members,
 			   int64_t watermark, const std::optional<std::string> &program_json, int64_t now);
 
+	// A ledger behind the centre: restored from an old copy, or its WAL
+	// lost (sync/PROTOCOL.md, "A ledger behind the centre"). The anchor is
+	// the centre's head of this terminal's chain, kept in the key store
+	// (outside the database) after every sync.
+	struct ChainHead {
+		int64_t seq = 0;
+		std::string hash; // hex
+	};
+	Status put_anchor(const ChainHead &head);
+	Result<std::optional<ChainHead>> anchor(); // none before the first sync
+	// ok, or Code::storage naming what the ledger lacks of what the centre
+	// acknowledged: enrolment, checkout and refund are refused until a sync
+	// recovers it (the balances would be the old copy's).
+	Status check_anchor();
+	// The hash (hex) of entry `seq` of the journal, 64 zeros for 0, "" when
+	// the journal has no such entry.
+	Result<std::string> entry_hash(int64_t seq);
+	// Stages the centre's copies of this terminal's entries, a page at a
+	// time (`first` empties the stage).
+	Status stage_recovery(const std::vector<Pending> &entries, bool first);
+	struct Recovery {
+		int64_t recovered = 0; // entries taken back from the centre
+		int64_t rebased = 0;   // entries recorded here since, recorded again after them
+		int64_t dropped = 0;   // ... or not, because the centre had them (rebased.dropped says why)
+	};
+	// One transaction: the journal from `fork` on is replaced by the staged
+	// entries (which must start at `fork`), the entries it held from there
+	// are kept in `rebased` and recorded again after them, and the derived
+	// tables are rebuilt. Nothing is recorded when any of it fails.
+	Result<Recovery> recover(int64_t fork, int64_t now);
+
 private:
 	Terminal() = default;
 	// Takes the program in force from the ledger when another handle (a
@@ -102,6 +137,7 @@ private:
 	std::unique_ptr<KeyStore> keys_;
 	Ledger ledger_;
 	std::string terminal_id_, store_, tz_;
+	bool anchor_ok_ = false; // checked once good: appends cannot undo it
 	std::unique_ptr<Program> program_;               // the version in force
 	std::vector<std::unique_ptr<Program>> versions_; // older ones, read for refunds
 };

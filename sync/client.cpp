@@ -28,8 +28,9 @@ constexpr size_t date_bytes_max = 10;
 
 // One request/response on the session; a non-2xx answer is an error naming
 // what the server said.
+// `http`, when given, receives the answer's status.
 Result<Json> call(TlsStream &s, const Endpoint &ep, const std::string &method, const std::string &target,
-		  const std::string &body)
+		  const std::string &body, int *http = nullptr)
 {
 	Request req;
 	req.method = method;
@@ -44,6 +45,8 @@ Result<Json> call(TlsStream &s, const Endpoint &ep, const std::string &method, c
 	auto resp = read_response(s);
 	if (!resp)
 		return resp.status();
+	if (http)
+		*http = resp->status;
 	auto parsed = json_parse(resp->body, Code::network, "answer");
 	const Json doc = parsed ? std::move(parsed).value() : Json();
 	if (resp->status / 100 != 2) {
@@ -182,6 +185,158 @@ Result<Endpoint> parse_server_url(const std::string &url)
 	return ep;
 }
 
+// The centre's head of this terminal's chain in an answer (push, entries).
+// A centre that does not say the hash (an older one) is taken at its seq.
+Result<Terminal::ChainHead> read_head(const Json &answer, const char *what)
+{
+	const JsonReader root(answer, fmt::format("{} answer", what), Code::network);
+	auto seq = root.integer("acked_through", 0, INT64_MAX);
+	if (!seq)
+		return Status(Code::network, "sync: " + seq.status().message());
+	Terminal::ChainHead head{*seq, ""};
+	if (auto it = answer.find("hash"); it != answer.end()) {
+		if (!it->is_string() || it->get_ref<const std::string &>().size() != 64 ||
+		    it->get_ref<const std::string &>().find_first_not_of("0123456789abcdef") != std::string::npos)
+			return net_error(fmt::format("{} answer: hash must be 64 hex digits", what));
+		head.hash = it->get<std::string>();
+	}
+	return head;
+}
+
+Result<EntriesPage> read_entries_page(const Json &answer)
+{
+	EntriesPage page;
+	auto head = read_head(answer, "entries");
+	if (!head)
+		return head.status();
+	page.head = *head;
+	const JsonReader root(answer, "entries answer", Code::network);
+	const JsonReader list = root.child("entries");
+	auto n = list.array_size(static_cast<size_t>(recover_page_entries));
+	if (!n)
+		return Status(Code::network, "sync: " + n.status().message());
+	for (size_t i = 0; i < *n; i++) {
+		const JsonReader e = list.element(i);
+		auto seq = e.integer("seq", 1, INT64_MAX);
+		auto hash = e.string("hash", 64);
+		auto body = e.string("body", http_body_bytes_max);
+		for (const Status &st : {e.expect_object(), seq.status(), hash.status(), body.status()})
+			if (!st)
+				return Status(Code::network, "sync: " + st.message());
+		page.entries.push_back(Terminal::Pending{*seq, *hash, *body});
+	}
+	const Json &more = root.child("more").node();
+	if (!more.is_boolean())
+		return net_error("entries answer: more must be true or false");
+	page.more = more.get<bool>();
+	return page;
+}
+
+Result<EntriesPage> parse_entries_page(std::string_view body)
+{
+	auto doc = json_parse(body, Code::network, "entries");
+	if (!doc)
+		return doc.status();
+	return read_entries_page(*doc);
+}
+
+namespace {
+
+// Whether this ledger holds the centre's head: its entry at that seq, with
+// that hash.
+Result<bool> level_with(Terminal &t, const Terminal::ChainHead &head)
+{
+	auto mine = t.entry_hash(head.seq);
+	if (!mine)
+		return mine.status();
+	return !mine->empty() && (head.hash.empty() || *mine == head.hash);
+}
+
+// A ledger that is behind the centre, or went another way from an entry on
+// (an old copy put back and sold on): the centre's copies of this
+// terminal's entries are read back from the acknowledged one on, a page at
+// a time, compared with the journal to find the first that differs, staged,
+// and recorded in one transaction with what was recorded here since after
+// them (Terminal::recover). Returns the seq to push from. The anchor is
+// moved to the centre's head first: a recovery that fails part way leaves a
+// terminal that refuses to sell on the old balances until it succeeds.
+Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const Terminal::SyncSettings &settings,
+			  const std::function<int64_t()> &clock, const std::function<void(const std::string &)> &progress,
+			  Terminal::Recovery &recovery)
+{
+	const int64_t acked = settings.acked_through;
+	std::optional<Terminal::ChainHead> head;
+	std::optional<int64_t> fork;
+	int64_t after = acked;
+	for (int64_t pages = 0;; pages++) {
+		auto answer = call(s, ep, "GET",
+				   fmt::format("/v1/entries?after={}&limit={}&ledger={}", after, recover_page_entries,
+					       settings.ledger_id),
+				   "");
+		if (!answer)
+			return answer.status();
+		auto page = read_entries_page(*answer);
+		if (!page)
+			return page.status();
+		if (!head) {
+			head = page->head;
+			auto level = level_with(t, *head);
+			if (!level)
+				return level.status();
+			if (*level)
+				return head->seq; // the centre is not ahead: push from its head
+			if (head->seq < acked)
+				return net_error(fmt::format(
+					"the centre holds this terminal's chain only through {}, and differently "
+					"from this ledger, which it acknowledged through {}: is this data dir the "
+					"terminal's?",
+					head->seq, acked));
+			LOY_TRY(t.put_anchor(*head));
+			if (progress)
+				progress(fmt::format("this ledger is behind the centre (through {}): taking its "
+						     "entries back",
+						     head->seq));
+		} else if (page->head.seq != head->seq) {
+			return net_error("the centre's copy of this terminal's chain moved during the recovery");
+		}
+		if (pages > head->seq / recover_page_entries + 2)
+			return net_error("the centre kept sending entries past its head");
+		std::vector<Terminal::Pending> staged;
+		for (auto &e : page->entries) {
+			if (e.seq != after + 1 || e.seq > head->seq)
+				return net_error(fmt::format("the centre sent entry {} after {} (its head: {})", e.seq,
+							     after, head->seq));
+			after = e.seq;
+			if (!fork) {
+				auto mine = t.entry_hash(e.seq);
+				if (!mine)
+					return mine.status();
+				if (*mine == e.hash)
+					continue; // held here as the centre holds it
+				fork = e.seq;
+			}
+			staged.push_back(std::move(e));
+		}
+		if (!staged.empty())
+			LOY_TRY(t.stage_recovery(staged, *fork == staged.front().seq));
+		if (!page->more || after == head->seq)
+			break;
+	}
+	if (!fork || after != head->seq)
+		return net_error(fmt::format("the centre's entries end at {}, before its head {}", after, head->seq));
+	auto r = t.recover(*fork, clock());
+	if (!r)
+		return r.status();
+	recovery = *r;
+	if (progress)
+		progress(fmt::format("took back entries {} to {} from the centre; recorded {} entries again after "
+				     "them, {} left out",
+				     *fork, head->seq, r->rebased, r->dropped));
+	return head->seq;
+}
+
+} // namespace
+
 Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &clock, const Timeouts &timeouts,
 				 const std::function<void(const std::string &)> &progress)
 {
@@ -210,7 +365,11 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 	// Push: every entry past the acknowledged one, in order, in batches. A
 	// terminal with nothing to push still pushes once, empty: the server
 	// learns that it is alive and how far its clock is from the server's.
+	// Each answer says where the centre's copy of the chain stands; a
+	// ledger behind it is brought level first (reconcile).
 	int64_t acked = settings->acked_through;
+	Terminal::Recovery recovery;
+	bool reconciled = false;
 	for (bool first = true;; first = false) {
 		if (timeouts.cancel && timeouts.cancel->load())
 			return net_error("cancelled: the terminal is stopping");
@@ -224,18 +383,46 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 			entries.push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
 		Json body{{"terminal", settings->terminal_id},
 			  {"store", settings->store},
+			  {"ledger", settings->ledger_id},
 			  {"device_time", format_timestamp(Timestamp{clock(), 0})},
 			  {"entries", entries}};
-		auto answer = call(s, *ep, "POST", "/v1/push", body.dump());
-		if (!answer)
+		int http = 0;
+		auto answer = call(s, *ep, "POST", "/v1/push", body.dump(), &http);
+		std::optional<Terminal::ChainHead> head;
+		if (answer) {
+			auto h = read_head(*answer, "push");
+			if (!h)
+				return h.status();
+			head = *h;
+		} else if (http != 409 || reconciled) {
 			return answer.status();
+		}
+		bool level = false;
+		if (head) {
+			auto l = level_with(t, *head);
+			if (!l)
+				return l.status();
+			level = *l;
+		}
+		if (!level && !reconciled) {
+			// A refused batch (409) or a head this ledger does not hold.
+			auto from = reconcile(s, *ep, t, *settings, clock, progress, recovery);
+			if (!from)
+				return from.status();
+			acked = *from;
+			reconciled = true;
+			continue;
+		}
+		if (!level)
+			return net_error(fmt::format("the centre's copy of this terminal's chain (through {}) still "
+						     "differs from this ledger after taking it back",
+						     head->seq));
 		if (batch->empty())
 			break;
-		int64_t now_acked = answer->value("acked_through", int64_t{-1});
-		if (now_acked < batch->back().seq)
-			return net_error(fmt::format("the server acknowledged {} of a batch ending at {}",
-						     now_acked, batch->back().seq));
-		acked = now_acked;
+		if (head->seq < batch->back().seq)
+			return net_error(fmt::format("the server acknowledged {} of a batch ending at {}", head->seq,
+						     batch->back().seq));
+		acked = head->seq;
 		if (progress)
 			progress(fmt::format("pushed through entry {}", acked));
 	}
@@ -276,11 +463,20 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 	s.close();
 
 	LOY_TRY(t.record_sync(acked, members, watermark, program, clock()));
+	// The anchor outside the database: a ledger that later loses what the
+	// centre now holds (an old copy put back, a lost WAL) is found offline.
+	auto acked_hash = t.entry_hash(acked);
+	if (!acked_hash)
+		return acked_hash.status();
+	LOY_TRY(t.put_anchor(Terminal::ChainHead{acked, *acked_hash}));
 	auto after = t.sync_settings();
 	if (!after)
 		return after.status();
 	SyncReport r;
-	r.pushed = acked - settings->acked_through;
+	r.recovered = recovery.recovered;
+	r.rebased = recovery.rebased;
+	r.dropped = recovery.dropped;
+	r.pushed = acked - settings->acked_through - recovery.recovered; // sent, not taken back
 	r.acked_through = acked;
 	r.members = static_cast<int64_t>(members.size());
 	r.program_version = after->program_version;

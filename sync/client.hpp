@@ -26,12 +26,16 @@ inline constexpr int pull_page_members = 1000;
 // A sync gives up after this many pages rather than loop on a server that
 // always says "more".
 inline constexpr int pull_pages_max = 100000;
+// A ledger behind the centre takes its entries back this many a request.
+inline constexpr int64_t recover_page_entries = 500;
 
 struct SyncReport {
 	int64_t pushed = 0;          // entries newly acknowledged
 	int64_t acked_through = 0;
 	int64_t members = 0;         // member records received
 	int64_t program_version = 0; // in force after the sync (0: none)
+	// A ledger that was behind the centre (Terminal::Recovery).
+	int64_t recovered = 0, rebased = 0, dropped = 0;
 };
 
 struct Endpoint {
@@ -50,6 +54,19 @@ struct MembersPage {
 };
 Result<MembersPage> parse_members_page(std::string_view body);
 Result<MembersPage> read_members_page(const nlohmann::json &doc);
+
+// Where the centre's copy of this terminal's chain stands, as a push or an
+// entries answer says ("acked_through", "hash"), and a page of the
+// terminal's own entries as GET /v1/entries answers (a ledger behind the
+// centre takes them back). Typed and bounded; errors are Code::network.
+Result<Terminal::ChainHead> read_head(const nlohmann::json &answer, const char *what);
+struct EntriesPage {
+	Terminal::ChainHead head;
+	std::vector<Terminal::Pending> entries;
+	bool more = false;
+};
+Result<EntriesPage> parse_entries_page(std::string_view body);
+Result<EntriesPage> read_entries_page(const nlohmann::json &answer);
 
 // "https://HOST:PORT" (HOST may be [v6]).
 Result<Endpoint> parse_server_url(const std::string &url);

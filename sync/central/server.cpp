@@ -32,6 +32,7 @@ namespace {
 // entry's hash is SHA-256 in hex.
 constexpr size_t id_bytes_max = name_length_max;
 constexpr size_t entry_hash_bytes_max = 64;
+constexpr size_t ledger_id_bytes_max = 64;
 // How long, and how much, a refused client may still send before the close.
 constexpr int linger_ms = 1000;
 constexpr size_t linger_bytes_max = 1 << 20;
@@ -247,10 +248,40 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 				return error_response(400, "bad_argument", "push: device_time is not an RFC 3339 time");
 			device_now = t->utc_s;
 		}
-		auto acked = store.push(cn, *store_id, entries, now, device_now);
-		if (!acked)
-			return from_status(acked.status());
-		return json_response(200, Json{{"acked_through", *acked}}.dump());
+		auto ledger = root.opt_string("ledger", ledger_id_bytes_max);
+		if (!ledger)
+			return from_status(ledger.status());
+		auto head = store.push(cn, *store_id, ledger->value_or(""), entries, now, device_now);
+		if (!head)
+			return from_status(head.status());
+		return json_response(200, Json{{"acked_through", head->seq}, {"hash", head->hash}}.dump());
+	}
+	if (req.method == "GET" && path == "/v1/entries") {
+		// A terminal reads back only its own entries: the certificate's.
+		int64_t after = 0, limit = entries_page_max;
+		std::string a = query_param(req.target, "after"), l = query_param(req.target, "limit");
+		if ((!a.empty() && !to_int(a, &after)) || (!l.empty() && !to_int(l, &limit)))
+			return error_response(400, "bad_argument",
+					      fmt::format("entries: after and limit must be numbers from 0 to {}",
+							  INT64_MAX));
+		if (limit < 1)
+			return error_response(400, "bad_argument", "entries: limit must be at least 1");
+		const std::string ledger = query_param(req.target, "ledger");
+		if (ledger.size() > ledger_id_bytes_max)
+			return error_response(400, "bad_argument",
+					      fmt::format("entries: ledger must be at most {} bytes", ledger_id_bytes_max));
+		auto page = store.entries_after(cn, ledger, after,
+						static_cast<int>(std::min<int64_t>(limit, entries_page_max)));
+		if (!page)
+			return from_status(page.status());
+		Json list = Json::array();
+		for (const auto &e : page->entries)
+			list.push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
+		return json_response(200, Json{{"acked_through", page->head.seq},
+					       {"hash", page->head.hash},
+					       {"entries", list},
+					       {"more", page->more}}
+						  .dump());
 	}
 	if (req.method == "GET" && path == "/v1/program") {
 		int64_t after = 0;

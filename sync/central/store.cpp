@@ -109,7 +109,11 @@ ALTER TABLE terminals ADD COLUMN entries_back INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE terminals ADD COLUMN entries_future INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE terminals ADD COLUMN last_device_time INTEGER;
 )sql";
-constexpr int schema_version = 2;
+// Version 3: the ledger each terminal pushes from (store.hpp, push).
+const char *const schema_v3 = R"sql(
+ALTER TABLE terminals ADD COLUMN ledger TEXT;
+)sql";
+constexpr int schema_version = 3;
 
 Status bad(Code code, std::string msg) { return Status(code, std::move(msg)); }
 
@@ -153,9 +157,11 @@ class SqliteStore final : public Store {
 public:
 	Status open(const std::string &dir);
 
-	Result<int64_t> push(const std::string &terminal, const std::string &store,
-			     const std::vector<PushEntry> &entries, int64_t now,
-			     std::optional<int64_t> device_now) override;
+	Result<ChainHead> push(const std::string &terminal, const std::string &store, const std::string &ledger,
+			       const std::vector<PushEntry> &entries, int64_t now,
+			       std::optional<int64_t> device_now) override;
+	Result<EntriesPage> entries_after(const std::string &terminal, const std::string &ledger, int64_t after,
+					  int limit) override;
 	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) override;
 	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) override;
 	Result<std::string> publish_program(std::string_view json, int64_t now) override;
@@ -170,6 +176,8 @@ private:
 	Result<const Program *> current_program();
 	Result<std::pair<std::string, std::string>> card_token(std::string_view scan);
 	Status check_member_bounds(const std::string &token, int64_t seq);
+	// chain_conflict when the terminal's entries came from another ledger.
+	Status check_ledger(const std::string &terminal, const std::string &ledger);
 	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
 		     const std::string &body, int64_t now);
 	Status touch(const std::string &token);
@@ -223,6 +231,8 @@ Status SqliteStore::migrate()
 		LOY_TRY(db_.exec(schema_v1));
 	if (*again < 2)
 		LOY_TRY(db_.exec(schema_v2));
+	if (*again < 3)
+		LOY_TRY(db_.exec(schema_v3));
 	LOY_TRY(db_.exec(fmt::format("PRAGMA user_version = {}", schema_version).c_str()));
 	return tx.commit();
 }
@@ -518,8 +528,27 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 	return Status::ok();
 }
 
-Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string &store,
-			    const std::vector<PushEntry> &entries, int64_t now, std::optional<int64_t> device_now)
+Status SqliteStore::check_ledger(const std::string &terminal, const std::string &ledger)
+{
+	if (ledger.empty())
+		return Status::ok(); // a terminal from before ledger ids
+	auto st = db_.prepare("SELECT ledger FROM terminals WHERE terminal_id = ?1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, terminal);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (*row && !st.value().is_null(0) && st.value().text(0) != ledger)
+		return bad(chain_conflict, fmt::format("terminal {} pushes from another ledger than before (a second "
+						       "data dir with its identity?): its entries are refused",
+						       terminal));
+	return Status::ok();
+}
+
+Result<ChainHead> SqliteStore::push(const std::string &terminal, const std::string &store, const std::string &ledger,
+				    const std::vector<PushEntry> &entries, int64_t now,
+				    std::optional<int64_t> device_now)
 {
 	if (entries.size() > push_entries_max)
 		return bad(Code::bad_argument, fmt::format("push: {} entries, at most {} per batch",
@@ -527,6 +556,7 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 	std::lock_guard<std::mutex> writer(write_mutex);
 	db::Transaction tx(db_);
 	LOY_TRY(tx.begin());
+	LOY_TRY(check_ledger(terminal, ledger));
 	auto st = db_.prepare("SELECT acked_through, last_hash, last_device_time FROM terminals WHERE terminal_id = ?1");
 	if (!st)
 		return st.status();
@@ -626,10 +656,11 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 		skew = *device_now - now;
 	auto up = db_.prepare(
 		"INSERT INTO terminals (terminal_id, store, acked_through, last_hash, last_push, max_skew_s, "
-		"clock_skew_s, entries_back, entries_future, last_device_time) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, abs(coalesce(?6, 0)), ?6, ?7, ?8, ?9) "
+		"clock_skew_s, entries_back, entries_future, last_device_time, ledger) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, abs(coalesce(?6, 0)), ?6, ?7, ?8, ?9, nullif(?10, '')) "
 		"ON CONFLICT (terminal_id) DO UPDATE SET "
 		"store = excluded.store, acked_through = excluded.acked_through, "
+		"ledger = coalesce(ledger, excluded.ledger), "
 		"last_hash = excluded.last_hash, last_push = excluded.last_push, "
 		"max_skew_s = max(max_skew_s, excluded.max_skew_s), "
 		"clock_skew_s = coalesce(excluded.clock_skew_s, clock_skew_s), "
@@ -644,9 +675,47 @@ Result<int64_t> SqliteStore::push(const std::string &terminal, const std::string
 	up.value().bind(7, back).bind(8, future);
 	if (last_device)
 		up.value().bind(9, *last_device);
+	up.value().bind(10, ledger);
 	LOY_TRY(up.value().run());
 	LOY_TRY(tx.commit());
-	return acked;
+	return ChainHead{acked, last_hash};
+}
+
+Result<EntriesPage> SqliteStore::entries_after(const std::string &terminal, const std::string &ledger, int64_t after,
+					      int limit)
+{
+	// One snapshot: the head and the page agree even while the terminal's
+	// other connection pushes.
+	db::ReadTransaction snapshot(db_);
+	LOY_TRY(snapshot.begin());
+	LOY_TRY(check_ledger(terminal, ledger));
+	EntriesPage page;
+	page.head.hash = zero_hash;
+	auto head = db_.prepare("SELECT acked_through, last_hash FROM terminals WHERE terminal_id = ?1");
+	if (!head)
+		return head.status();
+	head.value().bind(1, terminal);
+	auto row = head.value().step();
+	if (!row)
+		return row.status();
+	if (*row) {
+		page.head.seq = head.value().int64(0);
+		page.head.hash = head.value().text(1);
+	}
+	auto st = db_.prepare("SELECT seq, hash, body FROM entries WHERE terminal_id = ?1 AND seq > ?2 "
+			      "ORDER BY seq LIMIT ?3");
+	if (!st)
+		return st.status();
+	st.value().bind(1, terminal).bind(2, after).bind(3, int64_t{limit} + 1);
+	LOY_TRY(st.value().each([&]() -> Status {
+		if (page.entries.size() == static_cast<size_t>(limit)) {
+			page.more = true;
+			return Status::ok();
+		}
+		page.entries.push_back(PushEntry{st.value().int64(0), st.value().text(1), st.value().text(2)});
+		return Status::ok();
+	}));
+	return page;
 }
 
 Result<std::optional<std::string>> SqliteStore::program_after(const std::string &id, int64_t after)

@@ -45,6 +45,23 @@ inline constexpr Code chain_conflict = Code::receipt_conflict;
 inline constexpr int64_t clock_skew_flag_s = 300;
 inline constexpr int64_t clock_back_flag_s = 60;
 
+// Where a terminal's chain stands at the centre: the highest contiguous
+// sequence held and that entry's hash (64 zeros before the first).
+struct ChainHead {
+	int64_t seq = 0;
+	std::string hash;
+};
+
+// A page of a terminal's own entries as the centre holds them, for a
+// terminal whose ledger is behind (restored from an old copy, or its WAL
+// lost): GET /v1/entries.
+struct EntriesPage {
+	ChainHead head;
+	std::vector<PushEntry> entries;
+	bool more = false;
+};
+inline constexpr int entries_page_max = 500;
+
 struct MemberInfo {
 	std::string token;
 	std::string masked;
@@ -74,11 +91,17 @@ public:
 	virtual ~Store() = default;
 
 	// Applies a batch of a terminal's entries, exactly once each; returns the
-	// highest contiguous sequence held. `chain_conflict` refuses the batch.
-	// `device_now`: the terminal's clock when it sent the batch, if it said.
-	virtual Result<int64_t> push(const std::string &terminal, const std::string &store,
-				     const std::vector<PushEntry> &entries, int64_t now,
-				     std::optional<int64_t> device_now) = 0;
+	// head of the chain held. `chain_conflict` refuses the batch, and every
+	// batch from another `ledger` than the terminal's first (a second data
+	// dir with its identity); "" (a terminal from before ledger ids) is not
+	// checked. `device_now`: the terminal's clock when it sent the batch.
+	virtual Result<ChainHead> push(const std::string &terminal, const std::string &store,
+				       const std::string &ledger, const std::vector<PushEntry> &entries,
+				       int64_t now, std::optional<int64_t> device_now) = 0;
+	// The terminal's entries after `after`, in order, at most `limit`; only
+	// to the terminal's own ledger (chain_conflict).
+	virtual Result<EntriesPage> entries_after(const std::string &terminal, const std::string &ledger,
+						  int64_t after, int limit) = 0;
 	virtual Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) = 0;
 	virtual Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) = 0;
 

@@ -22,8 +22,10 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -1120,6 +1122,170 @@ class HostileRequestTest(SyncCase):
 
 
 # ---------------------------------------------------------------------------
+
+
+class RestoredLedgerTest(SyncCase):
+    """A ledger that lost what the centre acknowledged: an old copy of its
+    database put back, a whole data dir restored from a backup, a WAL lost
+    after kill -9. Each is found (offline where the anchor in the key store
+    can tell, else at the next sync), the terminal takes its own entries back
+    from the centre, and nothing is lost or counted twice."""
+
+    def setup_terminal(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        c.ok("enroll", "--card", A)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        return c, t
+
+    @staticmethod
+    def ledger_files(t):
+        return [f for f in os.listdir(t.data) if f.startswith("ledger.db")]
+
+    def check_level(self, c, t):
+        """The terminal verifies, holds every entry the centre does, and
+        shows the centre's balance."""
+        t.verify()
+        st = t.status()
+        self.assertIs(st["behind_centre"], False, str(st))
+        held = c.query("SELECT count(*) FROM entries WHERE terminal_id = 'T1'")[0][0]
+        self.assertEqual((st["entries"], st["unsynced"]), (held, 0), str(st))
+        self.assertEqual(t.balance(A)["balance"], c.balance(A)["balance"])
+
+    def test_an_old_copy_of_the_ledger_put_back_is_found_offline_and_recovered(self):
+        c, t = self.setup_terminal()
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(30)))
+        t.sync()
+        self.assertEqual(self.ledger_files(t), ["ledger.db"], "a command's exit checkpoints the WAL")
+        old = os.path.join(self.tmp, "ledger-copy.db")
+        shutil.copyfile(os.path.join(t.data, "ledger.db"), old)
+        t.checkout(A, basket("R-2", [line("BEAN-1K", "beans", 2, 1890)], at(20)))
+        t.checkout(A, basket("R-3", [line("COF-01", "coffee", 4, 350)], at(10)))
+        t.sync()
+        held = c.balance(A)["balance"]
+
+        # The database alone put back (the key store, with its anchor, is
+        # the HAL's or was not in the backup).
+        for f in self.ledger_files(t):
+            os.remove(os.path.join(t.data, f))
+        shutil.copyfile(old, os.path.join(t.data, "ledger.db"))
+
+        r = t.run("verify")
+        self.assertEqual(r.rc, 4, str(r))
+        res = self.one_json(r)
+        self.assertIs(res["ok"], False, str(res))
+        self.assertEqual(res["first_bad"], 2, str(res))
+        self.assertIn("acknowledged entries through 3", res["problem"])
+        self.assertIs(t.status()["behind_centre"], True)
+        r = t.run("checkout", "--card", A, "--basket", "-",
+                  stdin=json.dumps(basket("R-4", [line("COF-01", "coffee", 1, 350)], at(5))))
+        self.check_error(r, 4, "storage")
+        self.assertIn("sync", r.err)
+        r = t.run("refund", "--receipt", "R-1", "--line", "BEAN-1K=1")
+        self.check_error(r, 4, "storage")
+
+        res = t.sync()
+        self.assertEqual((res["recovered"], res["rebased"], res["dropped"], res["pushed"]), (2, 0, 0, 0), str(res))
+        self.assertEqual(res["acked_through"], 3)
+        self.check_level(c, t)
+        self.assertEqual(t.balance(A)["balance"], held)
+        # The receipts came back with their entries: R-2 can be refunded.
+        t.refund("R-2", "BEAN-1K=1")
+        t.checkout(A, basket("R-4", [line("COF-01", "coffee", 1, 350)], at(5)))
+        res = t.sync()
+        self.assertEqual(res["pushed"], 2, str(res))
+        self.assertNotIn("recovered", res)
+        self.check_level(c, t)
+
+    def test_a_data_dir_restored_whole_sells_on_and_its_sales_are_recorded_again(self):
+        c, t = self.setup_terminal()
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(60)))
+        t.sync()
+        backup = os.path.join(self.tmp, "backup")
+        shutil.copytree(t.data, backup)
+        r2 = basket("R-2", [line("BEAN-1K", "beans", 2, 1890)], at(50))
+        t.checkout(A, r2)
+        t.checkout(A, basket("R-3", [line("COF-01", "coffee", 4, 350)], at(40)))
+        t.refund("R-1", "BEAN-1K=3")
+        t.sync()
+        self.assertEqual(c.query("SELECT count(*) FROM entries WHERE terminal_id = 'T1'")[0][0], 4)
+
+        # Everything put back, keys and anchor too: offline it looks sound.
+        shutil.rmtree(t.data)
+        shutil.copytree(backup, t.data)
+        t.verify()
+        self.assertIs(t.status()["behind_centre"], False)
+        # It sells on: a new sale, R-2 again (the POS retried it), and two
+        # refunds of R-1 that the old copy allows (10 units left) but the
+        # centre's receipt (7 left) allows only the first of.
+        t.checkout(A, basket("R-5", [line("COF-01", "coffee", 2, 350)], at(30)))
+        t.checkout(A, r2)
+        t.refund("R-1", "BEAN-1K=2")
+        t.refund("R-1", "BEAN-1K=6")
+
+        res = t.sync()
+        self.assertEqual((res["recovered"], res["rebased"], res["dropped"]), (3, 2, 2), str(res))
+        self.assertEqual((res["acked_through"], res["pushed"]), (6, 2), str(res))
+        self.check_level(c, t)
+        # Each sale once; R-1 refunded 3 + 2 units of 10.
+        rows = c.query("SELECT receipt_id, count(*) FROM entries WHERE terminal_id = 'T1' AND kind = "
+                       "'checkout' GROUP BY receipt_id ORDER BY receipt_id")
+        self.assertEqual(rows, [("R-1", 1), ("R-2", 1), ("R-3", 1), ("R-5", 1)])
+        self.assertEqual(c.query("SELECT eligible FROM receipts WHERE receipt_id = 'R-1'")[0][0], 5 * 1890)
+        # What was recorded offline is kept, with what became of it.
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(t.data, "ledger.db"), uri=True)
+        try:
+            kept = con.execute("SELECT old_seq, new_seq, dropped FROM rebased ORDER BY old_seq").fetchall()
+        finally:
+            con.close()
+        self.assertEqual([(k[0], k[1]) for k in kept], [(2, 5), (3, None), (4, 6), (5, None)], str(kept))
+        self.assertIn("R-2 was recorded at the centre already", kept[1][2])
+        self.assertIn("no longer applies", kept[3][2])
+        res = t.sync()
+        self.assertEqual(res["pushed"], 0, str(res))
+        self.check_level(c, t)
+
+    def test_a_wal_lost_after_kill_9_is_found_offline_and_recovered(self):
+        c, t = self.setup_terminal()
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(30)))
+        t.sync()
+        # A till that never checkpointed: while a process holds the ledger
+        # open, the commands' commits stay in ledger.db-wal.
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sqlite3, sys, time\n"
+             "c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM journal').fetchall()\n"
+             "print('open', flush=True); time.sleep(600)", os.path.join(t.data, "ledger.db")],
+            stdout=subprocess.PIPE, text=True)
+        self.track(holder)
+        self.assertEqual(holder.stdout.readline().strip(), "open")
+        t.checkout(A, basket("R-2", [line("BEAN-1K", "beans", 2, 1890)], at(20)))
+        t.sync()
+        t.checkout(A, basket("R-3", [line("COF-01", "coffee", 4, 350)], at(10)))  # never synced
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        self.assertIn("ledger.db-wal", self.ledger_files(t))
+        for f in self.ledger_files(t):
+            if f != "ledger.db":
+                os.remove(os.path.join(t.data, f))
+        st = t.status()
+        self.assertEqual(st["entries"], 1, "the WAL held entries 2 and 3: %r" % st)
+        self.assertIs(st["behind_centre"], True)
+        r = t.run("verify")
+        self.assertEqual(r.rc, 4, str(r))
+        r = t.run("checkout", "--card", A, "--basket", "-",
+                  stdin=json.dumps(basket("R-4", [line("COF-01", "coffee", 1, 350)], at(5))))
+        self.check_error(r, 4, "storage")
+        res = t.sync()
+        self.assertEqual((res["recovered"], res["rebased"], res["dropped"]), (1, 0, 0), str(res))
+        self.check_level(c, t)
+        # R-3 was never synced: it is lost with the WAL (README, "What a
+        # terminal can lose"); R-2 is back.
+        self.assertEqual(t.status()["entries"], 2)
+        t.refund("R-2")
+        t.sync()
+        self.check_level(c, t)
 
 
 class ProgramUpdateTest(SyncCase):

@@ -24,7 +24,8 @@ namespace {
 void downgrade_to_v2(const std::string &dir)
 {
 	RawDb db(ledger_path(dir));
-	db.exec("BEGIN; DELETE FROM meta WHERE key = 'sealed'; ALTER TABLE meta DROP COLUMN mac; "
+	db.exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
+		"DELETE FROM meta WHERE key = 'sealed'; ALTER TABLE meta DROP COLUMN mac; "
 		"ALTER TABLE programs DROP COLUMN mac; ALTER TABLE server_members DROP COLUMN mac; "
 		"PRAGMA user_version = 2; COMMIT;");
 	std::remove((dir + "/" + loy::sealed_item).c_str());
@@ -197,4 +198,32 @@ TEST_CASE("schema 2 is sealed once; seals removed afterwards are found, not rema
 	REQUIRE_FALSE(t);
 	CHECK(t.status().code() == loy::Code::storage);
 	CHECK_THAT(t.status().message(), Catch::Contains("seals are gone"));
+}
+
+TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
+{
+	TempDir tmp;
+	const int64_t now = utc_of(day_at(40));
+	std::vector<std::string> balances;
+	{
+		auto t = make_terminal(tmp.data());
+		build_mixed_ledger(*t, 12);
+		for (const char *card : {card_a, card_b, card_c})
+			balances.push_back(*t->balance(card, now));
+	}
+	const auto journal = RawDb(ledger_path(tmp.data())).rows("SELECT * FROM journal ORDER BY seq");
+	RawDb(ledger_path(tmp.data())).exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
+					    "PRAGMA user_version = 3; COMMIT;");
+	auto t = loy::Terminal::open(tmp.data());
+	INFO(t.status().message());
+	REQUIRE(t);
+	RawDb db(ledger_path(tmp.data()));
+	CHECK(db.integer("PRAGMA user_version") == loy::schema_version);
+	CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name IN ('recovery', 'rebased')") == 2);
+	CHECK(db.rows("SELECT * FROM journal ORDER BY seq") == journal);
+	std::vector<std::string> after;
+	for (const char *card : {card_a, card_b, card_c})
+		after.push_back(*t.value()->balance(card, now));
+	CHECK(after == balances);
+	verified(**t);
 }

@@ -41,7 +41,7 @@ std::string program()
 
 } // namespace
 
-TEST_CASE("a version 1 centre migrates to version 2 and keeps its data")
+TEST_CASE("a version 1 centre migrates to the current schema and keeps its data")
 {
 	sync_test::TempDir tmp;
 	const int64_t now = 1795000000;
@@ -50,10 +50,11 @@ TEST_CASE("a version 1 centre migrates to version 2 and keeps its data")
 		REQUIRE(s);
 		REQUIRE(s.value()->publish_program(program(), now));
 		REQUIRE(s.value()->enroll("6280001234567895", now));
-		REQUIRE(s.value()->push("T1", "S1", {}, now, now + 7200));
+		REQUIRE(s.value()->push("T1", "S1", "", {}, now, now + 7200));
 	}
 	// What version 1 had: the terminals table without the clock columns.
-	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN clock_skew_s;"
+	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN ledger;"
+					  "ALTER TABLE terminals DROP COLUMN clock_skew_s;"
 					  "ALTER TABLE terminals DROP COLUMN entries_back;"
 					  "ALTER TABLE terminals DROP COLUMN entries_future;"
 					  "ALTER TABLE terminals DROP COLUMN last_device_time;"
@@ -71,13 +72,46 @@ TEST_CASE("a version 1 centre migrates to version 2 and keeps its data")
 	CHECK(rep["terminals"][0]["clock_skew_s"].is_null()); // not measured since
 	CHECK(rep["terminals"][0]["clock_flags"].empty());
 	// The new columns work: a push measures the skew again.
-	REQUIRE(s.value()->push("T1", "S1", {}, now, now - 600));
+	REQUIRE(s.value()->push("T1", "S1", "", {}, now, now - 600));
 	rep = Json::parse(*s.value()->report(now));
 	CHECK(rep["terminals"][0]["clock_skew_s"] == -600);
 	CHECK(rep["terminals"][0]["clock_flags"] == Json::array({"skewed"}));
 	auto b = s.value()->balance("6280001234567895", now);
 	REQUIRE(b);
 	CHECK(Json::parse(*b)["balance"] == 0);
+}
+
+TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed is the terminal's")
+{
+	sync_test::TempDir tmp;
+	const int64_t now = 1795000000;
+	const std::string mine(32, 'a'), clone(32, 'b');
+	{
+		auto s = loy::central::open_store(tmp.path());
+		REQUIRE(s);
+		REQUIRE(s.value()->push("T1", "S1", "", {}, now, now));
+	}
+	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN ledger; PRAGMA user_version = 2;");
+	auto s = loy::central::open_store(tmp.path());
+	INFO(s.status().message());
+	REQUIRE(s);
+	loy::central::Store &store = **s;
+	// T1 was known before ledger ids: its first push that names one sets it.
+	auto head = store.push("T1", "S1", mine, {}, now, now);
+	REQUIRE(head);
+	CHECK(head->seq == 0);
+	CHECK(head->hash == std::string(64, '0'));
+	auto other = store.push("T1", "S1", clone, {}, now, now);
+	REQUIRE_FALSE(other);
+	CHECK(other.status().code() == loy::central::chain_conflict);
+	CHECK_THAT(other.status().message(), Catch::Contains("another ledger"));
+	CHECK_FALSE(store.entries_after("T1", clone, 0, 10));
+	CHECK(store.entries_after("T1", mine, 0, 10));
+	CHECK(store.push("T1", "S1", mine, {}, now, now));
+	CHECK(store.push("T1", "S1", "", {}, now, now)); // an older terminal's software: not checked
+	// A terminal new to the centre takes its first ledger at once.
+	CHECK(store.push("T2", "S1", clone, {}, now, now));
+	CHECK_FALSE(store.push("T2", "S1", mine, {}, now, now));
 }
 
 TEST_CASE("a centre of a newer schema is refused and left as it is")
