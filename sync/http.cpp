@@ -4,6 +4,7 @@
 #include "sync/http.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cassert>
 #include <cstring>
 
@@ -380,15 +381,60 @@ namespace {
 
 // Reads one message of `kind` into `parser`. `clean_close` (when given) is set
 // if the peer closed the connection before its first byte.
-Status read_message(TlsStream &stream, Parser &parser, const char *what, bool *clean_close)
+Status read_message(TlsStream &stream, Parser &parser, const char *what, bool *clean_close,
+		    const RequestBounds &bounds = {})
 {
+	using Clock = std::chrono::steady_clock;
 	if (clean_close != nullptr)
 		*clean_close = false;
+	// Each read waits at most the stream's io time-out, and no longer than
+	// the bound of the message's stage (its first byte, then all of it).
+	const int io_ms = stream.io_timeout();
+	struct Restore {
+		TlsStream &s;
+		int ms;
+		~Restore() { s.set_io_timeout(ms); }
+	} restore{stream, io_ms};
+	const Clock::time_point start = Clock::now();
+	std::optional<Clock::time_point> first;
+	auto ms_left = [](Clock::time_point since, int bound) {
+		return bound - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+	};
+	auto too_slow = [&] {
+		return Status(Code::network, fmt::format("http: {} took more than {} ms to send a {}", stream.peer(),
+							 bounds.request_ms, what));
+	};
 	std::string chunk(read_chunk_bytes, '\0');
 	for (;;) {
+		int64_t wait = io_ms;
+		if (!parser.started() && bounds.idle_ms > 0) {
+			wait = std::min(wait, ms_left(start, bounds.idle_ms));
+			if (wait <= 0) {
+				if (clean_close != nullptr)
+					*clean_close = true; // kept open, never used again: closed
+				return Status::ok();
+			}
+		} else if (parser.started() && bounds.request_ms > 0) {
+			if (!first)
+				first = Clock::now();
+			wait = std::min(wait, ms_left(*first, bounds.request_ms));
+			if (wait <= 0)
+				return too_slow();
+		}
+		stream.set_io_timeout(static_cast<int>(wait));
 		auto n = stream.read_some(chunk.data(), chunk.size());
-		if (!n)
+		if (!n) {
+			// A read cut short by the bound, not by the io time-out, is
+			// the bound's doing: said so.
+			if (!parser.started() && bounds.idle_ms > 0 && ms_left(start, bounds.idle_ms) <= 0 &&
+			    clean_close != nullptr) {
+				*clean_close = true;
+				return Status::ok();
+			}
+			if (first && bounds.request_ms > 0 && ms_left(*first, bounds.request_ms) <= 0)
+				return too_slow();
 			return n.status();
+		}
 		if (*n == 0) {
 			if (!parser.started() && clean_close != nullptr) {
 				*clean_close = true;
@@ -399,6 +445,8 @@ Status read_message(TlsStream &stream, Parser &parser, const char *what, bool *c
 						  parser.started() ? "in the middle of a" : "instead of sending a",
 						  what));
 		}
+		if (!first && bounds.request_ms > 0)
+			first = Clock::now();
 		auto done = parser.feed(std::string_view(chunk.data(), *n));
 		if (!done)
 			return Status(Code::network,
@@ -413,11 +461,11 @@ Status read_message(TlsStream &stream, Parser &parser, const char *what, bool *c
 
 } // namespace
 
-Result<std::optional<Request>> read_next_request(TlsStream &stream, int *refuse_with)
+Result<std::optional<Request>> read_next_request(TlsStream &stream, int *refuse_with, const RequestBounds &bounds)
 {
 	Parser p(Parser::Kind::request);
 	bool closed = false;
-	Status s = read_message(stream, p, "request", &closed);
+	Status s = read_message(stream, p, "request", &closed, bounds);
 	if (refuse_with != nullptr)
 		*refuse_with = p.refusal();
 	LOY_TRY(s);

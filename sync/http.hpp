@@ -92,11 +92,21 @@ private:
 // by the stream's io time-out); bytes past it stay in the stream for the next.
 Result<Request> read_request(TlsStream &stream);
 Result<Response> read_response(TlsStream &stream);
+// Bounds of a request on a kept connection, beside each read's io time-out,
+// so that a peer cannot hold a server's worker by being slow: the wait for
+// its first byte, and for the whole of it from there (0: no bound).
+struct RequestBounds {
+	int idle_ms = 0;
+	int request_ms = 0;
+};
 // As read_request, but a peer that closes the connection before sending any
-// byte of a request is the clean end of a keep-alive connection: nullopt.
+// byte of a request is the clean end of a keep-alive connection: nullopt;
+// so is one that sends none within bounds.idle_ms. A request not whole
+// within bounds.request_ms of its first byte fails (Code::network).
 // When the request was malformed (not cut short, not timed out),
 // `refuse_with` (if given) is set to the status to answer it with, else 0.
-Result<std::optional<Request>> read_next_request(TlsStream &stream, int *refuse_with = nullptr);
+Result<std::optional<Request>> read_next_request(TlsStream &stream, int *refuse_with = nullptr,
+						 const RequestBounds &bounds = {});
 
 Status write_request(TlsStream &stream, const Request &request);
 Status write_response(TlsStream &stream, const Response &response);

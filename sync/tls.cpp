@@ -618,6 +618,8 @@ void TlsStream::set_io_timeout(int io_ms)
 	impl_->io_ms = io_ms;
 }
 
+int TlsStream::io_timeout() const { return impl_->io_ms; }
+
 void TlsStream::close()
 {
 	Impl &s = *impl_;

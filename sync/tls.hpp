@@ -84,6 +84,7 @@ public:
 	// first): a serve loop may wait longer for the next request on a kept
 	// connection than for the rest of one under way.
 	void set_io_timeout(int io_ms);
+	int io_timeout() const;
 	// close_notify (unless the connection already failed), then the socket.
 	// Idempotent; the destructor calls it.
 	void close();

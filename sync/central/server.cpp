@@ -34,6 +34,12 @@ constexpr size_t id_bytes_max = name_length_max;
 constexpr size_t entry_hash_bytes_max = 64;
 constexpr size_t ledger_id_bytes_max = 64;
 // How long, and how much, a refused client may still send before the close.
+// A terminal sends a sync's requests back to back, so a worker waits for
+// the next one on a kept connection only this long (then closes it), and
+// for one request whole no longer than the other: an authenticated peer,
+// silent or slow, holds a worker for seconds, not for ever.
+constexpr int keepalive_idle_ms = 5000;
+constexpr int request_ms_max = 60000;
 constexpr int linger_ms = 1000;
 constexpr size_t linger_bytes_max = 1 << 20;
 
@@ -173,7 +179,7 @@ void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &
 	const std::string cn = s.peer_cn();
 	while (!stop.load()) {
 		int refuse_with = 0;
-		auto req = net::read_next_request(s, &refuse_with);
+		auto req = net::read_next_request(s, &refuse_with, net::RequestBounds{keepalive_idle_ms, request_ms_max});
 		if (!req && refuse_with != 0) {
 			// A malformed message: its answer names the problem, then the
 			// connection closes (where the next message starts is unknown).

@@ -937,6 +937,61 @@ class HostileRequestTest(SyncCase):
         self.assertTrue(srv.running(), srv.log())
         srv.stop()
 
+    def test_authenticated_clients_that_idle_or_trickle_do_not_hold_the_workers(self):
+        """After authentication: 40 connections with T1's certificate that
+        send nothing (more than the server's 16 workers) and 4 that send a
+        request a byte at a time. The server closes the silent ones after its
+        keep-alive idle bound, so the good terminal is served with its
+        default time-outs, and memory stays bounded."""
+        c, srv, t1 = self.one_terminal()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(c.pki("ca.pem"))
+        ctx.load_cert_chain(c.pki("T1.pem"), c.pki("T1.key"))
+
+        def connect():
+            tcp = socket.create_connection(("127.0.0.1", srv.port), timeout=30 * Config.slow)
+            return ctx.wrap_socket(tcp, server_hostname="127.0.0.1")
+
+        silent = [connect() for _ in range(40)]
+        slow = [connect() for _ in range(4)]
+        stop = threading.Event()
+        head = self.push_request('{"terminal": "T1", "store": "S1", "entries": []}')
+
+        def trickle():
+            sent = 0
+            while not stop.is_set() and sent < len(head):
+                for s in slow:
+                    try:
+                        s.send(head[sent:sent + 1])
+                    except OSError:
+                        pass
+                sent += 1
+                stop.wait(0.5)
+
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        try:
+            self.assertEqual(t1.sync()["program_version"], 7)
+            t1.enroll(CARDS_FOR_LOAD[0])
+            self.assertEqual(t1.sync()["acked_through"], 1)
+            # Each silent connection is closed by the server, none answered.
+            for s in silent:
+                s.settimeout(30 * Config.slow)
+                try:
+                    self.assertEqual(s.recv(1), b"", "a silent client got an answer")
+                except (ssl.SSLError, ConnectionResetError):
+                    pass  # closed without close_notify: closed all the same
+            with open("/proc/%d/status" % srv.proc.pid) as f:
+                rss_kb = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+            self.assertLess(rss_kb, 256 * 1024, "the server holds %d kB" % rss_kb)
+        finally:
+            stop.set()
+            trickler.join()
+            for s in silent + slow:
+                s.close()
+        self.assertTrue(srv.running(), srv.log())
+        srv.stop()
+
     def test_malformed_http_is_answered_and_names_the_problem(self):
         c, srv, t1 = self.one_terminal()
         head = "POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loyalty-Protocol: 1\r\n"

@@ -23,6 +23,12 @@ case "${1:-}" in
 	;;
 esac
 
+# The targets that keep a store or a ledger write it to a tmpfs when there
+# is one: fsync costs nothing there, so more inputs run in the time.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	export TMPDIR=/dev/shm
+fi
+
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
 out=build/fuzz

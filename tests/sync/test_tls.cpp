@@ -630,6 +630,75 @@ TEST_CASE("tls: the HTTP helpers report a malformed message with its peer", "[tl
 	CHECK(contains(res.status().message(), "(in a response from 127.0.0.1:"));
 }
 
+TEST_CASE("tls: a kept connection's bounds: idle is closed quietly, a slow request is cut", "[tls][http]")
+{
+	// A serve loop with the centre's kind of bounds, short: 300 ms for the
+	// next request's first byte, 600 ms for a request whole.
+	std::mutex mu;
+	std::vector<std::string> outcomes;
+	TestServer server(pki().server(), [&](TlsStream &s) {
+		for (;;) {
+			auto req = loy::net::read_next_request(s, nullptr, loy::net::RequestBounds{300, 600});
+			std::lock_guard<std::mutex> lock(mu);
+			if (!req) {
+				outcomes.push_back("error: " + req.status().message());
+				return;
+			}
+			if (!*req) {
+				outcomes.push_back("closed");
+				return;
+			}
+			outcomes.push_back("request " + (*req)->target);
+			loy::net::Response res;
+			if (!loy::net::write_response(s, res))
+				return;
+		}
+	});
+	REQUIRE(server.ok());
+	auto outcome = [&](size_t n) {
+		for (int i = 0; i < 500; i++) {
+			{
+				std::lock_guard<std::mutex> lock(mu);
+				if (outcomes.size() >= n)
+					return outcomes[n - 1];
+			}
+			std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		}
+		return std::string("(none)");
+	};
+	const loy::net::Request get{"GET", "/a", {{"Host", "localhost"}}, ""};
+
+	SECTION("a request, then silence: answered, then closed by the server")
+	{
+		auto c = tls_connect("localhost", server.port(), pki().client("T1"), patient);
+		REQUIRE(c);
+		REQUIRE(write_request(**c, get));
+		REQUIRE(loy::net::read_response(**c));
+		CHECK(outcome(1) == "request /a");
+		CHECK(outcome(2) == "closed");
+		char b[16];
+		auto r = (*c)->read_some(b, sizeof b);
+		CHECK((!r || *r == 0)); // the server's close reaches the client
+	}
+	SECTION("a request sent a byte at a time past its bound: cut")
+	{
+		auto c = tls_connect("localhost", server.port(), pki().client("T1"), patient);
+		REQUIRE(c);
+		const std::string wire = format_request(get);
+		auto answered = [&] {
+			std::lock_guard<std::mutex> lock(mu);
+			return !outcomes.empty();
+		};
+		for (size_t i = 0; i < wire.size() && !answered(); i++) {
+			if (!(*c)->write_all(wire.substr(i, 1)))
+				break;
+			std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		}
+		INFO(outcome(1));
+		CHECK(contains(outcome(1), "took more than 600 ms to send a request"));
+	}
+}
+
 TEST_CASE("tls: one accept thread, a thread per connection, clients in parallel", "[tls][http]")
 {
 	// The shape of the central server: streams outlive accept() and are
