@@ -257,6 +257,15 @@ void PosChannel::send(int client, const std::string &line)
 		c.out += '\n';
 		write_client(c);
 	}
+	size_t held = 0;
+	for (const auto &c : clients_)
+		held += c.out.size();
+	if (held > backlogs_max) {
+		auto most = std::max_element(clients_.begin(), clients_.end(), [](const Client &a, const Client &b) {
+			return a.out.size() < b.out.size();
+		});
+		close_client(*most, false);
+	}
 }
 
 void PosChannel::broadcast(const std::string &line)

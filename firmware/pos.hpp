@@ -25,6 +25,11 @@ public:
 	// Output held for one client at most; past it the client is dropped
 	// (it stopped reading), rather than the till's memory grow.
 	static constexpr size_t backlog_max = 4 << 20;
+	// Output held for all clients together, at most: past it the client
+	// holding the most is dropped. With line_max per client read in, the
+	// channel's buffers stay within 16 × 1 MiB + 16 MiB however many
+	// clients stop reading (tested).
+	static constexpr size_t backlogs_max = 16 << 20;
 	// Clients at once: a POS, a back-office tool, a test. One more makes
 	// room by dropping the client silent the longest (no request since it
 	// came or since its last one), if that is quiet_ms_min or more: idle or
