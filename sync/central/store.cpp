@@ -109,9 +109,13 @@ ALTER TABLE terminals ADD COLUMN entries_back INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE terminals ADD COLUMN entries_future INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE terminals ADD COLUMN last_device_time INTEGER;
 )sql";
-// Version 3: the ledger each terminal pushes from (store.hpp, push).
+// Version 3: the ledger each terminal pushes from (store.hpp, push), and
+// the pushes refused, flagged in the report.
 const char *const schema_v3 = R"sql(
 ALTER TABLE terminals ADD COLUMN ledger TEXT;
+ALTER TABLE terminals ADD COLUMN refused_pushes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE terminals ADD COLUMN last_refusal TEXT;
+ALTER TABLE terminals ADD COLUMN last_refusal_at INTEGER;
 )sql";
 constexpr int schema_version = 3;
 
@@ -178,6 +182,12 @@ private:
 	Status check_member_bounds(const std::string &token, int64_t seq);
 	// chain_conflict when the terminal's entries came from another ledger.
 	Status check_ledger(const std::string &terminal, const std::string &ledger);
+	Result<ChainHead> apply_batch(const std::string &terminal, const std::string &store, const std::string &ledger,
+				      const std::vector<PushEntry> &entries, int64_t now,
+				      std::optional<int64_t> device_now);
+	// A refused batch, in a transaction of its own (the batch's rolled back).
+	Status note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
+			    int64_t now);
 	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
 		     const std::string &body, int64_t now);
 	Status touch(const std::string &token);
@@ -549,6 +559,34 @@ Status SqliteStore::check_ledger(const std::string &terminal, const std::string 
 Result<ChainHead> SqliteStore::push(const std::string &terminal, const std::string &store, const std::string &ledger,
 				    const std::vector<PushEntry> &entries, int64_t now,
 				    std::optional<int64_t> device_now)
+{
+	auto head = apply_batch(terminal, store, ledger, entries, now, device_now);
+	// Refused for what it holds (not for a busy or failing store): that
+	// terminal's syncs fail until someone looks, so the report says so.
+	if (!head && (head.status().code() == Code::bad_argument || head.status().code() == chain_conflict)) {
+		Status noted = note_refusal(terminal, store, head.status().message(), now);
+		if (!noted)
+			std::fprintf(stderr, "loyalty-central: cannot record a refused push of %s: %s\n",
+				     terminal.c_str(), noted.message().c_str());
+	}
+	return head;
+}
+
+Status SqliteStore::note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
+				 int64_t now)
+{
+	std::lock_guard<std::mutex> writer(write_mutex);
+	return run(db_,
+		   "INSERT INTO terminals (terminal_id, store, last_hash, refused_pushes, last_refusal, "
+		   "last_refusal_at) VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT (terminal_id) DO UPDATE SET "
+		   "refused_pushes = refused_pushes + 1, last_refusal = excluded.last_refusal, "
+		   "last_refusal_at = excluded.last_refusal_at",
+		   {terminal, store, zero_hash, utf8_scrub(why.substr(0, 500))}, {now});
+}
+
+Result<ChainHead> SqliteStore::apply_batch(const std::string &terminal, const std::string &store,
+					   const std::string &ledger, const std::vector<PushEntry> &entries,
+					   int64_t now, std::optional<int64_t> device_now)
 {
 	if (entries.size() > push_entries_max)
 		return bad(Code::bad_argument, fmt::format("push: {} entries, at most {} per batch",
@@ -1008,7 +1046,8 @@ Result<std::string> SqliteStore::report(int64_t now)
 	}
 	OJson terminals = OJson::array();
 	auto ts = db_.prepare("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
-			      "entries_back, entries_future FROM terminals ORDER BY terminal_id");
+			      "entries_back, entries_future, refused_pushes, last_refusal, last_refusal_at "
+			      "FROM terminals ORDER BY terminal_id");
 	if (!ts)
 		return ts.status();
 	Status ts_read = ts.value().each([&]() -> Status {
@@ -1030,7 +1069,11 @@ Result<std::string> SqliteStore::report(int64_t now)
 					  {"max_clock_skew_s", s.int64(4)},
 					  {"entries_clock_back", s.int64(6)},
 					  {"entries_from_future", s.int64(7)},
-					  {"clock_flags", flags}});
+					  {"clock_flags", flags},
+					  {"refused_pushes", s.int64(8)},
+					  {"last_refusal", s.is_null(9) ? OJson(nullptr)
+									: OJson{{"at", format_timestamp(Timestamp{s.int64(10), 0})},
+										{"message", s.text(9)}}}});
 		return Status::ok();
 	});
 	LOY_TRY(ts_read);

@@ -1099,6 +1099,11 @@ class HostileRequestTest(SyncCase):
         self.assertEqual(status, 200, str(body))
         self.assertEqual([m["balance"] for m in body["members"]], [c.balance(A)["balance"]])
         self.assertEqual(c.report()["points_issued"], c.balance(A)["balance"])
+        # The report flags the terminal whose pushes were refused, with why.
+        rows = {r["terminal_id"]: r for r in c.report()["terminals"]}
+        self.assertGreaterEqual(rows["T1"]["refused_pushes"], 8, str(rows["T1"]))
+        self.assertIn("earned is -5", rows["T1"]["last_refusal"]["message"])
+        self.assertEqual((rows["T2"]["refused_pushes"], rows["T2"]["last_refusal"]), (0, None))
         srv.stop()
 
     def test_one_address_holds_its_share_and_the_oldest_give_way(self):

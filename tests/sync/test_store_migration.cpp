@@ -54,6 +54,9 @@ TEST_CASE("a version 1 centre migrates to the current schema and keeps its data"
 	}
 	// What version 1 had: the terminals table without the clock columns.
 	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN ledger;"
+					  "ALTER TABLE terminals DROP COLUMN refused_pushes;"
+					  "ALTER TABLE terminals DROP COLUMN last_refusal;"
+					  "ALTER TABLE terminals DROP COLUMN last_refusal_at;"
 					  "ALTER TABLE terminals DROP COLUMN clock_skew_s;"
 					  "ALTER TABLE terminals DROP COLUMN entries_back;"
 					  "ALTER TABLE terminals DROP COLUMN entries_future;"
@@ -91,7 +94,10 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 		REQUIRE(s);
 		REQUIRE(s.value()->push("T1", "S1", "", {}, now, now));
 	}
-	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN ledger; PRAGMA user_version = 2;");
+	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN ledger; "
+					  "ALTER TABLE terminals DROP COLUMN refused_pushes; "
+					  "ALTER TABLE terminals DROP COLUMN last_refusal; "
+					  "ALTER TABLE terminals DROP COLUMN last_refusal_at; PRAGMA user_version = 2;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
 	REQUIRE(s);
@@ -112,6 +118,13 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 	// A terminal new to the centre takes its first ledger at once.
 	CHECK(store.push("T2", "S1", clone, {}, now, now));
 	CHECK_FALSE(store.push("T2", "S1", mine, {}, now, now));
+	// Each refusal is flagged in the report.
+	Json rep = Json::parse(*store.report(now));
+	REQUIRE(rep["terminals"].size() == 2);
+	for (const auto &t : rep["terminals"]) {
+		CHECK(t["refused_pushes"] == 1);
+		CHECK_THAT(t["last_refusal"]["message"].get<std::string>(), Catch::Contains("another ledger"));
+	}
 }
 
 TEST_CASE("a centre of a newer schema is refused and left as it is")
