@@ -193,13 +193,17 @@ inline bool read_input(const std::string &path, std::string *out, std::string *e
 	return true;
 }
 
+// A decimal integer written plainly: an optional '-' and digits, nothing
+// else (no blanks, no '+', no 0x); false past 64 bits.
 inline bool parse_i64(const std::string &s, int64_t *out)
 {
-	if (s.empty())
+	const char *p = s.c_str();
+	const char *digits = *p == '-' ? p + 1 : p;
+	if (*digits == '\0' || std::strspn(digits, "0123456789") != std::strlen(digits))
 		return false;
 	char *end = nullptr;
 	errno = 0;
-	long long v = std::strtoll(s.c_str(), &end, 10);
+	long long v = std::strtoll(p, &end, 10);
 	if (errno || *end)
 		return false;
 	*out = v;

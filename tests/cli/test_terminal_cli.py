@@ -786,7 +786,8 @@ class ClockTest(TerminalCase):
 
     def test_a_bad_offset_is_refused_naming_the_variable(self):
         self.setup_terminal()
-        for bad in ("tomorrow", "1.5", "3600s", "99999999999999", "-99999999999999"):
+        for bad in ("tomorrow", "1.5", "3600s", "99999999999999", "-99999999999999", " 5", "+5", "5 ", "0x10",
+                    "-", "--5"):
             r = self.run_cli("status", env={program_clock.ENV: bad})
             message = self.check_error(r, 2, "bad_argument").group(2)
             self.assertIn(program_clock.ENV, message, str(r))
