@@ -20,6 +20,9 @@ inline constexpr const char *token_key_item = "token.key";
 inline constexpr const char *tls_ca_item = "tls/ca.pem";
 inline constexpr const char *tls_cert_item = "tls/cert.pem";
 inline constexpr const char *tls_key_item = "tls/key.pem";
+// The centre's head of this terminal's chain after the last sync: "SEQ HASH"
+// (Terminal::put_anchor).
+inline constexpr const char *ledger_anchor_item = "ledger.anchor";
 
 class KeyStore {
 public:

@@ -17,8 +17,7 @@ using OJson = nlohmann::ordered_json;
 
 namespace {
 
-// Item of the key store holding the anchor: "SEQ HASH\n".
-constexpr const char *anchor_item = "ledger.anchor";
+constexpr const char *anchor_item = ledger_anchor_item;
 const std::string zero_hash(64, '0');
 
 Status corrupt(std::string msg) { return Status(Code::storage, "ledger: " + std::move(msg)); }
@@ -70,6 +69,45 @@ Result<std::optional<ReceiptState>> last_receipt_state(Ledger &ledger, const std
 	if (!s)
 		return corrupt(fmt::format("entry {} of receipt {} holds no receipt", st.value().int64(0), receipt));
 	return s;
+}
+
+// The checkout of `receipt` in the journal: who, under which program, for
+// what request (its basket, card and redemption's digest).
+struct CheckoutOf {
+	std::string token, program_id, request;
+	int64_t program_version = 0;
+};
+
+Result<std::optional<CheckoutOf>> checkout_of(Ledger &ledger, const std::string &receipt)
+{
+	auto st = ledger.db().prepare("SELECT seq, token, program_id, program_version FROM journal "
+				      "WHERE kind = 'checkout' AND receipt_id = ?1 LIMIT 1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, receipt);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return std::optional<CheckoutOf>();
+	CheckoutOf c;
+	c.token = st.value().text(1);
+	c.program_id = st.value().text(2);
+	c.program_version = st.value().int64(3);
+	auto data = ledger.entry_data(st.value().int64(0));
+	if (!data)
+		return data.status();
+	auto d = OJson::parse(*data, nullptr, false);
+	if (d.is_object() && d.contains("request") && d["request"].is_string())
+		c.request = d["request"].get<std::string>();
+	return std::optional<CheckoutOf>(c);
+}
+
+std::string request_of(const std::string &data)
+{
+	auto d = OJson::parse(data, nullptr, false);
+	return d.is_object() && d.contains("request") && d["request"].is_string() ? d["request"].get<std::string>()
+										   : std::string();
 }
 
 Result<bool> journal_has(Ledger &ledger, const char *sql, const std::string &key)
@@ -133,33 +171,76 @@ Result<std::optional<Terminal::ChainHead>> Terminal::anchor()
 	return std::optional<ChainHead>(head);
 }
 
+Result<std::optional<std::string>> Terminal::behind()
+{
+	auto head = anchor();
+	if (!head)
+		return head.status();
+	if (!*head)
+		return std::optional<std::string>();
+	auto last = ledger_.last_seq();
+	if (!last)
+		return last.status();
+	if ((*head)->seq > *last)
+		return std::optional<std::string>(fmt::format(
+			"the centre acknowledged entries through {} but this ledger ends at {} (restored from an old "
+			"copy, or its WAL was lost): sync to take them back before recording a sale",
+			(*head)->seq, *last));
+	auto mine = entry_hash((*head)->seq);
+	if (!mine)
+		return mine.status();
+	if (*mine != (*head)->hash)
+		return std::optional<std::string>(fmt::format(
+			"entry {} is not the one the centre acknowledged (restored from another copy?): sync to take "
+			"the centre's back before recording a sale",
+			(*head)->seq));
+	return std::optional<std::string>();
+}
+
 Status Terminal::check_anchor()
 {
 	if (anchor_ok_)
 		return Status::ok();
-	auto head = anchor();
-	if (!head)
-		return head.status();
-	if (*head) {
-		auto last = ledger_.last_seq();
-		if (!last)
-			return last.status();
-		if ((*head)->seq > *last)
-			return corrupt(fmt::format("the centre acknowledged entries through {} but this ledger ends at "
-						   "{} (restored from an old copy, or its WAL was lost): sync to take "
-						   "them back before recording a sale",
-						   (*head)->seq, *last));
-		auto mine = entry_hash((*head)->seq);
-		if (!mine)
-			return mine.status();
-		if (*mine != (*head)->hash)
-			return corrupt(fmt::format("entry {} is not the one the centre acknowledged (restored from "
-						   "another copy?): sync to take the centre's back before recording a "
-						   "sale",
-						   (*head)->seq));
-	}
+	auto problem = behind();
+	if (!problem)
+		return problem.status();
+	if (*problem)
+		return corrupt(**problem);
 	anchor_ok_ = true;
 	return Status::ok();
+}
+
+Result<bool> Terminal::has_program_version(const std::string &id, int64_t version)
+{
+	auto doc = stored_program(id, version);
+	if (!doc)
+		return doc.status();
+	return doc->has_value();
+}
+
+Status Terminal::keep_program_version(std::string_view json, int64_t now)
+{
+	auto p = parse_program(json);
+	if (!p)
+		return Status(Code::network, "sync: the centre's program is invalid: " + p.status().message());
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto held = has_program_version(p->id, p->version);
+	if (!held)
+		return held.status();
+	if (*held)
+		return Status::ok();
+	const std::string doc(json);
+	const std::string mac = ledger_.seal("programs", {p->id, std::to_string(p->version), doc});
+	auto ins = ledger_.db().prepare(
+		"INSERT INTO programs (id, version, document, loaded_at, mac) VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!ins)
+		return ins.status();
+	LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, doc)
+			.bind(4, format_timestamp(Timestamp{now, 0}))
+			.bind_blob(5, mac.data(), mac.size())
+			.run());
+	return tx.commit();
 }
 
 Status Terminal::stage_recovery(const std::vector<Pending> &entries, bool first)
@@ -168,7 +249,9 @@ Status Terminal::stage_recovery(const std::vector<Pending> &entries, bool first)
 	LOY_TRY(tx.begin());
 	if (first)
 		LOY_TRY(ledger_.db().exec("DELETE FROM recovery"));
-	auto ins = ledger_.db().prepare("INSERT INTO recovery (seq, hash, body) VALUES (?1, ?2, ?3)");
+	// Another sync of this data dir may stage the same pages: the centre's
+	// copy of one entry is the same whichever stages it.
+	auto ins = ledger_.db().prepare("INSERT OR REPLACE INTO recovery (seq, hash, body) VALUES (?1, ?2, ?3)");
 	if (!ins)
 		return ins.status();
 	for (const auto &e : entries) {
@@ -178,7 +261,7 @@ Status Terminal::stage_recovery(const std::vector<Pending> &entries, bool first)
 	return tx.commit();
 }
 
-Result<Terminal::Recovery> Terminal::recover(int64_t fork, int64_t now)
+Result<Terminal::Recovery> Terminal::recover(int64_t fork, const ChainHead &head, int64_t now)
 {
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
@@ -255,10 +338,21 @@ Result<Terminal::Recovery> Terminal::recover(int64_t fork, int64_t now)
 		});
 		LOY_TRY(read);
 	}
-	if (r.recovered == 0)
-		return Status(Code::network, fmt::format("sync: the centre sent none of the entries from {}", fork));
+	// Exactly the centre's chain from the fork to its head (another sync of
+	// this data dir recovering at the same time may have emptied the stage
+	// under this one: then this one fails, and the next sync is level).
+	auto last_hash = entry_hash(through);
+	if (!last_hash)
+		return last_hash.status();
+	if (r.recovered == 0 || through != head.seq || *last_hash != head.hash)
+		return Status(Code::network, fmt::format("sync: the entries staged from the centre end at {}, not "
+							 "at its head {}: try again",
+							 through, head.seq));
 	LOY_TRY(db.exec("DELETE FROM recovery"));
-	LOY_TRY(ledger_.set_meta("acked_through", std::to_string(through)));
+	// They are not marked acknowledged here: until this sync records the
+	// centre's snapshot of members (record_sync), they count in the local
+	// sums like the terminal's own unsynced entries, so a sync cut short
+	// after this leaves balances that hold them once.
 
 	// Recorded here since the ledger fell behind: each again, in order,
 	// after the centre's, unless the centre already has it. A refund whose
@@ -292,22 +386,44 @@ Result<Terminal::Recovery> Terminal::recover(int64_t fork, int64_t now)
 			if (*dup)
 				dropped = "the member was enrolled at the centre already";
 		} else if (o.e.kind == "checkout") {
-			auto dup = journal_has(ledger_,
-					       "SELECT 1 FROM journal WHERE kind = 'checkout' AND receipt_id = ?1",
-					       o.e.receipt_id);
-			if (!dup)
-				return dup.status();
-			if (*dup)
-				dropped = fmt::format("receipt {} was recorded at the centre already", o.e.receipt_id);
+			auto held = checkout_of(ledger_, o.e.receipt_id);
+			if (!held)
+				return held.status();
+			if (*held && (*held)->token == o.e.token && (*held)->request == request_of(o.e.data))
+				dropped = fmt::format("receipt {} was recorded at the centre already (the POS sent it "
+						      "again)",
+						      o.e.receipt_id);
+			else if (*held)
+				dropped = fmt::format("receipt {} was recorded at the centre for another sale: this one "
+						      "is left out",
+						      o.e.receipt_id);
 		} else if (o.e.kind == "refund") {
 			auto now_state = last_receipt_state(ledger_, o.e.receipt_id, 0);
 			if (!now_state)
 				return now_state.status();
+			auto held = checkout_of(ledger_, o.e.receipt_id);
+			if (!held)
+				return held.status();
 			auto mine = receipt_state(o.e.data);
-			if (!mine || !*now_state || !base)
+			if (!mine || !base)
 				return corrupt(fmt::format("entry {}: refund of receipt {} without its receipt", o.e.seq,
 							   o.e.receipt_id));
-			if ((*now_state)->receipt != base->receipt) {
+			// The named refunds this one added: one the centre has already
+			// is this refund retried.
+			std::optional<std::string> retried;
+			for (const auto &item : mine->refund_ids.items())
+				if (!base->refund_ids.contains(item.key()) && *now_state &&
+				    (*now_state)->refund_ids.contains(item.key()))
+					retried = item.key();
+			if (!*held || !*now_state || (*held)->token != o.e.token ||
+			    (*held)->program_id != o.e.program_id || (*held)->program_version != o.e.program_version)
+				dropped = fmt::format("receipt {} is another member's sale at the centre: this refund is "
+						      "left out",
+						      o.e.receipt_id);
+			else if (retried)
+				dropped = fmt::format("refund {} of receipt {} was recorded at the centre already",
+						      *retried, o.e.receipt_id);
+			else if ((*now_state)->receipt != base->receipt) {
 				// The units this refund returned, by SKU, taken back again
 				// from the receipt as the centre left it.
 				auto was = receipt_from_json(base->receipt), after = receipt_from_json(mine->receipt),

@@ -346,6 +346,9 @@ Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t no
 	const KeyStore &k = **keys;
 	LOY_TRY(k.put_key(ledger_key_item, *mac_key));
 	LOY_TRY(k.put_key(token_key_item, token_key));
+	// A new ledger has nothing acknowledged: an anchor left in a key store
+	// that outlived an earlier data dir is not this ledger's.
+	LOY_TRY(k.put_item(ledger_anchor_item, std::string("0 ") + std::string(64, '0') + "\n"));
 	if (joining)
 		for (int i = 0; i < 3; i++)
 			LOY_TRY(k.put_item(names[i], pem[i]));
@@ -1105,10 +1108,10 @@ Result<std::string> Terminal::status()
 		return server.status();
 	out["server"] = *server && !(*server)->empty() ? OJson(**server) : OJson(nullptr);
 	out["tz"] = tz_.empty() ? OJson(nullptr) : OJson(tz_);
-	auto behind = check_anchor();
-	if (!behind && behind.code() != Code::storage)
-		return behind;
-	out["behind_centre"] = !behind;
+	auto lacking = behind();
+	if (!lacking)
+		return lacking.status();
+	out["behind_centre"] = lacking->has_value();
 	return out.dump();
 }
 
@@ -1120,10 +1123,10 @@ Result<Ledger::Verdict> Terminal::verify()
 	Ledger::Verdict v = *verdict;
 	// The journal is sound in itself; whether it holds what the centre
 	// acknowledged, only the anchor outside it can say.
-	auto behind = check_anchor();
-	if (!behind) {
-		if (behind.code() != Code::storage)
-			return behind;
+	auto lacking = behind();
+	if (!lacking)
+		return lacking.status();
+	if (*lacking) {
 		auto last = ledger_.last_seq();
 		auto head = anchor();
 		if (!last)
@@ -1132,7 +1135,7 @@ Result<Ledger::Verdict> Terminal::verify()
 			return head.status();
 		v.ok = false;
 		v.first_bad = *head ? std::min((*head)->seq, *last + 1) : *last + 1;
-		v.problem = behind.message().substr(std::string_view("ledger: ").size());
+		v.problem = **lacking;
 	}
 	return v;
 }

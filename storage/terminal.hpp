@@ -107,9 +107,15 @@ public:
 	// acknowledged: enrolment, checkout and refund are refused until a sync
 	// recovers it (the balances would be the old copy's).
 	Status check_anchor();
+	// What the ledger lacks of what the centre acknowledged, if anything.
+	Result<std::optional<std::string>> behind();
 	// The hash (hex) of entry `seq` of the journal, 64 zeros for 0, "" when
 	// the journal has no such entry.
 	Result<std::string> entry_hash(int64_t seq);
+	// A program version the entries taken back name, kept for refunds of
+	// their receipts (the one in force does not change). Whether it is held.
+	Result<bool> has_program_version(const std::string &id, int64_t version);
+	Status keep_program_version(std::string_view json, int64_t now);
 	// Stages the centre's copies of this terminal's entries, a page at a
 	// time (`first` empties the stage).
 	Status stage_recovery(const std::vector<Pending> &entries, bool first);
@@ -119,10 +125,12 @@ public:
 		int64_t dropped = 0;   // ... or not, because the centre had them (rebased.dropped says why)
 	};
 	// One transaction: the journal from `fork` on is replaced by the staged
-	// entries (which must start at `fork`), the entries it held from there
-	// are kept in `rebased` and recorded again after them, and the derived
-	// tables are rebuilt. Nothing is recorded when any of it fails.
-	Result<Recovery> recover(int64_t fork, int64_t now);
+	// entries (which must run from `fork` to the centre's `head`), the
+	// entries it held from there are kept in `rebased` and recorded again
+	// after them, and the derived tables are rebuilt; the entries taken
+	// back count as unacknowledged until record_sync. Nothing is recorded
+	// when any of it fails.
+	Result<Recovery> recover(int64_t fork, const ChainHead &head, int64_t now);
 
 private:
 	Terminal() = default;

@@ -1,6 +1,9 @@
 // Terminal sync: push, pull, record.
 #include "sync/client.hpp"
 
+#include <algorithm>
+#include <set>
+
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -252,23 +255,54 @@ Result<bool> level_with(Terminal &t, const Terminal::ChainHead &head)
 	return !mine->empty() && (head.hash.empty() || *mine == head.hash);
 }
 
+// The "prev" of an entry's body: the hash of the entry before it.
+std::string prev_of(const std::string &body)
+{
+	auto doc = json_parse(body, Code::network, "entry");
+	if (!doc || !doc->is_object())
+		return std::string();
+	auto it = doc->find("prev");
+	return it != doc->end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The (program, version) an entry's body names.
+std::optional<std::pair<std::string, int64_t>> program_of(const std::string &body)
+{
+	auto doc = json_parse(body, Code::network, "entry");
+	if (!doc || !doc->is_object())
+		return std::nullopt;
+	auto id = doc->find("program");
+	auto v = doc->find("program_version");
+	if (id == doc->end() || !id->is_string() || id->get_ref<const std::string &>().empty() || v == doc->end() ||
+	    !v->is_number_integer() || v->get<int64_t>() < 1 || v->get<int64_t>() > program_version_max)
+		return std::nullopt;
+	return std::pair<std::string, int64_t>(id->get<std::string>(), v->get<int64_t>());
+}
+
 // A ledger that is behind the centre, or went another way from an entry on
 // (an old copy put back and sold on): the centre's copies of this
 // terminal's entries are read back from the acknowledged one on, a page at
-// a time, compared with the journal to find the first that differs, staged,
-// and recorded in one transaction with what was recorded here since after
-// them (Terminal::recover). Returns the seq to push from. The anchor is
-// moved to the centre's head first: a recovery that fails part way leaves a
+// a time, compared with the journal to find the first that differs, staged
+// (each hashing to its hash and continuing the chain), and recorded in one
+// transaction with what was recorded here since after them
+// (Terminal::recover). Program versions they name that this ledger lost are
+// fetched first. Returns the seq to push from. The anchor moves to the
+// centre's head once the first differing entry is shown to be the centre's
+// continuation of this chain: a recovery that fails after that leaves a
 // terminal that refuses to sell on the old balances until it succeeds.
 Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const Terminal::SyncSettings &settings,
 			  const std::function<int64_t()> &clock, const std::function<void(const std::string &)> &progress,
-			  Terminal::Recovery &recovery)
+			  const Timeouts &timeouts, Terminal::Recovery &recovery)
 {
 	const int64_t acked = settings.acked_through;
 	std::optional<Terminal::ChainHead> head;
 	std::optional<int64_t> fork;
+	std::string prev; // hash of the entry before the next one staged
+	std::set<std::pair<std::string, int64_t>> programs;
 	int64_t after = acked;
-	for (int64_t pages = 0;; pages++) {
+	for (;;) {
+		if (timeouts.cancel && timeouts.cancel->load())
+			return net_error("cancelled: the terminal is stopping");
 		auto answer = call(s, ep, "GET",
 				   fmt::format("/v1/entries?after={}&limit={}&ledger={}", after, recover_page_entries,
 					       settings.ledger_id),
@@ -278,6 +312,8 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 		auto page = read_entries_page(*answer);
 		if (!page)
 			return page.status();
+		if (page->head.hash.empty())
+			return net_error("entries answer: hash is missing");
 		if (!head) {
 			head = page->head;
 			auto level = level_with(t, *head);
@@ -291,16 +327,16 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 					"from this ledger, which it acknowledged through {}: is this data dir the "
 					"terminal's?",
 					head->seq, acked));
-			LOY_TRY(t.put_anchor(*head));
-			if (progress)
-				progress(fmt::format("this ledger is behind the centre (through {}): taking its "
-						     "entries back",
-						     head->seq));
-		} else if (page->head.seq != head->seq) {
+			if (head->seq - acked > recover_entries_max)
+				return net_error(fmt::format("the centre holds {} entries of this terminal past the "
+							     "acknowledged {}, more than the {} a recovery takes",
+							     head->seq - acked, acked, recover_entries_max));
+		} else if (page->head.seq != head->seq || page->head.hash != head->hash) {
 			return net_error("the centre's copy of this terminal's chain moved during the recovery");
 		}
-		if (pages > head->seq / recover_page_entries + 2)
-			return net_error("the centre kept sending entries past its head");
+		if (page->entries.empty())
+			return net_error(fmt::format("the centre sent no entry after {} (its head: {})", after,
+						     head->seq));
 		std::vector<Terminal::Pending> staged;
 		for (auto &e : page->entries) {
 			if (e.seq != after + 1 || e.seq > head->seq)
@@ -313,18 +349,62 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 					return mine.status();
 				if (*mine == e.hash)
 					continue; // held here as the centre holds it
-				fork = e.seq;
+				auto before = t.entry_hash(e.seq - 1);
+				if (!before)
+					return before.status();
+				prev = *before;
 			}
+			// Each staged entry is the centre's continuation of this chain.
+			if (crypto::to_hex(crypto::sha256(e.body)) != e.hash || prev_of(e.body) != prev)
+				return net_error(fmt::format("the centre's entry {} of this terminal does not continue "
+							     "its hash chain",
+							     e.seq));
+			prev = e.hash;
+			if (!fork) {
+				fork = e.seq;
+				LOY_TRY(t.put_anchor(*head));
+				if (progress)
+					progress(fmt::format("this ledger is behind the centre from entry {} (the centre "
+							     "holds it through {}): taking its entries back",
+							     *fork, head->seq));
+			}
+			if (auto p = program_of(e.body))
+				programs.insert(*p);
 			staged.push_back(std::move(e));
 		}
 		if (!staged.empty())
 			LOY_TRY(t.stage_recovery(staged, *fork == staged.front().seq));
-		if (!page->more || after == head->seq)
+		if (after == head->seq)
 			break;
+		if (!page->more)
+			return net_error(fmt::format("the centre's entries end at {}, before its head {}", after,
+						     head->seq));
 	}
-	if (!fork || after != head->seq)
-		return net_error(fmt::format("the centre's entries end at {}, before its head {}", after, head->seq));
-	auto r = t.recover(*fork, clock());
+	if (!fork)
+		return net_error(fmt::format("the centre's entries through its head {} are all held here, yet the "
+					     "head is not",
+					     head->seq));
+	if (prev != head->hash)
+		return net_error(fmt::format("the centre's entries do not end in its head {}", head->seq));
+	// Versions of the program the entries name and this ledger lost, for
+	// refunds of their receipts. One the centre never had (loaded at the
+	// terminal alone) is lost with the ledger: refunds of its receipts then
+	// name it.
+	for (const auto &[id, version] : programs) {
+		auto held = t.has_program_version(id, version);
+		if (!held)
+			return held.status();
+		if (*held)
+			continue;
+		auto answer = call(s, ep, "GET", fmt::format("/v1/program?id={}&version={}", id, version), "");
+		if (!answer)
+			return answer.status();
+		if (answer->contains("program") && !(*answer)["program"].is_null()) {
+			const Json &doc = (*answer)["program"];
+			LOY_TRY(t.keep_program_version(doc.is_string() ? doc.get<std::string>() : doc.dump(), clock()));
+		}
+	}
+	auto r = t.recover(*fork, *head, clock());
 	if (!r)
 		return r.status();
 	recovery = *r;
@@ -368,6 +448,8 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 	// Each answer says where the centre's copy of the chain stands; a
 	// ledger behind it is brought level first (reconcile).
 	int64_t acked = settings->acked_through;
+	int64_t centre_head = acked; // as far as this sync knows
+	int64_t pushed = 0;
 	Terminal::Recovery recovery;
 	bool reconciled = false;
 	for (bool first = true;; first = false) {
@@ -404,12 +486,16 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 				return l.status();
 			level = *l;
 		}
-		if (!level && !reconciled) {
-			// A refused batch (409) or a head this ledger does not hold.
-			auto from = reconcile(s, *ep, t, *settings, clock, progress, recovery);
+		if (!reconciled && (!level || head->seq < acked)) {
+			// A refused batch (409), a head this ledger does not hold, or
+			// a centre behind what it acknowledged (put back from a
+			// backup: it gets the entries it lacks again).
+			auto from = level && head->seq < acked
+					    ? Result<int64_t>(head->seq)
+					    : reconcile(s, *ep, t, *settings, clock, progress, timeouts, recovery);
 			if (!from)
 				return from.status();
-			acked = *from;
+			acked = centre_head = *from;
 			reconciled = true;
 			continue;
 		}
@@ -422,7 +508,9 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 		if (head->seq < batch->back().seq)
 			return net_error(fmt::format("the server acknowledged {} of a batch ending at {}", head->seq,
 						     batch->back().seq));
-		acked = head->seq;
+		// Entries of this batch the centre did not hold before it.
+		pushed += head->seq - std::max(centre_head, batch->front().seq - 1);
+		acked = centre_head = head->seq;
 		if (progress)
 			progress(fmt::format("pushed through entry {}", acked));
 	}
@@ -462,7 +550,7 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 	}
 	s.close();
 
-	LOY_TRY(t.record_sync(acked, members, watermark, program, clock()));
+	LOY_TRY(t.record_sync(std::max(acked, settings->acked_through), members, watermark, program, clock()));
 	// The anchor outside the database: a ledger that later loses what the
 	// centre now holds (an old copy put back, a lost WAL) is found offline.
 	auto acked_hash = t.entry_hash(acked);
@@ -476,7 +564,7 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 	r.recovered = recovery.recovered;
 	r.rebased = recovery.rebased;
 	r.dropped = recovery.dropped;
-	r.pushed = acked - settings->acked_through - recovery.recovered; // sent, not taken back
+	r.pushed = pushed;
 	r.acked_through = acked;
 	r.members = static_cast<int64_t>(members.size());
 	r.program_version = after->program_version;

@@ -28,6 +28,9 @@ inline constexpr int pull_page_members = 1000;
 inline constexpr int pull_pages_max = 100000;
 // A ledger behind the centre takes its entries back this many a request.
 inline constexpr int64_t recover_page_entries = 500;
+// ... and at most this many in one sync (a year of a busy till): a centre
+// claiming more is refused rather than fill the terminal's disk.
+inline constexpr int64_t recover_entries_max = 1000000;
 
 struct SyncReport {
 	int64_t pushed = 0;          // entries newly acknowledged

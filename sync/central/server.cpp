@@ -295,7 +295,16 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 		if (!a.empty() && !to_int(a, &after))
 			return error_response(400, "bad_argument",
 					      fmt::format("program: after must be a number from 0 to {}", INT64_MAX));
-		auto doc = store.program_after(query_param(req.target, "id"), after);
+		// version=V: that version exactly (a terminal taking back entries
+		// of a version it no longer holds); else the newest above `after`.
+		int64_t version = 0;
+		std::string v = query_param(req.target, "version");
+		if (!v.empty() && (!to_int(v, &version) || version < 1 || version > program_version_max))
+			return error_response(400, "bad_argument",
+					      fmt::format("program: version must be a number from 1 to {}",
+							  program_version_max));
+		auto doc = v.empty() ? store.program_after(query_param(req.target, "id"), after)
+				     : store.program_version(query_param(req.target, "id"), version);
 		if (!doc)
 			return from_status(doc.status());
 		Json out{{"program", nullptr}};

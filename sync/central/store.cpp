@@ -167,6 +167,7 @@ public:
 	Result<EntriesPage> entries_after(const std::string &terminal, const std::string &ledger, int64_t after,
 					  int limit) override;
 	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) override;
+	Result<std::optional<std::string>> program_version(const std::string &id, int64_t version) override;
 	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) override;
 	Result<std::string> publish_program(std::string_view json, int64_t now) override;
 	Result<std::string> enroll(std::string_view scan, int64_t now) override;
@@ -713,7 +714,10 @@ Result<ChainHead> SqliteStore::apply_batch(const std::string &terminal, const st
 	up.value().bind(7, back).bind(8, future);
 	if (last_device)
 		up.value().bind(9, *last_device);
-	up.value().bind(10, ledger);
+	// The ledger a terminal syncs from is fixed by its first entries (an
+	// empty push after init fixes nothing: the data dir may be made again).
+	if (!entries.empty())
+		up.value().bind(10, ledger);
 	LOY_TRY(up.value().run());
 	LOY_TRY(tx.commit());
 	return ChainHead{acked, last_hash};
@@ -765,6 +769,20 @@ Result<std::optional<std::string>> SqliteStore::program_after(const std::string 
 	if (!st)
 		return st.status();
 	st.value().bind(1, id).bind(2, after);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	if (!*row)
+		return std::optional<std::string>();
+	return std::optional<std::string>(st.value().text(0));
+}
+
+Result<std::optional<std::string>> SqliteStore::program_version(const std::string &id, int64_t version)
+{
+	auto st = db_.prepare("SELECT document FROM programs WHERE id = ?1 AND version = ?2");
+	if (!st)
+		return st.status();
+	st.value().bind(1, id).bind(2, version);
 	auto row = st.value().step();
 	if (!row)
 		return row.status();

@@ -103,6 +103,8 @@ public:
 	virtual Result<EntriesPage> entries_after(const std::string &terminal, const std::string &ledger,
 						  int64_t after, int limit) = 0;
 	virtual Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) = 0;
+	// Exactly version `version` of program `id`, if it was published.
+	virtual Result<std::optional<std::string>> program_version(const std::string &id, int64_t version) = 0;
 	virtual Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) = 0;
 
 	// Administrative commands; results are the JSON of cli.md.

@@ -165,7 +165,8 @@ static void terminal_on_hal(const char *program, size_t plen)
 	CHECK(loy_terminal_init_hal(t, data, &setup, &bad) == LOY_E_BAD_ARGUMENT);
 	CHECK(strstr(loy_terminal_errmsg(t), "hal: keys: version below 1") != NULL);
 	CHECK(loy_terminal_init_hal(t, data, &setup, &hal) == LOY_OK);
-	CHECK(store.puts == 3); /* the two keys, and the mark that the ledger is sealed */
+	CHECK(store.puts == 4); /* the two keys, the mark that the ledger is sealed, the empty anchor */
+	CHECK(mem_find(&store, "ledger.anchor") != NULL);
 	CHECK(mem_find(&store, "ledger.sealed") != NULL);
 	CHECK(mem_find(&store, "ledger.key") && mem_find(&store, "ledger.key")->len == LOY_HAL_KEY_BYTES);
 	CHECK(mem_find(&store, "token.key") != NULL);

@@ -112,6 +112,116 @@ class Run:
         return json.loads(self.out)
 
 
+class CuttingProxy:
+    """A TCP forwarder between a terminal and a server that drops the
+    connection, once, at the first chunk the terminal sends after `cut()`
+    says so: a link lost in the middle of a sync."""
+
+    def __init__(self, upstream_port, cut):
+        self.up = upstream_port
+        self.cut = cut
+        self.cuts = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(8)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+                u = socket.create_connection(("127.0.0.1", self.up))
+            except OSError:
+                return
+            threading.Thread(target=self._pipe, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(u, c, False), daemon=True).start()
+
+    def _pipe(self, a, b, from_terminal):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                if from_terminal and self.cuts == 0 and self.cut():
+                    self.cuts += 1
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class FakeCentre:
+    """A TLS server with the centre's certificate that answers each request
+    with handler(method, target, body) -> (status, doc): a centre that is
+    buggy or hostile. Counts the requests by path; closes past `limit`."""
+
+    def __init__(self, central, handler, limit=5000):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(central.pki("server.pem"), central.pki("server.key"))
+        ctx.load_verify_locations(central.pki("ca.pem"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx, self.handler, self.limit = ctx, handler, limit
+        self.count = {}
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(4)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, raw):
+        try:
+            s = self.ctx.wrap_socket(raw, server_side=True)
+            f = s.makefile("rb")
+            while True:
+                req = f.readline()
+                if not req:
+                    return
+                method, target, _ = req.decode().split(" ", 2)
+                n = 0
+                while True:
+                    h = f.readline().decode()
+                    if h in ("\r\n", "\n", ""):
+                        break
+                    k, v = h.split(":", 1)
+                    if k.lower() == "content-length":
+                        n = int(v)
+                body = f.read(n) if n else b""
+                path = target.split("?")[0]
+                self.count[path] = self.count.get(path, 0) + 1
+                if sum(self.count.values()) > self.limit:
+                    s.close()
+                    return
+                status, doc = self.handler(method, target, body)
+                out = json.dumps(doc).encode()
+                s.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                          % (status, len(out)) + out)
+        except (OSError, ValueError):
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
 class StallServer:
     """A TCP server on 127.0.0.1:port that never says a word.
 

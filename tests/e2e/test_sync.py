@@ -37,8 +37,8 @@ from collections import defaultdict
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sync_harness import (Central, Config, SyncCase, at, basket, emulator_args, free_port, line,  # noqa: E402
-                          pick_tmpbase, port_open, program_clock)
+from sync_harness import (Central, Config, CuttingProxy, FakeCentre, SyncCase, at, basket, emulator_args,  # noqa: E402
+                          free_port, line, pick_tmpbase, port_open, program_clock)
 
 SEED = None
 
@@ -1184,12 +1184,8 @@ class HostileRequestTest(SyncCase):
 # ---------------------------------------------------------------------------
 
 
-class RestoredLedgerTest(SyncCase):
-    """A ledger that lost what the centre acknowledged: an old copy of its
-    database put back, a whole data dir restored from a backup, a WAL lost
-    after kill -9. Each is found (offline where the anchor in the key store
-    can tell, else at the next sync), the terminal takes its own entries back
-    from the centre, and nothing is lost or counted twice."""
+class RestoredLedgerCase(SyncCase):
+    """Helpers of the tests of a ledger behind the centre."""
 
     def setup_terminal(self):
         c = self.new_central(terminals=("T1",))
@@ -1198,6 +1194,7 @@ class RestoredLedgerTest(SyncCase):
         t = self.new_terminal("T1", "S1")
         t.init(c, srv.port)
         t.sync()
+        self.srv = srv
         return c, t
 
     @staticmethod
@@ -1213,6 +1210,14 @@ class RestoredLedgerTest(SyncCase):
         held = c.query("SELECT count(*) FROM entries WHERE terminal_id = 'T1'")[0][0]
         self.assertEqual((st["entries"], st["unsynced"]), (held, 0), str(st))
         self.assertEqual(t.balance(A)["balance"], c.balance(A)["balance"])
+
+
+class RestoredLedgerTest(RestoredLedgerCase):
+    """A ledger that lost what the centre acknowledged: an old copy of its
+    database put back, a whole data dir restored from a backup, a WAL lost
+    after kill -9. Each is found (offline where the anchor in the key store
+    can tell, else at the next sync), the terminal takes its own entries back
+    from the centre, and nothing is lost or counted twice."""
 
     def test_an_old_copy_of_the_ledger_put_back_is_found_offline_and_recovered(self):
         c, t = self.setup_terminal()
@@ -1346,6 +1351,212 @@ class RestoredLedgerTest(SyncCase):
         t.refund("R-2")
         t.sync()
         self.check_level(c, t)
+
+
+class RecoveryEdgeTest(RestoredLedgerCase):
+    """The recovery where it is easiest to get wrong: cut short, retried
+    refunds, a receipt rung again for someone else, a program version the
+    copy never had, a centre put back from a backup, a centre that lies,
+    two syncs at once."""
+
+    def put_back_ledger(self, t, copy):
+        for f in self.ledger_files(t):
+            os.remove(os.path.join(t.data, f))
+        shutil.copyfile(copy, os.path.join(t.data, "ledger.db"))
+
+    def put_back_dir(self, t, backup):
+        shutil.rmtree(t.data)
+        shutil.copytree(backup, t.data)
+
+    def copy_ledger(self, t):
+        copy = os.path.join(self.tmp, "ledger-copy-%d.db" % len(os.listdir(self.tmp)))
+        shutil.copyfile(os.path.join(t.data, "ledger.db"), copy)
+        return copy
+
+    def copy_dir(self, t):
+        backup = os.path.join(self.tmp, "backup-%d" % len(os.listdir(self.tmp)))
+        shutil.copytree(t.data, backup)
+        return backup
+
+    @staticmethod
+    def last_seq(t):
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(t.data, "ledger.db"), uri=True, timeout=5)
+        try:
+            return con.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_a_sync_cut_after_the_recovery_leaves_balances_that_hold_each_entry_once(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        c.ok("enroll", "--card", A)
+        t = self.new_terminal("T1", "S1")
+        armed = {"at": None}
+        proxy = CuttingProxy(srv.port, lambda: armed["at"] is not None and self.last_seq(t) != armed["at"])
+        self.addCleanup(proxy.close)
+        t.init(c, proxy.port)
+        t.sync()
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(30)))
+        t.sync()
+        copy = self.copy_ledger(t)
+        t.checkout(A, basket("R-2", [line("BEAN-1K", "beans", 2, 1890)], at(20)), redeem=200)
+        t.sync()
+        held = c.balance(A)["balance"]
+        self.put_back_ledger(t, copy)
+        # The link goes once the entries are taken back, before the sync ends.
+        armed["at"] = self.last_seq(t)
+        r = t.sync_run(env=dict(os.environ, LOYALTY_SYNC_TIMEOUT_MS=str(5000 * Config.slow)))
+        self.assertEqual(r.rc, 5, str(r))
+        self.assertEqual(proxy.cuts, 1)
+        self.assertEqual(self.last_seq(t), 2, "the entries were taken back before the cut")
+        st = t.status()
+        self.assertEqual((st["behind_centre"], st["unsynced"]), (False, 1), str(st))
+        t.verify()
+        self.assertEqual(t.balance(A)["balance"], held, "R-2 counts once, redemption included")
+        r = t.run("checkout", "--card", A, "--basket", "-", "--redeem", str(held + 1),
+                  stdin=json.dumps(basket("R-3", [line("BEAN-1K", "beans", 2, 1890)], at(10))))
+        self.check_error(r, 3, None)
+        self.assertEqual(t.sync()["acked_through"], 2)
+        self.check_level(c, t)
+
+    def test_a_named_refund_retried_on_a_restored_copy_moves_nothing_twice(self):
+        c, t = self.setup_terminal()
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(60)))
+        t.sync()
+        backup = self.copy_dir(t)
+        t.ok("refund", "--receipt", "R-1", "--line", "BEAN-1K=2", "--refund-id", "X")
+        t.sync()
+        centre = c.query("SELECT eligible, reversed FROM receipts WHERE receipt_id = 'R-1'")
+        held = c.balance(A)["balance"]
+        self.put_back_dir(t, backup)
+        # The POS did not see the answer before the till was restored; it
+        # retries a minute later (another entry: its device time differs).
+        t.ok("refund", "--receipt", "R-1", "--line", "BEAN-1K=2", "--refund-id", "X",
+             env=dict(os.environ, LOYALTY_CLOCK_OFFSET_S="60"))
+        res = t.sync()
+        self.assertEqual((res["recovered"], res["rebased"], res["dropped"]), (1, 0, 1), str(res))
+        self.assertEqual(c.query("SELECT eligible, reversed FROM receipts WHERE receipt_id = 'R-1'"), centre)
+        self.assertEqual(c.balance(A)["balance"], held)
+        self.check_level(c, t)
+        res = t.ok("refund", "--receipt", "R-1", "--line", "BEAN-1K=2", "--refund-id", "X")
+        self.assertIs(res["replayed"], True, str(res))
+
+    def test_a_receipt_rung_again_for_another_member_is_left_out_with_its_refund(self):
+        c, t = self.setup_terminal()
+        c.ok("enroll", "--card", B)
+        t.sync()
+        t.checkout(A, basket("R-0", [line("COF-01", "coffee", 1, 350)], at(70)))
+        t.sync()
+        backup = self.copy_dir(t)
+        doc = basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(60))
+        t.checkout(A, doc)
+        t.sync()
+        held_a, held_b = c.balance(A)["balance"], c.balance(B)["balance"]
+        self.put_back_dir(t, backup)
+        t.checkout(B, doc)  # the same receipt id, another card
+        t.refund("R-1")
+        res = t.sync()
+        self.assertEqual((res["recovered"], res["rebased"], res["dropped"]), (1, 0, 2), str(res))
+        self.assertEqual((c.balance(A)["balance"], c.balance(B)["balance"]), (held_a, held_b))
+        self.check_level(c, t)
+        self.assertEqual(t.balance(B)["balance"], held_b)
+
+    def test_receipts_under_a_program_version_the_copy_never_had_can_be_refunded(self):
+        c, t = self.setup_terminal()
+        copy = self.copy_ledger(t)
+        p = self.load_program()
+        p["version"] = 8
+        c.publish(self.write_json(p, "p8.json"))
+        t.sync()
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(30)))
+        t.sync()
+        p["version"] = 9
+        c.publish(self.write_json(p, "p9.json"))
+        t.sync()
+        self.put_back_ledger(t, copy)
+        res = t.sync()
+        self.assertEqual((res["recovered"], res["program_version"]), (1, 9), str(res))
+        res = t.refund("R-1", "BEAN-1K=1")
+        self.assertGreater(res["points_reversed"], 0, str(res))
+        t.sync()
+        self.check_level(c, t)
+
+    def test_a_centre_put_back_from_a_backup_gets_the_entries_it_lacks_again(self):
+        c, t = self.setup_terminal()
+        srv = self.srv
+        t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(30)))
+        t.sync()
+        srv.stop()
+        backup = os.path.join(self.tmp, "central-backup")
+        shutil.copytree(c.data, backup)
+        srv.start()
+        t.checkout(A, basket("R-2", [line("BEAN-1K", "beans", 2, 1890)], at(20)))
+        t.sync()
+        held = c.balance(A)["balance"]
+        srv.stop()
+        shutil.rmtree(c.data)
+        shutil.copytree(backup, c.data)
+        srv.start()
+        self.assertEqual(c.query("SELECT count(*) FROM entries WHERE terminal_id = 'T1'")[0][0], 1)
+        res = t.sync()  # nothing new to push: the centre's head says what it lacks
+        self.assertEqual((res["pushed"], res["acked_through"]), (1, 2), str(res))
+        self.assertEqual(c.balance(A)["balance"], held)
+        self.assertEqual(t.sync()["pushed"], 0)
+
+    def test_a_centre_that_lies_cannot_loop_the_terminal_or_stop_its_sales(self):
+        """A centre (buggy, or an impostor with the centre's key) that claims
+        a head of 10^15 and then sends pages that never get there: the sync
+        fails at once, and the claim alone does not stop the till."""
+        c = self.new_central(terminals=("T1",))
+        lies = {
+            "empty pages that say more": lambda after: {"entries": [], "more": True},
+            "an entry that does not continue the chain": lambda after: {
+                "entries": [{"seq": after + 1, "hash": "cd" * 32, "body": "{}"}], "more": True},
+            "no hash of its head": lambda after: {"entries": [], "more": False, "hash": None},
+        }
+        for name, page in lies.items():
+            def handler(method, target, body, page=page):
+                if target.startswith("/v1/push"):
+                    return 200, {"acked_through": 10 ** 15, "hash": "ab" * 32}
+                if target.startswith("/v1/entries"):
+                    after = int(re.search(r"after=(\\d+)", target).group(1))
+                    doc = {"acked_through": 10 ** 15, "hash": "ab" * 32}
+                    doc.update(page(after))
+                    if doc["hash"] is None:
+                        del doc["hash"]
+                    return 200, doc
+                return 404, {"error": {"code": "not_found", "message": "no"}}
+            fake = FakeCentre(c, handler)
+            self.addCleanup(fake.close)
+            t = self.new_terminal("T1", "S1")
+            t.init(c, fake.port)
+            t.ok("program", "load", self.program_path())
+            r = t.sync_run()
+            self.assertEqual(r.rc, 5, "%s: %s" % (name, r))
+            self.assertLess(sum(fake.count.values()), 10, "%s: %r" % (name, fake.count))
+            self.assertIs(t.status()["behind_centre"], False, "%s: a claim alone must not stop sales" % name)
+            t.enroll(A)
+
+    def test_two_syncs_recovering_at_once(self):
+        c, t = self.setup_terminal()
+        copy = self.copy_ledger(t)
+        n = 520 if not Config.emulator else 40  # past one page where it is quick
+        for i in range(n):
+            t.run("checkout", "--card", A, "--basket", "-", json_out=False,
+                  stdin=json.dumps(basket("R-%d" % i, [line("COF-01", "coffee", 1, 350)], at(30))))
+        t.sync()
+        held = c.balance(A)["balance"]
+        self.put_back_ledger(t, copy)
+        procs = [t.popen_sync() for _ in range(2)]
+        outs = [p.communicate(timeout=300 * Config.slow) for p in procs]
+        rcs = [p.returncode for p in procs]
+        self.assertIn(0, rcs, str(outs))
+        for rc, (out, err) in zip(rcs, outs):
+            self.assertIn(rc, (0, 5), "%s %s" % (out, err))
+        if 5 in rcs:
+            t.sync()
+        self.check_level(c, t)
+        self.assertEqual(t.balance(A)["balance"], held)
 
 
 class ProgramUpdateTest(SyncCase):

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture.hpp"
+#include "storage/crypto.hpp"
 #include "sync/central/store.hpp"
 
 namespace {
@@ -102,11 +103,28 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 	INFO(s.status().message());
 	REQUIRE(s);
 	loy::central::Store &store = **s;
-	// T1 was known before ledger ids: its first push that names one sets it.
+	// T1 was known before ledger ids: an empty push fixes none (the data
+	// dir may be made again after init), its first entry does.
 	auto head = store.push("T1", "S1", mine, {}, now, now);
 	REQUIRE(head);
 	CHECK(head->seq == 0);
 	CHECK(head->hash == std::string(64, '0'));
+	REQUIRE(store.push("T1", "S1", clone, {}, now, now));
+	const std::string token(64, 'c');
+	auto enrolment = [&](const std::string &terminal) {
+		const std::string body = Json{{"v", 1}, {"terminal", terminal}, {"seq", 1}, {"kind", "enroll"},
+					      {"device_time", "2026-11-23T09:00:00Z"}, {"token", token},
+					      {"receipt", ""}, {"program", "cafe-rewards"}, {"program_version", 7},
+					      {"points", 0}, {"data", {{"masked", "****7895"}}},
+					      {"prev", std::string(64, '0')}}
+						 .dump();
+		return std::vector<loy::central::PushEntry>{
+			{1, loy::crypto::to_hex(loy::crypto::sha256(body)), body}};
+	};
+	head = store.push("T1", "S1", mine, enrolment("T1"), now, now);
+	INFO(head.status().message());
+	REQUIRE(head);
+	CHECK(head->seq == 1);
 	auto other = store.push("T1", "S1", clone, {}, now, now);
 	REQUIRE_FALSE(other);
 	CHECK(other.status().code() == loy::central::chain_conflict);
@@ -115,8 +133,8 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 	CHECK(store.entries_after("T1", mine, 0, 10));
 	CHECK(store.push("T1", "S1", mine, {}, now, now));
 	CHECK(store.push("T1", "S1", "", {}, now, now)); // an older terminal's software: not checked
-	// A terminal new to the centre takes its first ledger at once.
-	CHECK(store.push("T2", "S1", clone, {}, now, now));
+	// A terminal new to the centre takes the ledger of its first entries.
+	CHECK(store.push("T2", "S1", clone, enrolment("T2"), now, now));
 	CHECK_FALSE(store.push("T2", "S1", mine, {}, now, now));
 	// Each refusal is flagged in the report.
 	Json rep = Json::parse(*store.report(now));
