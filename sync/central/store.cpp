@@ -480,6 +480,16 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 				    {num(d, "spend_reversed", 0, money_max), reversed, returned}));
 			// A refund takes back at most what its receipt had, and only
 			// from the member the receipt is of.
+			auto owned = scalar(db_, "SELECT count(*) FROM receipts WHERE terminal_id = ?1 AND "
+						 "receipt_id = ?2 AND token = ?3",
+					    {terminal, receipt, token}, {});
+			if (!owned)
+				return owned.status();
+			if (*owned != 1)
+				return bad(Code::bad_argument,
+					   fmt::format("entry {}: refunds receipt {}, which is no checkout of this member "
+						       "by this terminal",
+						       seq, receipt));
 			auto spend_left = scalar(db_, "SELECT eligible FROM receipts WHERE terminal_id = ?1 AND "
 						      "receipt_id = ?2 AND token = ?3",
 						 {terminal, receipt, token}, {});
@@ -491,10 +501,10 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 						       seq, receipt));
 			// Taken back from the receipt's own points first, then oldest first.
 			auto lot = db_.prepare("SELECT id, remaining FROM lots WHERE terminal_id = ?1 AND "
-					       "receipt_id = ?2 AND remaining > 0 ORDER BY id LIMIT 1");
+					       "receipt_id = ?2 AND token = ?3 AND remaining > 0 ORDER BY id LIMIT 1");
 			if (!lot)
 				return lot.status();
-			lot.value().bind(1, terminal).bind(2, receipt);
+			lot.value().bind(1, terminal).bind(2, receipt).bind(3, token);
 			auto row = lot.value().step();
 			if (!row)
 				return row.status();

@@ -1082,6 +1082,13 @@ class HostileRequestTest(SyncCase):
                    "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
                             "receipt": {"eligible": 100, "earned": 1, "redeemed": 0}}}] * 2,
                  "receipt F-9 of terminal T1 was checked out already"),
+                ("a refund of a receipt that is another member's (it took that member's points)",
+                 [{"kind": "checkout", "token": token, "receipt": "F-8",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
+                            "receipt": {"eligible": 100, "earned": 50, "redeemed": 0}}},
+                  {"kind": "refund", "token": "e" * 64, "receipt": "F-8",
+                   "data": {"reversed": 50, "returned": 0, "spend_reversed": 100}}],
+                 "refunds receipt F-8, which is no checkout of this member"),
                 ("101 adjustments of -10^15: a debt past a member's bound",
                  [{"kind": "adjust", "token": token, "points": -10 ** 15, "data": {}}] * 101,
                  "past the 100000000000000000 a member may hold")):
@@ -1101,7 +1108,7 @@ class HostileRequestTest(SyncCase):
         self.assertEqual(c.report()["points_issued"], c.balance(A)["balance"])
         # The report flags the terminal whose pushes were refused, with why.
         rows = {r["terminal_id"]: r for r in c.report()["terminals"]}
-        self.assertGreaterEqual(rows["T1"]["refused_pushes"], 8, str(rows["T1"]))
+        self.assertGreaterEqual(rows["T1"]["refused_pushes"], 9, str(rows["T1"]))
         self.assertIn("earned is -5", rows["T1"]["last_refusal"]["message"])
         self.assertEqual((rows["T2"]["refused_pushes"], rows["T2"]["last_refusal"]), (0, None))
         srv.stop()
