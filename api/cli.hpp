@@ -5,8 +5,6 @@
 // only: no rule lives here.
 #pragma once
 
-#include <loyalty/loyalty.h>
-
 #include <signal.h>
 
 #include <atomic>
@@ -106,10 +104,11 @@ struct Cli {
 	int64_t now_utc() const { return static_cast<int64_t>(std::time(nullptr)) + clock_offset_s; }
 
 	// The one failure line on stderr and, with --json, the error object on
-	// stdout; the exit code is the status's kind.
-	int fail(loy_status st, const std::string &message) const
+	// stdout, for the error `code` (its name in cli.md); returns the exit
+	// code its kind gives, which the program says (the two programs map
+	// their statuses each through their own API).
+	int fail(const char *code, int exit_code, const std::string &message) const
 	{
-		const char *code = loy_errstr(st);
 		// One line of UTF-8, whatever the message quotes (a newline in an
 		// input, SQLite's integrity report, a byte that is not UTF-8).
 		std::string line = loy::utf8_scrub(message);
@@ -121,9 +120,10 @@ struct Cli {
 			Json err{{"error", {{"code", code}, {"message", line}}}};
 			std::printf("%s\n", err.dump().c_str());
 		}
-		return static_cast<int>(loy_status_kind(st));
+		return exit_code;
 	}
-	int bad_args(const std::string &message) const { return fail(LOY_E_BAD_ARGUMENT, message); }
+	int bad_args(const std::string &message) const { return fail("bad_argument", 2, message); }
+	int internal(const std::string &message) const { return fail("internal", 1, message); }
 
 	const std::string *opt(const char *name) const
 	{
@@ -208,16 +208,6 @@ inline bool parse_i64(const std::string &s, int64_t *out)
 		return false;
 	*out = v;
 	return true;
-}
-
-// An amount in the currency a result names (its "currency" key).
-inline std::string money(const Json &r, int64_t amount)
-{
-	char buf[LOY_MONEY_MAX];
-	std::string currency = r.value("currency", "");
-	if (currency.empty() || loy_format_money(currency.c_str(), amount, buf, sizeof buf) != LOY_OK)
-		return std::to_string(amount);
-	return buf;
 }
 
 // A label and a value, aligned for a cashier's screen.

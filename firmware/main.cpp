@@ -13,13 +13,13 @@
 #include "api/cli.hpp"
 #include "firmware/config.hpp"
 #include "firmware/devices.hpp"
+#include "firmware/slip.hpp"
 #include "firmware/till.hpp"
 
 namespace {
 
 using loy::cli::Json;
 using loy::cli::parse_i64;
-using loy::cli::money;
 using loy::cli::print_line;
 using loy::cli::read_input;
 
@@ -44,6 +44,12 @@ const char usage[] =
 struct Cli : loy::cli::Cli {
 	loy_terminal *t = nullptr;
 
+	using loy::cli::Cli::fail;
+	// A status of the C API: its name and its kind's exit code.
+	int fail(loy_status st, const std::string &message) const
+	{
+		return fail(loy_errstr(st), static_cast<int>(loy_status_kind(st)), message);
+	}
 	int fail_last(loy_status st) const { return fail(st, loy_terminal_errmsg(t)); }
 	Json result() const { return Json::parse(loy_terminal_result_json(t)); }
 };
@@ -172,7 +178,7 @@ int cmd_checkout(Cli &c)
 		print_line("  pending until", res["available_on"].get<std::string>());
 	if (res["redeemed"].get<int64_t>() > 0)
 		print_line("Redeemed", std::to_string(res["redeemed"].get<int64_t>()) + " pts  (-" +
-					       money(res, res["discount"].get<int64_t>()) + ")");
+					       loy::fw::format_money(res.value("currency", ""), res["discount"].get<int64_t>()) + ")");
 	print_line("Balance", points_or_unknown(res["balance"]));
 	return 0;
 }

@@ -44,14 +44,7 @@ std::string points(const Json &v)
 
 std::string signed_points(int64_t v) { return fmt::format("{:+} pts", v); }
 
-std::string money(const Json &r, int64_t amount)
-{
-	char buf[64];
-	std::string cur = r.value("currency", "");
-	if (loy_format_money(cur.c_str(), amount, buf, sizeof buf) != LOY_OK)
-		return std::to_string(amount);
-	return buf;
-}
+std::string money(const Json &r, int64_t amount) { return format_money(r.value("currency", ""), amount); }
 
 std::string text(const Json &r, const char *key)
 {
@@ -72,6 +65,14 @@ void header(std::vector<std::string> &out, const Json &r, int width)
 }
 
 } // namespace
+
+std::string format_money(const std::string &currency, int64_t amount)
+{
+	char buf[LOY_MONEY_MAX];
+	if (currency.empty() || loy_format_money(currency.c_str(), amount, buf, sizeof buf) != LOY_OK)
+		return std::to_string(amount);
+	return buf;
+}
 
 std::vector<std::string> member_lines(const Json &b, int width)
 {

@@ -4,6 +4,7 @@
 // printer or display. Built from the library's JSON results; no rule here.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@ namespace loy::fw {
 // columns, cut between characters.
 size_t columns(const std::string &text);
 std::string first_columns(const std::string &text, size_t cols);
+
+// An amount in `currency` as the library formats it; the bare number when
+// the currency is unknown or empty.
+std::string format_money(const std::string &currency, int64_t amount);
 
 // A balance result (a scan at the till).
 std::vector<std::string> member_lines(const nlohmann::json &balance, int width);

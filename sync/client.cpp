@@ -152,42 +152,6 @@ Result<MembersPage> read_members_page(const nlohmann::json &doc)
 	return page;
 }
 
-Result<Endpoint> parse_server_url(const std::string &url)
-{
-	const std::string scheme = "https://";
-	auto bad = [&] {
-		return Status(Code::bad_argument,
-			      fmt::format("server \"{}\" is not https://HOST:PORT", url));
-	};
-	if (url.compare(0, scheme.size(), scheme) != 0)
-		return bad();
-	std::string rest = url.substr(scheme.size());
-	if (!rest.empty() && rest.back() == '/')
-		rest.pop_back();
-	Endpoint ep;
-	size_t colon;
-	if (!rest.empty() && rest[0] == '[') {
-		size_t close = rest.find(']');
-		if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
-			return bad();
-		ep.host = rest.substr(1, close - 1);
-		colon = close + 1;
-	} else {
-		colon = rest.rfind(':');
-		if (colon == std::string::npos || colon == 0)
-			return bad();
-		ep.host = rest.substr(0, colon);
-	}
-	std::string port = rest.substr(colon + 1);
-	if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-		return bad();
-	int p = std::stoi(port);
-	if (p < 1 || p > 65535)
-		return bad();
-	ep.port = static_cast<uint16_t>(p);
-	return ep;
-}
-
 // The centre's head of this terminal's chain in an answer (push, entries).
 // A centre that does not say the hash (an older one) is taken at its seq.
 Result<Terminal::ChainHead> read_head(const Json &answer, const char *what)

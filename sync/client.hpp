@@ -14,6 +14,7 @@
 
 #include "core/status.hpp"
 #include "storage/terminal.hpp"
+#include "sync/http.hpp"
 #include "sync/tls.hpp"
 
 namespace loy::net {
@@ -41,11 +42,6 @@ struct SyncReport {
 	int64_t recovered = 0, rebased = 0, dropped = 0;
 };
 
-struct Endpoint {
-	std::string host;
-	uint16_t port = 0;
-};
-
 // One page of the members' snapshot as the server answers GET /v1/members,
 // every field typed and within what a member may hold (core/limits.hpp): a
 // faulty or hostile centre cannot put a balance on the terminal that would
@@ -70,9 +66,6 @@ struct EntriesPage {
 };
 Result<EntriesPage> parse_entries_page(std::string_view body);
 Result<EntriesPage> read_entries_page(const nlohmann::json &answer);
-
-// "https://HOST:PORT" (HOST may be [v6]).
-Result<Endpoint> parse_server_url(const std::string &url);
 
 // `clock`: the terminal's time (seconds since the epoch), read for each
 // batch (the server measures the skew on it) and for the record.

@@ -498,4 +498,40 @@ Status write_response(TlsStream &stream, const Response &response)
 	return stream.write_all(format_response(response));
 }
 
+Result<Endpoint> parse_server_url(const std::string &url)
+{
+	const std::string scheme = "https://";
+	auto bad = [&] {
+		return Status(Code::bad_argument,
+			      fmt::format("server \"{}\" is not https://HOST:PORT", url));
+	};
+	if (url.compare(0, scheme.size(), scheme) != 0)
+		return bad();
+	std::string rest = url.substr(scheme.size());
+	if (!rest.empty() && rest.back() == '/')
+		rest.pop_back();
+	Endpoint ep;
+	size_t colon;
+	if (!rest.empty() && rest[0] == '[') {
+		size_t close = rest.find(']');
+		if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+			return bad();
+		ep.host = rest.substr(1, close - 1);
+		colon = close + 1;
+	} else {
+		colon = rest.rfind(':');
+		if (colon == std::string::npos || colon == 0)
+			return bad();
+		ep.host = rest.substr(0, colon);
+	}
+	std::string port = rest.substr(colon + 1);
+	if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+		return bad();
+	int p = std::stoi(port);
+	if (p < 1 || p > 65535)
+		return bad();
+	ep.port = static_cast<uint16_t>(p);
+	return ep;
+}
+
 } // namespace loy::net

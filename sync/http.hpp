@@ -26,6 +26,14 @@ inline constexpr size_t http_body_bytes_max = 8 << 20;
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// Where a server listens or a terminal connects: "https://HOST:PORT" (HOST
+// a name, an IPv4 literal or [v6]).
+struct Endpoint {
+	std::string host;
+	uint16_t port = 0;
+};
+Result<Endpoint> parse_server_url(const std::string &url);
+
 struct Request {
 	std::string method, target;
 	Headers headers;

@@ -11,7 +11,7 @@ at noon and comes back in the afternoon: the terminal keeps selling, then
 syncs by itself soon after the link returns; both sync again at night. Then
 the central report and each terminal's status.
 
-Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and sync/central/)
+Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and central/)
 Everything goes to a temporary dir, removed at the end (KEEP=1 keeps it).
 """
 
@@ -29,7 +29,7 @@ import time
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release")
 HERE = os.path.dirname(os.path.abspath(__file__))
 TERMINAL = os.path.join(BUILD, "firmware", "loyalty-terminal")
-CENTRAL = os.path.join(BUILD, "sync", "central", "loyalty-central")
+CENTRAL = os.path.join(BUILD, "central", "loyalty-central")
 PROGRAM = os.path.join(HERE, "..", "programs", "cafe-rewards.json")
 
 # The day the demo plays, whatever day it runs on: the tills' simulated

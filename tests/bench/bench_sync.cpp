@@ -21,10 +21,10 @@
 #include <fmt/format.h>
 
 #include "storage/terminal.hpp"
-#include "sync/central/server.hpp"
-#include "sync/central/store.hpp"
+#include "central/server.hpp"
+#include "central/store.hpp"
 #include "sync/client.hpp"
-#include "sync/pki.hpp"
+#include "central/pki.hpp"
 
 namespace {
 

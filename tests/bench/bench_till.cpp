@@ -34,9 +34,9 @@
 
 #include "core/timeutil.hpp"
 #include "storage/terminal.hpp"
-#include "sync/central/server.hpp"
-#include "sync/central/store.hpp"
-#include "sync/pki.hpp"
+#include "central/server.hpp"
+#include "central/store.hpp"
+#include "central/pki.hpp"
 
 namespace {
 

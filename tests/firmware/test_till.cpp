@@ -31,9 +31,9 @@
 #include "firmware/till.hpp"
 #include "hal/sim/sim.hpp"
 #include "storage/terminal.hpp"
-#include "sync/central/server.hpp"
-#include "sync/central/store.hpp"
-#include "sync/pki.hpp"
+#include "central/server.hpp"
+#include "central/store.hpp"
+#include "central/pki.hpp"
 #include "support/tmpdir.hpp"
 
 namespace {

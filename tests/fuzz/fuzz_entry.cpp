@@ -17,8 +17,8 @@
 #include "fuzz_tmpdir.hpp"
 
 #include "storage/crypto.hpp"
-#include "sync/central/server.hpp"
-#include "sync/central/store.hpp"
+#include "central/server.hpp"
+#include "central/store.hpp"
 #include "sync/client.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-// The centre's request handling (sync/central/server.hpp handle_request) on
+// The centre's request handling (central/server.hpp handle_request) on
 // a real SQLite store: the first line of the input is the request line, the
 // rest its body, from terminal T1. Every answer is a status and a JSON
 // body; 5xx means a bug; the store stays consistent for the next request.
@@ -12,8 +12,8 @@
 
 #include "fuzz_tmpdir.hpp"
 
-#include "sync/central/server.hpp"
-#include "sync/central/store.hpp"
+#include "central/server.hpp"
+#include "central/store.hpp"
 
 namespace {
 

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-PROGRAM_LINE = re.compile(r"^(T|C)=build/release/(firmware/loyalty-terminal|sync/central/loyalty-central)$")
+PROGRAM_LINE = re.compile(r"^(T|C)=build/release/(firmware/loyalty-terminal|central/loyalty-central)$")
 
 
 def emulator_args(text):

@@ -13,7 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "sync/pki.hpp"
+#include "central/pki.hpp"
+#include "central/tls_server.hpp"
 #include "sync/tls.hpp"
 
 namespace sync_test {

@@ -1,4 +1,4 @@
-// make_test_pki (sync/pki.hpp): the files, their modes, and what is inside
+// make_test_pki (central/pki.hpp): the files, their modes, and what is inside
 // each certificate (read back with mbedTLS's parser); terminal ids it refuses.
 #include <catch2/catch.hpp>
 
@@ -16,7 +16,7 @@
 
 #include "fixture.hpp"
 #include "storage/crypto.hpp"
-#include "sync/pki.hpp"
+#include "central/pki.hpp"
 
 using namespace sync_test;
 using loy::Code;

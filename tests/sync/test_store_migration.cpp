@@ -1,4 +1,4 @@
-// The central store's schema migrations (sync/central/store.cpp): a centre
+// The central store's schema migrations (central/store.cpp): a centre
 // made by version 1 of the schema opens under this program, keeps every
 // member and entry, and gains the clock columns of version 2; a schema newer
 // than the program is refused, and nothing is changed.
@@ -14,7 +14,7 @@
 
 #include "fixture.hpp"
 #include "storage/crypto.hpp"
-#include "sync/central/store.hpp"
+#include "central/store.hpp"
 
 namespace {
 

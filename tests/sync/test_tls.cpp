@@ -17,7 +17,8 @@
 
 #include "fixture.hpp"
 #include "sync/http.hpp"
-#include "sync/pki.hpp"
+#include "central/pki.hpp"
+#include "central/tls_server.hpp"
 #include "sync/tls.hpp"
 
 using namespace sync_test;

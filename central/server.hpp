@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/status.hpp"
-#include "sync/central/store.hpp"
+#include "central/store.hpp"
 #include "sync/http.hpp"
 #include "sync/tls.hpp"
 

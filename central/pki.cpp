@@ -1,6 +1,6 @@
 // Certificates with mbedTLS 2.28's x509write: it has no setter for
 // subjectAltName or extKeyUsage, so those extensions are DER we write here.
-#include "sync/pki.hpp"
+#include "central/pki.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -13,10 +13,10 @@
 
 #include "api/cli.hpp"
 #include "storage/crypto.hpp"
-#include "sync/central/server.hpp"
-#include "sync/central/store.hpp"
-#include "sync/client.hpp"
-#include "sync/pki.hpp"
+#include "central/server.hpp"
+#include "central/store.hpp"
+#include "sync/http.hpp"
+#include "central/pki.hpp"
 
 namespace {
 
@@ -40,7 +40,7 @@ const char usage[] =
 struct Cli : loy::cli::Cli {
 	int fail_status(const loy::Status &s) const
 	{
-		return fail(static_cast<loy_status>(s.code()), s.message());
+		return fail(loy::code_name(s.code()), static_cast<int>(loy::kind_of(s.code())), s.message());
 	}
 };
 
@@ -253,6 +253,6 @@ int main(int argc, char **argv)
 	try {
 		return dispatch(c);
 	} catch (const std::exception &e) {
-		return c.fail(LOY_E_INTERNAL, e.what());
+		return c.internal(e.what());
 	}
 }

@@ -1,6 +1,6 @@
 // The central store: applying pushed entries exactly once, points as lots,
 // sweeps for availability and expiry, and the administrative commands.
-#include "sync/central/store.hpp"
+#include "central/store.hpp"
 
 #include <sys/stat.h>
 

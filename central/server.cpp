@@ -1,5 +1,5 @@
 // Serving the sync protocol (sync/PROTOCOL.md).
-#include "sync/central/server.hpp"
+#include "central/server.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -19,7 +19,8 @@
 #include "core/timeutil.hpp"
 #include "core/utf8.hpp"
 
-#include "sync/central/store.hpp"
+#include "central/store.hpp"
+#include "central/tls_server.hpp"
 #include "sync/http.hpp"
 
 namespace loy::central {
