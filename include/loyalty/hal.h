@@ -33,6 +33,8 @@
 #ifndef LOYALTY_HAL_H
 #define LOYALTY_HAL_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,7 +57,7 @@ typedef enum loy_hal_error {
 } loy_hal_error;
 
 /** \brief The stable name of a HAL return value: "ok", "io", "gone", ... Never NULL. */
-const char *loy_hal_strerror(int code);
+LOY_API const char *loy_hal_strerror(int code);
 
 /* ------------------------------------------------------------------------- */
 
@@ -247,7 +249,7 @@ typedef struct loy_hal {
  * \param size bytes at why.
  * \return 0 or LOY_HAL_E_ARGUMENT.
  */
-int loy_hal_check(const loy_hal *hal, char *why, size_t size);
+LOY_API int loy_hal_check(const loy_hal *hal, char *why, size_t size);
 
 /* ---------------------------------------------------------------------------
  * Linux implementations. Each open function fills a table (its ctx owned by
@@ -257,9 +259,9 @@ int loy_hal_check(const loy_hal *hal, char *why, size_t size);
  */
 
 /** \brief The system clocks: CLOCK_REALTIME and CLOCK_MONOTONIC. \return 0. */
-int loy_hal_linux_clock_open(loy_hal_clock *out);
+LOY_API int loy_hal_linux_clock_open(loy_hal_clock *out);
 /** \brief Releases a clock from loy_hal_linux_clock_open(). */
-void loy_hal_linux_clock_close(loy_hal_clock *clock);
+LOY_API void loy_hal_linux_clock_close(loy_hal_clock *clock);
 
 /**
  * \brief A keyboard-wedge scanner through evdev: the scanner types the scan
@@ -271,9 +273,9 @@ void loy_hal_linux_clock_close(loy_hal_clock *clock);
  * so that scans do not also reach a console or a desktop.
  * \return 0, LOY_HAL_E_ARGUMENT, LOY_HAL_E_IO (no such device, no access).
  */
-int loy_hal_linux_evdev_open(loy_hal_card_reader *out, const char *path, int grab);
+LOY_API int loy_hal_linux_evdev_open(loy_hal_card_reader *out, const char *path, int grab);
 /** \brief Releases the device; ungrabs it. */
-void loy_hal_linux_evdev_close(loy_hal_card_reader *reader);
+LOY_API void loy_hal_linux_evdev_close(loy_hal_card_reader *reader);
 
 /**
  * \brief A reader on a serial line (RS-232, USB CDC-ACM): a scan is a line of
@@ -283,9 +285,9 @@ void loy_hal_linux_evdev_close(loy_hal_card_reader *reader);
  * \param baud 1200 to 230400; 0 keeps the line's speed.
  * \return 0; LOY_HAL_E_ARGUMENT for an unknown speed; LOY_HAL_E_IO.
  */
-int loy_hal_linux_serial_open(loy_hal_card_reader *out, const char *path, int baud);
+LOY_API int loy_hal_linux_serial_open(loy_hal_card_reader *out, const char *path, int baud);
 /** \brief Restores the line's settings and closes it. */
-void loy_hal_linux_serial_close(loy_hal_card_reader *reader);
+LOY_API void loy_hal_linux_serial_close(loy_hal_card_reader *reader);
 
 /**
  * \brief The link from the kernel: an rtnetlink socket (RTMGRP_LINK) for the
@@ -298,9 +300,9 @@ void loy_hal_linux_serial_close(loy_hal_card_reader *reader);
  * interface but loopback.
  * \return 0, LOY_HAL_E_ARGUMENT, LOY_HAL_E_IO.
  */
-int loy_hal_linux_link_open(loy_hal_link *out, const char *ifname);
+LOY_API int loy_hal_linux_link_open(loy_hal_link *out, const char *ifname);
 /** \brief Closes the socket. */
-void loy_hal_linux_link_close(loy_hal_link *link);
+LOY_API void loy_hal_linux_link_close(loy_hal_link *link);
 
 /**
  * \brief A key store over a directory, one file per item (a name with '/'
@@ -313,9 +315,9 @@ void loy_hal_linux_link_close(loy_hal_link *link);
  * \param dir an existing directory.
  * \return 0, LOY_HAL_E_ARGUMENT, LOY_HAL_E_IO (not a directory).
  */
-int loy_hal_linux_keystore_open(loy_hal_keystore *out, const char *dir);
+LOY_API int loy_hal_linux_keystore_open(loy_hal_keystore *out, const char *dir);
 /** \brief Releases a key store. */
-void loy_hal_linux_keystore_close(loy_hal_keystore *keys);
+LOY_API void loy_hal_linux_keystore_close(loy_hal_keystore *keys);
 
 /** With it, flush() also fsyncs a regular file (see loy_hal_linux_printer_open()). */
 #define LOY_HAL_PRINTER_FSYNC 1u
@@ -330,9 +332,9 @@ void loy_hal_linux_keystore_close(loy_hal_keystore *keys);
  * \param flags 0 or LOY_HAL_PRINTER_FSYNC.
  * \return 0, LOY_HAL_E_ARGUMENT, LOY_HAL_E_IO.
  */
-int loy_hal_linux_printer_open(loy_hal_printer *out, const char *path, unsigned flags);
+LOY_API int loy_hal_linux_printer_open(loy_hal_printer *out, const char *path, unsigned flags);
 /** \brief Closes the file. */
-void loy_hal_linux_printer_close(loy_hal_printer *printer);
+LOY_API void loy_hal_linux_printer_close(loy_hal_printer *printer);
 
 #ifdef __cplusplus
 }

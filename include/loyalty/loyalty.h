@@ -11,6 +11,8 @@
 #ifndef LOYALTY_LOYALTY_H
 #define LOYALTY_LOYALTY_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,13 +69,13 @@ typedef enum loy_kind {
 } loy_kind;
 
 /** \brief The library's version, "0.1.0". */
-const char *loy_version(void);
+LOY_API const char *loy_version(void);
 /** \brief The library's LOY_VERSION_NUM, to compare with the header's. */
-unsigned loy_version_num(void);
+LOY_API unsigned loy_version_num(void);
 /** \brief The stable name of a status: "insufficient_points", "bad_basket", ... */
-const char *loy_errstr(loy_status status);
+LOY_API const char *loy_errstr(loy_status status);
 /** \brief The kind of a status. */
-loy_kind loy_status_kind(loy_status status);
+LOY_API loy_kind loy_status_kind(loy_status status);
 
 /** Most bytes of a masked card, "****7897", with its terminating NUL. */
 #define LOY_MASKED_CARD_MAX 16
@@ -89,11 +91,11 @@ loy_kind loy_status_kind(loy_status status);
 typedef struct loy_engine loy_engine;
 
 /** \brief A new engine with no program. \return LOY_OK, or LOY_E_INTERNAL without memory. */
-loy_status loy_engine_new(loy_engine **out);
+LOY_API loy_status loy_engine_new(loy_engine **out);
 /** \brief Frees an engine; NULL is ignored. */
-void loy_engine_free(loy_engine *engine);
+LOY_API void loy_engine_free(loy_engine *engine);
 /** \brief The message of the engine's last failure, "" after a success. Never NULL. */
-const char *loy_engine_errmsg(const loy_engine *engine);
+LOY_API const char *loy_engine_errmsg(const loy_engine *engine);
 
 /**
  * \brief Installs a program document (JSON text of spec/program.md).
@@ -103,10 +105,10 @@ const char *loy_engine_errmsg(const loy_engine *engine);
  * LOY_E_OLD_PROGRAM for an older version of the same program. On failure the
  * program in force stays in force.
  */
-loy_status loy_engine_program_load(loy_engine *engine, const char *json, size_t len);
+LOY_API loy_status loy_engine_program_load(loy_engine *engine, const char *json, size_t len);
 
 /** \brief The program in force: its id (valid until the next load) and version. */
-loy_status loy_engine_program_info(const loy_engine *engine, const char **id, int64_t *version);
+LOY_API loy_status loy_engine_program_info(const loy_engine *engine, const char **id, int64_t *version);
 
 /** Most bytes of a formatted amount, "EUR -92233720368547758.08", with its NUL. */
 #define LOY_MONEY_MAX 32
@@ -117,14 +119,14 @@ loy_status loy_engine_program_info(const loy_engine *engine, const char **id, in
  * \param buf receives the text (LOY_MONEY_MAX bytes are always enough).
  * \return LOY_OK, LOY_E_NO_PROGRAM, or LOY_E_BAD_ARGUMENT when buf is too small.
  */
-loy_status loy_engine_format_money(const loy_engine *engine, int64_t amount, char *buf,
+LOY_API loy_status loy_engine_format_money(const loy_engine *engine, int64_t amount, char *buf,
 				   size_t size);
 
 /**
  * \brief Formats an amount of minor units of an ISO 4217 currency, without a
  * program: "EUR 13.50". Same output as loy_engine_format_money().
  */
-loy_status loy_format_money(const char *currency, int64_t amount, char *buf, size_t size);
+LOY_API loy_status loy_format_money(const char *currency, int64_t amount, char *buf, size_t size);
 
 /**
  * \brief Checks a card scan (digits, track 2 or LOYALTY: QR) against the
@@ -132,7 +134,7 @@ loy_status loy_format_money(const char *currency, int64_t amount, char *buf, siz
  * \param masked receives "****7897" (LOY_MASKED_CARD_MAX bytes); may be NULL.
  * \return LOY_OK or LOY_E_BAD_CARD.
  */
-loy_status loy_engine_card_check(loy_engine *engine, const char *scan, char *masked);
+LOY_API loy_status loy_engine_card_check(loy_engine *engine, const char *scan, char *masked);
 
 /** \brief What the caller knows of a member before a checkout. Zero it first. */
 typedef struct loy_member {
@@ -176,7 +178,7 @@ typedef struct loy_checkout {
  * LOY_E_* code for bad input. loy_engine_result_json() then holds the
  * receipt: what loy_engine_refund() takes.
  */
-loy_status loy_engine_checkout(loy_engine *engine, const char *basket_json, size_t len,
+LOY_API loy_status loy_engine_checkout(loy_engine *engine, const char *basket_json, size_t len,
 			       const loy_member *member, const loy_redemption *redemption,
 			       loy_checkout *out);
 
@@ -197,12 +199,12 @@ typedef struct loy_return_line {
  * \return LOY_OK, LOY_D_ALREADY_REFUNDED, LOY_E_BAD_REFUND, LOY_E_BAD_JSON.
  * loy_engine_result_json() then holds the figures and the updated receipt.
  */
-loy_status loy_engine_refund(loy_engine *engine, const char *receipt_json, size_t len,
+LOY_API loy_status loy_engine_refund(loy_engine *engine, const char *receipt_json, size_t len,
 			     const loy_return_line *lines, size_t n, int64_t *reversed,
 			     int64_t *returned);
 
 /** \brief Parts in the breakdown of the last successful checkout, 0 before any. */
-size_t loy_engine_breakdown_count(const loy_engine *engine);
+LOY_API size_t loy_engine_breakdown_count(const loy_engine *engine);
 
 /**
  * \brief One part of the last checkout's breakdown, in order: "base" first,
@@ -210,14 +212,14 @@ size_t loy_engine_breakdown_count(const loy_engine *engine);
  * \param rule receives the part's name, valid until the next call on the engine.
  * \return LOY_OK, or LOY_E_BAD_ARGUMENT past the last part.
  */
-loy_status loy_engine_breakdown_part(const loy_engine *engine, size_t index, const char **rule,
+LOY_API loy_status loy_engine_breakdown_part(const loy_engine *engine, size_t index, const char **rule,
 				     int64_t *points);
 
 /**
  * \brief The JSON text of the last successful checkout or refund (valid until
  * the next call on the engine), "" before any.
  */
-const char *loy_engine_result_json(const loy_engine *engine);
+LOY_API const char *loy_engine_result_json(const loy_engine *engine);
 
 
 /* ---------------------------------------------------------------------------
@@ -246,24 +248,24 @@ typedef struct loy_terminal_setup {
 } loy_terminal_setup;
 
 /** \brief A handle with no data dir yet; NULL only without memory. */
-loy_terminal *loy_terminal_new(void);
+LOY_API loy_terminal *loy_terminal_new(void);
 /** \brief Closes and frees; NULL is ignored. */
-void loy_terminal_free(loy_terminal *t);
+LOY_API void loy_terminal_free(loy_terminal *t);
 /** \brief The message of the handle's last failure, "" after a success. Never NULL. */
-const char *loy_terminal_errmsg(const loy_terminal *t);
+LOY_API const char *loy_terminal_errmsg(const loy_terminal *t);
 /** \brief The JSON object of the last successful operation, "" before any. */
-const char *loy_terminal_result_json(const loy_terminal *t);
+LOY_API const char *loy_terminal_result_json(const loy_terminal *t);
 
 /**
  * \brief Sets the clock used to stamp entries (seconds since the epoch, UTC);
  * NULL restores the system clock. For a HAL clock or a test.
  */
-void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ctx);
+LOY_API void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ctx);
 
 /** \brief Makes data_dir a terminal's (keys, settings, empty ledger) and opens it. */
-loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup);
+LOY_API loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup);
 /** \brief Opens an initialised data dir. */
-loy_status loy_terminal_open(loy_terminal *t, const char *data_dir);
+LOY_API loy_status loy_terminal_open(loy_terminal *t, const char *data_dir);
 
 /**
  * \brief loy_terminal_init() on a terminal's devices (loyalty/hal.h): the
@@ -272,24 +274,24 @@ loy_status loy_terminal_open(loy_terminal *t, const char *data_dir);
  * the default: key files in the data dir, the system clock. A table that
  * fails loy_hal_check() is LOY_E_BAD_ARGUMENT.
  */
-loy_status loy_terminal_init_hal(loy_terminal *t, const char *data_dir,
+LOY_API loy_status loy_terminal_init_hal(loy_terminal *t, const char *data_dir,
 				 const loy_terminal_setup *setup, const struct loy_hal *hal);
 /** \brief loy_terminal_open() on a terminal's devices; see loy_terminal_init_hal(). */
-loy_status loy_terminal_open_hal(loy_terminal *t, const char *data_dir, const struct loy_hal *hal);
+LOY_API loy_status loy_terminal_open_hal(loy_terminal *t, const char *data_dir, const struct loy_hal *hal);
 
 /** \brief Installs a program version; older versions are refused (LOY_E_OLD_PROGRAM). */
-loy_status loy_terminal_program_load(loy_terminal *t, const char *json, size_t len);
+LOY_API loy_status loy_terminal_program_load(loy_terminal *t, const char *json, size_t len);
 /** \brief Enrols a card on this terminal: its balance becomes known here. */
-loy_status loy_terminal_enroll(loy_terminal *t, const char *scan);
+LOY_API loy_status loy_terminal_enroll(loy_terminal *t, const char *scan);
 /**
  * \brief Records a checkout: points earned, and the redemption if any.
  * A receipt id seen before returns the recorded result ("replayed": true)
  * for the same request, LOY_E_RECEIPT_CONFLICT for another.
  */
-loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *basket_json,
+LOY_API loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *basket_json,
 				 size_t len, const loy_redemption *redemption);
 /** \brief Records a refund of units of a receipt of this terminal (n = 0: all left). */
-loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
+LOY_API loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
 			       const loy_return_line *lines, size_t n);
 /**
  * \brief loy_terminal_refund() under the POS's own id for the refund (its
@@ -298,12 +300,12 @@ loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
  * it is LOY_E_RECEIPT_CONFLICT. refund_id: 1 to 64 letters, digits, '-',
  * '_', '.'; NULL is loy_terminal_refund().
  */
-loy_status loy_terminal_refund_keyed(loy_terminal *t, const char *receipt_id, const char *refund_id,
+LOY_API loy_status loy_terminal_refund_keyed(loy_terminal *t, const char *receipt_id, const char *refund_id,
 				     const loy_return_line *lines, size_t n);
 /** \brief A member's balance, pending points, tier and what is redeemable today. */
-loy_status loy_terminal_balance(loy_terminal *t, const char *scan);
+LOY_API loy_status loy_terminal_balance(loy_terminal *t, const char *scan);
 /** \brief Terminal id, store, program, entries, unsynced entries, last sync. */
-loy_status loy_terminal_status(loy_terminal *t);
+LOY_API loy_status loy_terminal_status(loy_terminal *t);
 /**
  * \brief Syncs with the central server over mutual TLS: pushes every entry
  * not yet acknowledged, pulls the program and the members changed since the
@@ -311,7 +313,7 @@ loy_status loy_terminal_status(loy_terminal *t);
  * is lost: the next sync sends it again, and the server counts it once.
  * \param progress called with a short line after each step; may be NULL.
  */
-loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line, void *ctx),
+LOY_API loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line, void *ctx),
 			     void *ctx);
 
 /**
@@ -321,13 +323,13 @@ loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line,
  * While set, every sync on the handle fails so; 0 clears it. The one
  * function that may be called while another thread uses the handle.
  */
-void loy_terminal_cancel_sync(loy_terminal *t, int cancel);
+LOY_API void loy_terminal_cancel_sync(loy_terminal *t, int cancel);
 
 /**
  * \brief Time-outs of a sync's connect and of each read or write, in
  * milliseconds (defaults 5000 and 60000); 0 keeps the default.
  */
-void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms);
+LOY_API void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms);
 
 /**
  * \brief Checks the ledger: SQLite integrity, hash chain, MACs, sequence,
@@ -335,7 +337,7 @@ void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms);
  * LOY_OK with *ok == 0 and "first_bad" in the result; LOY_E_STORAGE means it
  * could not be read at all.
  */
-loy_status loy_terminal_verify(loy_terminal *t, int *ok);
+LOY_API loy_status loy_terminal_verify(loy_terminal *t, int *ok);
 
 #ifdef __cplusplus
 }

@@ -12,8 +12,8 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
-foreach(f include/loyalty/loyalty.h lib/libloyalty.a lib/cmake/loyalty/loyaltyConfig.cmake
-		lib/pkgconfig/loyalty.pc)
+foreach(f include/loyalty/loyalty.h include/loyalty/export.h lib/libloyalty.a lib/libloyalty.so
+		lib/cmake/loyalty/loyaltyConfig.cmake lib/pkgconfig/loyalty.pc lib/pkgconfig/loyalty-static.pc)
 	if(NOT EXISTS ${prefix}/${f})
 		message(FATAL_ERROR "install is missing ${f}")
 	endif()
