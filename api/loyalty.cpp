@@ -134,7 +134,7 @@ loy_status loy_engine_format_money(const loy_engine *e, int64_t amount, char *bu
 	return loy_format_money(e->program->currency.c_str(), amount, buf, size);
 }
 
-loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked)
+loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked, size_t size)
 {
 	if (!e)
 		return LOY_E_BAD_ARGUMENT;
@@ -146,8 +146,14 @@ loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked)
 		auto digits = loy::parse_card_scan(scan, e->program->card);
 		if (!digits)
 			return fail(e, digits.status());
+		const std::string shown = loy::mask_card(*digits);
+		if (masked && size < shown.size() + 1)
+			return fail(e, loy::Code::bad_argument,
+				    fmt::format("card: masked holds {} bytes, the masked card needs {}", size,
+						shown.size() + 1)
+					    .c_str());
 		if (masked)
-			copy_name(masked, LOY_MASKED_CARD_MAX, loy::mask_card(*digits));
+			copy_name(masked, size, shown);
 		return succeed(e);
 	});
 }
@@ -166,22 +172,33 @@ loy_status loy_engine_checkout(loy_engine *e, const char *basket_json, size_t le
 		auto basket = loy::parse_basket(std::string_view(basket_json, len));
 		if (!basket)
 			return fail(e, basket.status());
+		loy_member mm;
+		loy_redemption rr;
+		for (const std::string &bad :
+		     {loy::capi::read_versioned(member, loy::capi::member_v1, "loy_member", &mm),
+		      loy::capi::read_versioned(redemption, loy::capi::redemption_v1, "loy_redemption", &rr)})
+			if (!bad.empty())
+				return fail(e, loy::Code::bad_argument, bad.c_str());
+		if (out && out->size < loy::capi::checkout_v1)
+			return fail(e, loy::Code::bad_argument,
+				    fmt::format("loy_checkout.size is {}: set it with LOY_INIT(loy_checkout)", out->size)
+					    .c_str());
 		loy::Member m;
 		if (member) {
-			m.known = member->known != 0;
-			m.blocked = member->blocked != 0;
-			m.balance = member->balance;
-			m.qualifying_spend = member->qualifying_spend;
-			m.redeemed_today = member->redeemed_today;
+			m.known = mm.known != 0;
+			m.blocked = mm.blocked != 0;
+			m.balance = mm.balance;
+			m.qualifying_spend = mm.qualifying_spend;
+			m.redeemed_today = mm.redeemed_today;
 		}
 		loy::Redemption r;
-		if (redemption && redemption->kind == LOY_REDEEM_POINTS) {
-			r = loy::Redemption::of_points(redemption->points);
-		} else if (redemption && redemption->kind == LOY_REDEEM_REWARD) {
-			if (!redemption->reward)
+		if (rr.kind == LOY_REDEEM_POINTS) {
+			r = loy::Redemption::of_points(rr.points);
+		} else if (rr.kind == LOY_REDEEM_REWARD) {
+			if (!rr.reward)
 				return fail(e, loy::Code::bad_argument, "reward: no id (NULL)");
-			r = loy::Redemption::of_reward(redemption->reward);
-		} else if (redemption && redemption->kind != LOY_REDEEM_NONE) {
+			r = loy::Redemption::of_reward(rr.reward);
+		} else if (rr.kind != LOY_REDEEM_NONE) {
 			return fail(e, loy::Code::bad_argument, "redemption: unknown kind");
 		}
 		auto c = loy::checkout(*e->program, *basket, m, r);
@@ -192,11 +209,13 @@ loy_status loy_engine_checkout(loy_engine *e, const char *basket_json, size_t le
 					     loy::receipt_to_json(receipt));
 		e->breakdown = c->breakdown;
 		if (out) {
-			out->earned = c->earned;
-			out->redeemed = c->redeemed;
-			out->discount = c->discount;
-			out->eligible_spend = c->eligible;
-			copy_name(out->tier, sizeof out->tier, c->tier);
+			loy_checkout co = LOY_INIT(loy_checkout);
+			co.earned = c->earned;
+			co.redeemed = c->redeemed;
+			co.discount = c->discount;
+			co.eligible_spend = c->eligible;
+			copy_name(co.tier, sizeof co.tier, c->tier);
+			loy::capi::write_versioned(co, loy::capi::checkout_v1, "loy_checkout", out);
 		}
 		return succeed(e);
 	});

@@ -75,7 +75,13 @@ std::string str(const char *s) { return s ? s : ""; }
 
 extern "C" {
 
-loy_terminal *loy_terminal_new(void) { return new (std::nothrow) loy_terminal(); }
+loy_status loy_terminal_new(loy_terminal **out)
+{
+	if (!out)
+		return LOY_E_BAD_ARGUMENT;
+	*out = new (std::nothrow) loy_terminal();
+	return *out ? LOY_OK : LOY_E_INTERNAL;
+}
 
 void loy_terminal_free(loy_terminal *t) { delete t; }
 
@@ -123,15 +129,19 @@ loy_status loy_terminal_init_hal(loy_terminal *t, const char *data_dir, const lo
 	if (!data_dir || !setup)
 		return fail(t, Code::bad_argument, "init: no data dir or setup (NULL)");
 	return loy::capi::guarded(t->errmsg, [&]() -> loy_status {
+		loy_terminal_setup in;
+		std::string bad = loy::capi::read_versioned(setup, loy::capi::setup_v1, "loy_terminal_setup", &in);
+		if (!bad.empty())
+			return fail(t, Code::bad_argument, bad.c_str());
 		loy::TerminalSetup s;
-		s.terminal_id = str(setup->terminal_id);
-		s.store = str(setup->store);
-		s.tz = str(setup->tz);
-		s.server = str(setup->server);
-		s.ca = str(setup->ca);
-		s.cert = str(setup->cert);
-		s.key = str(setup->key);
-		s.token_key = str(setup->token_key);
+		s.terminal_id = str(in.terminal_id);
+		s.store = str(in.store);
+		s.tz = str(in.tz);
+		s.server = str(in.server);
+		s.ca = str(in.ca);
+		s.cert = str(in.cert);
+		s.key = str(in.key);
+		s.token_key = str(in.token_key);
 		s.check_identity = [&s](const std::string &ca, const std::string &cert, const std::string &key) {
 			loy::net::ClientIdentity id;
 			id.ca_pem = ca;
@@ -185,11 +195,15 @@ loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *
 {
 	if (t && (!scan || !basket_json))
 		return fail(t, Code::bad_argument, "checkout: no card scan or basket (NULL)");
+	loy_redemption rr;
+	std::string bad = loy::capi::read_versioned(redemption, loy::capi::redemption_v1, "loy_redemption", &rr);
+	if (t && !bad.empty())
+		return fail(t, Code::bad_argument, bad.c_str());
 	loy::Redemption r;
-	if (redemption && redemption->kind == LOY_REDEEM_POINTS)
-		r = loy::Redemption::of_points(redemption->points);
-	else if (redemption && redemption->kind == LOY_REDEEM_REWARD)
-		r = loy::Redemption::of_reward(str(redemption->reward));
+	if (rr.kind == LOY_REDEEM_POINTS)
+		r = loy::Redemption::of_points(rr.points);
+	else if (rr.kind == LOY_REDEEM_REWARD)
+		r = loy::Redemption::of_reward(str(rr.reward));
 	return run(t, [&](loy::Terminal &term) {
 		return term.checkout(scan, std::string_view(basket_json, len), r, t->now());
 	});

@@ -79,10 +79,8 @@ int main(int argc, char **argv)
 			argv[0]);
 		return 2;
 	}
-	loy_member member;
-	memset(&member, 0, sizeof member);
-	loy_redemption redemption;
-	memset(&redemption, 0, sizeof redemption);
+	loy_member member = LOY_INIT(loy_member);
+	loy_redemption redemption = LOY_INIT(loy_redemption);
 	loy_return_line refund[DEMO_REFUND_LINES_MAX];
 	char refund_skus[DEMO_REFUND_LINES_MAX][LOY_NAME_MAX];
 	size_t nrefund = 0;
@@ -161,7 +159,7 @@ int main(int argc, char **argv)
 		printf("== %s\n", title);
 	/* The heading before any error line on stderr. */
 	fflush(stdout);
-	loy_checkout co;
+	loy_checkout co = LOY_INIT(loy_checkout);
 	st = loy_engine_checkout(e, basket, blen, &member, &redemption, &co);
 	if (st != LOY_OK) {
 		rc = fail(e, st);

@@ -67,7 +67,7 @@ int cmd_init(Cli &c)
 	auto get = [&](const char *n) { return c.opt(n) ? c.opt(n)->c_str() : nullptr; };
 	if (!get("terminal-id") || !get("store"))
 		return c.bad_args("init needs --terminal-id and --store");
-	loy_terminal_setup s{};
+	loy_terminal_setup s = LOY_INIT(loy_terminal_setup);
 	s.terminal_id = get("terminal-id");
 	s.store = get("store");
 	s.tz = get("tz");
@@ -145,7 +145,7 @@ int cmd_checkout(Cli &c)
 		return c.bad_args("checkout needs --card SCAN and --basket FILE.json (or - for stdin)");
 	if (c.opt("redeem") && c.opt("reward"))
 		return c.bad_args("--redeem and --reward cannot be used together");
-	loy_redemption r{};
+	loy_redemption r = LOY_INIT(loy_redemption);
 	if (const std::string *p = c.opt("redeem")) {
 		if (!parse_i64(*p, &r.points) || r.points <= 0)
 			return c.bad_args("--redeem wants a positive number of points, got \"" + *p + "\"");
@@ -427,8 +427,7 @@ int main(int argc, char **argv)
 	Cli c;
 	if (int rc = loy::cli::check_command_line(c, argc, argv, usage); rc >= 0)
 		return rc;
-	c.t = loy_terminal_new();
-	if (!c.t)
+	if (loy_terminal_new(&c.t) != LOY_OK)
 		return c.fail(LOY_E_INTERNAL, "out of memory");
 	if (c.clock_offset_s != 0)
 		loy_terminal_set_clock(c.t, [](void *ctx) { return static_cast<Cli *>(ctx)->now_utc(); }, &c);

@@ -103,9 +103,9 @@ std::string field(const Json &j, const char *key)
 
 // A terminal handle that frees itself.
 struct Handle {
-	loy_terminal *t = loy_terminal_new();
+	loy_terminal *t = nullptr;
 	~Handle() { loy_terminal_free(t); }
-	Handle() = default;
+	Handle() { (void)loy_terminal_new(&t); } // NULL without memory: every call then fails
 	Handle(const Handle &) = delete;
 	Handle &operator=(const Handle &) = delete;
 	Json result() const { return Json::parse(loy_terminal_result_json(t), nullptr, false); }
@@ -474,7 +474,7 @@ Json Till::Impl::checkout(const Json &req, const std::string &s)
 		basket = *b;
 	else
 		return bad_request("checkout: \"basket\" (a basket object) is missing");
-	loy_redemption r{};
+	loy_redemption r = LOY_INIT(loy_redemption);
 	auto pts = req.find("redeem_points");
 	auto reward = req.find("reward");
 	if (pts != req.end() && reward != req.end())

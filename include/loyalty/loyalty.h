@@ -131,13 +131,28 @@ LOY_API loy_status loy_format_money(const char *currency, int64_t amount, char *
 /**
  * \brief Checks a card scan (digits, track 2 or LOYALTY: QR) against the
  * program's card rule.
- * \param masked receives "****7897" (LOY_MASKED_CARD_MAX bytes); may be NULL.
- * \return LOY_OK or LOY_E_BAD_CARD.
+ * \param masked receives "****7897", at most LOY_MASKED_CARD_MAX bytes with
+ * its NUL; may be NULL. \param size the bytes masked holds.
+ * \return LOY_OK, LOY_E_BAD_CARD, or LOY_E_BAD_ARGUMENT when masked is too
+ * small (the message says how many bytes it needs).
  */
-LOY_API loy_status loy_engine_card_check(loy_engine *engine, const char *scan, char *masked);
+LOY_API loy_status loy_engine_card_check(loy_engine *engine, const char *scan, char *masked, size_t size);
 
-/** \brief What the caller knows of a member before a checkout. Zero it first. */
+/*
+ * Structs that may grow carry their size first: the caller sets it,
+ * LOY_INIT(type) zeroes the rest, and a newer library honours an older
+ * caller's smaller struct (the fields it lacks read as zero; an output
+ * struct gets only what it has room for). Fields are only ever appended.
+ */
+#ifdef __cplusplus
+#define LOY_INIT(type) (loy_init_<type>())
+#else
+#define LOY_INIT(type) {.size = sizeof(type)}
+#endif
+
+/** \brief What the caller knows of a member before a checkout: LOY_INIT(loy_member). */
 typedef struct loy_member {
+	size_t size;              /**< sizeof(loy_member) */
 	int known;                /**< balance known: came in a sync or enrolled here */
 	int blocked;              /**< blocked by the central server */
 	int64_t balance;          /**< available points now */
@@ -151,15 +166,17 @@ typedef enum loy_redeem_kind {
 	LOY_REDEEM_REWARD = 2
 } loy_redeem_kind;
 
-/** \brief A redemption on a checkout. Zero it for none. */
+/** \brief A redemption on a checkout: LOY_INIT(loy_redemption) for none. */
 typedef struct loy_redemption {
+	size_t size;        /**< sizeof(loy_redemption) */
 	loy_redeem_kind kind;
 	int64_t points;     /**< LOY_REDEEM_POINTS */
 	const char *reward; /**< LOY_REDEEM_REWARD: the reward's id */
 } loy_redemption;
 
-/** \brief The figures of a checkout; the breakdown is in the result JSON. */
+/** \brief The figures of a checkout (LOY_INIT(loy_checkout)); the breakdown is in the result JSON. */
 typedef struct loy_checkout {
+	size_t size;            /**< sizeof(loy_checkout) */
 	int64_t earned;
 	int64_t redeemed;       /**< points taken */
 	int64_t discount;       /**< money taken off by the redemption */
@@ -235,8 +252,9 @@ struct loy_hal;
 /** \brief A terminal handle. One per thread; several processes may share a data dir. */
 typedef struct loy_terminal loy_terminal;
 
-/** \brief Settings of a new terminal. Unused strings are NULL. */
+/** \brief Settings of a new terminal: LOY_INIT(loy_terminal_setup); unused strings NULL. */
 typedef struct loy_terminal_setup {
+	size_t size;             /**< sizeof(loy_terminal_setup) */
 	const char *terminal_id; /**< required: letters, digits, '-', '_', '.' */
 	const char *store;       /**< required, same alphabet */
 	const char *tz;          /**< IANA zone or "+01:00"; NULL: receipts' own offsets */
@@ -247,8 +265,8 @@ typedef struct loy_terminal_setup {
 	const char *token_key;   /**< the chain's card-token key file; NULL: made here */
 } loy_terminal_setup;
 
-/** \brief A handle with no data dir yet; NULL only without memory. */
-LOY_API loy_terminal *loy_terminal_new(void);
+/** \brief A handle with no data dir yet, as loy_engine_new(): LOY_E_INTERNAL only without memory. */
+LOY_API loy_status loy_terminal_new(loy_terminal **out);
 /** \brief Closes and frees; NULL is ignored. */
 LOY_API void loy_terminal_free(loy_terminal *t);
 /** \brief The message of the handle's last failure, "" after a success. Never NULL. */
@@ -340,6 +358,16 @@ LOY_API void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int
 LOY_API loy_status loy_terminal_verify(loy_terminal *t, int *ok);
 
 #ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+/* LOY_INIT in C++: the struct value-initialised, its size set. */
+template <class T> inline T loy_init_()
+{
+	T value{};
+	value.size = sizeof(T);
+	return value;
 }
 #endif
 

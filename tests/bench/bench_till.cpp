@@ -159,8 +159,14 @@ void ratio_row(const Stats &s, const Stats &base)
 
 // The till's two handles on one data dir, and the checkouts of its loop.
 struct Till {
-	loy_terminal *main = loy_terminal_new();
-	loy_terminal *syncs = loy_terminal_new();
+	loy_terminal *main = make();
+	loy_terminal *syncs = make();
+	static loy_terminal *make()
+	{
+		loy_terminal *t = nullptr;
+		(void)loy_terminal_new(&t);
+		return t;
+	}
 	Clock::time_point t0 = Clock::now();
 	int64_t next = 1;
 	std::mt19937 rng{42};
@@ -401,7 +407,7 @@ int main(int argc, char **argv)
 	const std::string server_url = fmt::format("https://127.0.0.1:{}", port.load());
 	const std::string ca = pki + "/ca.pem", cert = pki + "/TILL.pem", key = pki + "/TILL.key",
 			  token_key = pki + "/token.key";
-	loy_terminal_setup setup{};
+	loy_terminal_setup setup = LOY_INIT(loy_terminal_setup);
 	setup.terminal_id = "TILL";
 	setup.store = "S1";
 	setup.server = server_url.c_str();

@@ -155,13 +155,19 @@ static void terminal_on_hal(const char *program, size_t plen)
 	broken.version = 0;
 	loy_hal bad = hal;
 	bad.keys = &broken;
-	loy_terminal_setup setup = {0};
+	loy_terminal_setup setup = LOY_INIT(loy_terminal_setup);
 	setup.terminal_id = "T1";
 	setup.store = "S1";
 	setup.tz = "+01:00";
 
-	loy_terminal *t = loy_terminal_new();
-	CHECK(t != NULL);
+	loy_terminal *t = NULL;
+	CHECK(loy_terminal_new(&t) == LOY_OK && t != NULL);
+	CHECK(loy_terminal_new(NULL) == LOY_E_BAD_ARGUMENT);
+	/* A setup whose size was left 0 is no setup of this library. */
+	loy_terminal_setup unsized = setup;
+	unsized.size = 0;
+	CHECK(loy_terminal_init_hal(t, data, &unsized, &hal) == LOY_E_BAD_ARGUMENT);
+	CHECK(strstr(loy_terminal_errmsg(t), "LOY_INIT(loy_terminal_setup)") != NULL);
 	CHECK(loy_terminal_init_hal(t, data, &setup, &bad) == LOY_E_BAD_ARGUMENT);
 	CHECK(strstr(loy_terminal_errmsg(t), "hal: keys: version below 1") != NULL);
 	CHECK(loy_terminal_init_hal(t, data, &setup, &hal) == LOY_OK);
@@ -178,7 +184,7 @@ static void terminal_on_hal(const char *program, size_t plen)
 	loy_terminal_free(t);
 
 	/* Without its key store the data dir is not enough to open it. */
-	t = loy_terminal_new();
+	CHECK(loy_terminal_new(&t) == LOY_OK);
 	CHECK(loy_terminal_open(t, data) == LOY_E_STORAGE);
 	CHECK(strstr(loy_terminal_errmsg(t), "ledger.key is missing") != NULL);
 	CHECK(loy_terminal_open_hal(t, data, &hal) == LOY_OK);
@@ -246,19 +252,41 @@ int main(int argc, char **argv)
 
 	/* Cards: each scan form, masking, a bad check digit. */
 	char masked[LOY_MASKED_CARD_MAX];
-	CHECK_STATUS(loy_engine_card_check(e, "6280 0012-3456 7895", masked), LOY_OK);
+	CHECK_STATUS(loy_engine_card_check(e, "6280 0012-3456 7895", masked, sizeof masked), LOY_OK);
 	CHECK(strcmp(masked, "****7895") == 0);
-	CHECK_STATUS(loy_engine_card_check(e, ";6280001234567895=2812?", masked), LOY_OK);
-	CHECK_STATUS(loy_engine_card_check(e, "LOYALTY:6280001234567895", masked), LOY_OK);
-	CHECK_STATUS(loy_engine_card_check(e, "6280001234567897", masked), LOY_E_BAD_CARD);
+	CHECK_STATUS(loy_engine_card_check(e, ";6280001234567895=2812?", masked, sizeof masked), LOY_OK);
+	CHECK_STATUS(loy_engine_card_check(e, "LOYALTY:6280001234567895", masked, sizeof masked), LOY_OK);
+	/* A buffer too small is refused, naming the bytes needed; NULL is fine. */
+	CHECK_STATUS(loy_engine_card_check(e, "6280001234567895", masked, 8), LOY_E_BAD_ARGUMENT);
+	CHECK(strstr(loy_engine_errmsg(e), "needs 9") != NULL);
+	CHECK_STATUS(loy_engine_card_check(e, "6280001234567895", NULL, 0), LOY_OK);
+	CHECK_STATUS(loy_engine_card_check(e, "6280001234567897", masked, sizeof masked), LOY_E_BAD_CARD);
 	CHECK(strstr(loy_engine_errmsg(e), "Luhn") != NULL);
 
 	/* Checkout of an unknown card: the lowest tier, tobacco excluded.
 	 * S = 700; base 7; double-tuesday (x2 on a Tuesday) adds 7. */
-	loy_checkout co;
-	memset(&co, 0, sizeof co);
+	loy_checkout co = LOY_INIT(loy_checkout);
 	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, NULL, &co), LOY_OK);
 	CHECK(co.earned == 14);
+	{
+		/* A caller built against a newer header, whose structs have grown:
+		 * the library reads and writes the fields it knows, leaves the rest. */
+		struct {
+			loy_checkout co;
+			int64_t later;
+		} newer;
+		memset(&newer, 0, sizeof newer);
+		newer.co.size = sizeof newer;
+		newer.later = 77;
+		CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, NULL, &newer.co), LOY_OK);
+		CHECK(newer.co.earned == 14 && newer.co.size == sizeof newer && newer.later == 77);
+		/* One whose size was left 0 is refused, naming the fix. */
+		loy_checkout unsized;
+		memset(&unsized, 0, sizeof unsized);
+		CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, NULL, &unsized),
+			     LOY_E_BAD_ARGUMENT);
+		CHECK(strstr(loy_engine_errmsg(e), "LOY_INIT(loy_checkout)") != NULL);
+	}
 	CHECK(co.eligible_spend == 700);
 	CHECK(strcmp(co.tier, "Member") == 0);
 	CHECK(loy_engine_breakdown_count(e) == 2);
@@ -271,14 +299,12 @@ int main(int argc, char **argv)
 	CHECK_STATUS(loy_engine_breakdown_part(e, 2, &rule, &points), LOY_E_BAD_ARGUMENT);
 
 	/* An unknown card cannot redeem; a known one short of points neither. */
-	loy_redemption r;
-	memset(&r, 0, sizeof r);
+	loy_redemption r = LOY_INIT(loy_redemption);
 	r.kind = LOY_REDEEM_REWARD;
 	r.reward = "free-coffee";
 	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, NULL, &r, &co),
 		     LOY_D_BALANCE_UNKNOWN);
-	loy_member m;
-	memset(&m, 0, sizeof m);
+	loy_member m = LOY_INIT(loy_member);
 	m.known = 1;
 	m.balance = 299;
 	CHECK_STATUS(loy_engine_checkout(e, basket, sizeof basket - 1, &m, &r, &co),

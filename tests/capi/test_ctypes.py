@@ -31,8 +31,10 @@ BASKET = {"receipt_id": "P-1", "at": "2026-11-24T10:15:00+01:00",
 
 
 class Setup(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_char_p) for name in
-                ("terminal_id", "store", "tz", "server", "ca", "cert", "key", "token_key")]
+    """loy_terminal_setup: its size first, as every struct that may grow."""
+    _fields_ = [("size", ctypes.c_size_t)] + [(name, ctypes.c_char_p) for name in
+                                              ("terminal_id", "store", "tz", "server", "ca", "cert", "key",
+                                               "token_key")]
 
 
 CLOCK = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
@@ -43,7 +45,7 @@ def load():
     lib.loy_version.restype = ctypes.c_char_p
     lib.loy_errstr.restype = ctypes.c_char_p
     lib.loy_errstr.argtypes = [ctypes.c_int]
-    lib.loy_terminal_new.restype = ctypes.c_void_p
+    lib.loy_terminal_new.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
     lib.loy_terminal_free.argtypes = [ctypes.c_void_p]
     lib.loy_terminal_errmsg.restype = ctypes.c_char_p
     lib.loy_terminal_errmsg.argtypes = [ctypes.c_void_p]
@@ -66,7 +68,9 @@ class SharedLibraryTest(unittest.TestCase):
         self.lib = load()
         self.tmp = tempfile.TemporaryDirectory(prefix="loy-ctypes-")
         self.addCleanup(self.tmp.cleanup)
-        self.t = self.lib.loy_terminal_new()
+        handle = ctypes.c_void_p()
+        self.assertEqual(self.lib.loy_terminal_new(ctypes.byref(handle)), 0)
+        self.t = handle.value
         self.assertTrue(self.t)
         self.addCleanup(self.lib.loy_terminal_free, self.t)
         self.clock = CLOCK(lambda ctx: NOW)  # kept alive as long as the handle
@@ -81,7 +85,7 @@ class SharedLibraryTest(unittest.TestCase):
         self.assertTrue(self.lib.loy_version().decode()[0].isdigit())
         self.assertEqual(self.lib.loy_errstr(6), b"bad_card")
         data = os.path.join(self.tmp.name, "data").encode()
-        setup = Setup(terminal_id=b"T1", store=b"S1", tz=b"Europe/Budapest")
+        setup = Setup(size=ctypes.sizeof(Setup), terminal_id=b"T1", store=b"S1", tz=b"Europe/Budapest")
         self.ok(self.lib.loy_terminal_init(self.t, data, ctypes.byref(setup)))
         self.ok(self.lib.loy_terminal_open(self.t, data))
         with open(PROGRAM, "rb") as f:

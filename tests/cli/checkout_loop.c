@@ -92,8 +92,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "checkout_loop: cannot read %s\n", argv[3]);
 		return 2;
 	}
-	loy_terminal *t = loy_terminal_new();
-	if (!t) {
+	loy_terminal *t = NULL;
+	if (loy_terminal_new(&t) != LOY_OK) {
 		fprintf(stderr, "checkout_loop: out of memory\n");
 		return 1;
 	}
@@ -113,8 +113,7 @@ int main(int argc, char **argv)
 			rc = 2;
 			break;
 		}
-		loy_redemption none;
-		memset(&none, 0, sizeof none);
+		loy_redemption none = LOY_INIT(loy_redemption);
 		st = loy_terminal_checkout(t, argv[2], basket, strlen(basket), &none);
 		if (st != LOY_OK) {
 			fprintf(stderr, "checkout_loop: checkout %s: %s: %s\n", id, loy_errstr(st),
