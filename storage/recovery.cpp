@@ -266,13 +266,21 @@ Result<Terminal::Recovery> Terminal::recover(int64_t fork, const ChainHead &head
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	db::Db &db = ledger_.db();
+	// Another sync of this data dir may have taken the entries back while
+	// this one staged them: then there is nothing left to do.
+	auto level = entry_hash(head.seq);
+	if (!level)
+		return level.status();
+	if (*level == head.hash)
+		return Recovery{};
 	auto acked = ledger_.acked_through();
 	if (!acked)
 		return acked.status();
 	if (fork <= *acked)
-		return corrupt(fmt::format("a recovery from entry {} would undo entries the centre acknowledged "
-					   "(through {})",
-					   fork, *acked));
+		return Status(Code::network, fmt::format("sync: a recovery from entry {} would undo entries the "
+							 "centre acknowledged (through {}): another sync of this "
+							 "data dir moved on; try again",
+							 fork, *acked));
 	const std::string at = format_timestamp(Timestamp{now, 0});
 
 	// What the journal holds from the fork on: kept as it was in `rebased`

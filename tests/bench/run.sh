@@ -15,3 +15,5 @@ build/release/tests/bench/bench_sync --program examples/programs/cafe-rewards.js
 echo
 build/release/tests/bench/bench_till --program examples/programs/cafe-rewards.json \
 	--dir build/bench-data
+echo
+tests/bench/footprint.sh

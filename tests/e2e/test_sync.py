@@ -1526,7 +1526,7 @@ class RecoveryEdgeTest(RestoredLedgerCase):
                 if target.startswith("/v1/push"):
                     return 200, {"acked_through": 10 ** 15, "hash": "ab" * 32}
                 if target.startswith("/v1/entries"):
-                    after = int(re.search(r"after=(\\d+)", target).group(1))
+                    after = int(re.search(r"after=(\d+)", target).group(1))
                     doc = {"acked_through": 10 ** 15, "hash": "ab" * 32}
                     doc.update(page(after))
                     if doc["hash"] is None:
