@@ -3,18 +3,17 @@
 #include "storage/terminal.hpp"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -24,6 +23,7 @@
 #include "core/receipt_json.hpp"
 #include "core/timeutil.hpp"
 #include "storage/entry_data.hpp"
+#include "storage/tzfile.hpp"
 
 namespace loy {
 
@@ -229,7 +229,42 @@ Result<Timestamp> effective_now(Ledger &l, const std::string &tz, int64_t clock)
 	return now;
 }
 
-std::mutex tz_mutex;
+// A terminal reads one zone; the rest is room for tools and tests that ask
+// for a few, and the bound keeps a caller naming many from growing memory.
+constexpr size_t zone_cache_max = 16;
+
+struct CachedZone {
+	std::string name;
+	std::shared_ptr<const Zone> zone;
+};
+
+// Zones read once per process (a tzdata update is seen after a restart).
+// Only this cache is shared, under its own lock: no C library state is.
+std::shared_ptr<const Zone> cached_zone(const std::string &name)
+{
+	static std::mutex mutex;
+	static std::vector<CachedZone> cache; // oldest first
+	{
+		std::lock_guard<std::mutex> lock(mutex);
+		for (const auto &c : cache)
+			if (c.name == name)
+				return c.zone;
+	}
+	// Read outside the lock: another thread's zone is not kept waiting on
+	// this file. Two threads may read the same one; the first kept wins.
+	auto loaded = load_zone(name);
+	if (!loaded)
+		return nullptr;
+	auto zone = std::make_shared<const Zone>(std::move(loaded).value());
+	std::lock_guard<std::mutex> lock(mutex);
+	for (const auto &c : cache)
+		if (c.name == name)
+			return c.zone;
+	if (cache.size() == zone_cache_max)
+		cache.erase(cache.begin());
+	cache.push_back({name, zone});
+	return zone;
+}
 
 } // namespace
 
@@ -245,27 +280,10 @@ std::optional<int32_t> zone_offset(const std::string &tz, int64_t utc)
 			return std::nullopt;
 		return t->offset_s;
 	}
-	std::string file = "/usr/share/zoneinfo/" + tz;
-	if (tz.find("..") != std::string::npos || ::access(file.c_str(), R_OK) != 0)
+	auto zone = cached_zone(tz);
+	if (!zone)
 		return std::nullopt;
-	// The C library reads zones through TZ alone; hold the lock while it is
-	// switched, and put it back.
-	std::lock_guard<std::mutex> lock(tz_mutex);
-	const char *old = std::getenv("TZ");
-	std::string saved = old ? old : "";
-	::setenv("TZ", tz.c_str(), 1);
-	::tzset();
-	std::time_t t = static_cast<std::time_t>(utc);
-	std::tm tm{};
-	bool ok = ::localtime_r(&t, &tm) != nullptr;
-	if (old)
-		::setenv("TZ", saved.c_str(), 1);
-	else
-		::unsetenv("TZ");
-	::tzset();
-	if (!ok)
-		return std::nullopt;
-	return static_cast<int32_t>(tm.tm_gmtoff);
+	return zone->offset_at(utc);
 }
 
 Status Terminal::init(const std::string &dir, const TerminalSetup &s, int64_t now,

@@ -151,7 +151,8 @@ private:
 };
 
 // The UTC offset in seconds of zone `tz` (IANA name or ±hh:mm) at `utc`;
-// nullopt when the zone is unknown.
+// nullopt when the zone is unknown. Zones are read from their files
+// (storage/tzfile.hpp), never through TZ and tzset.
 std::optional<int32_t> zone_offset(const std::string &tz, int64_t utc);
 
 } // namespace loy
