@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -212,6 +213,31 @@ void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &
 
 } // namespace
 
+namespace {
+
+// after= and limit= of a paged GET: after a number from 0, limit from 1
+// (past `max` it is `max`). An answer when they are not.
+struct PageQuery {
+	int64_t after = 0;
+	int limit = 0;
+};
+
+std::optional<net::Response> read_page_query(const net::Request &req, const char *what, int max, PageQuery *q)
+{
+	int64_t after = 0, limit = max;
+	std::string a = query_param(req.target, "after"), l = query_param(req.target, "limit");
+	if ((!a.empty() && !to_int(a, &after)) || (!l.empty() && !to_int(l, &limit)))
+		return error_response(400, "bad_argument",
+				      fmt::format("{}: after and limit must be numbers from 0 to {}", what, INT64_MAX));
+	if (limit < 1)
+		return error_response(400, "bad_argument", fmt::format("{}: limit must be at least 1", what));
+	q->after = after;
+	q->limit = static_cast<int>(std::min<int64_t>(limit, max));
+	return std::nullopt;
+}
+
+} // namespace
+
 net::Response handle_request(Store &store, const net::Request &req, const std::string &cn, int64_t now)
 {
 	if (req.header("X-Loyalty-Protocol") != "1")
@@ -265,20 +291,14 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 	}
 	if (req.method == "GET" && path == "/v1/entries") {
 		// A terminal reads back only its own entries: the certificate's.
-		int64_t after = 0, limit = entries_page_max;
-		std::string a = query_param(req.target, "after"), l = query_param(req.target, "limit");
-		if ((!a.empty() && !to_int(a, &after)) || (!l.empty() && !to_int(l, &limit)))
-			return error_response(400, "bad_argument",
-					      fmt::format("entries: after and limit must be numbers from 0 to {}",
-							  INT64_MAX));
-		if (limit < 1)
-			return error_response(400, "bad_argument", "entries: limit must be at least 1");
+		PageQuery q;
+		if (auto bad = read_page_query(req, "entries", entries_page_max, &q))
+			return *bad;
 		const std::string ledger = query_param(req.target, "ledger");
 		if (ledger.size() > ledger_id_bytes_max)
 			return error_response(400, "bad_argument",
 					      fmt::format("entries: ledger must be at most {} bytes", ledger_id_bytes_max));
-		auto page = store.entries_after(cn, ledger, after,
-						static_cast<int>(std::min<int64_t>(limit, entries_page_max)));
+		auto page = store.entries_after(cn, ledger, q.after, q.limit);
 		if (!page)
 			return from_status(page.status());
 		Json list = Json::array();
@@ -314,15 +334,10 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 		return json_response(200, out.dump());
 	}
 	if (req.method == "GET" && path == "/v1/members") {
-		int64_t after = 0, limit = members_page_max;
-		std::string a = query_param(req.target, "after"), l = query_param(req.target, "limit");
-		if ((!a.empty() && !to_int(a, &after)) || (!l.empty() && !to_int(l, &limit)))
-			return error_response(400, "bad_argument",
-					      fmt::format("members: after and limit must be numbers from 0 to {}",
-							  INT64_MAX));
-		if (limit < 1)
-			return error_response(400, "bad_argument", "members: limit must be at least 1");
-		auto page = store.members_after(after, static_cast<int>(std::min<int64_t>(limit, members_page_max)), now);
+		PageQuery q;
+		if (auto bad = read_page_query(req, "members", members_page_max, &q))
+			return *bad;
+		auto page = store.members_after(q.after, q.limit, now);
 		if (!page)
 			return from_status(page.status());
 		Json members = Json::array();

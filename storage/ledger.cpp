@@ -651,24 +651,36 @@ Result<int64_t> Ledger::acked_through() { return meta_int("acked_through", 0); }
 Status Ledger::append(Entry &e)
 {
 	assert(keys_loaded_);
+	auto tail = journal_tail();
+	if (!tail)
+		return tail.status();
+	e.seq = tail->next_seq;
+	e.body = entry_body(e, terminal_id_, tail->prev);
+	e.hash = crypto::sha256(e.body);
+	return insert_entry(e);
+}
+
+Result<Ledger::Tail> Ledger::journal_tail()
+{
 	auto st = db_.prepare("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1");
 	if (!st)
 		return st.status();
 	auto row = st.value().step();
 	if (!row)
 		return row.status();
-	crypto::Digest prev{};
-	int64_t seq = 1;
+	Tail t;
 	if (*row) {
-		seq = st.value().int64(0) + 1;
+		t.next_seq = st.value().int64(0) + 1;
 		std::string h = st.value().blob(1);
-		if (h.size() != prev.size())
-			return corrupt(fmt::format("entry {} has a malformed hash", seq - 1));
-		std::copy(h.begin(), h.end(), prev.begin());
+		if (h.size() != t.prev.size())
+			return corrupt(fmt::format("entry {} has a malformed hash", t.next_seq - 1));
+		std::copy(h.begin(), h.end(), t.prev.begin());
 	}
-	e.seq = seq;
-	e.body = entry_body(e, terminal_id_, prev);
-	e.hash = crypto::sha256(e.body);
+	return t;
+}
+
+Status Ledger::insert_entry(Entry &e)
+{
 	e.mac = crypto::hmac_sha256(mac_key_, std::string_view(reinterpret_cast<const char *>(e.hash.data()),
 								 e.hash.size()));
 	auto ins = db_.prepare("INSERT INTO journal (seq, kind, receipt_id, token, program_id, "
@@ -689,22 +701,11 @@ Status Ledger::append(Entry &e)
 Status Ledger::adopt(int64_t seq, const std::string &hash_hex, const std::string &body)
 {
 	assert(keys_loaded_);
-	auto st = db_.prepare("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1");
-	if (!st)
-		return st.status();
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	crypto::Digest prev{};
-	int64_t next = 1;
-	if (*row) {
-		next = st.value().int64(0) + 1;
-		std::string h = st.value().blob(1);
-		if (h.size() != prev.size())
-			return corrupt(fmt::format("entry {} has a malformed hash", next - 1));
-		std::copy(h.begin(), h.end(), prev.begin());
-	}
-	st.value().reset();
+	auto tail = journal_tail();
+	if (!tail)
+		return tail.status();
+	const int64_t next = tail->next_seq;
+	const crypto::Digest &prev = tail->prev;
 	auto refuse = [&](const std::string &why) {
 		return Status(Code::network, fmt::format("sync: the centre's entry {} of this terminal {}", seq, why));
 	};
@@ -739,19 +740,7 @@ Status Ledger::adopt(int64_t seq, const std::string &hash_hex, const std::string
 	}
 	e.body = body;
 	e.hash = hash;
-	e.mac = crypto::hmac_sha256(mac_key_, std::string_view(reinterpret_cast<const char *>(e.hash.data()),
-								 e.hash.size()));
-	auto ins = db_.prepare("INSERT INTO journal (seq, kind, receipt_id, token, program_id, "
-			       "program_version, device_time, points, body, hash, mac) "
-			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-	if (!ins)
-		return ins.status();
-	auto &s = ins.value();
-	s.bind(1, e.seq).bind(2, e.kind).bind(3, e.receipt_id).bind(4, e.token).bind(5, e.program_id);
-	s.bind(6, e.program_version).bind(7, e.device_time).bind(8, e.points).bind(9, e.body);
-	s.bind_blob(10, e.hash.data(), e.hash.size()).bind_blob(11, e.mac.data(), e.mac.size());
-	LOY_TRY(s.run());
-	return set_meta("head", std::to_string(e.seq));
+	return insert_entry(e);
 }
 
 Status Ledger::rebuild_derived()

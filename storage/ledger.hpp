@@ -134,6 +134,14 @@ private:
 	bool keys_loaded_ = false;
 
 	Status seal_all();
+	// Where the next entry goes: its seq, and the hash it must name.
+	struct Tail {
+		int64_t next_seq = 1;
+		crypto::Digest prev{};
+	};
+	Result<Tail> journal_tail();
+	// The journal row of `e` (body and hash set): its MAC, the row, the head.
+	Status insert_entry(Entry &e);
 	Status check_seals(const std::function<void(std::string)> &fail);
 	std::string seal_member(const ServerMemberRow &m) const;
 	static bool same_seal(const std::string &mac, const std::string &want);

@@ -133,6 +133,8 @@ def terminals_acked(report):
 class TwoStoresTest(SyncCase):
     """Two terminals in two stores, an offline day on each, then sync."""
 
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
+
     def test_offline_day_in_two_stores(self):
         c = self.new_central()
         srv = self.new_server(c)
@@ -334,6 +336,8 @@ class ExactlyOnceTest(SyncCase):
     server, sometimes of the terminal's sync) and by SIGTERM; then a clean
     sync: every entry counts once."""
 
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
+
     def test_sync_interrupted_by_kills(self):
         rnd = random.Random(SEED)
         total = 600 if Config.emulated else 1500
@@ -524,6 +528,8 @@ def in_parallel(fns):
 class ConcurrentSyncTest(SyncCase):
     """Three terminals (two in the same store) push at the same time while
     administrative commands run on the centre's data dir."""
+
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
 
     def test_concurrent_pushes_and_admin_commands(self):
         rnd = random.Random(SEED + 1)
@@ -750,6 +756,8 @@ class DeadServerTest(SyncCase):
 
 
 class BlockedCardTest(SyncCase):
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
+
 
     def test_blocked_card(self):
         c = self.new_central(terminals=("T1", "T2"))
@@ -803,6 +811,8 @@ class BlockedCardTest(SyncCase):
 
 
 class ClockTest(SyncCase):
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
+
 
     def test_a_terminal_two_hours_ahead_is_flagged(self):
         """Both programs follow LOYALTY_CLOCK_OFFSET_S (what tests/run-dates.sh
@@ -1567,6 +1577,8 @@ class RecoveryEdgeTest(RestoredLedgerCase):
 
 
 class ProgramUpdateTest(SyncCase):
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
+
 
     def test_program_versions_only_go_up(self):
         c = self.new_central(terminals=("T1", "T2"))
@@ -1631,6 +1643,8 @@ class ProgramUpdateTest(SyncCase):
 class ExpiryTest(SyncCase):
     """Points pushed after they expired: the centre never counts them, and
     its report says so at once."""
+
+    DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
 
     def test_points_pushed_after_their_expiry(self):
         c = self.new_central(terminals=("T1",))
@@ -1739,7 +1753,11 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--tmpdir", default=None, help="where the temporary dirs go "
                         "(default /dev/shm when writable, else the system's)")
+    parser.add_argument("--group", choices=("dated", "undated"), default=None,
+                        help="only the classes whose expectations depend on the day (DATED), "
+                        "which tests/run-dates.sh runs again on other days, or only the others")
     args, rest = parser.parse_known_args()
+    Config.group = args.group
     Config.terminal = os.path.abspath(args.terminal)
     Config.central = os.path.abspath(args.central)
     Config.emulator = emulator_args(args.emulator)
@@ -1754,6 +1772,19 @@ def main():
            if Config.emulated else ""))
     sys.stdout.flush()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+def load_tests(loader, tests, pattern):
+    """--group: the dated classes, or the rest."""
+    if getattr(Config, "group", None) is None:
+        return tests
+    want = Config.group == "dated"
+    suite = unittest.TestSuite()
+    for case in tests:
+        for test in (case if isinstance(case, unittest.TestSuite) else [case]):
+            if bool(getattr(type(test), "DATED", False)) == want:
+                suite.addTest(test)
+    return suite
 
 
 if __name__ == "__main__":
