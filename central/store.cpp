@@ -583,6 +583,10 @@ Result<ChainHead> SqliteStore::push(const std::string &terminal, const std::stri
 	return head;
 }
 
+// The refusal kept for the report: its message names the entry and the
+// field within a few hundred bytes; a longer one is cut there.
+constexpr size_t refusal_bytes_max = 500;
+
 Status SqliteStore::note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
 				 int64_t now)
 {
@@ -592,7 +596,7 @@ Status SqliteStore::note_refusal(const std::string &terminal, const std::string 
 		   "last_refusal_at) VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT (terminal_id) DO UPDATE SET "
 		   "refused_pushes = refused_pushes + 1, last_refusal = excluded.last_refusal, "
 		   "last_refusal_at = excluded.last_refusal_at",
-		   {terminal, store, zero_hash, utf8_scrub(why.substr(0, 500))}, {now});
+		   {terminal, store, zero_hash, utf8_scrub(why.substr(0, refusal_bytes_max))}, {now});
 }
 
 Result<ChainHead> SqliteStore::apply_batch(const std::string &terminal, const std::string &store,

@@ -17,7 +17,6 @@ using OJson = nlohmann::ordered_json;
 
 namespace {
 
-constexpr const char *anchor_item = ledger_anchor_item;
 const std::string zero_hash(64, '0');
 
 Status corrupt(std::string msg) { return Status(Code::storage, "ledger: " + std::move(msg)); }
@@ -127,7 +126,7 @@ Result<bool> journal_has(Ledger &ledger, const char *sql, const std::string &key
 Status Terminal::put_anchor(const ChainHead &head)
 {
 	anchor_ok_ = false;
-	return keys_->put_item(anchor_item, fmt::format("{} {}\n", head.seq, head.hash));
+	return keys_->put_item(ledger_anchor_item, fmt::format("{} {}\n", head.seq, head.hash));
 }
 
 Result<std::string> Terminal::entry_hash(int64_t seq)
@@ -149,12 +148,12 @@ Result<std::string> Terminal::entry_hash(int64_t seq)
 
 Result<std::optional<Terminal::ChainHead>> Terminal::anchor()
 {
-	auto has = keys_->has(anchor_item);
+	auto has = keys_->has(ledger_anchor_item);
 	if (!has)
 		return has.status();
 	if (!*has)
 		return std::optional<ChainHead>(); // never synced
-	auto text = keys_->item(anchor_item);
+	auto text = keys_->item(ledger_anchor_item);
 	if (!text)
 		return text.status();
 	ChainHead head;
@@ -167,7 +166,7 @@ Result<std::optional<Terminal::ChainHead>> Terminal::anchor()
 		head.hash = text->substr(space + 1, 64);
 	}
 	if (!number || head.hash.size() != 64)
-		return corrupt(fmt::format("the key store's {} is not \"SEQ HASH\"", anchor_item));
+		return corrupt(fmt::format("the key store's {} is not \"SEQ HASH\"", ledger_anchor_item));
 	return std::optional<ChainHead>(head);
 }
 

@@ -219,28 +219,28 @@ Result<bool> level_with(Terminal &t, const Terminal::ChainHead &head)
 	return !mine->empty() && (head.hash.empty() || *mine == head.hash);
 }
 
-// The "prev" of an entry's body: the hash of the entry before it.
-std::string prev_of(const std::string &body)
-{
-	auto doc = json_parse(body, Code::network, "entry");
-	if (!doc || !doc->is_object())
-		return std::string();
-	auto it = doc->find("prev");
-	return it != doc->end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+// What reconcile reads of an entry's body, in one parse: the hash of the
+// entry before it ("prev", "" when missing), and the program version it
+// names (none when missing or out of range).
+struct EntryLinks {
+	std::string prev;
+	std::optional<std::pair<std::string, int64_t>> program;
+};
 
-// The (program, version) an entry's body names.
-std::optional<std::pair<std::string, int64_t>> program_of(const std::string &body)
+EntryLinks links_of(const std::string &body)
 {
+	EntryLinks l;
 	auto doc = json_parse(body, Code::network, "entry");
 	if (!doc || !doc->is_object())
-		return std::nullopt;
+		return l;
+	if (auto it = doc->find("prev"); it != doc->end() && it->is_string())
+		l.prev = it->get<std::string>();
 	auto id = doc->find("program");
 	auto v = doc->find("program_version");
-	if (id == doc->end() || !id->is_string() || id->get_ref<const std::string &>().empty() || v == doc->end() ||
-	    !v->is_number_integer() || v->get<int64_t>() < 1 || v->get<int64_t>() > program_version_max)
-		return std::nullopt;
-	return std::pair<std::string, int64_t>(id->get<std::string>(), v->get<int64_t>());
+	if (id != doc->end() && id->is_string() && !id->get_ref<const std::string &>().empty() && v != doc->end() &&
+	    v->is_number_integer() && v->get<int64_t>() >= 1 && v->get<int64_t>() <= program_version_max)
+		l.program = std::pair<std::string, int64_t>(id->get<std::string>(), v->get<int64_t>());
+	return l;
 }
 
 // A ledger that is behind the centre, or went another way from an entry on
@@ -319,7 +319,8 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 				prev = *before;
 			}
 			// Each staged entry is the centre's continuation of this chain.
-			if (crypto::to_hex(crypto::sha256(e.body)) != e.hash || prev_of(e.body) != prev)
+			const EntryLinks links = links_of(e.body);
+			if (crypto::to_hex(crypto::sha256(e.body)) != e.hash || links.prev != prev)
 				return net_error(fmt::format("the centre's entry {} of this terminal does not continue "
 							     "its hash chain",
 							     e.seq));
@@ -332,8 +333,8 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 							     "holds it through {}): taking its entries back",
 							     *fork, head->seq));
 			}
-			if (auto p = program_of(e.body))
-				programs.insert(*p);
+			if (links.program)
+				programs.insert(*links.program);
 			staged.push_back(std::move(e));
 		}
 		if (!staged.empty())

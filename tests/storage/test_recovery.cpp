@@ -126,3 +126,19 @@ TEST_CASE("the centre's copies are taken only as this terminal's own chain")
 		}
 	}
 }
+
+TEST_CASE("an anchor that is not SEQ HASH is a storage error, not a level ledger")
+{
+	TempDir tmp;
+	make_terminal(tmp.data());
+	write_file(tmp.data() + "/" + loy::ledger_anchor_item, "twelve " + std::string(64, '0') + "\n");
+	auto t = open_terminal(tmp.data());
+	auto st = t->check_anchor();
+	REQUIRE_FALSE(st);
+	CHECK(st.code() == Code::storage);
+	CHECK_THAT(st.message(), Catch::Contains("is not \"SEQ HASH\""));
+	// status says so rather than that the ledger is level or behind.
+	auto s = t->status();
+	REQUIRE_FALSE(s);
+	CHECK(s.status().code() == Code::storage);
+}
