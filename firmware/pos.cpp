@@ -87,14 +87,27 @@ Status PosChannel::listen(const std::string &path, mode_t mode)
 		}
 		::unlink(path.c_str());
 	}
-	// The socket is made with the final permissions: no window in which
-	// another user could connect.
+	// The socket is made with the final permissions (no window in which
+	// another user could connect) and listens under a name of its own
+	// before it is renamed into place: a POS that sees the path can
+	// connect at once, never "connection refused" from a socket bound but
+	// not yet listening. A path too long for the extra suffix is bound in
+	// place (the POS then waits for the first accept as before).
+	std::string staged = fmt::format("{}.{}.new", path, ::getpid());
+	sockaddr_un at;
+	bool rename_after = fill_address(staged, &at);
+	if (!rename_after)
+		at = a;
+	else
+		::unlink(staged.c_str());
 	mode_t old = ::umask(static_cast<mode_t>(~mode & 0777));
-	int rc = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+	int rc = ::bind(fd, reinterpret_cast<sockaddr *>(&at), sizeof at);
 	::umask(old);
-	if (rc != 0 || ::listen(fd, 16) != 0) {
+	if (rc != 0 || ::listen(fd, 16) != 0 || (rename_after && ::rename(staged.c_str(), path.c_str()) != 0)) {
 		Status s = sys_error(path);
 		::close(fd);
+		if (rc == 0 && rename_after)
+			::unlink(staged.c_str());
 		return s;
 	}
 	fd_ = fd;
