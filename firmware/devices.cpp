@@ -107,7 +107,7 @@ Result<std::unique_ptr<Devices>> Devices::open(const TerminalConfig &c, const st
 		d->linux_link_ = true;
 		break;
 	case LinkType::up:
-		d->link_ = loy_hal_link{LOY_HAL_LINK_VERSION, always_up, never_changes, nullptr};
+		d->link_ = loy_hal_link{LOY_HAL_LINK_VERSION, nullptr, always_up, never_changes};
 		break;
 	case LinkType::sim:
 		d->sim_link_ = std::make_unique<hal::sim::SimLink>(nullptr, true);
@@ -121,7 +121,7 @@ Result<std::unique_ptr<Devices>> Devices::open(const TerminalConfig &c, const st
 
 	switch (c.printer.type) {
 	case PrinterType::standard_output:
-		d->printer_ = loy_hal_printer{LOY_HAL_PRINTER_VERSION, stdout_print_line, stdout_flush, nullptr};
+		d->printer_ = loy_hal_printer{LOY_HAL_PRINTER_VERSION, nullptr, stdout_print_line, stdout_flush};
 		break;
 	case PrinterType::file:
 		if (int rc = loy_hal_linux_printer_open(&d->printer_, c.printer.path.c_str(),

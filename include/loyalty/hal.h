@@ -3,8 +3,8 @@
  *
  * Every device the library uses (a card reader, a clock, the network link, a
  * key store, a receipt printer or customer display) is a table of functions
- * over a context, as sqlite3_vfs is: a struct that starts with `int version`,
- * then function pointers that take the context first, then the context. The
+ * over a context, as sqlite3_vfs is: a struct that starts with `int version`
+ * and the context, then function pointers that take the context first. The
  * application fills the tables (with the Linux implementations declared at
  * the end of this header, with the simulators of hal/sim/, or with its own)
  * and hands them to the library when it opens a handle. The library keeps no
@@ -70,6 +70,7 @@ LOY_API const char *loy_hal_strerror(int code);
  */
 typedef struct loy_hal_clock {
 	int version; /**< LOY_HAL_CLOCK_VERSION */
+	void *ctx; /**< passed first to every function of the table */
 	/**
 	 * \brief Wall time: milliseconds since 1970-01-01T00:00:00Z. Stamps
 	 * entries and receipts. It may jump forward or back (NTP, a cashier
@@ -83,7 +84,6 @@ typedef struct loy_hal_clock {
 	 * \return the time, or LOY_HAL_TIME_INVALID.
 	 */
 	int64_t (*monotonic_ms)(void *ctx);
-	void *ctx;
 } loy_hal_clock;
 
 /* ------------------------------------------------------------------------- */
@@ -105,6 +105,7 @@ typedef struct loy_hal_clock {
  */
 typedef struct loy_hal_card_reader {
 	int version; /**< LOY_HAL_CARD_READER_VERSION */
+	void *ctx; /**< passed first to every function of the table */
 	/**
 	 * \brief Waits for the next scan.
 	 * \param buf receives the scan, NUL-terminated.
@@ -116,7 +117,6 @@ typedef struct loy_hal_card_reader {
 	 * dropped; LOY_HAL_E_GONE when the reader went away; LOY_HAL_E_IO.
 	 */
 	int (*read_scan)(void *ctx, char *buf, size_t size, int timeout_ms);
-	void *ctx;
 } loy_hal_card_reader;
 
 /* ------------------------------------------------------------------------- */
@@ -131,6 +131,7 @@ typedef struct loy_hal_card_reader {
  */
 typedef struct loy_hal_link {
 	int version; /**< LOY_HAL_LINK_VERSION */
+	void *ctx; /**< passed first to every function of the table */
 	/**
 	 * \brief The link's state now. May be called while another thread waits
 	 * in wait_change().
@@ -146,7 +147,6 @@ typedef struct loy_hal_link {
 	 * \return 1 on a change, 0 when the time ran out, LOY_HAL_E_IO.
 	 */
 	int (*wait_change)(void *ctx, int timeout_ms);
-	void *ctx;
 } loy_hal_link;
 
 /* ------------------------------------------------------------------------- */
@@ -172,6 +172,7 @@ typedef struct loy_hal_link {
  */
 typedef struct loy_hal_keystore {
 	int version; /**< LOY_HAL_KEYSTORE_VERSION */
+	void *ctx; /**< passed first to every function of the table */
 	/**
 	 * \brief Reads an item.
 	 * \param buf receives the bytes; may be NULL when size is 0.
@@ -193,7 +194,6 @@ typedef struct loy_hal_keystore {
 	 * \return 0; LOY_HAL_E_NOT_FOUND; LOY_HAL_E_ARGUMENT; LOY_HAL_E_IO.
 	 */
 	int (*erase)(void *ctx, const char *name);
-	void *ctx;
 } loy_hal_keystore;
 
 /* ------------------------------------------------------------------------- */
@@ -207,6 +207,7 @@ typedef struct loy_hal_keystore {
  */
 typedef struct loy_hal_printer {
 	int version; /**< LOY_HAL_PRINTER_VERSION */
+	void *ctx; /**< passed first to every function of the table */
 	/**
 	 * \brief Prints a line. The device may hold it until flush().
 	 * \param line UTF-8 text without a line terminator: no '\\n' or '\\r'.
@@ -219,7 +220,6 @@ typedef struct loy_hal_printer {
 	 * \return 0 or LOY_HAL_E_IO.
 	 */
 	int (*flush)(void *ctx);
-	void *ctx;
 } loy_hal_printer;
 
 /* ------------------------------------------------------------------------- */

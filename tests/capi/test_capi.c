@@ -148,8 +148,8 @@ static void terminal_on_hal(const char *program, size_t plen)
 	snprintf(data, sizeof data, "%s/T1", dir);
 	static struct mem_store store;
 	int64_t wall = INT64_C(1795000000000); /* 2026-11-18 */
-	loy_hal_keystore keys = {LOY_HAL_KEYSTORE_VERSION, mem_get, mem_put, mem_erase, &store};
-	loy_hal_clock clock = {LOY_HAL_CLOCK_VERSION, fixed_wall, zero_monotonic, &wall};
+	loy_hal_keystore keys = {LOY_HAL_KEYSTORE_VERSION, &store, mem_get, mem_put, mem_erase};
+	loy_hal_clock clock = {LOY_HAL_CLOCK_VERSION, &wall, fixed_wall, zero_monotonic};
 	loy_hal hal = {LOY_HAL_VERSION, &clock, NULL, NULL, &keys, NULL};
 	loy_hal_keystore broken = keys;
 	broken.version = 0;
