@@ -1,5 +1,7 @@
 // What every HAL table shares: the names of the return values, and the check
 // the library runs on the tables it is given before it calls any of them.
+#include <time.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -14,7 +16,26 @@ int say(char *why, size_t size, const char *device, const char *what)
 	return LOY_HAL_E_ARGUMENT;
 }
 
+int64_t system_ms(clockid_t id)
+{
+	timespec ts{};
+	::clock_gettime(id, &ts);
+	return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
 } // namespace
+
+extern "C" int64_t loy_hal_wall_ms(const loy_hal_clock *clock)
+{
+	int64_t ms = clock ? clock->wall_ms(clock->ctx) : LOY_HAL_TIME_INVALID;
+	return ms != LOY_HAL_TIME_INVALID ? ms : system_ms(CLOCK_REALTIME);
+}
+
+extern "C" int64_t loy_hal_monotonic_ms(const loy_hal_clock *clock)
+{
+	int64_t ms = clock ? clock->monotonic_ms(clock->ctx) : LOY_HAL_TIME_INVALID;
+	return ms != LOY_HAL_TIME_INVALID ? ms : system_ms(CLOCK_MONOTONIC);
+}
 
 extern "C" const char *loy_hal_strerror(int code)
 {

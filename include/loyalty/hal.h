@@ -251,6 +251,17 @@ typedef struct loy_hal {
  */
 LOY_API int loy_hal_check(const loy_hal *hal, char *why, size_t size);
 
+/**
+ * \brief The wall time of `clock` (milliseconds since the epoch), or the
+ * system's when `clock` is NULL or answers LOY_HAL_TIME_INVALID: a receipt
+ * is stamped with the system's time rather than with nothing. The library
+ * and the reference till take their time through these two.
+ */
+LOY_API int64_t loy_hal_wall_ms(const loy_hal_clock *clock);
+
+/** \brief The monotonic time of `clock`, or the system's CLOCK_MONOTONIC, as loy_hal_wall_ms(). */
+LOY_API int64_t loy_hal_monotonic_ms(const loy_hal_clock *clock);
+
 /* ---------------------------------------------------------------------------
  * Linux implementations. Each open function fills a table (its ctx owned by
  * the table) and returns 0 or a loy_hal_error; its close function releases

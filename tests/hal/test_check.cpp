@@ -2,6 +2,9 @@
 // filled in C (c_tables.c) called through the header's types.
 #include <catch2/catch.hpp>
 
+#include <time.h>
+
+#include <cstdlib>
 #include <string>
 
 #include "hal/sim/sim.hpp"
@@ -146,4 +149,28 @@ TEST_CASE("tables filled in C are checked and called like any other")
 	int flushes = 0;
 	CHECK(hal_test_c_printed(&flushes) == 1);
 	CHECK(flushes == 1);
+}
+
+TEST_CASE("the library's time: the clock's, else the system's")
+{
+	// The system's, to the second: no clock, or one that cannot be read.
+	auto system_ms = [] {
+		timespec ts{};
+		::clock_gettime(CLOCK_REALTIME, &ts);
+		return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+	};
+	auto near = [&](int64_t got) { return std::llabs(got - system_ms()) < 5'000; };
+	CHECK(near(loy_hal_wall_ms(nullptr)));
+	CHECK(loy_hal_monotonic_ms(nullptr) >= 0);
+
+	loy::hal::sim::SimClock clock(1'000'000, 7);
+	CHECK(loy_hal_wall_ms(clock.table()) == 1'000'000);
+	clock.advance_ms(250);
+	CHECK(loy_hal_wall_ms(clock.table()) == 1'000'250);
+	CHECK(loy_hal_monotonic_ms(clock.table()) == 257);
+
+	clock.set_broken(true);
+	CHECK(near(loy_hal_wall_ms(clock.table())));
+	const int64_t m1 = loy_hal_monotonic_ms(clock.table());
+	CHECK(loy_hal_monotonic_ms(clock.table()) >= m1);
 }
