@@ -9,8 +9,8 @@
 #include <new>
 #include <string>
 
-#include "core/status.hpp"
-#include "core/utf8.hpp"
+#include "base/status.hpp"
+#include "base/utf8.hpp"
 #include "loyalty/loyalty.h"
 
 namespace loy::capi {

@@ -25,21 +25,23 @@ struct loy_engine {
 	std::unique_ptr<loy::Program> program;
 	std::string result_json;
 	std::vector<loy::Part> breakdown; // of the last checkout
-	char errmsg[LOY_ERRMSG_MAX] = "";
+	// Set or cleared by every call that returns a status, the const ones
+	// (program_info, format_money, breakdown_part) included.
+	mutable char errmsg[LOY_ERRMSG_MAX] = "";
 };
 
 namespace {
 
 using loy::capi::to_c;
 
-loy_status fail(loy_engine *e, const loy::Status &s) { return loy::capi::fail(e->errmsg, s); }
+loy_status fail(const loy_engine *e, const loy::Status &s) { return loy::capi::fail(e->errmsg, s); }
 
-loy_status fail(loy_engine *e, loy::Code code, const char *message)
+loy_status fail(const loy_engine *e, loy::Code code, const char *message)
 {
 	return loy::capi::fail(e->errmsg, code, message);
 }
 
-loy_status succeed(loy_engine *e) { return loy::capi::succeed(e->errmsg); }
+loy_status succeed(const loy_engine *e) { return loy::capi::succeed(e->errmsg); }
 
 template <class F> loy_status guarded(loy_engine *e, F &&body)
 {
@@ -106,12 +108,12 @@ loy_status loy_engine_program_info(const loy_engine *e, const char **id, int64_t
 	if (!e)
 		return LOY_E_BAD_ARGUMENT;
 	if (!e->program)
-		return LOY_E_NO_PROGRAM;
+		return fail(e, loy::Code::no_program, "no program loaded");
 	if (id)
 		*id = e->program->id.c_str();
 	if (version)
 		*version = e->program->version;
-	return LOY_OK;
+	return succeed(e);
 }
 
 loy_status loy_format_money(const char *currency, int64_t amount, char *buf, size_t size)
@@ -127,11 +129,18 @@ loy_status loy_format_money(const char *currency, int64_t amount, char *buf, siz
 
 loy_status loy_engine_format_money(const loy_engine *e, int64_t amount, char *buf, size_t size)
 {
-	if (!e || !buf)
+	if (!e)
 		return LOY_E_BAD_ARGUMENT;
+	if (!buf)
+		return fail(e, loy::Code::bad_argument, "money: no buffer (NULL)");
 	if (!e->program)
-		return LOY_E_NO_PROGRAM;
-	return loy_format_money(e->program->currency.c_str(), amount, buf, size);
+		return fail(e, loy::Code::no_program, "no program loaded");
+	if (loy_format_money(e->program->currency.c_str(), amount, buf, size) != LOY_OK)
+		return fail(e, loy::Code::bad_argument,
+			    fmt::format("money: buf holds {} bytes, LOY_MONEY_MAX ({}) are always enough", size,
+					LOY_MONEY_MAX)
+				    .c_str());
+	return succeed(e);
 }
 
 loy_status loy_engine_card_check(loy_engine *e, const char *scan, char *masked, size_t size)
@@ -263,13 +272,16 @@ size_t loy_engine_breakdown_count(const loy_engine *e) { return e ? e->breakdown
 loy_status loy_engine_breakdown_part(const loy_engine *e, size_t index, const char **rule,
 				     int64_t *points)
 {
-	if (!e || index >= e->breakdown.size())
+	if (!e)
 		return LOY_E_BAD_ARGUMENT;
+	if (index >= e->breakdown.size())
+		return fail(e, loy::Code::bad_argument,
+			    fmt::format("breakdown: part {} of {}", index, e->breakdown.size()).c_str());
 	if (rule)
 		*rule = e->breakdown[index].rule.c_str();
 	if (points)
 		*points = e->breakdown[index].points;
-	return LOY_OK;
+	return succeed(e);
 }
 
 const char *loy_engine_result_json(const loy_engine *e) { return e ? e->result_json.c_str() : ""; }

@@ -2,14 +2,15 @@
 #include <atomic>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "api/boundary.hpp"
+#include "api/results.hpp"
 #include "loyalty/hal.h"
 #include "loyalty/loyalty.h"
 #include "storage/terminal.hpp"
+#include "storage/tzfile.hpp"
 #include "sync/client.hpp"
 #include "sync/tls.hpp"
 
@@ -52,21 +53,43 @@ loy_status fail(loy_terminal *t, Code code, const char *message)
 	return loy::capi::fail(t->errmsg, code, message);
 }
 
+loy_status not_open(loy_terminal *t)
+{
+	return fail(t, Code::bad_argument, "terminal not open: call loy_terminal_open");
+}
+
 // The common shape of an operation: check the handle is open, run, keep the
-// JSON result.
+// result as its JSON text (api/results.hpp). A failure leaves the last
+// successful result in place (include/loyalty/loyalty.h).
 template <class F> loy_status run(loy_terminal *t, F &&op)
 {
 	if (!t)
 		return LOY_E_BAD_ARGUMENT;
 	return loy::capi::guarded(t->errmsg, [&]() -> loy_status {
 		if (!t->terminal)
-			return fail(t, Code::bad_argument, "terminal not open: call loy_terminal_open");
-		loy::Result<std::string> r = op(*t->terminal);
+			return not_open(t);
+		auto r = op(*t->terminal);
 		if (!r)
 			return fail(t, r.status());
-		t->result_json = std::move(r).value();
+		t->result_json = loy::api::to_json(*r).dump();
 		return loy::capi::succeed(t->errmsg);
 	});
+}
+
+// The system's zone, for a terminal given none: /etc/localtime read once
+// per process through storage/tzfile.hpp, never TZ, tzset() or localtime()
+// (they read and set the process's environment, the POS application's).
+// Missing or unreadable: UTC. A change of the system's zone is seen after a
+// restart, as the zones' files are (storage/terminal.cpp).
+const std::optional<loy::Zone> &system_zone()
+{
+	static const std::optional<loy::Zone> zone = []() -> std::optional<loy::Zone> {
+		auto z = loy::load_zone_file("/etc/localtime");
+		if (!z)
+			return std::nullopt;
+		return std::move(z).value();
+	}();
+	return zone;
 }
 
 std::string str(const char *s) { return s ? s : ""; }
@@ -98,6 +121,7 @@ void loy_terminal_set_clock(loy_terminal *t, int64_t (*now)(void *ctx), void *ct
 		return;
 	t->clock = now;
 	t->clock_ctx = ctx;
+	loy::capi::succeed(t->errmsg);
 }
 
 loy_status loy_terminal_init(loy_terminal *t, const char *data_dir, const loy_terminal_setup *setup)
@@ -218,14 +242,17 @@ loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
 loy_status loy_terminal_refund_keyed(loy_terminal *t, const char *receipt_id, const char *refund_id,
 				     const loy_return_line *lines, size_t n)
 {
-	if (t && (!receipt_id || (n > 0 && !lines)))
+	// No handle: nothing to report into, and the lines are not read.
+	if (!t)
+		return LOY_E_BAD_ARGUMENT;
+	if (!receipt_id || (n > 0 && !lines))
 		return fail(t, Code::bad_argument, "refund: no receipt id or lines (NULL)");
-	if (t && refund_id && !*refund_id)
+	if (refund_id && !*refund_id)
 		return fail(t, Code::bad_argument, "refund: an empty refund id (NULL for none)");
 	std::vector<loy::ReturnLine> units;
 	for (size_t i = 0; i < n; i++) {
 		if (!lines[i].sku)
-			return t ? fail(t, Code::bad_argument, "refund: a line without sku") : LOY_E_BAD_ARGUMENT;
+			return fail(t, Code::bad_argument, "refund: a line without sku");
 		units.push_back(loy::ReturnLine{lines[i].sku, lines[i].qty});
 	}
 	return run(t, [&](loy::Terminal &term) {
@@ -257,52 +284,56 @@ void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int io_ms)
 		return;
 	t->sync_timeouts.connect_ms = connect_ms > 0 ? connect_ms : loy::net::connect_timeout_ms_default;
 	t->sync_timeouts.io_ms = io_ms > 0 ? io_ms : loy::net::io_timeout_ms_default;
+	loy::capi::succeed(t->errmsg);
 }
 
 loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line, void *ctx), void *ctx)
 {
-	return run(t, [&](loy::Terminal &term) -> loy::Result<std::string> {
+	return run(t, [&](loy::Terminal &term) {
 		loy::net::Timeouts timeouts = t->sync_timeouts;
 		timeouts.cancel = &t->sync_cancel;
-		auto r = loy::net::sync_terminal(term, [t] { return t->now(); }, timeouts, [&](const std::string &line) {
+		auto clock = [t] { return t->now(); };
+		return loy::net::sync_terminal(term, clock, timeouts, [&](const std::string &line) {
 			if (progress)
 				progress(line.c_str(), ctx);
 		});
-		if (!r)
-			return r.status();
-		nlohmann::ordered_json out;
-		out["pushed"] = r->pushed;
-		out["acked_through"] = r->acked_through;
-		out["members"] = r->members;
-		out["program_version"] = r->program_version ? nlohmann::ordered_json(r->program_version)
-							    : nlohmann::ordered_json(nullptr);
-		// Only when the ledger was behind the centre (sync/PROTOCOL.md).
-		if (r->recovered > 0) {
-			out["recovered"] = r->recovered;
-			out["rebased"] = r->rebased;
-			out["dropped"] = r->dropped;
-		}
-		return out.dump();
 	});
 }
 
 loy_status loy_terminal_verify(loy_terminal *t, int *ok)
 {
-	return run(t, [&](loy::Terminal &term) -> loy::Result<std::string> {
+	return run(t, [&](loy::Terminal &term) {
 		auto v = term.verify();
-		if (!v)
-			return v.status();
-		nlohmann::ordered_json out;
-		out["ok"] = v->ok;
-		out["entries"] = v->entries;
-		if (!v->ok) {
-			out["first_bad"] = v->first_bad;
-			out["problem"] = v->problem;
-		}
-		if (ok)
+		if (v && ok)
 			*ok = v->ok ? 1 : 0;
-		return out.dump();
+		return v;
 	});
+}
+
+// Reads only what open fixed (the zone) and the process's zone caches,
+// which have locks of their own: callable from any thread while another
+// uses the handle (the till's syncer does), so it leaves the handle's error
+// message alone, as loy_terminal_cancel_sync() does (loyalty.h).
+loy_status loy_terminal_utc_offset(loy_terminal *t, int64_t utc_s, int32_t *offset_s)
+{
+	if (!t || !offset_s || !t->terminal)
+		return LOY_E_BAD_ARGUMENT;
+	try {
+		const std::string &tz = t->terminal->tz();
+		if (tz.empty()) {
+			const auto &zone = system_zone();
+			*offset_s = zone ? zone->offset_at(utc_s) : 0;
+			return LOY_OK;
+		}
+		// Checked at init: a zone unknown now is a zone file removed since.
+		auto off = loy::zone_offset(tz, utc_s);
+		if (!off)
+			return LOY_E_STORAGE;
+		*offset_s = *off;
+		return LOY_OK;
+	} catch (...) {
+		return LOY_E_INTERNAL;
+	}
 }
 
 } // extern "C"

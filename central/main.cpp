@@ -1,6 +1,6 @@
 // loyalty-central: the reference central server (spec/cli.md). It parses
-// the command line, calls the central store and server of sync/, and
-// prints; the rules live in the library.
+// the command line, calls the central store and server, and prints their
+// typed results: as JSON through central/views.hpp, or for people here.
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -11,10 +11,11 @@
 
 #include <fmt/format.h>
 
-#include "api/cli.hpp"
-#include "storage/crypto.hpp"
+#include "base/cli.hpp"
+#include "base/crypto.hpp"
 #include "central/server.hpp"
 #include "central/store.hpp"
+#include "central/views.hpp"
 #include "sync/http.hpp"
 #include "central/pki.hpp"
 
@@ -149,10 +150,9 @@ int cmd_program(Cli &c, loy::central::Store &store)
 	auto r = store.publish_program(text, c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
-	return loy::cli::print_result(c, Json::parse(*r), [](const Json &j) {
-		std::printf("Program %s v%lld %s\n", j["program"].get<std::string>().c_str(),
-			    static_cast<long long>(j["version"].get<int64_t>()),
-			    j["published"].get<bool>() ? "published" : "already published");
+	return loy::cli::print_result(c, loy::central::published_json(*r), [&](const Json &) {
+		std::printf("Program %s v%lld %s\n", r->program.c_str(), static_cast<long long>(r->version),
+			    r->published ? "published" : "already published");
 	});
 }
 
@@ -164,28 +164,32 @@ int cmd_card(Cli &c, loy::central::Store &store, const std::string &cmd)
 	if (!c.opt("card"))
 		return c.bad_args(cmd + " needs --card SCAN");
 	const std::string &scan = *c.opt("card");
-	auto r = cmd == "enroll" ? store.enroll(scan, c.now_utc())
-		 : cmd == "block" ? store.block(scan, c.now_utc())
-				  : store.balance(scan, c.now_utc());
+	if (cmd == "enroll" || cmd == "block") {
+		auto r = cmd == "enroll" ? store.enroll(scan, c.now_utc()) : store.block(scan, c.now_utc());
+		if (!r)
+			return c.fail_status(r.status());
+		const Json out = cmd == "enroll" ? loy::central::enrolled_json(*r) : loy::central::blocked_json(*r);
+		return loy::cli::print_result(c, out, [&](const Json &) {
+			if (cmd == "enroll")
+				std::printf("Card %s enrolled\n", r->card.c_str());
+			else
+				std::printf("Card %s blocked: it earns and redeems nothing from the next sync on\n",
+					    r->card.c_str());
+		});
+	}
+	auto r = store.balance(scan, c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
-	return loy::cli::print_result(c, Json::parse(*r), [&](const Json &j) {
-		if (cmd == "enroll") {
-			std::printf("Card %s enrolled\n", j["card"].get<std::string>().c_str());
-		} else if (cmd == "block") {
-			std::printf("Card %s blocked: it earns and redeems nothing from the next sync on\n",
-				    j["card"].get<std::string>().c_str());
-		} else {
-			std::printf("Card %s   tier %s%s\n", j["card"].get<std::string>().c_str(),
-				    j["tier"].is_null() ? "-" : j["tier"].get<std::string>().c_str(),
-				    j["blocked"].get<bool>() ? "   BLOCKED" : "");
-			print_line("Balance", std::to_string(j["balance"].get<int64_t>()) + " pts");
-			if (j["pending"].get<int64_t>() > 0)
-				print_line("Pending", std::to_string(j["pending"].get<int64_t>()) + " pts");
-			print_line("Qualifying spend", std::to_string(j["qualifying_spend"].get<int64_t>()));
-			if (!j["next_expiry"].is_null())
-				print_line("Next expiry", j["next_expiry"].get<std::string>());
-		}
+	return loy::cli::print_result(c, loy::central::balance_json(*r), [&](const Json &) {
+		const loy::central::MemberInfo &m = r->member;
+		std::printf("Card %s   tier %s%s\n", r->card.c_str(), m.tier.empty() ? "-" : m.tier.c_str(),
+			    m.blocked ? "   BLOCKED" : "");
+		print_line("Balance", std::to_string(m.balance) + " pts");
+		if (m.pending > 0)
+			print_line("Pending", std::to_string(m.pending) + " pts");
+		print_line("Qualifying spend", std::to_string(m.qualifying_spend));
+		if (m.next_expiry)
+			print_line("Next expiry", *m.next_expiry);
 	});
 }
 
@@ -197,26 +201,25 @@ int cmd_report(Cli &c, loy::central::Store &store)
 	auto r = store.report(c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
-	return loy::cli::print_result(c, Json::parse(*r), [](const Json &j) {
-		auto n = [&](const Json &v, const char *k) { return std::to_string(v[k].get<int64_t>()); };
-		std::printf("Members %s\n", n(j, "members").c_str());
-		print_line("Points issued", n(j, "points_issued"));
-		print_line("Points redeemed", n(j, "points_redeemed"));
-		print_line("Points expired", n(j, "points_expired"));
-		print_line("Points outstanding", n(j, "points_outstanding"));
-		for (const auto &s : j["stores"])
-			std::printf("  store %-14s issued %10s  redeemed %10s  outstanding %10s\n",
-				    s["store"].get<std::string>().c_str(), n(s, "points_issued").c_str(),
-				    n(s, "points_redeemed").c_str(), n(s, "points_outstanding").c_str());
-		for (const auto &t : j["terminals"]) {
+	return loy::cli::print_result(c, loy::central::report_json(*r), [&](const Json &) {
+		const auto n = [](int64_t v) { return std::to_string(v); };
+		std::printf("Members %s\n", n(r->members).c_str());
+		print_line("Points issued", n(r->points.issued));
+		print_line("Points redeemed", n(r->points.redeemed));
+		print_line("Points expired", n(r->points.expired));
+		print_line("Points outstanding", n(r->points.outstanding()));
+		for (const auto &s : r->stores)
+			std::printf("  store %-14s issued %10s  redeemed %10s  outstanding %10s\n", s.store.c_str(),
+				    n(s.points.issued).c_str(), n(s.points.redeemed).c_str(),
+				    n(s.points.outstanding()).c_str());
+		for (const auto &t : r->terminals) {
 			std::string clock;
-			if (t["clock_skew_s"].is_number())
-				clock = fmt::format("  clock {:+d} s", t["clock_skew_s"].get<int64_t>());
-			for (const auto &f : t["clock_flags"])
-				clock += " " + f.get<std::string>();
-			std::printf("  terminal %-11s store %-10s acked through %s%s\n",
-				    t["terminal_id"].get<std::string>().c_str(),
-				    t["store"].get<std::string>().c_str(), n(t, "acked_through").c_str(), clock.c_str());
+			if (t.clock_skew_s)
+				clock = fmt::format("  clock {:+d} s", *t.clock_skew_s);
+			for (const auto &f : loy::central::clock_flags(t))
+				clock += " " + f;
+			std::printf("  terminal %-11s store %-10s acked through %s%s\n", t.terminal_id.c_str(),
+				    t.store.c_str(), n(t.acked_through).c_str(), clock.c_str());
 		}
 	});
 }

@@ -3,9 +3,7 @@
 #include "central/pki.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -24,7 +22,8 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
-#include "storage/crypto.hpp"
+#include "base/atomic_file.hpp"
+#include "base/crypto.hpp"
 
 namespace loy::net {
 
@@ -154,45 +153,11 @@ Result<std::string> subject_string(const mbedtls_x509_crt &crt)
 	return out;
 }
 
+// Each file whole or not at all, in its mode whatever the umask or an old
+// file's, and durable (base/atomic_file.hpp).
 Status write_file(const std::string &path, std::string_view data, mode_t mode)
 {
-	std::string tmp = path + ".tmp";
-	int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return Status(Code::storage, fmt::format("pki: {}: {}", tmp, std::strerror(errno)));
-	bool ok = true;
-	size_t done = 0;
-	while (ok && done < data.size()) {
-		ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		ok = n > 0;
-		if (ok)
-			done += static_cast<size_t>(n);
-	}
-	// fchmod: the mode must not depend on the umask, nor on an old file.
-	ok = ok && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
-	int err = errno;
-	ok = ::close(fd) == 0 && ok;
-	if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-		err = ok ? errno : err;
-		::unlink(tmp.c_str());
-		return Status(Code::storage, fmt::format("pki: {}: {}", path, std::strerror(err)));
-	}
-	return Status::ok();
-}
-
-Status sync_dir(const std::string &dir)
-{
-	int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || ::fsync(fd) != 0) {
-		int err = errno;
-		if (fd >= 0)
-			::close(fd);
-		return Status(Code::storage, fmt::format("pki: {}: {}", dir, std::strerror(err)));
-	}
-	::close(fd);
-	return Status::ok();
+	return base::write_file_atomic(path, data, mode).prefixed("pki: ");
 }
 
 Status make_dir(const std::string &dir)
@@ -503,8 +468,8 @@ Status make_test_pki(const std::string &out_dir, const std::vector<std::string> 
 
 	auto token = crypto::random_key();
 	LOY_TRY(token);
-	LOY_TRY(crypto::write_key_file(path("token.key"), *token));
-	return sync_dir(out_dir);
+	// Each write synced the directory too.
+	return crypto::write_key_file(path("token.key"), *token);
 }
 
 } // namespace loy::net

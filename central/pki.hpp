@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy::net {
 

@@ -16,9 +16,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/json_reader.hpp"
-#include "core/timeutil.hpp"
-#include "core/utf8.hpp"
+#include "base/json_reader.hpp"
+#include "core/program.hpp"
+#include "base/timeutil.hpp"
+#include "base/utf8.hpp"
 
 #include "central/store.hpp"
 #include "central/tls_server.hpp"
@@ -79,6 +80,46 @@ net::Response from_status(const Status &s)
 		http = 500;
 	}
 	return error_response(http, code_name(s.code()), s.message());
+}
+
+// The protocol's answers (sync/PROTOCOL.md), each built here only. Json,
+// not ordered_json: the keys go out sorted, as they always have.
+std::string push_answer(const ChainHead &head)
+{
+	return Json{{"acked_through", head.seq}, {"hash", head.hash}}.dump();
+}
+
+std::string entries_answer(const EntriesPage &page)
+{
+	Json list = Json::array();
+	for (const auto &e : page.entries)
+		list.push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
+	return Json{{"acked_through", page.head.seq}, {"hash", page.head.hash}, {"entries", list}, {"more", page.more}}
+		.dump();
+}
+
+// The document as published, inside the answer (not a string of it).
+std::string program_answer(const std::optional<std::string> &document)
+{
+	Json out{{"program", nullptr}};
+	if (document)
+		out["program"] = Json::parse(*document);
+	return out.dump();
+}
+
+std::string members_answer(const MembersPage &page)
+{
+	Json members = Json::array();
+	for (const auto &m : page.members)
+		members.push_back(Json{{"token", m.token},
+				       {"masked", m.masked},
+				       {"balance", m.balance},
+				       {"pending", m.pending},
+				       {"qualifying_spend", m.qualifying_spend},
+				       {"tier", m.tier},
+				       {"blocked", m.blocked},
+				       {"next_expiry", m.next_expiry ? Json(*m.next_expiry) : Json(nullptr)}});
+	return Json{{"members", members}, {"watermark", page.watermark}, {"more", page.more}}.dump();
 }
 
 // The value of `key` in a query string "a=1&b=2".
@@ -287,7 +328,7 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 		auto head = store.push(cn, *store_id, ledger->value_or(""), entries, now, device_now);
 		if (!head)
 			return from_status(head.status());
-		return json_response(200, Json{{"acked_through", head->seq}, {"hash", head->hash}}.dump());
+		return json_response(200, push_answer(*head));
 	}
 	if (req.method == "GET" && path == "/v1/entries") {
 		// A terminal reads back only its own entries: the certificate's.
@@ -301,14 +342,7 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 		auto page = store.entries_after(cn, ledger, q.after, q.limit);
 		if (!page)
 			return from_status(page.status());
-		Json list = Json::array();
-		for (const auto &e : page->entries)
-			list.push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
-		return json_response(200, Json{{"acked_through", page->head.seq},
-					       {"hash", page->head.hash},
-					       {"entries", list},
-					       {"more", page->more}}
-						  .dump());
+		return json_response(200, entries_answer(*page));
 	}
 	if (req.method == "GET" && path == "/v1/program") {
 		int64_t after = 0;
@@ -328,10 +362,7 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 				     : store.program_version(query_param(req.target, "id"), version);
 		if (!doc)
 			return from_status(doc.status());
-		Json out{{"program", nullptr}};
-		if (*doc)
-			out["program"] = Json::parse(**doc);
-		return json_response(200, out.dump());
+		return json_response(200, program_answer(*doc));
 	}
 	if (req.method == "GET" && path == "/v1/members") {
 		PageQuery q;
@@ -340,19 +371,7 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 		auto page = store.members_after(q.after, q.limit, now);
 		if (!page)
 			return from_status(page.status());
-		Json members = Json::array();
-		for (const auto &m : page->members)
-			members.push_back(Json{{"token", m.token},
-					       {"masked", m.masked},
-					       {"balance", m.balance},
-					       {"pending", m.pending},
-					       {"qualifying_spend", m.qualifying_spend},
-					       {"tier", m.tier},
-					       {"blocked", m.blocked},
-					       {"next_expiry", m.next_expiry ? Json(*m.next_expiry) : Json(nullptr)}});
-		return json_response(200, Json{{"members", members}, {"watermark", page->watermark},
-					       {"more", page->more}}
-						  .dump());
+		return json_response(200, members_answer(*page));
 	}
 	return error_response(404, "not_found", fmt::format("no {} {}", req.method, path));
 }

@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "central/store.hpp"
 #include "sync/http.hpp"
 #include "sync/tls.hpp"

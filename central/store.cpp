@@ -11,10 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/card.hpp"
-#include "core/json_reader.hpp"
+#include "core/program.hpp"
+#include "base/json_reader.hpp"
 #include "core/limits.hpp"
-#include "core/timeutil.hpp"
-#include "core/utf8.hpp"
+#include "base/timeutil.hpp"
+#include "base/utf8.hpp"
+#include "base/crypto.hpp"
+#include "storage/sqlite.hpp"
 
 namespace loy::central {
 
@@ -23,7 +26,6 @@ using Json = nlohmann::json;
 // What a terminal's entries name a member by, and show of the card.
 constexpr size_t member_token_hex_bytes = 64;
 constexpr size_t masked_card_bytes_max = 32;
-using OJson = nlohmann::ordered_json;
 
 namespace {
 
@@ -169,11 +171,11 @@ public:
 	Result<std::optional<std::string>> program_after(const std::string &id, int64_t after) override;
 	Result<std::optional<std::string>> program_version(const std::string &id, int64_t version) override;
 	Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) override;
-	Result<std::string> publish_program(std::string_view json, int64_t now) override;
-	Result<std::string> enroll(std::string_view scan, int64_t now) override;
-	Result<std::string> block(std::string_view scan, int64_t now) override;
-	Result<std::string> balance(std::string_view scan, int64_t now) override;
-	Result<std::string> report(int64_t now) override;
+	Result<Published> publish_program(std::string_view document, int64_t now) override;
+	Result<MarkedCard> enroll(std::string_view scan, int64_t now) override;
+	Result<MarkedCard> block(std::string_view scan, int64_t now) override;
+	Result<Balance> balance(std::string_view scan, int64_t now) override;
+	Result<Report> report(int64_t now) override;
 	Status ensure_token_key() override;
 
 private:
@@ -323,17 +325,17 @@ Status SqliteStore::consume(const std::string &token, int64_t points, int64_t at
 	st.value().bind(1, token).bind(2, at);
 	std::vector<std::pair<int64_t, int64_t>> takes;
 	int64_t left = points;
-	while (left > 0) {
-		auto row = st.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	// The rows past the last one taken are passed over: SQLite has sorted
+	// them all before the first came back anyway.
+	Status read = st.value().each([&]() -> Status {
+		if (left <= 0)
+			return Status::ok();
 		int64_t take = std::min(left, st.value().int64(1));
 		takes.emplace_back(st.value().int64(0), take);
 		left -= take;
-	}
-	st.value().reset();
+		return Status::ok();
+	});
+	LOY_TRY(read);
 	for (const auto &[id, take] : takes)
 		LOY_TRY(run(db_, "UPDATE lots SET remaining = remaining - ?1 WHERE id = ?2", {}, {take, id}));
 	// Spent beyond what the centre knew of (terminals offline apart): owed,
@@ -935,9 +937,9 @@ Result<MembersPage> SqliteStore::members_after(int64_t watermark, int limit, int
 	return page;
 }
 
-Result<std::string> SqliteStore::publish_program(std::string_view json, int64_t now)
+Result<Published> SqliteStore::publish_program(std::string_view document, int64_t now)
 {
-	auto p = parse_program(json);
+	auto p = parse_program(document);
 	if (!p)
 		return p.status();
 	std::lock_guard<std::mutex> writer(write_mutex);
@@ -953,7 +955,7 @@ Result<std::string> SqliteStore::publish_program(std::string_view json, int64_t 
 	bool published = true;
 	if (*row) {
 		int64_t v = newest.value().int64(0);
-		if (p->version < v || (p->version == v && Json::parse(newest.value().text(1)) != Json::parse(json)))
+		if (p->version < v || (p->version == v && Json::parse(newest.value().text(1)) != Json::parse(document)))
 			return bad(Code::old_program,
 				   fmt::format("program {} v{} is not newer than v{} already published", p->id,
 					       p->version, v));
@@ -968,12 +970,11 @@ Result<std::string> SqliteStore::publish_program(std::string_view json, int64_t 
 		Timestamp t;
 		t.utc_s = now;
 		// Published order; the version breaks ties within a second.
-		LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, json)
+		LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, document)
 				.bind(4, fmt::format("{}#{:020}", format_timestamp(t), p->version)).run());
 	}
 	LOY_TRY(tx.commit());
-	OJson out{{"program", p->id}, {"version", p->version}, {"published", published}};
-	return out.dump();
+	return Published{p->id, p->version, published};
 }
 
 // Enrolling and blocking: one flag set on the member, a new change number,
@@ -992,24 +993,24 @@ Result<std::string> SqliteStore::mark_member(std::string_view scan, const char *
 	return card->second;
 }
 
-Result<std::string> SqliteStore::enroll(std::string_view scan, int64_t)
+Result<MarkedCard> SqliteStore::enroll(std::string_view scan, int64_t)
 {
 	auto masked = mark_member(scan, "UPDATE members SET enrolled = 1, masked = ?2 WHERE token = ?1");
 	if (!masked)
 		return masked.status();
-	return OJson{{"card", *masked}, {"known", true}}.dump();
+	return MarkedCard{std::move(masked).value()};
 }
 
-Result<std::string> SqliteStore::block(std::string_view scan, int64_t)
+Result<MarkedCard> SqliteStore::block(std::string_view scan, int64_t)
 {
 	auto masked = mark_member(scan, "UPDATE members SET blocked = 1, masked = coalesce(masked, ?2) "
 					"WHERE token = ?1");
 	if (!masked)
 		return masked.status();
-	return OJson{{"card", *masked}, {"blocked", true}}.dump();
+	return MarkedCard{std::move(masked).value()};
 }
 
-Result<std::string> SqliteStore::balance(std::string_view scan, int64_t now)
+Result<Balance> SqliteStore::balance(std::string_view scan, int64_t now)
 {
 	auto card = card_token(scan);
 	if (!card)
@@ -1017,34 +1018,24 @@ Result<std::string> SqliteStore::balance(std::string_view scan, int64_t now)
 	auto m = member_info(card->first, now);
 	if (!m)
 		return m.status();
-	OJson out;
-	out["card"] = card->second;
-	out["known"] = m->known;
-	out["balance"] = m->balance;
-	out["pending"] = m->pending;
-	out["tier"] = m->tier.empty() ? OJson(nullptr) : OJson(m->tier);
-	out["qualifying_spend"] = m->qualifying_spend;
-	out["blocked"] = m->blocked;
-	out["next_expiry"] = m->next_expiry ? OJson(*m->next_expiry) : OJson(nullptr);
-	return out.dump();
+	return Balance{card->second, std::move(m).value()};
 }
 
-Result<std::string> SqliteStore::report(int64_t now)
+Result<Report> SqliteStore::report(int64_t now)
 {
 	{
 		std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
+		db::Transaction tx(db_);
 		LOY_TRY(tx.begin());
 		LOY_TRY(sweep(now));
 		LOY_TRY(tx.commit());
 	}
+	Report report;
 	auto members = scalar(db_, "SELECT count(*) FROM members", {});
 	if (!members)
 		return members.status();
-	struct Sums {
-		int64_t issued = 0, redeemed = 0, expired = 0;
-	};
-	std::map<std::string, Sums> stores;
+	report.members = *members;
+	std::map<std::string, PointTotals> stores;
 	auto rs = db_.prepare("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts "
 			      "GROUP BY store");
 	if (!rs)
@@ -1064,19 +1055,12 @@ Result<std::string> SqliteStore::report(int64_t now)
 		return Status::ok();
 	});
 	LOY_TRY(ls_read);
-	Sums total;
-	OJson per_store = OJson::array();
 	for (const auto &[name, s] : stores) {
-		total.issued += s.issued;
-		total.redeemed += s.redeemed;
-		total.expired += s.expired;
-		per_store.push_back(OJson{{"store", name},
-					  {"points_issued", s.issued},
-					  {"points_redeemed", s.redeemed},
-					  {"points_expired", s.expired},
-					  {"points_outstanding", s.issued - s.redeemed - s.expired}});
+		report.points.issued += s.issued;
+		report.points.redeemed += s.redeemed;
+		report.points.expired += s.expired;
+		report.stores.push_back(StoreReport{name, s});
 	}
-	OJson terminals = OJson::array();
 	auto ts = db_.prepare("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
 			      "entries_back, entries_future, refused_pushes, last_refusal, last_refusal_at "
 			      "FROM terminals ORDER BY terminal_id");
@@ -1084,40 +1068,25 @@ Result<std::string> SqliteStore::report(int64_t now)
 		return ts.status();
 	Status ts_read = ts.value().each([&]() -> Status {
 		const auto &s = ts.value();
-		Timestamp t;
-		t.utc_s = s.int64(3);
-		OJson flags = OJson::array();
-		if (!s.is_null(5) && std::abs(s.int64(5)) > clock_skew_flag_s)
-			flags.push_back("skewed");
-		if (s.int64(6) > 0)
-			flags.push_back("went_back");
-		if (s.int64(7) > 0)
-			flags.push_back("future_entries");
-		terminals.push_back(OJson{{"terminal_id", s.text(0)},
-					  {"store", s.text(1)},
-					  {"acked_through", s.int64(2)},
-					  {"last_push", s.is_null(3) ? OJson(nullptr) : OJson(format_timestamp(t))},
-					  {"clock_skew_s", s.is_null(5) ? OJson(nullptr) : OJson(s.int64(5))},
-					  {"max_clock_skew_s", s.int64(4)},
-					  {"entries_clock_back", s.int64(6)},
-					  {"entries_from_future", s.int64(7)},
-					  {"clock_flags", flags},
-					  {"refused_pushes", s.int64(8)},
-					  {"last_refusal", s.is_null(9) ? OJson(nullptr)
-									: OJson{{"at", format_timestamp(Timestamp{s.int64(10), 0})},
-										{"message", s.text(9)}}}});
+		TerminalReport t;
+		t.terminal_id = s.text(0);
+		t.store = s.text(1);
+		t.acked_through = s.int64(2);
+		if (!s.is_null(3))
+			t.last_push_utc = s.int64(3);
+		t.max_clock_skew_s = s.int64(4);
+		if (!s.is_null(5))
+			t.clock_skew_s = s.int64(5);
+		t.entries_clock_back = s.int64(6);
+		t.entries_from_future = s.int64(7);
+		t.refused_pushes = s.int64(8);
+		if (!s.is_null(9))
+			t.last_refusal = Refusal{s.int64(10), s.text(9)};
+		report.terminals.push_back(std::move(t));
 		return Status::ok();
 	});
 	LOY_TRY(ts_read);
-	OJson out;
-	out["members"] = *members;
-	out["points_issued"] = total.issued;
-	out["points_redeemed"] = total.redeemed;
-	out["points_expired"] = total.expired;
-	out["points_outstanding"] = total.issued - total.redeemed - total.expired;
-	out["terminals"] = terminals;
-	out["stores"] = per_store;
-	return out.dump();
+	return report;
 }
 
 } // namespace loy::central

@@ -6,16 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "core/program.hpp"
-#include "core/status.hpp"
-#include "storage/crypto.hpp"
-#include "storage/sqlite.hpp"
+#include "base/status.hpp"
 
 namespace loy::central {
 
@@ -81,6 +79,73 @@ struct MembersPage {
 	bool more = false;
 };
 
+// What `program publish` did. `published` is false when that very document
+// was the newest version already (publishing it again changes nothing).
+struct Published {
+	std::string program;
+	int64_t version = 0;
+	bool published = false;
+};
+
+// A card enrolled or blocked, masked as the program shows cards.
+struct MarkedCard {
+	std::string card;
+};
+
+// `balance --card`: the scanned card, masked, and the member it names
+// (`member.known` false when the centre has never seen it).
+struct Balance {
+	std::string card;
+	MemberInfo member;
+};
+
+// Points issued (earned less reversed), redeemed (less returned) and
+// expired, over a store or the whole chain.
+struct PointTotals {
+	int64_t issued = 0;
+	int64_t redeemed = 0;
+	int64_t expired = 0;
+	int64_t outstanding() const { return issued - redeemed - expired; }
+};
+
+struct StoreReport {
+	std::string store;
+	PointTotals points;
+};
+
+// The last push refused for what it held (Store::push): when, and why.
+struct Refusal {
+	int64_t at_utc = 0;
+	std::string message;
+};
+
+// A terminal as the centre last saw it, with its clock's trouble (above).
+struct TerminalReport {
+	std::string terminal_id;
+	std::string store;
+	int64_t acked_through = 0;
+	std::optional<int64_t> last_push_utc;    // never pushed: empty
+	std::optional<int64_t> clock_skew_s;     // at its last sync; not measured: empty
+	int64_t max_clock_skew_s = 0;
+	int64_t entries_clock_back = 0;
+	int64_t entries_from_future = 0;
+	int64_t refused_pushes = 0;
+	std::optional<Refusal> last_refusal;
+
+	bool skewed() const { return clock_skew_s && std::abs(*clock_skew_s) > clock_skew_flag_s; }
+	bool went_back() const { return entries_clock_back > 0; }
+	bool future_entries() const { return entries_from_future > 0; }
+};
+
+// The back office's report: members, the chain's points, each terminal (by
+// id) and each store (by name).
+struct Report {
+	int64_t members = 0;
+	PointTotals points;
+	std::vector<TerminalReport> terminals;
+	std::vector<StoreReport> stores;
+};
+
 // What the server and the administrative commands need of the central
 // store. SQLite backs it (SqliteStore); the schema is plain SQL (no rowid
 // tricks in the tables that matter, upserts as ON CONFLICT), so that a
@@ -107,12 +172,14 @@ public:
 	virtual Result<std::optional<std::string>> program_version(const std::string &id, int64_t version) = 0;
 	virtual Result<MembersPage> members_after(int64_t watermark, int limit, int64_t now) = 0;
 
-	// Administrative commands; results are the JSON of cli.md.
-	virtual Result<std::string> publish_program(std::string_view json, int64_t now) = 0;
-	virtual Result<std::string> enroll(std::string_view scan, int64_t now) = 0;
-	virtual Result<std::string> block(std::string_view scan, int64_t now) = 0;
-	virtual Result<std::string> balance(std::string_view scan, int64_t now) = 0;
-	virtual Result<std::string> report(int64_t now) = 0;
+	// Administrative commands (cli.md); their JSON is built at the edge
+	// (central/views.hpp). `document`: a program as published (spec/program.md).
+	virtual Result<Published> publish_program(std::string_view document, int64_t now) = 0;
+	virtual Result<MarkedCard> enroll(std::string_view scan, int64_t now) = 0;
+	virtual Result<MarkedCard> block(std::string_view scan, int64_t now) = 0;
+	virtual Result<Balance> balance(std::string_view scan, int64_t now) = 0;
+	// Sweeps availability and expiry up to `now` first.
+	virtual Result<Report> report(int64_t now) = 0;
 
 	// The chain's card-token key, kept in the data dir (token.key); made
 	// when missing so that a centre set up without `pki init` still works.

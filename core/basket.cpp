@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/arith.hpp"
-#include "core/json_reader.hpp"
+#include "base/json_reader.hpp"
 
 namespace loy {
 

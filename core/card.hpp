@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "core/program.hpp"
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy {
 

@@ -10,7 +10,7 @@
 
 #include "core/basket.hpp"
 #include "core/program.hpp"
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "core/basket.hpp"
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy {
 

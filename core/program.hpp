@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.hpp"
-#include "core/timeutil.hpp"
+#include "base/status.hpp"
+#include "base/timeutil.hpp"
 
 namespace loy {
 

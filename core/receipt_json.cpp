@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "core/json_reader.hpp"
+#include "base/json_reader.hpp"
 
 namespace loy {
 

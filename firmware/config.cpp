@@ -13,7 +13,7 @@
 #include <cstring>
 #include <utility>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace loy::fw {
 
@@ -87,10 +87,10 @@ bool operator==(const PosConfig &a, const PosConfig &b) noexcept
 
 bool operator==(const SyncConfig &a, const SyncConfig &b) noexcept
 {
-	return a.nightly_minute == b.nightly_minute && a.nightly_spread_ms == b.nightly_spread_ms &&
-	       a.after_link_up_ms == b.after_link_up_ms &&
-	       a.retry_min_ms == b.retry_min_ms && a.retry_max_ms == b.retry_max_ms &&
-	       a.jitter_pct == b.jitter_pct && a.interval_ms == b.interval_ms &&
+	const loy_schedule_config &x = a.schedule, &y = b.schedule;
+	return x.nightly_minute == y.nightly_minute && a.nightly_spread_ms == b.nightly_spread_ms &&
+	       x.after_link_up_ms == y.after_link_up_ms && x.retry_min_ms == y.retry_min_ms &&
+	       x.retry_max_ms == y.retry_max_ms && x.jitter_pct == y.jitter_pct && x.interval_ms == y.interval_ms &&
 	       a.connect_timeout_ms == b.connect_timeout_ms && a.io_timeout_ms == b.io_timeout_ms;
 }
 
@@ -500,8 +500,8 @@ const Key keys[] = {
 	 [](const TerminalConfig &c) -> Opt { return format_mode(c.pos.mode); }},
 
 	{"sync", "nightly", "The daily sync at HH:MM terminal time, or off; best after closing time",
-	 [](TerminalConfig &c, std::string_view v) { return parse_nightly(v, &c.sync.nightly_minute); },
-	 [](const TerminalConfig &c) -> Opt { return format_nightly(c.sync.nightly_minute); }},
+	 [](TerminalConfig &c, std::string_view v) { return parse_nightly(v, &c.sync.schedule.nightly_minute); },
+	 [](const TerminalConfig &c) -> Opt { return format_nightly(c.sync.schedule.nightly_minute); }},
 	{"sync", "nightly_spread",
 	 "Each terminal's own minute in this window after nightly, or off",
 	 [](TerminalConfig &c, std::string_view v) {
@@ -519,32 +519,32 @@ const Key keys[] = {
 	 }},
 	{"sync", "after_link_up", "Sync this long after the link comes back; longer if the link flaps",
 	 [](TerminalConfig &c, std::string_view v) {
-		 return parse_duration(v, 0, duration_ms_max, &c.sync.after_link_up_ms);
+		 return parse_duration(v, 0, duration_ms_max, &c.sync.schedule.after_link_up_ms);
 	 },
-	 [](const TerminalConfig &c) -> Opt { return format_duration(c.sync.after_link_up_ms); }},
+	 [](const TerminalConfig &c) -> Opt { return format_duration(c.sync.schedule.after_link_up_ms); }},
 	{"sync", "retry_min", "The wait before retrying a failed sync (1s or more)",
 	 [](TerminalConfig &c, std::string_view v) {
-		 return parse_duration(v, retry_ms_min, duration_ms_max, &c.sync.retry_min_ms);
+		 return parse_duration(v, retry_ms_min, duration_ms_max, &c.sync.schedule.retry_min_ms);
 	 },
-	 [](const TerminalConfig &c) -> Opt { return format_duration(c.sync.retry_min_ms); }},
+	 [](const TerminalConfig &c) -> Opt { return format_duration(c.sync.schedule.retry_min_ms); }},
 	{"sync", "retry_max", "The longest wait between retries; raise it to spare a struggling server",
 	 [](TerminalConfig &c, std::string_view v) {
-		 return parse_duration(v, retry_ms_min, duration_ms_max, &c.sync.retry_max_ms);
+		 return parse_duration(v, retry_ms_min, duration_ms_max, &c.sync.schedule.retry_max_ms);
 	 },
-	 [](const TerminalConfig &c) -> Opt { return format_duration(c.sync.retry_max_ms); }},
+	 [](const TerminalConfig &c) -> Opt { return format_duration(c.sync.schedule.retry_max_ms); }},
 	{"sync", "jitter", "Spread each wait by up to this (0% to 50%) so terminals do not sync at once",
-	 [](TerminalConfig &c, std::string_view v) { return parse_jitter(v, &c.sync.jitter_pct); },
-	 [](const TerminalConfig &c) -> Opt { return std::to_string(c.sync.jitter_pct) + "%"; }},
+	 [](TerminalConfig &c, std::string_view v) { return parse_jitter(v, &c.sync.schedule.jitter_pct); },
+	 [](const TerminalConfig &c) -> Opt { return std::to_string(c.sync.schedule.jitter_pct) + "%"; }},
 	{"sync", "interval", "Also sync this often (1m or more), or off: only nightly and after link-up",
 	 [](TerminalConfig &c, std::string_view v) {
 		 if (v == "off") {
-			 c.sync.interval_ms = 0;
+			 c.sync.schedule.interval_ms = 0;
 			 return std::string();
 		 }
-		 return parse_duration(v, interval_ms_min, duration_ms_max, &c.sync.interval_ms);
+		 return parse_duration(v, interval_ms_min, duration_ms_max, &c.sync.schedule.interval_ms);
 	 },
 	 [](const TerminalConfig &c) -> Opt {
-		 return c.sync.interval_ms == 0 ? "off" : format_duration(c.sync.interval_ms);
+		 return c.sync.schedule.interval_ms == 0 ? "off" : format_duration(c.sync.schedule.interval_ms);
 	 }},
 	{"sync", "connect_timeout", "Give up connecting after this (10m at most); raise it on a slow link",
 	 [](TerminalConfig &c, std::string_view v) {
@@ -811,15 +811,15 @@ Status parse(std::string_view text, const std::string &name, TerminalConfig *out
 		return needs("reader", "device", "PATH");
 	if (c.printer.type == PrinterType::file && c.printer.path.empty())
 		return needs("printer", "path", "PATH");
-	if (c.sync.retry_max_ms < c.sync.retry_min_ms) {
+	if (c.sync.schedule.retry_max_ms < c.sync.schedule.retry_min_ms) {
 		size_t max_line = (*lines)[key_index("sync", "retry_max")];
 		if (max_line)
-			return error(max_line, "[sync] retry_max: " + format_duration(c.sync.retry_max_ms) +
+			return error(max_line, "[sync] retry_max: " + format_duration(c.sync.schedule.retry_max_ms) +
 						       " is less than retry_min (" +
-						       format_duration(c.sync.retry_min_ms) + ")");
+						       format_duration(c.sync.schedule.retry_min_ms) + ")");
 		return error((*lines)[key_index("sync", "retry_min")],
-			     "[sync] retry_min: " + format_duration(c.sync.retry_min_ms) +
-				     " is more than retry_max (" + format_duration(c.sync.retry_max_ms) +
+			     "[sync] retry_min: " + format_duration(c.sync.schedule.retry_min_ms) +
+				     " is more than retry_max (" + format_duration(c.sync.schedule.retry_max_ms) +
 				     ")");
 	}
 	*out = std::move(c);

@@ -10,8 +10,9 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.hpp"
-#include "core/timeutil.hpp"
+#include "base/status.hpp"
+#include "loyalty/schedule.h"
+#include "base/timeutil.hpp"
 
 namespace loy::fw {
 
@@ -70,17 +71,22 @@ struct PosConfig {
 };
 
 struct SyncConfig {
-	int nightly_minute = 23 * 60 + 30; // minutes after local midnight; -1 = off
+	// When: the library's schedule (include/loyalty/schedule.h), with its
+	// defaults. Its nightly_minute is the chain's; the till adds its own
+	// minute of the spread.
+	loy_schedule_config schedule = schedule_defaults();
 	// Each terminal syncs at its own fixed moment within this window after
-	// nightly_minute (from its id), so a chain does not arrive at once.
+	// the nightly minute (from its id), so a chain does not arrive at once.
 	int64_t nightly_spread_ms = 30 * 60'000; // 0 = off
-	int64_t after_link_up_ms = 15'000;
-	int64_t retry_min_ms = 30'000;
-	int64_t retry_max_ms = 30 * 60'000;
-	int jitter_pct = 20;
-	int64_t interval_ms = 0; // 0 = off
 	int64_t connect_timeout_ms = 5'000;
 	int64_t io_timeout_ms = 60'000;
+
+	static loy_schedule_config schedule_defaults()
+	{
+		loy_schedule_config c;
+		loy_schedule_defaults(&c);
+		return c;
+	}
 };
 
 struct DisplayConfig {

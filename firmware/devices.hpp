@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "firmware/config.hpp"
 #include "hal/sim/sim.hpp"
 #include "loyalty/hal.h"

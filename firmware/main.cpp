@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "api/cli.hpp"
+#include "base/cli.hpp"
 #include "firmware/config.hpp"
 #include "firmware/devices.hpp"
 #include "firmware/slip.hpp"

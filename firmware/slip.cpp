@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace loy::fw {
 

@@ -1,6 +1,7 @@
 #include "firmware/till.hpp"
 
 #include <loyalty/loyalty.h>
+#include <loyalty/schedule.h>
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -23,13 +24,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/json_reader.hpp"
-#include "core/timeutil.hpp"
-#include "core/utf8.hpp"
+#include "base/json_reader.hpp"
+#include "base/timeutil.hpp"
+#include "base/utf8.hpp"
 #include "firmware/pos.hpp"
 #include "firmware/slip.hpp"
-#include "storage/terminal.hpp"
-#include "sync/scheduler.hpp"
 
 namespace loy::fw {
 
@@ -159,27 +158,37 @@ struct Inbox {
 int nightly_minute_of(const SyncConfig &c, const std::string &terminal_id)
 {
 	const int64_t spread_min = c.nightly_spread_ms / 60'000;
-	if (c.nightly_minute < 0 || spread_min <= 0)
-		return c.nightly_minute;
+	const int nightly = c.schedule.nightly_minute;
+	if (nightly < 0 || spread_min <= 0)
+		return nightly;
 	uint64_t h = 0xcbf29ce484222325u;
 	for (char ch : terminal_id) {
 		h ^= static_cast<unsigned char>(ch);
 		h *= 0x100000001b3u;
 	}
 	const int64_t offset = static_cast<int64_t>(h % static_cast<uint64_t>(spread_min));
-	return static_cast<int>((c.nightly_minute + offset) % (24 * 60));
+	return static_cast<int>((nightly + offset) % (24 * 60));
 }
 
-net::ScheduleConfig schedule_of(const SyncConfig &c, const std::string &terminal_id)
+// The library's schedule, its own handle freed with it.
+struct ScheduleFree {
+	void operator()(loy_schedule *s) const { loy_schedule_free(s); }
+};
+using Schedule = std::unique_ptr<loy_schedule, ScheduleFree>;
+
+// A schedule of `c` for this terminal (its minute of the spread), or the
+// library's refusal of the configuration.
+Result<Schedule> schedule_of(const SyncConfig &c, const std::string &terminal_id, uint64_t seed)
 {
-	net::ScheduleConfig sc;
+	loy_schedule *raw = nullptr;
+	if (loy_schedule_new(&raw) != LOY_OK)
+		return Status(Code::internal, "till: out of memory");
+	Schedule s(raw);
+	loy_schedule_config sc = c.schedule;
 	sc.nightly_minute = nightly_minute_of(c, terminal_id);
-	sc.after_link_up_ms = c.after_link_up_ms;
-	sc.retry_min_ms = c.retry_min_ms;
-	sc.retry_max_ms = c.retry_max_ms;
-	sc.jitter_pct = c.jitter_pct;
-	sc.interval_ms = c.interval_ms;
-	return sc;
+	if (loy_status st = loy_schedule_configure(s.get(), &sc, seed); st != LOY_OK)
+		return Status(static_cast<Code>(st), loy_schedule_errmsg(s.get()));
+	return s;
 }
 
 } // namespace
@@ -208,7 +217,7 @@ struct Till::Impl {
 	PosChannel pos;
 	Inbox inbox;
 
-	std::string tz, server, terminal_id;
+	std::string server, terminal_id;
 	int64_t last_sync_ms = 0;
 	std::string card; // scanned, waiting for its basket
 	bool reader_gone = false;
@@ -221,29 +230,16 @@ struct Till::Impl {
 	int sync_requests = 0;
 	Json sync_state = Json{{"running", false}, {"reason", "none"}, {"failures", 0}, {"syncs", 0}, {"last", nullptr}};
 
-	int64_t wall_ms() const
-	{
-		int64_t ms = hal->clock ? hal->clock->wall_ms(hal->clock->ctx) : LOY_HAL_TIME_INVALID;
-		return ms != LOY_HAL_TIME_INVALID ? ms : static_cast<int64_t>(std::time(nullptr)) * 1000;
-	}
-	int64_t mono_ms() const
-	{
-		int64_t ms = hal->clock ? hal->clock->monotonic_ms(hal->clock->ctx) : LOY_HAL_TIME_INVALID;
-		if (ms != LOY_HAL_TIME_INVALID)
-			return ms;
-		return std::chrono::duration_cast<std::chrono::milliseconds>(
-			       std::chrono::steady_clock::now().time_since_epoch())
-			.count();
-	}
-	// The terminal's UTC offset at `wall`: its zone, or the system's.
+	int64_t wall_ms() const { return loy_hal_wall_ms(hal->clock); }
+	int64_t mono_ms() const { return loy_hal_monotonic_ms(hal->clock); }
+	// The terminal's UTC offset at `wall`: its zone, or the system's (the
+	// library's, callable from any thread).
 	int32_t offset_s(int64_t wall) const
 	{
-		const int64_t s = wall / 1000;
-		if (!tz.empty())
-			return zone_offset(tz, s).value_or(0);
-		std::time_t t = static_cast<std::time_t>(s);
-		std::tm tm{};
-		return ::localtime_r(&t, &tm) ? static_cast<int32_t>(tm.tm_gmtoff) : 0;
+		int32_t offset = 0;
+		if (loy_terminal_utc_offset(main.t, wall / 1000, &offset) != LOY_OK)
+			return 0;
+		return offset;
 	}
 	std::string now_text() const
 	{
@@ -313,8 +309,8 @@ Status Till::Impl::open()
 					  std::strerror(errno)));
 	// The file's own checks are wider than the scheduler's (a week for any
 	// duration): refuse here what the scheduler would clamp.
-	if (auto st = net::check(schedule_of(cfg.sync, "")); !st)
-		return st.prefixed("configuration [sync]: ");
+	if (auto sched = schedule_of(cfg.sync, "", 0); !sched)
+		return sched.status().prefixed("configuration [sync]: ");
 	for (Handle *h : {&main, &syncs})
 		if (loy_status st = loy_terminal_open_hal(h->t, dir.c_str(), hal); st != LOY_OK)
 			return Status(static_cast<Code>(st), loy_terminal_errmsg(h->t));
@@ -323,7 +319,6 @@ Status Till::Impl::open()
 	if (loy_status st = loy_terminal_status(main.t); st != LOY_OK)
 		return Status(static_cast<Code>(st), loy_terminal_errmsg(main.t));
 	Json s = main.result();
-	tz = s["tz"].is_string() ? s["tz"].get<std::string>() : "";
 	terminal_id = s["terminal_id"].is_string() ? s["terminal_id"].get<std::string>() : "";
 	const int nightly = nightly_minute_of(cfg.sync, terminal_id);
 	sync_state["nightly"] = nightly < 0 ? Json("off") : Json(fmt::format("{:02d}:{:02d}", nightly / 60, nightly % 60));
@@ -713,25 +708,29 @@ void Till::Impl::link_loop(const std::atomic<bool> &stop)
 
 void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 {
-	const net::ScheduleConfig sc = schedule_of(cfg.sync, terminal_id);
 	// Terminals started at the same moment (a store's power coming back)
 	// must not retry in step: the seed differs by terminal and start.
 	const uint64_t seed = static_cast<uint64_t>(wall_ms()) * uint64_t{0x9E3779B97F4A7C15} ^
 			      static_cast<uint64_t>(std::hash<std::string>{}(dir)) ^ static_cast<uint64_t>(::getpid());
-	net::SyncScheduler sched(sc, seed);
+	auto made = schedule_of(cfg.sync, terminal_id, seed);
+	if (!made) { // checked at open
+		log(made.status().message());
+		return;
+	}
+	loy_schedule *sched = made.value().get();
 	std::unique_lock<std::mutex> lk(mu);
 	int64_t w = wall_ms();
-	sched.start(mono_ms(), w, offset_s(w), link_up, last_sync_ms);
+	loy_schedule_start(sched, mono_ms(), w, offset_s(w), link_up, last_sync_ms);
 	while (!stop.load()) {
 		for (const auto &[up, at] : link_changes)
-			sched.link_changed(up, at);
+			loy_schedule_link_changed(sched, up, at);
 		link_changes.clear();
 		for (; sync_requests > 0; sync_requests--)
-			sched.request(mono_ms());
+			loy_schedule_request(sched, mono_ms());
 		w = wall_ms();
 		const int64_t m = mono_ms();
-		if (sched.due(m, w, offset_s(w))) {
-			const std::string reason = sched.reason();
+		if (loy_schedule_due(sched, m, w, offset_s(w))) {
+			const std::string reason = loy_schedule_reason(sched);
 			sync_state["running"] = true;
 			sync_state["reason"] = reason;
 			lk.unlock();
@@ -741,23 +740,23 @@ void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 			Json done = syncs.answer(st);
 			lk.lock();
 			w = wall_ms();
-			sched.finished(st == LOY_OK, mono_ms(), w);
+			loy_schedule_finished(sched, st == LOY_OK, mono_ms(), w);
 			done["state"] = "done";
 			done["reason"] = reason;
-			done["failures"] = sched.failures();
+			done["failures"] = loy_schedule_failures(sched);
 			done["at"] = now_text();
 			sync_state["running"] = false;
-			sync_state["reason"] = sched.reason(); // the next one's
-			sync_state["failures"] = sched.failures();
+			sync_state["reason"] = loy_schedule_reason(sched); // the next one's
+			sync_state["failures"] = loy_schedule_failures(sched);
 			sync_state["syncs"] = sync_state["syncs"].get<int64_t>() + 1;
 			sync_state["last"] = done;
 			inbox.push("sync", done);
 			continue;
 		}
-		sync_state["reason"] = sched.reason();
+		sync_state["reason"] = loy_schedule_reason(sched);
 		// The scheduler's wait is in the clock's time, which a simulated
 		// clock runs faster than real time: look again often.
-		int64_t wait = std::min<int64_t>(sched.wait_ms(m, w, offset_s(w)), poll_ms);
+		int64_t wait = std::min<int64_t>(loy_schedule_wait_ms(sched, m, w, offset_s(w)), poll_ms);
 		cv.wait_for(lk, std::chrono::milliseconds(std::max<int64_t>(wait, 1)));
 	}
 }

@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "firmware/config.hpp"
 #include "firmware/devices.hpp"
 #include "loyalty/hal.h"

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "loyalty/hal.h"
-#include "storage/crypto.hpp"
+#include "base/crypto.hpp"
 
 namespace loy {
 

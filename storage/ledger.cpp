@@ -813,12 +813,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		return st.status();
 	crypto::Digest prev{};
 	int64_t expect = 1;
-	for (;;) {
-		auto row = st.value().step();
-		if (!row)
-			return row.status();
-		if (!*row)
-			break;
+	LOY_TRY(st.value().each([&]() -> Status {
 		const auto &s = st.value();
 		Entry e;
 		e.seq = s.int64(0);
@@ -839,7 +834,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		crypto::Digest h{}, m{};
 		if (hash.size() != h.size() || mac.size() != m.size()) {
 			fail(e.seq, fmt::format("entry {}: malformed hash or MAC", e.seq));
-			continue;
+			return Status::ok();
 		}
 		std::copy(hash.begin(), hash.end(), h.begin());
 		std::copy(mac.begin(), mac.end(), m.begin());
@@ -849,7 +844,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		if (doc.is_discarded() || !doc.is_object() || !doc.contains("data")) {
 			fail(e.seq, fmt::format("entry {}: body is not an entry", e.seq));
 			prev = h;
-			continue;
+			return Status::ok();
 		}
 		std::string rebuilt;
 		try {
@@ -859,7 +854,7 @@ Result<Ledger::Verdict> Ledger::verify()
 			// A column holding bytes that are not UTF-8 text.
 			fail(e.seq, fmt::format("entry {}: a column holds bytes that are not text", e.seq));
 			prev = h;
-			continue;
+			return Status::ok();
 		}
 		if (rebuilt != body)
 			fail(e.seq, fmt::format("entry {}: columns or chain link differ from the hashed body",
@@ -872,7 +867,8 @@ Result<Ledger::Verdict> Ledger::verify()
 					m))
 			fail(e.seq, fmt::format("entry {}: MAC does not match (forged or wrong key)", e.seq));
 		prev = h;
-	}
+		return Status::ok();
+	}));
 
 	// The head kept apart from the chain: a journal cut short ends early.
 	auto head = meta_int("head", -1);
@@ -886,11 +882,6 @@ Result<Ledger::Verdict> Ledger::verify()
 				  : fmt::format("entries after {} were added outside the ledger", *head));
 
 	// Derived tables against a replay of the journal.
-	// The sealed rows: settings, program versions, the centre's snapshot.
-	// The replay below reads settings, so a broken seal is the verdict.
-	LOY_TRY(check_seals([&](std::string problem) { fail(0, std::move(problem)); }));
-	if (!v.ok)
-		return v;
 	// The sealed rows: settings, program versions, the centre's snapshot.
 	// The replay below reads settings, so a broken seal is the verdict.
 	LOY_TRY(check_seals([&](std::string problem) { fail(0, std::move(problem)); }));

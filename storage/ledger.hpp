@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.hpp"
-#include "storage/crypto.hpp"
+#include "base/status.hpp"
+#include "base/crypto.hpp"
 #include "storage/keys.hpp"
 #include "storage/sqlite.hpp"
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

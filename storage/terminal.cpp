@@ -21,7 +21,7 @@
 #include "core/card.hpp"
 #include "core/limits.hpp"
 #include "core/receipt_json.hpp"
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 #include "storage/entry_data.hpp"
 #include "storage/tzfile.hpp"
 
@@ -96,12 +96,65 @@ std::string request_digest(const Basket &b, const std::string &token, const Rede
 	return crypto::to_hex(crypto::sha256(text));
 }
 
-OJson breakdown_json(const std::vector<Part> &parts)
+// A checkout's answer as its entry keeps it ("result" in the entry's data),
+// so that a retried request is answered the same. A storage format: the
+// keys are those cli.md had when the format was set, and they stay so
+// whatever the output becomes.
+OJson checkout_entry_result(const CheckoutDone &d)
 {
-	OJson arr = OJson::array();
-	for (const auto &p : parts)
-		arr.push_back(OJson{{"rule", p.rule}, {"points", p.points}});
-	return arr;
+	OJson breakdown = OJson::array();
+	for (const auto &p : d.breakdown)
+		breakdown.push_back(OJson{{"rule", p.rule}, {"points", p.points}});
+	OJson j;
+	j["receipt_id"] = d.receipt_id;
+	j["card"] = d.card;
+	j["tier"] = d.tier;
+	j["earned"] = d.earned;
+	j["redeemed"] = d.redeemed;
+	j["discount"] = d.discount;
+	j["breakdown"] = std::move(breakdown);
+	j["balance"] = d.balance ? OJson(*d.balance) : OJson(nullptr);
+	j["replayed"] = d.replayed;
+	j["pending"] = d.pending;
+	j["eligible_spend"] = d.eligible_spend;
+	j["currency"] = d.currency;
+	j["available_on"] = d.available_on;
+	j["expires_on"] = d.expires_on ? OJson(*d.expires_on) : OJson(nullptr);
+	if (d.blocked)
+		j["blocked"] = true;
+	return j;
+}
+
+// The answer recorded by checkout_entry_result(), read back.
+Result<CheckoutDone> checkout_from_entry(const std::string &entry_data, const std::string &receipt_id)
+{
+	try {
+		const OJson j = OJson::parse(entry_data).at("result");
+		CheckoutDone d;
+		d.receipt_id = j.at("receipt_id").get<std::string>();
+		d.card = j.at("card").get<std::string>();
+		d.tier = j.at("tier").get<std::string>();
+		d.earned = j.at("earned").get<int64_t>();
+		d.redeemed = j.at("redeemed").get<int64_t>();
+		d.discount = j.at("discount").get<int64_t>();
+		for (const auto &p : j.at("breakdown"))
+			d.breakdown.push_back(
+				Part{p.at("rule").get<std::string>(), p.at("points").get<int64_t>()});
+		if (!j.at("balance").is_null())
+			d.balance = j.at("balance").get<int64_t>();
+		d.replayed = j.at("replayed").get<bool>();
+		d.pending = j.at("pending").get<int64_t>();
+		d.eligible_spend = j.at("eligible_spend").get<int64_t>();
+		d.currency = j.at("currency").get<std::string>();
+		d.available_on = j.at("available_on").get<std::string>();
+		if (!j.at("expires_on").is_null())
+			d.expires_on = j.at("expires_on").get<std::string>();
+		d.blocked = j.value("blocked", false);
+		return d;
+	} catch (const OJson::exception &e) {
+		return bad(Code::storage,
+			   fmt::format("ledger: the recorded result of receipt {}: {}", receipt_id, e.what()));
+	}
 }
 
 // What the terminal knows of a member, gathered from the derived tables.
@@ -536,7 +589,7 @@ Result<bool> Terminal::install_program(const Program &p, std::string_view json, 
 	return loaded;
 }
 
-Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
+Result<ProgramLoaded> Terminal::program_load(std::string_view json, int64_t now)
 {
 	auto p = parse_program(json);
 	if (!p)
@@ -547,9 +600,9 @@ Result<std::string> Terminal::program_load(std::string_view json, int64_t now)
 	if (!loaded)
 		return loaded.status();
 	LOY_TRY(tx.commit());
-	OJson out{{"program", p->id}, {"version", p->version}, {"currency", p->currency}, {"loaded", *loaded}};
+	ProgramLoaded out{p->id, p->version, p->currency, *loaded};
 	program_ = std::make_unique<Program>(std::move(p).value());
-	return out.dump();
+	return out;
 }
 
 Result<Terminal::SyncSettings> Terminal::sync_settings()
@@ -740,7 +793,7 @@ Status upsert_member(db::Db &db, const std::string &token, const std::string &ma
 
 } // namespace
 
-Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
+Result<Enrolled> Terminal::enroll(std::string_view scan, int64_t now)
 {
 	LOY_TRY(check_anchor());
 	LOY_TRY(load_program());
@@ -768,12 +821,15 @@ Result<std::string> Terminal::enroll(std::string_view scan, int64_t now)
 		LOY_TRY(tx.commit());
 		created = true;
 	}
-	OJson out{{"card", masked}, {"known", true}, {"enrolled", created}};
-	return out.dump();
+	Enrolled out;
+	out.card = masked;
+	out.known = true;
+	out.enrolled = created;
+	return out;
 }
 
-Result<std::string> Terminal::checkout(std::string_view scan, std::string_view basket_json,
-				       const Redemption &r, int64_t now)
+Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view basket_json,
+					const Redemption &r, int64_t now)
 {
 	LOY_TRY(check_anchor());
 	LOY_TRY(load_program());
@@ -810,9 +866,12 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 		auto data = ledger_.entry_data(prior.value().int64(1));
 		if (!data)
 			return data.status();
-		OJson out = OJson::parse(*data)["result"];
-		out["replayed"] = true;
-		return out.dump();
+		auto recorded = checkout_from_entry(*data, basket->receipt_id);
+		if (!recorded)
+			return recorded.status();
+		CheckoutDone out = std::move(recorded).value();
+		out.replayed = true;
+		return out;
 	}
 
 	auto m = read_member(ledger_, token);
@@ -846,27 +905,24 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	const int64_t pending_now = p.pending_days > 0 && available_at > at ? c->earned : 0;
 	const int64_t delta = c->earned - c->redeemed;
 
-	OJson result;
-	result["receipt_id"] = basket->receipt_id;
-	result["card"] = masked;
-	result["tier"] = c->tier;
-	result["earned"] = c->earned;
-	result["redeemed"] = c->redeemed;
-	result["discount"] = c->discount;
-	result["breakdown"] = breakdown_json(c->breakdown);
+	CheckoutDone result;
+	result.receipt_id = basket->receipt_id;
+	result.card = masked;
+	result.tier = c->tier;
+	result.earned = c->earned;
+	result.redeemed = c->redeemed;
+	result.discount = c->discount;
+	result.breakdown = c->breakdown;
 	if (member.known)
-		result["balance"] = member.balance + delta - pending_now;
-	else
-		result["balance"] = nullptr;
-	result["replayed"] = false;
-	result["pending"] = pending_now;
-	result["eligible_spend"] = c->eligible;
-	result["currency"] = p.currency;
-	result["available_on"] = format_date(Timestamp{available_at, basket->at.offset_s}.local_date());
-	result["expires_on"] = expires_at ? OJson(format_date(Timestamp{*expires_at, basket->at.offset_s}.local_date()))
-					  : OJson(nullptr);
-	if (m->blocked)
-		result["blocked"] = true;
+		result.balance = member.balance + delta - pending_now;
+	result.replayed = false;
+	result.pending = pending_now;
+	result.eligible_spend = c->eligible;
+	result.currency = p.currency;
+	result.available_on = format_date(Timestamp{available_at, basket->at.offset_s}.local_date());
+	if (expires_at)
+		result.expires_on = format_date(Timestamp{*expires_at, basket->at.offset_s}.local_date());
+	result.blocked = m->blocked;
 
 	Receipt receipt = make_receipt(*basket, *c, member, r);
 	OJson data;
@@ -878,7 +934,7 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	data["expires_at"] = expires_at ? OJson(*expires_at) : OJson(nullptr);
 	data["request"] = request;
 	data["receipt"] = OJson::parse(receipt_to_json(receipt));
-	data["result"] = result;
+	data["result"] = checkout_entry_result(result);
 
 	Entry e;
 	e.kind = "checkout";
@@ -904,7 +960,7 @@ Result<std::string> Terminal::checkout(std::string_view scan, std::string_view b
 	LOY_TRY(s.run());
 	LOY_TRY(upsert_member(ledger_.db(), token, masked, 0, delta, c->eligible));
 	LOY_TRY(tx.commit());
-	return result.dump();
+	return result;
 }
 
 namespace {
@@ -937,8 +993,8 @@ std::string refund_entry_data(const Receipt &after, const Refund &f, int64_t spe
 	return data.dump();
 }
 
-Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
-				     int64_t now, std::string_view refund_id)
+Result<RefundDone> Terminal::refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
+				    int64_t now, std::string_view refund_id)
 {
 	if (!refund_id.empty() && !valid_id(std::string(refund_id)))
 		return bad(Code::bad_argument, fmt::format("refund id \"{}\": use 1 to {} letters, digits, '-', "
@@ -968,27 +1024,26 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	// entry: a retried refund (its answer lost) is answered again, and
 	// moves nothing twice.
 	// The refund result of cli.md, with the member's balance as it stands.
-	auto answer = [&](int64_t reversed, int64_t returned, bool complete, bool replayed) -> Result<std::string> {
+	auto answer = [&](int64_t reversed, int64_t returned, bool complete,
+			  bool replayed) -> Result<RefundDone> {
 		auto m = read_member(ledger_, token);
 		if (!m)
 			return m.status();
 		auto sums = read_receipt_sums(ledger_, token, now, 0, false);
 		if (!sums)
 			return sums.status();
-		OJson out;
-		out["receipt_id"] = std::string(receipt_id);
-		out["points_reversed"] = reversed;
-		out["points_returned"] = returned;
+		RefundDone out;
+		out.receipt_id = std::string(receipt_id);
+		out.points_reversed = reversed;
+		out.points_returned = returned;
 		if (m->known())
-			out["balance"] = m->server_balance + m->local_points - sums->pending;
-		else
-			out["balance"] = nullptr;
-		out["complete"] = complete;
+			out.balance = m->server_balance + m->local_points - sums->pending;
+		out.complete = complete;
 		if (!refund_id.empty()) {
-			out["refund_id"] = std::string(refund_id);
-			out["replayed"] = replayed;
+			out.refund_id = std::string(refund_id);
+			out.replayed = replayed;
 		}
-		return out.dump();
+		return out;
 	};
 	OJson ids = last.contains("refund_ids") ? last["refund_ids"] : OJson::object();
 	const std::string request = refund_request(units);
@@ -1048,7 +1103,7 @@ Result<std::string> Terminal::refund(std::string_view receipt_id, const std::vec
 	return out;
 }
 
-Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
+Result<BalanceView> Terminal::balance(std::string_view scan, int64_t clock)
 {
 	LOY_TRY(load_program());
 	LOY_TRY(need_program(program_));
@@ -1069,68 +1124,62 @@ Result<std::string> Terminal::balance(std::string_view scan, int64_t clock)
 	if (!sums)
 		return sums.status();
 
-	OJson out;
-	out["card"] = masked;
-	out["known"] = m->known();
-	out["tier"] = p.tier_for(m->qualifying()).name;
+	BalanceView out;
+	out.card = masked;
+	out.known = m->known();
+	out.tier = p.tier_for(m->qualifying()).name;
 	const int64_t available = m->server_balance + m->local_points - sums->pending;
 	if (m->known())
-		out["balance"] = available;
-	else
-		out["balance"] = nullptr;
-	out["pending"] = sums->pending + m->server_pending;
-	out["unsynced"] = m->local_points;
-	int64_t redeemable = 0;
+		out.balance = available;
+	out.pending = sums->pending + m->server_pending;
+	out.unsynced = m->local_points;
 	if (m->known() && !m->blocked)
-		redeemable = std::max<int64_t>(
+		out.redeemable_today = std::max<int64_t>(
 			0, std::min(available, p.redeem.offline_daily_cap - sums->redeemed_day));
-	out["redeemable_today"] = redeemable;
-	out["qualifying_spend"] = m->qualifying();
-	out["blocked"] = m->blocked;
-	std::optional<std::string> next;
+	out.qualifying_spend = m->qualifying();
+	out.blocked = m->blocked;
 	if (sums->next_expiry)
-		next = format_date(Timestamp{*sums->next_expiry, now->offset_s}.local_date());
-	if (!m->server_next_expiry.empty() && (!next || m->server_next_expiry < *next))
-		next = m->server_next_expiry;
-	out["next_expiry"] = next ? OJson(*next) : OJson(nullptr);
-	out["currency"] = p.currency;
-	return out.dump();
+		out.next_expiry = format_date(Timestamp{*sums->next_expiry, now->offset_s}.local_date());
+	if (!m->server_next_expiry.empty() && (!out.next_expiry || m->server_next_expiry < *out.next_expiry))
+		out.next_expiry = m->server_next_expiry;
+	out.currency = p.currency;
+	return out;
 }
 
-Result<std::string> Terminal::status()
+Result<StatusView> Terminal::status()
 {
 	LOY_TRY(load_program());
 	db::ReadTransaction snapshot(ledger_.db());
 	LOY_TRY(snapshot.begin());
-	OJson out;
-	out["terminal_id"] = terminal_id_;
-	out["store"] = store_;
+	StatusView out;
+	out.terminal_id = terminal_id_;
+	out.store = store_;
 	if (program_)
-		out["program"] = OJson{{"id", program_->id}, {"version", program_->version}};
-	else
-		out["program"] = nullptr;
+		out.program = StatusView::ProgramVersion{program_->id, program_->version};
 	auto n = ledger_.count_entries();
 	if (!n)
 		return n.status();
 	auto acked = ledger_.acked_through();
 	if (!acked)
 		return acked.status();
-	out["entries"] = *n;
-	out["unsynced"] = *n - *acked;
+	out.entries = *n;
+	out.unsynced = *n - *acked;
 	auto last = ledger_.meta("last_sync");
 	if (!last)
 		return last.status();
-	out["last_sync"] = *last ? OJson(**last) : OJson(nullptr);
+	out.last_sync = *last;
 	auto server = ledger_.meta("server");
 	if (!server)
 		return server.status();
-	out["server"] = *server && !(*server)->empty() ? OJson(**server) : OJson(nullptr);
-	out["tz"] = tz_.empty() ? OJson(nullptr) : OJson(tz_);
+	if (*server && !(*server)->empty())
+		out.server = **server;
+	if (!tz_.empty())
+		out.tz = tz_;
 	auto lacking = behind();
 	if (!lacking)
 		return lacking.status();
-	out["behind_centre"] = lacking->has_value();
-	return out.dump();
+	out.behind_centre = lacking->has_value();
+	return out;
 }
 
 Result<Ledger::Verdict> Terminal::verify()

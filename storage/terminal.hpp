@@ -16,6 +16,7 @@
 #include "core/engine.hpp"
 #include "core/program.hpp"
 #include "storage/ledger.hpp"
+#include "storage/results.hpp"
 
 namespace loy {
 
@@ -47,22 +48,28 @@ public:
 	static Result<std::unique_ptr<Terminal>> open(const std::string &dir,
 						      const loy_hal_keystore *keys = nullptr);
 
-	// Every result is the JSON object of cli.md for that command.
-	Result<std::string> program_load(std::string_view json, int64_t now_utc);
-	Result<std::string> enroll(std::string_view scan, int64_t now_utc);
-	Result<std::string> checkout(std::string_view scan, std::string_view basket_json,
-				     const Redemption &redemption, int64_t now_utc);
+	// Every result holds the figures of cli.md's object for that command
+	// (storage/results.hpp); its JSON is the C API's (api/results.hpp).
+	Result<ProgramLoaded> program_load(std::string_view json, int64_t now_utc);
+	Result<Enrolled> enroll(std::string_view scan, int64_t now_utc);
+	// A receipt id recorded before answers the recorded result (replayed)
+	// for the same request, receipt_conflict for another.
+	Result<CheckoutDone> checkout(std::string_view scan, std::string_view basket_json,
+				      const Redemption &redemption, int64_t now_utc);
 	// `refund_id` (optional) names the refund: the same id again with the
-	// same lines answers the recorded refund ("replayed": true) and moves
-	// nothing; with other lines it is receipt_conflict.
-	Result<std::string> refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
-				   int64_t now_utc, std::string_view refund_id = {});
-	Result<std::string> balance(std::string_view scan, int64_t now_utc);
-	Result<std::string> status();
+	// same lines answers the recorded refund (replayed) and moves nothing;
+	// with other lines it is receipt_conflict.
+	Result<RefundDone> refund(std::string_view receipt_id, const std::vector<ReturnLine> &units,
+				  int64_t now_utc, std::string_view refund_id = {});
+	Result<BalanceView> balance(std::string_view scan, int64_t now_utc);
+	Result<StatusView> status();
 	// ok == false is a result, not an error: the caller decides the exit.
 	Result<Ledger::Verdict> verify();
 
 	Ledger &ledger() { return ledger_; }
+	// The zone given at init (IANA name or ±hh:mm), "" for none. Set at
+	// open and never changed: readable from any thread.
+	const std::string &tz() const { return tz_; }
 	const KeyStore &keys() const { return *keys_; }
 
 	// For a sync (sync/client.cpp): what to push, and recording what came back.

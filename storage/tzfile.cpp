@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 
 namespace loy {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy {
 

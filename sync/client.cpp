@@ -8,11 +8,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/json_reader.hpp"
+#include "base/json_reader.hpp"
 #include "core/limits.hpp"
 #include "core/program.hpp"
-#include "core/timeutil.hpp"
-#include "core/utf8.hpp"
+#include "base/timeutil.hpp"
+#include "base/utf8.hpp"
 #include "sync/http.hpp"
 
 namespace loy::net {

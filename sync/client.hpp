@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "storage/terminal.hpp"
 #include "sync/http.hpp"
 #include "sync/tls.hpp"

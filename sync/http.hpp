@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "sync/tls.hpp"
 
 namespace loy::net {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy::net {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy::net {
 

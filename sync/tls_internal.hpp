@@ -36,7 +36,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 
 namespace loy::net {

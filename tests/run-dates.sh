@@ -2,7 +2,7 @@
 # The date-sensitive tests (label "date": the CLI and end-to-end scripts)
 # again with both programs' clock set to other days, so that no expectation
 # holds only on the day the suite runs. Each day is reached by one clock
-# offset (LOYALTY_CLOCK_OFFSET_S, api/cli.hpp) shared by every program the
+# offset (LOYALTY_CLOCK_OFFSET_S, base/cli.hpp) shared by every program the
 # tests start and by the scripts' own "now" (tests/support/program_clock.py);
 # the system clock is not touched, so timers, sleeps and certificates behave
 # as on any run.

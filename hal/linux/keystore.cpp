@@ -1,13 +1,11 @@
 // The file key store: one file per item under a directory. A ".key" item is
-// kept in the format of storage/crypto.hpp's key files (64 hex digits and a
-// newline), so a terminal's data dir is a key store as it stands. The atomic
-// replace is crypto::write_key_file's (temporary file, fchmod 0600, fsync,
-// rename) plus an fsync of the directory, and it is written again here rather
-// than called because every step must go through the Sys table: a test that
+// kept in the format of base/crypto.hpp's key files (64 hex digits and a
+// newline), so a terminal's data dir is a key store as it stands. A put is
+// base::write_file_atomic (temporary file, fchmod 0600, fsync, rename, fsync
+// of the directory) with the calls of the store's Sys table: a test that
 // fails the rename is how "a crash between write and rename leaves the old
 // key" is shown.
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -15,9 +13,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/atomic_file.hpp"
+#include "base/crypto.hpp"
 #include "hal/linux/sys.hpp"
 #include "hal/names.hpp"
-#include "storage/crypto.hpp"
 
 namespace loy::hal {
 
@@ -38,21 +37,6 @@ std::string path_of(const FileStore *s, const char *name) { return s->dir + "/" 
 
 // The directory holding `path`.
 std::string parent_of(const std::string &path) { return path.substr(0, path.rfind('/')); }
-
-bool write_all(const Sys &sys, int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = sys.write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		p += w;
-		n -= static_cast<size_t>(w);
-	}
-	return true;
-}
 
 // A rename is durable once the directory holding it is synced.
 bool sync_dir(const Sys &sys, const std::string &dir)
@@ -79,6 +63,20 @@ bool make_parents(const FileStore *s, const char *name)
 	return true;
 }
 
+// The calls of a put: the store's own table, so that its faults reach them.
+base::FileCalls file_calls(const Sys &sys)
+{
+	base::FileCalls c{};
+	c.open = sys.open;
+	c.close = sys.close;
+	c.write = sys.write;
+	c.fchmod = sys.fchmod;
+	c.fsync = sys.fsync;
+	c.rename = sys.rename;
+	c.unlink = sys.unlink;
+	return c;
+}
+
 int put_(FileStore *s, const char *name, const unsigned char *data, size_t len)
 {
 	if (int rc = check_put(name, data, len); rc != 0)
@@ -87,25 +85,12 @@ int put_(FileStore *s, const char *name, const unsigned char *data, size_t len)
 					     : std::string(reinterpret_cast<const char *>(data), len);
 	if (!make_parents(s, name))
 		return LOY_HAL_E_IO;
-	const std::string path = path_of(s, name);
-	const std::string dir = parent_of(path);
-	// Hidden (names cannot start with '.') and per process, so that two
-	// processes on one data dir never write the same temporary file.
-	const std::string tmp = dir + "/." + path.substr(dir.size() + 1) + "." +
-				std::to_string(::getpid()) + ".tmp";
-	s->sys.unlink(tmp.c_str()); // a leftover of a crash of a process of the same pid
-	int fd = s->sys.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return LOY_HAL_E_IO;
-	// fchmod too: the mode of open(2) passes through the umask.
-	bool ok = write_all(s->sys, fd, text.data(), text.size()) && s->sys.fchmod(fd, 0600) == 0 &&
-		  s->sys.fsync(fd) == 0;
-	ok = s->sys.close(fd) == 0 && ok;
-	if (!ok || s->sys.rename(tmp.c_str(), path.c_str()) != 0) {
-		s->sys.unlink(tmp.c_str());
-		return LOY_HAL_E_IO;
-	}
-	return sync_dir(s->sys, dir) ? 0 : LOY_HAL_E_IO;
+	// The temporary file is hidden (names cannot start with '.') and per
+	// process: out of reach of names, and never shared by two processes on
+	// one data dir.
+	return base::write_file_atomic(path_of(s, name), text, 0600, file_calls(s->sys)).is_ok()
+		       ? 0
+		       : LOY_HAL_E_IO;
 }
 
 int get_(FileStore *s, const char *name, unsigned char *buf, size_t size, size_t *len)

@@ -94,7 +94,10 @@ typedef struct loy_engine loy_engine;
 LOY_API loy_status loy_engine_new(loy_engine **out);
 /** \brief Frees an engine; NULL is ignored. */
 LOY_API void loy_engine_free(loy_engine *engine);
-/** \brief The message of the engine's last failure, "" after a success. Never NULL. */
+/**
+ * \brief The message of the engine's last failure, "" after a success: every
+ * call on the engine that returns a loy_status sets or clears it. Never NULL.
+ */
 LOY_API const char *loy_engine_errmsg(const loy_engine *engine);
 
 /**
@@ -269,9 +272,18 @@ typedef struct loy_terminal_setup {
 LOY_API loy_status loy_terminal_new(loy_terminal **out);
 /** \brief Closes and frees; NULL is ignored. */
 LOY_API void loy_terminal_free(loy_terminal *t);
-/** \brief The message of the handle's last failure, "" after a success. Never NULL. */
+/**
+ * \brief The message of the handle's last failure, "" after a success: every
+ * call on the handle sets or clears it, but for loy_terminal_cancel_sync()
+ * and loy_terminal_utc_offset() (callable from another thread) and these
+ * two readers. Never NULL.
+ */
 LOY_API const char *loy_terminal_errmsg(const loy_terminal *t);
-/** \brief The JSON object of the last successful operation, "" before any. */
+/**
+ * \brief The JSON object of the last successful operation (program load,
+ * enroll, checkout, refund, balance, status, sync, verify), "" before any. A
+ * failed operation leaves it as it was: read it only after LOY_OK.
+ */
 LOY_API const char *loy_terminal_result_json(const loy_terminal *t);
 
 /**
@@ -356,6 +368,22 @@ LOY_API void loy_terminal_set_sync_timeouts(loy_terminal *t, int connect_ms, int
  * could not be read at all.
  */
 LOY_API loy_status loy_terminal_verify(loy_terminal *t, int *ok);
+
+/**
+ * \brief The UTC offset of the terminal's local time at an instant: its
+ * zone's (the tz given at init, IANA name or "+01:00"), or for a terminal
+ * given none the system's, read from /etc/localtime (UTC when it cannot be
+ * read). Neither TZ, tzset() nor localtime() is used. Like
+ * loy_terminal_cancel_sync(), it may be called from any thread while
+ * another uses the handle (not while it is opened or freed), and it leaves
+ * loy_terminal_errmsg() as it is.
+ * \param utc_s the instant, seconds since the epoch (UTC).
+ * \param offset_s receives the offset in seconds east of UTC (+3600 for
+ * Europe/Budapest in winter).
+ * \return LOY_OK; LOY_E_BAD_ARGUMENT for a NULL offset_s or a handle not
+ * open; LOY_E_STORAGE when the zone's file can no longer be read.
+ */
+LOY_API loy_status loy_terminal_utc_offset(loy_terminal *t, int64_t utc_s, int32_t *offset_s);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@
 
 #include <fmt/format.h>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 #include "storage/terminal.hpp"
 
 namespace {

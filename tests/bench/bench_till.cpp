@@ -32,7 +32,7 @@
 #include <fmt/format.h>
 #include <loyalty/loyalty.h>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 #include "storage/terminal.hpp"
 #include "central/server.hpp"
 #include "central/store.hpp"

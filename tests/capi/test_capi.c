@@ -1,7 +1,9 @@
 /*
  * test_capi.c - the public C API from C: version, status names and kinds,
  * program loading and its errors, card checks, checkout, declines, refund;
- * a terminal opened on a HAL of its own (a key store in memory, a clock).
+ * a terminal opened on a HAL of its own (a key store in memory, a clock);
+ * the terminal's error message and result after failures and successes;
+ * its UTC offset in a named zone, a fixed one and the system's.
  * Built twice: against the build tree, and against an installed prefix
  * through find_package(loyalty) and pkg-config (tests/install).
  *
@@ -194,6 +196,126 @@ static void terminal_on_hal(const char *program, size_t plen)
 	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A fresh terminal T1 of store S1 in a new temporary dir (its path in dir),
+ * zone tz (NULL: none), with the program installed when one is given. */
+static loy_terminal *temp_terminal(char *dir, const char *tz, const char *program, size_t plen)
+{
+	if (!mkdtemp(dir)) {
+		failed++;
+		return NULL;
+	}
+	char data[64];
+	snprintf(data, sizeof data, "%s/T1", dir);
+	loy_terminal_setup setup = LOY_INIT(loy_terminal_setup);
+	setup.terminal_id = "T1";
+	setup.store = "S1";
+	setup.tz = tz;
+	loy_terminal *t = NULL;
+	CHECK(loy_terminal_new(&t) == LOY_OK);
+	CHECK(loy_terminal_init(t, data, &setup) == LOY_OK);
+	if (program)
+		CHECK(loy_terminal_program_load(t, program, plen) == LOY_OK);
+	return t;
+}
+
+/* Every call sets or clears the handle's message; a failure leaves the
+ * last successful result as it was (loyalty.h). */
+static void terminal_errors_and_results(const char *program, size_t plen)
+{
+	loy_terminal *t = NULL;
+	CHECK(loy_terminal_new(&t) == LOY_OK);
+	CHECK(strcmp(loy_terminal_result_json(t), "") == 0);
+	CHECK(loy_terminal_status(t) == LOY_E_BAD_ARGUMENT);
+	CHECK(strstr(loy_terminal_errmsg(t), "not open") != NULL);
+	/* No handle: refused before the lines are read. */
+	CHECK(loy_terminal_refund(NULL, "R-1", NULL, 1) == LOY_E_BAD_ARGUMENT);
+	CHECK(strcmp(loy_terminal_result_json(t), "") == 0);
+	loy_terminal_free(t);
+
+	char dir[] = "/tmp/loyalty-capi-XXXXXX";
+	t = temp_terminal(dir, NULL, program, plen);
+	if (!t)
+		return;
+	/* A failure, then a success: the message is cleared. */
+	CHECK(loy_terminal_balance(t, "6280001234567896") == LOY_E_BAD_CARD);
+	CHECK(strcmp(loy_terminal_errmsg(t), "") != 0);
+	CHECK(loy_terminal_status(t) == LOY_OK);
+	CHECK(strcmp(loy_terminal_errmsg(t), "") == 0);
+	/* A failure after a success: the message is set, the result is still
+	 * the last successful operation's. */
+	char status[1024];
+	snprintf(status, sizeof status, "%s", loy_terminal_result_json(t));
+	CHECK(strstr(status, "\"terminal_id\":\"T1\"") != NULL);
+	CHECK(loy_terminal_checkout(t, "6280001234567896", basket, sizeof basket - 1, NULL) == LOY_E_BAD_CARD);
+	CHECK(loy_terminal_errmsg(t)[0] != '\0');
+	CHECK(strcmp(loy_terminal_result_json(t), status) == 0);
+	CHECK(loy_terminal_enroll(t, NULL) == LOY_E_BAD_ARGUMENT);
+	CHECK(strcmp(loy_terminal_result_json(t), status) == 0);
+	/* A success after it replaces both. */
+	CHECK(loy_terminal_enroll(t, "6280001234567895") == LOY_OK);
+	CHECK(strcmp(loy_terminal_errmsg(t), "") == 0);
+	CHECK(strcmp(loy_terminal_result_json(t), "{\"card\":\"****7895\",\"known\":true,\"enrolled\":true}") == 0);
+	/* A setter succeeds too: it clears a failure's message. */
+	CHECK(loy_terminal_balance(t, NULL) == LOY_E_BAD_ARGUMENT);
+	CHECK(loy_terminal_errmsg(t)[0] != '\0');
+	loy_terminal_set_sync_timeouts(t, 0, 0);
+	CHECK(strcmp(loy_terminal_errmsg(t), "") == 0);
+	CHECK(loy_terminal_balance(t, NULL) == LOY_E_BAD_ARGUMENT);
+	loy_terminal_set_clock(t, NULL, NULL);
+	CHECK(strcmp(loy_terminal_errmsg(t), "") == 0);
+	loy_terminal_free(t);
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* loy_terminal_utc_offset(): the terminal's zone at fixed instants. */
+static void terminal_utc_offset(void)
+{
+	const int64_t jan = INT64_C(1768478400);      /* 2026-01-15T12:00:00Z */
+	const int64_t jul = INT64_C(1784116800);      /* 2026-07-15T12:00:00Z */
+	const int64_t before_dst = INT64_C(1774745999); /* 2026-03-29T00:59:59Z, 01:59:59 in Budapest */
+	int32_t off = 1;
+
+	loy_terminal *t = NULL;
+	CHECK(loy_terminal_new(&t) == LOY_OK);
+	CHECK(loy_terminal_utc_offset(t, jan, &off) == LOY_E_BAD_ARGUMENT); /* not open */
+	CHECK(loy_terminal_utc_offset(NULL, jan, &off) == LOY_E_BAD_ARGUMENT);
+	loy_terminal_free(t);
+
+	char dir[] = "/tmp/loyalty-capi-XXXXXX";
+	t = temp_terminal(dir, "Europe/Budapest", NULL, 0);
+	if (t) {
+		CHECK(loy_terminal_utc_offset(t, jan, &off) == LOY_OK && off == 3600);
+		CHECK(loy_terminal_utc_offset(t, jul, &off) == LOY_OK && off == 7200);
+		CHECK(loy_terminal_utc_offset(t, before_dst, &off) == LOY_OK && off == 3600);
+		CHECK(loy_terminal_utc_offset(t, before_dst + 1, &off) == LOY_OK && off == 7200);
+		CHECK(loy_terminal_utc_offset(t, jan, NULL) == LOY_E_BAD_ARGUMENT);
+		loy_terminal_free(t);
+		nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+
+	char dir2[] = "/tmp/loyalty-capi-XXXXXX";
+	t = temp_terminal(dir2, "-03:30", NULL, 0);
+	if (t) {
+		CHECK(loy_terminal_utc_offset(t, jan, &off) == LOY_OK && off == -12600);
+		CHECK(loy_terminal_utc_offset(t, jul, &off) == LOY_OK && off == -12600);
+		loy_terminal_free(t);
+		nftw(dir2, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+
+	/* No zone: the system's, from /etc/localtime (UTC without one). */
+	char dir3[] = "/tmp/loyalty-capi-XXXXXX";
+	t = temp_terminal(dir3, NULL, NULL, 0);
+	if (t) {
+		off = 1;
+		CHECK(loy_terminal_utc_offset(t, jan, &off) == LOY_OK);
+		CHECK(off >= -14 * 3600 && off <= 14 * 3600);
+		if (access("/etc/localtime", R_OK) != 0)
+			CHECK(off == 0);
+		loy_terminal_free(t);
+		nftw(dir3, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -370,6 +492,8 @@ int main(int argc, char **argv)
 	loy_engine_free(NULL);
 
 	terminal_on_hal(program, plen);
+	terminal_errors_and_results(program, plen);
+	terminal_utc_offset();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -11,7 +11,7 @@
 #include "core/basket.hpp"
 #include "core/engine.hpp"
 #include "core/program.hpp"
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace core_test {
 

@@ -84,7 +84,7 @@ const std::vector<std::string> categories = {"coffee", "pastry", "food", "tobacc
 const std::vector<std::string> tier_names = {"Member", "Silver", "Gold", "Platinum"};
 const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
-// Civil dates written independently of core/timeutil (Howard Hinnant's
+// Civil dates written independently of base/timeutil (Howard Hinnant's
 // algorithms), to place campaign windows around the basket's local date.
 int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {

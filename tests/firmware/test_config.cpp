@@ -113,13 +113,13 @@ TEST_CASE("defaults: what a terminal without terminal.conf runs with", "[config]
 	CHECK(c.clock.speed == 1);
 	CHECK(c.pos.socket == "pos.sock");
 	CHECK(c.pos.mode == 0660u);
-	CHECK(c.sync.nightly_minute == 23 * 60 + 30);
+	CHECK(c.sync.schedule.nightly_minute == 23 * 60 + 30);
 	CHECK(c.sync.nightly_spread_ms == 30 * 60'000);
-	CHECK(c.sync.after_link_up_ms == 15'000);
-	CHECK(c.sync.retry_min_ms == 30'000);
-	CHECK(c.sync.retry_max_ms == 30 * 60'000);
-	CHECK(c.sync.jitter_pct == 20);
-	CHECK(c.sync.interval_ms == 0);
+	CHECK(c.sync.schedule.after_link_up_ms == 15'000);
+	CHECK(c.sync.schedule.retry_min_ms == 30'000);
+	CHECK(c.sync.schedule.retry_max_ms == 30 * 60'000);
+	CHECK(c.sync.schedule.jitter_pct == 20);
+	CHECK(c.sync.schedule.interval_ms == 0);
 	CHECK(c.sync.connect_timeout_ms == 5'000);
 	CHECK(c.sync.io_timeout_ms == 60'000);
 	CHECK(c.display.width == 40);
@@ -205,22 +205,22 @@ TEST_CASE("types: each section's types and the keys they take", "[config]")
 		 }},
 		{"[pos]\nmode = 0777\n", [](const TerminalConfig &c) { return c.pos.mode == 0777u; }},
 
-		{"[sync]\nnightly = off\n", [](const TerminalConfig &c) { return c.sync.nightly_minute == -1; }},
-		{"[sync]\nnightly = 00:00\n", [](const TerminalConfig &c) { return c.sync.nightly_minute == 0; }},
-		{"[sync]\nnightly = 7:05\n", [](const TerminalConfig &c) { return c.sync.nightly_minute == 425; }},
+		{"[sync]\nnightly = off\n", [](const TerminalConfig &c) { return c.sync.schedule.nightly_minute == -1; }},
+		{"[sync]\nnightly = 00:00\n", [](const TerminalConfig &c) { return c.sync.schedule.nightly_minute == 0; }},
+		{"[sync]\nnightly = 7:05\n", [](const TerminalConfig &c) { return c.sync.schedule.nightly_minute == 425; }},
 		{"[sync]\nnightly = 23:59\n",
-		 [](const TerminalConfig &c) { return c.sync.nightly_minute == 1439; }},
+		 [](const TerminalConfig &c) { return c.sync.schedule.nightly_minute == 1439; }},
 		{"[sync]\nafter_link_up = 500ms\nretry_min = 2s\nretry_max = 2h\njitter = 0%\n"
 		 "interval = 10m\nconnect_timeout = 3s\nio_timeout = 2m\n",
 		 [](const TerminalConfig &c) {
-			 return c.sync.after_link_up_ms == 500 && c.sync.retry_min_ms == 2'000 &&
-				c.sync.retry_max_ms == 7'200'000 && c.sync.jitter_pct == 0 &&
-				c.sync.interval_ms == 600'000 && c.sync.connect_timeout_ms == 3'000 &&
+			 return c.sync.schedule.after_link_up_ms == 500 && c.sync.schedule.retry_min_ms == 2'000 &&
+				c.sync.schedule.retry_max_ms == 7'200'000 && c.sync.schedule.jitter_pct == 0 &&
+				c.sync.schedule.interval_ms == 600'000 && c.sync.connect_timeout_ms == 3'000 &&
 				c.sync.io_timeout_ms == 120'000;
 		 }},
 		{"[sync]\nafter_link_up = 0s\ninterval = off\n",
 		 [](const TerminalConfig &c) {
-			 return c.sync.after_link_up_ms == 0 && c.sync.interval_ms == 0;
+			 return c.sync.schedule.after_link_up_ms == 0 && c.sync.schedule.interval_ms == 0;
 		 }},
 
 		{"[display]\nwidth = 32\n", [](const TerminalConfig &c) { return c.display.width == 32; }},
@@ -522,7 +522,7 @@ TEST_CASE("errors: keys that do not fit the type, and keys a type needs", "[conf
 		CHECK(error_of(row.text) == "terminal.conf " + row.message);
 	}
 	// Equal is fine.
-	CHECK(parsed("[sync]\nretry_min = 5m\nretry_max = 5m\n").sync.retry_max_ms == 300'000);
+	CHECK(parsed("[sync]\nretry_min = 5m\nretry_max = 5m\n").sync.schedule.retry_max_ms == 300'000);
 }
 
 TEST_CASE("limits: each range at its boundaries", "[config]")
@@ -612,12 +612,12 @@ TEST_CASE("round trip: parse_config(format_config(c)) == c", "[config]")
 	a.clock.speed = 3600;
 	a.pos.socket = "/run/loyalty/pos ;1.sock";
 	a.pos.mode = 0600;
-	a.sync.nightly_minute = -1;
-	a.sync.after_link_up_ms = 0;
-	a.sync.retry_min_ms = 1'500;
-	a.sync.retry_max_ms = 2 * 3'600'000;
-	a.sync.jitter_pct = 0;
-	a.sync.interval_ms = 90'000;
+	a.sync.schedule.nightly_minute = -1;
+	a.sync.schedule.after_link_up_ms = 0;
+	a.sync.schedule.retry_min_ms = 1'500;
+	a.sync.schedule.retry_max_ms = 2 * 3'600'000;
+	a.sync.schedule.jitter_pct = 0;
+	a.sync.schedule.interval_ms = 90'000;
 	a.sync.connect_timeout_ms = 250;
 	a.sync.io_timeout_ms = 600'000;
 	a.display.width = 24;
@@ -631,12 +631,12 @@ TEST_CASE("round trip: parse_config(format_config(c)) == c", "[config]")
 	b.clock.type = ClockType::system;
 	b.pos.socket = "sub dir/pos.sock";
 	b.pos.mode = 0777;
-	b.sync.nightly_minute = 7 * 60 + 5;
-	b.sync.after_link_up_ms = loy::fw::duration_ms_max;
-	b.sync.retry_min_ms = 1'000;
-	b.sync.retry_max_ms = loy::fw::duration_ms_max;
-	b.sync.jitter_pct = 50;
-	b.sync.interval_ms = loy::fw::duration_ms_max;
+	b.sync.schedule.nightly_minute = 7 * 60 + 5;
+	b.sync.schedule.after_link_up_ms = loy::fw::duration_ms_max;
+	b.sync.schedule.retry_min_ms = 1'000;
+	b.sync.schedule.retry_max_ms = loy::fw::duration_ms_max;
+	b.sync.schedule.jitter_pct = 50;
+	b.sync.schedule.interval_ms = loy::fw::duration_ms_max;
 	b.sync.connect_timeout_ms = 1;
 	b.sync.io_timeout_ms = 1;
 	b.display.width = 80;
@@ -647,7 +647,7 @@ TEST_CASE("round trip: parse_config(format_config(c)) == c", "[config]")
 	sims.link.type = LinkType::sim;
 	sims.clock.type = ClockType::sim; // start unset: written commented out
 	sims.clock.start.reset();
-	sims.sync.nightly_minute = 0;
+	sims.sync.schedule.nightly_minute = 0;
 
 	TerminalConfig zulu;
 	zulu.clock.type = ClockType::sim;

@@ -26,13 +26,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 #include "firmware/pos.hpp"
 #include "firmware/till.hpp"
 #include "hal/sim/sim.hpp"
 #include "storage/terminal.hpp"
 #include "central/server.hpp"
 #include "central/store.hpp"
+#include "central/views.hpp"
 #include "central/pki.hpp"
 #include "support/tmpdir.hpp"
 
@@ -495,9 +496,9 @@ TEST_CASE("the POS channel names every bad request and goes on")
 TEST_CASE("sync runs by itself: at start, when the link comes back, and at night")
 {
 	loy::fw::SyncConfig sync;
-	sync.after_link_up_ms = 15'000;
-	sync.jitter_pct = 0;
-	sync.nightly_minute = 23 * 60 + 30;
+	sync.schedule.after_link_up_ms = 15'000;
+	sync.schedule.jitter_pct = 0;
+	sync.schedule.nightly_minute = 23 * 60 + 30;
 	Rig rig("central", sync);
 	Pos pos(rig.socket());
 	auto done = [](const Json &e) { return e.value("state", "") == "done"; };
@@ -583,7 +584,7 @@ TEST_CASE("sync runs by itself: at start, when the link comes back, and at night
 	REQUIRE(store);
 	auto report = store.value()->report(rig.central->now());
 	REQUIRE(report);
-	Json t = Json::parse(*report)["terminals"][0];
+	Json t = Json::parse(loy::central::report_json(*report).dump())["terminals"][0];
 	INFO(t.dump());
 	CHECK(t["terminal_id"] == "T1");
 	CHECK(t["entries_clock_back"] == 1);

@@ -16,7 +16,7 @@
 
 #include "fuzz_tmpdir.hpp"
 
-#include "storage/crypto.hpp"
+#include "base/crypto.hpp"
 #include "central/server.hpp"
 #include "central/store.hpp"
 #include "sync/client.hpp"

@@ -1,5 +1,5 @@
 // The file key store: round trips, files of mode 0600 in directories of mode
-// 0700, the key file format of storage/crypto.hpp both ways, atomic replace
+// 0700, the key file format of base/crypto.hpp both ways, atomic replace
 // (a rename that fails, a process killed between write and rename, a write or
 // an fsync that fails: the old key stays), bad names refused before any file
 // is touched, and files that are not what their names say.
@@ -19,16 +19,22 @@
 #include <string>
 #include <vector>
 
+#include "base/crypto.hpp"
 #include "hal/linux/sys.hpp"
 #include "loyalty/hal.h"
 #include "names.hpp"
-#include "storage/crypto.hpp"
+#include "support/files.hpp"
 #include "tmp.hpp"
 
 using hal_test::TempDir;
 using Bytes = std::vector<unsigned char>;
 
 namespace {
+
+using test_support::entries;
+using test_support::mode_of;
+using test_support::slurp;
+using test_support::spit;
 
 Bytes key_of(unsigned char fill) { return Bytes(LOY_HAL_KEY_BYTES, fill); }
 Bytes text_of(const std::string &s) { return Bytes(s.begin(), s.end()); }
@@ -46,38 +52,6 @@ int get(const loy_hal_keystore *k, const std::string &name, Bytes *out)
 		return rc;
 	out->assign(len, 0);
 	return k->get(k->ctx, name.c_str(), out->data(), out->size(), &len);
-}
-
-std::string slurp(const std::string &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	std::ostringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
-void spit(const std::string &path, const std::string &text)
-{
-	std::ofstream(path, std::ios::binary) << text;
-}
-
-unsigned mode_of(const std::string &path)
-{
-	struct stat st;
-	REQUIRE(::stat(path.c_str(), &st) == 0);
-	return st.st_mode & 07777;
-}
-
-std::set<std::string> entries(const std::string &dir)
-{
-	std::set<std::string> out;
-	DIR *d = ::opendir(dir.c_str());
-	REQUIRE(d);
-	while (const struct dirent *e = ::readdir(d))
-		if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-			out.insert(e->d_name);
-	::closedir(d);
-	return out;
 }
 
 const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n";
@@ -128,7 +102,7 @@ TEST_CASE("linux key store: round trips, modes and the data dir's layout")
 	loy_hal_linux_keystore_close(&k);
 }
 
-TEST_CASE("linux key store: key files are storage/crypto.hpp's, both ways")
+TEST_CASE("linux key store: key files are base/crypto.hpp's, both ways")
 {
 	TempDir dir;
 	Store k(dir.path());

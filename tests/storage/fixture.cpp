@@ -18,7 +18,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 
 namespace storage_test {
 
@@ -39,21 +39,6 @@ std::string luhn_complete(const std::string &prefix)
 		dbl = !dbl;
 	}
 	return prefix + static_cast<char>('0' + (10 - sum % 10) % 10);
-}
-
-TempDir::TempDir()
-{
-	char tmpl[] = "/tmp/loy-storage-XXXXXX";
-	if (!::mkdtemp(tmpl))
-		throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-	path_ = tmpl;
-}
-
-TempDir::~TempDir()
-{
-	std::error_code ec;
-	// A test may have made files read-only; the owner can still remove them.
-	std::filesystem::remove_all(path_, ec);
 }
 
 std::string read_file(const std::string &path)

@@ -10,7 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/results.hpp"
 #include "storage/terminal.hpp"
+#include "support/tmpdir.hpp"
 
 struct sqlite3;
 
@@ -27,21 +29,9 @@ inline const char *const card_c = "79927398713";
 // `prefix` followed by the Luhn check digit that makes it valid.
 std::string luhn_complete(const std::string &prefix);
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir {
-public:
-	TempDir();
-	~TempDir();
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-	const std::string &path() const { return path_; }
-	// The data dir the tests use: a child of the temporary dir, so that init
-	// is the one that creates it.
-	std::string data() const { return path_ + "/data"; }
-
-private:
-	std::string path_;
-};
+// A fresh directory, removed with everything in it at scope exit; data()
+// is the data dir inside it (tests/support/tmpdir.hpp).
+using test_support::TempDir;
 
 std::string read_file(const std::string &path);
 void write_file(const std::string &path, const std::string &bytes);
@@ -76,12 +66,23 @@ std::unique_ptr<loy::Terminal> make_terminal(const std::string &dir);
 // Opens an initialised dir; REQUIREs success.
 std::unique_ptr<loy::Terminal> open_terminal(const std::string &dir);
 
+// A Terminal result as the JSON text the C API shows for it (cli.md's,
+// api/results.hpp), or its failure.
+template <class T> loy::Result<std::string> as_text(const loy::Result<T> &r)
+{
+	if (!r)
+		return r.status();
+	return loy::api::to_json(*r).dump();
+}
+
 // Unwraps a Terminal result as JSON, REQUIRE-ing success (message shown).
 Json ok_json(const loy::Result<std::string> &r);
+template <class T> Json ok_json(const loy::Result<T> &r) { return ok_json(as_text(r)); }
 
 // The same for forked children, where a Catch assertion must not unwind:
 // a failure throws std::runtime_error naming the code.
 Json must(const loy::Result<std::string> &r);
+template <class T> Json must(const loy::Result<T> &r) { return must(as_text(r)); }
 
 // The terminal's verify(), REQUIRE-ing an answer and CHECK-ing that it is ok
 // (the problem shown).

@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "fixture.hpp"
 #include "storage/terminal.hpp"
 
@@ -79,7 +79,8 @@ Run run_checkouts(loy::Terminal &t, const std::string &prefix, int n)
 	Run run;
 	for (int i = 0; i < n; i++) {
 		const std::string id = fmt::format("{}-{}", prefix, i);
-		auto r = t.checkout(card_a, nth_basket(id, i), loy::Redemption::none(), utc_of(day_at(i % 20)));
+		auto r = as_text(
+			t.checkout(card_a, nth_basket(id, i), loy::Redemption::none(), utc_of(day_at(i % 20))));
 		if (!r) {
 			run.errors.push_back(fmt::format("{}: {}: {}", id, loy::code_name(r.status().code()),
 							 r.status().message()));
@@ -234,7 +235,7 @@ TEST_CASE("a balance read in one process while the other writes")
 	std::string first_error;
 	const int64_t now = utc_of(day_at(30));
 	while (child_running(child)) {
-		auto r = t->balance(card_a, now);
+		auto r = as_text(t->balance(card_a, now));
 		reads++;
 		if (!r) {
 			if (errors++ == 0)
@@ -317,7 +318,8 @@ TEST_CASE("a balance with pending points read while the other process writes")
 		Run run;
 		for (int i = 0; i < writes_n; i++) {
 			const std::string id = fmt::format("W-{}", i);
-			auto r = w.checkout(card_a, basket(id, at, {beans, coffee}), loy::Redemption::none(), now);
+			auto r = as_text(
+				w.checkout(card_a, basket(id, at, {beans, coffee}), loy::Redemption::none(), now));
 			if (!r)
 				run.errors.push_back(id + ": " + r.status().message());
 			else
@@ -330,7 +332,7 @@ TEST_CASE("a balance with pending points read while the other process writes")
 	int reads = 0, errors = 0, inconsistent = 0;
 	std::string first;
 	while (child_running(child)) {
-		auto r = t->balance(card_a, now);
+		auto r = as_text(t->balance(card_a, now));
 		reads++;
 		if (!r) {
 			errors++;

@@ -24,7 +24,7 @@
 
 #include <fmt/format.h>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "fixture.hpp"
 #include "storage/terminal.hpp"
 
@@ -51,7 +51,7 @@ void set_file_limit(rlim_t bytes)
 		throw std::runtime_error(std::string("setrlimit: ") + std::strerror(errno));
 }
 
-std::string code_of(const loy::Result<std::string> &r)
+template <class T> std::string code_of(const loy::Result<T> &r)
 {
 	return r ? "ok" : loy::code_name(r.status().code());
 }
@@ -134,10 +134,11 @@ TEST_CASE("disk full during a write: Code::storage, nothing half-written, the ne
 		auto op = [&](loy::Terminal &t) -> loy::Result<std::string> {
 			switch (row.op) {
 			case Op::checkout:
-				return t.checkout(card_a, basket("R-2", at, {beans, coffee}), loy::Redemption::none(), now);
-			case Op::refund: return t.refund("R-0", {{"COF-01", 1}}, now);
-			case Op::enroll: return t.enroll(card_b, now);
-			case Op::program_load: return t.program_load(program_v8, now);
+				return as_text(t.checkout(card_a, basket("R-2", at, {beans, coffee}),
+							  loy::Redemption::none(), now));
+			case Op::refund: return as_text(t.refund("R-0", {{"COF-01", 1}}, now));
+			case Op::enroll: return as_text(t.enroll(card_b, now));
+			case Op::program_load: return as_text(t.program_load(program_v8, now));
 			}
 			return loy::Status(Code::internal, "?");
 		};

@@ -13,9 +13,9 @@
 #include <fmt/format.h>
 #include <mbedtls/md.h>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "fixture.hpp"
-#include "storage/crypto.hpp"
+#include "base/crypto.hpp"
 #include "storage/ledger.hpp"
 #include "storage/terminal.hpp"
 
@@ -343,48 +343,56 @@ TEST_CASE("a declined or refused operation writes nothing")
 	using R = loy::Redemption;
 	const Row rows[] = {
 		{"more points than the balance (B)",
-		 [&] { return t->checkout(card_b, big, R::of_points(100), now); },
+		 [&] { return as_text(t->checkout(card_b, big, R::of_points(100), now)); },
 		 Code::declined_insufficient_points},
 		{"fewer points than min_points",
-		 [&] { return t->checkout(card_a, big, R::of_points(99), now); }, Code::declined_min_points},
+		 [&] { return as_text(t->checkout(card_a, big, R::of_points(99), now)); },
+		 Code::declined_min_points},
 		{"a card never seen redeems",
-		 [&] { return t->checkout(card_c, big, R::of_points(100), now); },
+		 [&] { return as_text(t->checkout(card_c, big, R::of_points(100), now)); },
 		 Code::declined_balance_unknown},
 		{"more than max_pct of the basket",
 		 [&] {
 			 // S0 = 700: at most 350 points for money.
-			 return t->checkout(card_a, basket("R-new", day, {coffee}), R::of_points(351), now);
+			 return as_text(
+				 t->checkout(card_a, basket("R-new", day, {coffee}), R::of_points(351), now));
 		 },
 		 Code::declined_max_pct},
 		{"over the offline daily cap",
-		 [&] { return t->checkout(card_a, big, R::of_points(1001), now); }, Code::declined_daily_cap},
+		 [&] { return as_text(t->checkout(card_a, big, R::of_points(1001), now)); },
+		 Code::declined_daily_cap},
 		{"a reward whose sku is not in the basket",
 		 [&] {
-			 return t->checkout(card_a, basket("R-new", day, {beans}), R::of_reward("free-coffee"),
-					    now);
+			 return as_text(t->checkout(card_a, basket("R-new", day, {beans}),
+						    R::of_reward("free-coffee"), now));
 		 },
 		 Code::declined_reward_not_in_basket},
-		{"an unknown reward", [&] { return t->checkout(card_a, big, R::of_reward("free-cake"), now); },
+		{"an unknown reward",
+		 [&] { return as_text(t->checkout(card_a, big, R::of_reward("free-cake"), now)); },
 		 Code::unknown_reward},
 		{"a card that fails Luhn",
-		 [&] { return t->checkout("6280001234567896", big, R::none(), now); }, Code::bad_card},
-		{"a basket that is not JSON", [&] { return t->checkout(card_a, "{\"receipt_id\":", R::none(), now); },
+		 [&] { return as_text(t->checkout("6280001234567896", big, R::none(), now)); },
+		 Code::bad_card},
+		{"a basket that is not JSON",
+		 [&] { return as_text(t->checkout(card_a, "{\"receipt_id\":", R::none(), now)); },
 		 Code::bad_basket},
 		{"a basket line with qty 0",
 		 [&] {
-			 return t->checkout(card_a, basket("R-new", day, {{"COF-01", "coffee", 0, 350, 0}}),
-					    R::none(), now);
+			 return as_text(t->checkout(card_a,
+						    basket("R-new", day, {{"COF-01", "coffee", 0, 350, 0}}),
+					    R::none(), now));
 		 },
 		 Code::bad_basket},
-		{"a refund of an unknown receipt", [&] { return t->refund("R-nope", {}, now); },
+		{"a refund of an unknown receipt", [&] { return as_text(t->refund("R-nope", {}, now)); },
 		 Code::unknown_receipt},
 		{"a refund of more units than sold",
-		 [&] { return t->refund("R-A0", {{"BEAN-1K", 21}}, now); }, Code::bad_refund},
+		 [&] { return as_text(t->refund("R-A0", {{"BEAN-1K", 21}}, now)); }, Code::bad_refund},
 		{"a refund of a sku not on the receipt",
-		 [&] { return t->refund("R-A0", {{"COF-01", 1}}, now); }, Code::bad_refund},
-		{"a refund of a receipt refunded whole", [&] { return t->refund("R-full", {}, now); },
+		 [&] { return as_text(t->refund("R-A0", {{"COF-01", 1}}, now)); }, Code::bad_refund},
+		{"a refund of a receipt refunded whole", [&] { return as_text(t->refund("R-full", {}, now)); },
 		 Code::declined_already_refunded},
-		{"enrolling a card that fails Luhn", [&] { return t->enroll("4539578763621487", now); },
+		{"enrolling a card that fails Luhn",
+		 [&] { return as_text(t->enroll("4539578763621487", now)); },
 		 Code::bad_card},
 	};
 	for (const Row &row : rows) {
@@ -451,7 +459,7 @@ TEST_CASE("a retried checkout is a replay when it is the same, refused when not"
 		INFO(r.status().message());
 		CHECK(r.status().code() == row.expect);
 		if (r && row.expect == Code::ok) {
-			Json again = Json::parse(*r);
+			Json again = ok_json(r);
 			CHECK(again["replayed"] == true);
 			again["replayed"] = false;
 			CHECK(again == first);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "fixture.hpp"
 #include "storage/ledger.hpp"
 #include "storage/terminal.hpp"
@@ -71,7 +71,7 @@ TEST_CASE("schema 1 is migrated: derived tables rebuilt, balances unchanged")
 				    loy::Redemption::none(), utc_of(day_at(37))));
 		for (const char *card : {card_a, card_b, card_c}) {
 			balances.push_back(balance_of(*t, card, now));
-			balance_json.push_back(*t->balance(card, now));
+			balance_json.push_back(*as_text(t->balance(card, now)));
 		}
 	}
 	const Derived before = derived(tmp.data());
@@ -102,7 +102,7 @@ TEST_CASE("schema 1 is migrated: derived tables rebuilt, balances unchanged")
 	for (size_t i = 0; i < 3; i++) {
 		CAPTURE(cards[i]);
 		CHECK(balance_of(*t, cards[i], now) == balances[i]);
-		CHECK(*t->balance(cards[i], now) == balance_json[i]);
+		CHECK(*as_text(t->balance(cards[i], now)) == balance_json[i]);
 	}
 	// The rebuilt receipts serve retries and refunds as the originals did.
 	Json replay = ok_json(t->checkout(card_a, basket("R-0", day_at(0), {coffee, pastry}),
@@ -163,7 +163,7 @@ TEST_CASE("schema 2 is sealed once; seals removed afterwards are found, not rema
 		auto t = make_terminal(tmp.data());
 		build_mixed_ledger(*t, 12);
 		for (const char *card : {card_a, card_b, card_c})
-			balances.push_back(*t->balance(card, now));
+			balances.push_back(*as_text(t->balance(card, now)));
 	}
 	downgrade_to_v2(tmp.data());
 	{
@@ -176,7 +176,7 @@ TEST_CASE("schema 2 is sealed once; seals removed afterwards are found, not rema
 		REQUIRE(t);
 		std::vector<std::string> after;
 		for (const char *card : {card_a, card_b, card_c})
-			after.push_back(*t.value()->balance(card, now));
+			after.push_back(*as_text(t.value()->balance(card, now)));
 		CHECK(after == balances);
 		auto v = t.value()->verify();
 		REQUIRE(v);
@@ -209,7 +209,7 @@ TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
 		auto t = make_terminal(tmp.data());
 		build_mixed_ledger(*t, 12);
 		for (const char *card : {card_a, card_b, card_c})
-			balances.push_back(*t->balance(card, now));
+			balances.push_back(*as_text(t->balance(card, now)));
 	}
 	const auto journal = RawDb(ledger_path(tmp.data())).rows("SELECT * FROM journal ORDER BY seq");
 	RawDb(ledger_path(tmp.data())).exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
@@ -223,7 +223,7 @@ TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
 	CHECK(db.rows("SELECT * FROM journal ORDER BY seq") == journal);
 	std::vector<std::string> after;
 	for (const char *card : {card_a, card_b, card_c})
-		after.push_back(*t.value()->balance(card, now));
+		after.push_back(*as_text(t.value()->balance(card, now)));
 	CHECK(after == balances);
 	verified(**t);
 }

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "fixture.hpp"
-#include "storage/crypto.hpp"
+#include "base/crypto.hpp"
 #include "storage/terminal.hpp"
 
 using namespace storage_test;

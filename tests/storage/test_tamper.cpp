@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 #include "fixture.hpp"
-#include "storage/crypto.hpp"
+#include "base/crypto.hpp"
 #include "storage/ledger.hpp"
 #include "storage/terminal.hpp"
 

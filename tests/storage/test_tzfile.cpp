@@ -16,7 +16,7 @@
 
 #include <fmt/format.h>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 #include "storage/terminal.hpp"
 #include "storage/tzfile.hpp"
 #include "support/tmpdir.hpp"

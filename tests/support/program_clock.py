@@ -2,7 +2,7 @@
 standard library only).
 
 Both programs run their wall clock LOYALTY_CLOCK_OFFSET_S seconds from the
-system's (api/cli.hpp); tests/run-dates.sh sets it to rehearse other days. A
+system's (base/cli.hpp); tests/run-dates.sh sets it to rehearse other days. A
 test that builds "now" for a basket or an expectation takes it from here,
 never from the system clock, so that it sees the day the programs see.
 """

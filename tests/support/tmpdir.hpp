@@ -1,5 +1,6 @@
 // A temporary directory for tests: made fresh under $TMPDIR or /tmp, removed
-// with its contents at scope exit.
+// with its contents at scope exit. The one copy every folder's tests use
+// (tests/hal, tests/storage, tests/sync and tests/central by their own names).
 #pragma once
 
 #include <unistd.h>
@@ -30,6 +31,9 @@ public:
 	TempDir &operator=(const TempDir &) = delete;
 	const std::string &path() const { return path_; }
 	std::string operator/(const std::string &name) const { return path_ + "/" + name; }
+	// The data dir the terminal tests use: a child of the temporary dir, so
+	// that init is the one that creates it.
+	std::string data() const { return path_ + "/data"; }
 
 private:
 	std::string path_;

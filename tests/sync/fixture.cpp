@@ -12,21 +12,6 @@
 
 namespace sync_test {
 
-TempDir::TempDir()
-{
-	const char *tmp = std::getenv("TMPDIR");
-	std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/loyalty-sync-XXXXXX";
-	if (::mkdtemp(pattern.data()) == nullptr)
-		throw std::runtime_error("mkdtemp failed");
-	path_ = pattern;
-}
-
-TempDir::~TempDir()
-{
-	std::error_code ec;
-	std::filesystem::remove_all(path_, ec);
-}
-
 std::string read_file(const std::string &path)
 {
 	std::ifstream in(path, std::ios::binary);

@@ -15,23 +15,14 @@
 
 #include "central/pki.hpp"
 #include "central/tls_server.hpp"
+#include "support/tmpdir.hpp"
 #include "sync/tls.hpp"
 
 namespace sync_test {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents at
-// scope exit.
-class TempDir {
-public:
-	TempDir();
-	~TempDir();
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-	const std::string &path() const { return path_; }
-
-private:
-	std::string path_;
-};
+// scope exit (tests/support/tmpdir.hpp).
+using test_support::TempDir;
 
 std::string read_file(const std::string &path);
 

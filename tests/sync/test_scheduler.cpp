@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 #include "sync/scheduler.hpp"
 
 using loy::net::check;

@@ -1,9 +1,9 @@
-// SHA-256 and HMAC through mbedTLS; keys from getrandom(2).
-#include "storage/crypto.hpp"
+// SHA-256 and HMAC through mbedTLS; keys from getrandom(2); key files
+// replaced through base/atomic_file.hpp.
+#include "base/crypto.hpp"
 
 #include <fcntl.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +13,8 @@
 #include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
+
+#include "base/atomic_file.hpp"
 
 namespace loy::crypto {
 
@@ -126,21 +128,8 @@ Result<Key> read_key_file(const std::string &path)
 
 Status write_key_file(const std::string &path, const Key &key)
 {
-	std::string tmp = path + ".tmp";
-	int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return Status(Code::storage, fmt::format("key file {}: {}", tmp, std::strerror(errno)));
-	std::string text = to_hex(key.data(), key.size()) + "\n";
-	bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-		  ::fchmod(fd, 0600) == 0 && ::fsync(fd) == 0;
-	int err = errno;
-	ok = ::close(fd) == 0 && ok;
-	if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-		err = ok ? errno : err;
-		::unlink(tmp.c_str());
-		return Status(Code::storage, fmt::format("key file {}: {}", path, std::strerror(err)));
-	}
-	return Status::ok();
+	return base::write_file_atomic(path, to_hex(key.data(), key.size()) + "\n", 0600)
+		.prefixed("key file ");
 }
 
 } // namespace loy::crypto

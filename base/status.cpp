@@ -1,5 +1,5 @@
 // Names and kinds of the status codes.
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy {
 

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy {
 

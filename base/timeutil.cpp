@@ -1,6 +1,6 @@
 // Civil-date conversions (Howard Hinnant's days_from_civil algorithm) and
 // RFC 3339 parsing.
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 
 #include <fmt/format.h>
 

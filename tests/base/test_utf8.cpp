@@ -1,10 +1,10 @@
-// core/utf8.hpp: the edge's check of UTF-8 (arguments, POS strings) and the
+// base/utf8.hpp: the edge's check of UTF-8 (arguments, POS strings) and the
 // scrub of messages that quote bad input.
 #include <catch2/catch.hpp>
 
 #include <string>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 TEST_CASE("utf8_valid accepts RFC 3629 and nothing else", "[utf8]")
 {

@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace loy::cli {
 

@@ -1,5 +1,5 @@
 // Typed, path-naming reads from nlohmann::json.
-#include "core/json_reader.hpp"
+#include "base/json_reader.hpp"
 
 #include <string>
 #include <unordered_set>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace loy {
 

@@ -1,11 +1,11 @@
-// Calendar dates and RFC 3339 timestamps (core/timeutil.hpp): civil-date
+// Calendar dates and RFC 3339 timestamps (base/timeutil.hpp): civil-date
 // conversions, weekdays, parsing, a basket's local date, and formatting.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <string>
 
-#include "core/timeutil.hpp"
+#include "base/timeutil.hpp"
 
 using loy::Code;
 using loy::Days;

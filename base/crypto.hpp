@@ -1,6 +1,8 @@
 // Hashes, MACs and keys for the ledger: SHA-256 for the hash chain,
 // HMAC-SHA-256 for entry MACs and member tokens (mbedTLS), key bytes from the
 // kernel's random source, and key files written atomically with mode 0600.
+// In base/ because the key store (hal/linux) and the ledger (storage/) both
+// keep keys in this format.
 #pragma once
 
 #include <array>
@@ -8,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.hpp"
+#include "base/status.hpp"
 
 namespace loy::crypto {
 
@@ -30,8 +32,8 @@ bool equal(const Digest &a, const Digest &b);
 
 // A key file holds the key as 64 hex digits and a newline.
 Result<Key> read_key_file(const std::string &path);
-// Writes to a temporary file, syncs, renames over `path`: a crash leaves the
-// old key or the new one, never half of one.
+// Mode 0600, through base::write_file_atomic: a crash leaves the old key or
+// the new one, never half of one, and the new one is durable once it returns.
 Status write_key_file(const std::string &path, const Key &key);
 
 } // namespace loy::crypto

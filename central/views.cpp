@@ -1,0 +1,96 @@
+// The commands' results as JSON (views.hpp).
+#include "central/views.hpp"
+
+#include "base/timeutil.hpp"
+
+namespace loy::central {
+
+namespace {
+
+ViewJson optional_text(const std::optional<std::string> &v) { return v ? ViewJson(*v) : ViewJson(nullptr); }
+
+std::string utc_time(int64_t utc_s) { return format_timestamp(Timestamp{utc_s, 0}); }
+
+ViewJson terminal_json(const TerminalReport &t)
+{
+	ViewJson flags = ViewJson::array();
+	for (const auto &f : clock_flags(t))
+		flags.push_back(f);
+	return ViewJson{
+		{"terminal_id", t.terminal_id},
+		{"store", t.store},
+		{"acked_through", t.acked_through},
+		{"last_push", t.last_push_utc ? ViewJson(utc_time(*t.last_push_utc)) : ViewJson(nullptr)},
+		{"clock_skew_s", t.clock_skew_s ? ViewJson(*t.clock_skew_s) : ViewJson(nullptr)},
+		{"max_clock_skew_s", t.max_clock_skew_s},
+		{"entries_clock_back", t.entries_clock_back},
+		{"entries_from_future", t.entries_from_future},
+		{"clock_flags", flags},
+		{"refused_pushes", t.refused_pushes},
+		{"last_refusal", t.last_refusal ? ViewJson{{"at", utc_time(t.last_refusal->at_utc)},
+							   {"message", t.last_refusal->message}}
+						: ViewJson(nullptr)}};
+}
+
+} // namespace
+
+std::vector<std::string> clock_flags(const TerminalReport &t)
+{
+	std::vector<std::string> flags;
+	if (t.skewed())
+		flags.push_back("skewed");
+	if (t.went_back())
+		flags.push_back("went_back");
+	if (t.future_entries())
+		flags.push_back("future_entries");
+	return flags;
+}
+
+ViewJson published_json(const Published &p)
+{
+	return ViewJson{{"program", p.program}, {"version", p.version}, {"published", p.published}};
+}
+
+ViewJson enrolled_json(const MarkedCard &c) { return ViewJson{{"card", c.card}, {"known", true}}; }
+
+ViewJson blocked_json(const MarkedCard &c) { return ViewJson{{"card", c.card}, {"blocked", true}}; }
+
+ViewJson balance_json(const Balance &b)
+{
+	const MemberInfo &m = b.member;
+	ViewJson out;
+	out["card"] = b.card;
+	out["known"] = m.known;
+	out["balance"] = m.balance;
+	out["pending"] = m.pending;
+	out["tier"] = m.tier.empty() ? ViewJson(nullptr) : ViewJson(m.tier);
+	out["qualifying_spend"] = m.qualifying_spend;
+	out["blocked"] = m.blocked;
+	out["next_expiry"] = optional_text(m.next_expiry);
+	return out;
+}
+
+ViewJson report_json(const Report &r)
+{
+	ViewJson terminals = ViewJson::array();
+	for (const auto &t : r.terminals)
+		terminals.push_back(terminal_json(t));
+	ViewJson stores = ViewJson::array();
+	for (const auto &s : r.stores)
+		stores.push_back(ViewJson{{"store", s.store},
+					  {"points_issued", s.points.issued},
+					  {"points_redeemed", s.points.redeemed},
+					  {"points_expired", s.points.expired},
+					  {"points_outstanding", s.points.outstanding()}});
+	ViewJson out;
+	out["members"] = r.members;
+	out["points_issued"] = r.points.issued;
+	out["points_redeemed"] = r.points.redeemed;
+	out["points_expired"] = r.points.expired;
+	out["points_outstanding"] = r.points.outstanding();
+	out["terminals"] = terminals;
+	out["stores"] = stores;
+	return out;
+}
+
+} // namespace loy::central
