@@ -1,8 +1,8 @@
 #!/bin/sh
 # The terminal library holds the terminal's code only: no central server or
 # back office (loy::central, the TLS server, the test PKI), no simulators
-# (loy::hal::sim), no command-line plumbing (loy::cli). Lists any symbol
-# defined in the archive that belongs to one of them.
+# (loy::hal::sim), no command-line plumbing (loy::cli), and no call of
+# setenv/tzset/localtime. Lists any symbol that breaks it.
 #
 #   check_lib.sh NM LIBLOYALTY.a
 set -eu
@@ -14,6 +14,17 @@ bad=$("$nm_tool" -C --defined-only "$lib" 2>/dev/null |
 if [ -n "$bad" ]; then
 	echo "$lib defines code that is not the terminal's:" >&2
 	echo "$bad" | head -20 >&2
+	exit 1
+fi
+# Nor any call that reads or changes the process's time zone or environment:
+# a POS thread calling localtime() or getenv() would race it (zones are read
+# from their files, storage/tzfile.hpp).
+global=$("$nm_tool" --undefined-only "$lib" 2>/dev/null | awk '{ print $NF }' | sed 's/@.*//' |
+	grep -xE 'setenv|unsetenv|putenv|clearenv|tzset|localtime|localtime_r|mktime|ctime|ctime_r|strftime' |
+	sort -u || true)
+if [ -n "$global" ]; then
+	echo "$lib calls what touches the process's time zone or environment:" >&2
+	echo "$global" >&2
 	exit 1
 fi
 count=$("$nm_tool" -C --defined-only "$lib" 2>/dev/null | grep -cE ' T ' || true)
