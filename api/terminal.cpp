@@ -1,6 +1,5 @@
 // The C API of the terminal: a handle over loy::Terminal.
 #include <atomic>
-#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,18 +24,15 @@ struct loy_terminal {
 	char errmsg[LOY_ERRMSG_MAX] = "";
 
 	// Seconds since the epoch: the clock set by loy_terminal_set_clock(),
-	// else the HAL's, else the system's. A HAL clock that cannot be read
-	// gives way to the system's rather than stamp a receipt with nothing.
+	// else the HAL's, else the system's (loy_hal_wall_ms(): a HAL clock that
+	// cannot be read gives way to the system's rather than stamp a receipt
+	// with nothing).
 	int64_t now() const
 	{
 		if (clock)
 			return clock(clock_ctx);
-		if (hal && hal->clock) {
-			int64_t ms = hal->clock->wall_ms(hal->clock->ctx);
-			if (ms != LOY_HAL_TIME_INVALID)
-				return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-		}
-		return static_cast<int64_t>(std::time(nullptr));
+		const int64_t ms = loy_hal_wall_ms(hal ? hal->clock : nullptr);
+		return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	}
 
 	const loy_hal_keystore *keys() const { return hal ? hal->keys : nullptr; }
