@@ -316,6 +316,30 @@ static void terminal_utc_offset(void)
 	}
 }
 
+/* Every engine call that returns a status sets or clears its message, the
+ * const ones too: a message never outlives the call that wrote it. */
+static void engine_messages(const char *program, size_t plen)
+{
+	loy_engine *e = NULL;
+	CHECK_STATUS(loy_engine_new(&e), LOY_OK);
+	const char *id = NULL;
+	char money[LOY_MONEY_MAX];
+	CHECK_STATUS(loy_engine_program_info(e, &id, NULL), LOY_E_NO_PROGRAM);
+	CHECK(strstr(loy_engine_errmsg(e), "no program") != NULL);
+	CHECK_STATUS(loy_engine_format_money(e, 1, money, sizeof money), LOY_E_NO_PROGRAM);
+	CHECK(strstr(loy_engine_errmsg(e), "no program") != NULL);
+	CHECK_STATUS(loy_engine_program_load(e, program, plen), LOY_OK);
+	CHECK_STATUS(loy_engine_format_money(e, 1, money, 4), LOY_E_BAD_ARGUMENT);
+	CHECK(strstr(loy_engine_errmsg(e), "LOY_MONEY_MAX") != NULL);
+	CHECK_STATUS(loy_engine_program_info(e, &id, NULL), LOY_OK);
+	CHECK(strcmp(loy_engine_errmsg(e), "") == 0);
+	CHECK_STATUS(loy_engine_breakdown_part(e, 0, NULL, NULL), LOY_E_BAD_ARGUMENT);
+	CHECK(strstr(loy_engine_errmsg(e), "breakdown") != NULL);
+	CHECK_STATUS(loy_engine_format_money(e, 1350, money, sizeof money), LOY_OK);
+	CHECK(strcmp(loy_engine_errmsg(e), "") == 0);
+	loy_engine_free(e);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -494,6 +518,7 @@ int main(int argc, char **argv)
 	terminal_on_hal(program, plen);
 	terminal_errors_and_results(program, plen);
 	terminal_utc_offset();
+	engine_messages(program, plen);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
