@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <mutex>
 #include <optional>
