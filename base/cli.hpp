@@ -34,6 +34,7 @@ inline constexpr size_t input_bytes_max = 4 << 20;
 
 struct Args {
 	std::string data_dir;
+	std::string database; // loyalty-central only: --database URI
 	bool json = false;
 	std::vector<std::string> words;                 // command and positionals
 	std::vector<std::pair<std::string, std::string>> opts; // --name value, in order
@@ -73,6 +74,8 @@ inline Args parse_args(int argc, char **argv)
 				a.json = true;
 			else if (name == "data-dir")
 				a.data_dir = value;
+			else if (name == "database")
+				a.database = value;
 			else
 				a.opts.emplace_back(name, value);
 		} else {
@@ -226,9 +229,10 @@ inline std::string fmt_arg_not_utf8(int i, const char *arg)
 }
 
 // The checks every command line passes before its command runs: arguments
-// parse, --help, a command, --data-dir, the clock offset. An exit code to
+// parse, --help, a command, --data-dir (or, for a program that keeps its
+// data in a database, --database), the clock offset. An exit code to
 // return now, or -1 to go on.
-inline int check_command_line(Cli &c, int argc, char **argv, const char *usage)
+inline int check_command_line(Cli &c, int argc, char **argv, const char *usage, bool takes_database = false)
 {
 	c.args = parse_args(argc, argv);
 	for (int i = 1; i < argc; i++)
@@ -250,8 +254,11 @@ inline int check_command_line(Cli &c, int argc, char **argv, const char *usage)
 		}
 	if (c.args.words.empty())
 		return c.bad_args("no command given (--help lists them)");
-	if (c.args.data_dir.empty())
-		return c.bad_args("--data-dir DIR is required");
+	if (!takes_database && !c.args.database.empty())
+		return c.bad_args("--database is an option of loyalty-central, not of this program");
+	if (c.args.data_dir.empty() && c.args.database.empty())
+		return c.bad_args(takes_database ? "--data-dir DIR or --database URI is required"
+						 : "--data-dir DIR is required");
 	return -1;
 }
 

@@ -25,7 +25,9 @@ using loy::cli::Json;
 using loy::cli::print_line;
 
 const char usage[] =
-	"usage: loyalty-central --data-dir DIR COMMAND [options] [--json]\n"
+	"usage: loyalty-central [--data-dir DIR] [--database postgresql://...] COMMAND [options] [--json]\n"
+	"\n"
+	"  Without --database the centre keeps its data in DIR/central.db (SQLite).\n"
 	"\n"
 	"  pki init --out DIR --terminals T1,T2,...\n"
 	"  serve --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem\n"
@@ -84,10 +86,8 @@ int cmd_pki(Cli &c, loy::central::Store &store)
 	if (auto s = loy::net::make_test_pki(out, terminals, static_cast<int64_t>(std::time(nullptr))); !s)
 		return c.fail_status(s);
 	// One token key for the chain: the one this centre already has, or the
-	// new one, kept in the data dir too.
-	if (auto s = store.ensure_token_key(); !s)
-		return c.fail_status(s);
-	auto key = loy::crypto::read_key_file(c.args.data_dir + "/token.key");
+	// new one, kept where the store keeps it (store.hpp).
+	auto key = store.token_key();
 	if (!key)
 		return c.fail_status(key.status());
 	if (auto s = loy::crypto::write_key_file(out + "/token.key", *key); !s)
@@ -114,6 +114,7 @@ int cmd_serve(Cli &c)
 		return c.bad_args("--listen \"" + *c.opt("listen") + "\" is not HOST:PORT");
 	loy::central::ServeOptions o;
 	o.data_dir = c.args.data_dir;
+	o.database = c.args.database;
 	o.host = ep->host;
 	o.port = ep->port;
 	o.clock = [&c] { return c.now_utc(); };
@@ -227,11 +228,12 @@ int cmd_report(Cli &c, loy::central::Store &store)
 int dispatch(Cli &c)
 {
 	const std::string &cmd = c.args.words[0];
-	if (auto s = make_data_dir(c.args.data_dir); !s)
-		return c.fail_status(s);
+	if (!c.args.data_dir.empty())
+		if (auto s = make_data_dir(c.args.data_dir); !s)
+			return c.fail_status(s);
 	if (cmd == "serve")
 		return cmd_serve(c);
-	auto opened = loy::central::open_store(c.args.data_dir);
+	auto opened = loy::central::open_store(c.args.data_dir, c.args.database);
 	if (!opened)
 		return c.fail_status(opened.status());
 	loy::central::Store &store = **opened;
@@ -251,7 +253,7 @@ int dispatch(Cli &c)
 int main(int argc, char **argv)
 {
 	Cli c;
-	if (int rc = loy::cli::check_command_line(c, argc, argv, usage); rc >= 0)
+	if (int rc = loy::cli::check_command_line(c, argc, argv, usage, true); rc >= 0)
 		return rc;
 	try {
 		return dispatch(c);

@@ -380,7 +380,7 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 {
 	// Open the store once here so that a bad data dir fails before listening.
 	{
-		auto probe = open_store(o.data_dir);
+		auto probe = open_store(o.data_dir, o.database);
 		if (!probe)
 			return probe.status();
 	}
@@ -394,7 +394,7 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 	std::atomic<int> failed_opens{0};
 	for (int i = 0; i < serve_workers; i++)
 		workers.emplace_back([&] {
-			auto store = open_store(o.data_dir);
+			auto store = open_store(o.data_dir, o.database);
 			if (!store) {
 				failed_opens++;
 				return;

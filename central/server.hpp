@@ -26,6 +26,7 @@ inline constexpr int accept_poll_ms = 200;
 
 struct ServeOptions {
 	std::string data_dir;
+	std::string database; // PostgreSQL URI; empty: SQLite in data_dir
 	std::string host;
 	uint16_t port = 0;
 	net::ServerIdentity identity;

@@ -1,44 +1,71 @@
 // The central store: applying pushed entries exactly once, points as lots,
-// sweeps for availability and expiry, and the administrative commands.
+// sweeps for availability and expiry, and the administrative commands,
+// written once over central/sql.hpp for SQLite and PostgreSQL.
+//
+// A push is one transaction in three steps: lock and read what the batch
+// touches (the terminal's row, then its members' rows in token order, so
+// that two pushes never wait on each other in a cycle), apply the entries
+// in memory one after the other (the rules below), and write what changed
+// in a few statements (pipelined on PostgreSQL). Member change numbers, the
+// watermark terminals pull by, are taken last, under one counter row held
+// to the commit: they become visible in the order they were given, so a
+// terminal's watermark never passes a change still being written.
 #include "central/store.hpp"
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <random>
+#include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/card.hpp"
-#include "core/program.hpp"
+#include "base/crypto.hpp"
 #include "base/json_reader.hpp"
-#include "core/limits.hpp"
 #include "base/timeutil.hpp"
 #include "base/utf8.hpp"
-#include "base/crypto.hpp"
-#include "storage/sqlite.hpp"
+#include "central/sql.hpp"
+#include "core/card.hpp"
+#include "core/limits.hpp"
+#include "core/program.hpp"
 
 namespace loy::central {
 
 using Json = nlohmann::json;
+using sql::Dialect;
+using sql::Param;
+using sql::Params;
 
 // What a terminal's entries name a member by, and show of the card.
 constexpr size_t member_token_hex_bytes = 64;
 constexpr size_t masked_card_bytes_max = 32;
 
+bool is_database_uri(std::string_view text)
+{
+	return text.rfind("postgresql://", 0) == 0 || text.rfind("postgres://", 0) == 0;
+}
+
 namespace {
 
 constexpr int64_t day_s = 86400;
 const std::string zero_hash(64, '0');
-// The centre's writers are its worker threads and the administrative
+// SQLite's writers are a server's worker threads and the administrative
 // commands. Threads of one server take turns on this mutex (fair, no
 // polling); another process waits on SQLite's busy handler, long enough for
-// every worker's batch ahead of it.
+// every worker's batch ahead of it. PostgreSQL locks rows instead.
 constexpr int central_busy_timeout_ms = 60000;
-std::mutex write_mutex;
+std::mutex sqlite_write_mutex;
+// A transaction PostgreSQL chose as a deadlock's or a serialisation's
+// victim is run again, after a short random pause, at most this often.
+constexpr int transaction_attempts = 8;
 
-const char *const schema_v1 = R"sql(
+// The SQLite schema, version by version (PRAGMA user_version).
+const char *const sqlite_v1 = R"sql(
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE programs (
 	id TEXT NOT NULL,
@@ -103,9 +130,8 @@ CREATE TABLE receipts (
 	PRIMARY KEY (terminal_id, receipt_id));
 CREATE INDEX receipts_by_member ON receipts (token, at_utc);
 )sql";
-
 // Version 2: the terminals' clocks (store.hpp, "Clock trouble").
-const char *const schema_v2 = R"sql(
+const char *const sqlite_v2 = R"sql(
 ALTER TABLE terminals ADD COLUMN clock_skew_s INTEGER;
 ALTER TABLE terminals ADD COLUMN entries_back INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE terminals ADD COLUMN entries_future INTEGER NOT NULL DEFAULT 0;
@@ -113,55 +139,148 @@ ALTER TABLE terminals ADD COLUMN last_device_time INTEGER;
 )sql";
 // Version 3: the ledger each terminal pushes from (store.hpp, push), and
 // the pushes refused, flagged in the report.
-const char *const schema_v3 = R"sql(
+const char *const sqlite_v3 = R"sql(
 ALTER TABLE terminals ADD COLUMN ledger TEXT;
 ALTER TABLE terminals ADD COLUMN refused_pushes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE terminals ADD COLUMN last_refusal TEXT;
 ALTER TABLE terminals ADD COLUMN last_refusal_at INTEGER;
 )sql";
-constexpr int schema_version = 3;
+// Version 4: the counters behind member change numbers and lot ids, taken
+// in a statement of their own (file header) instead of max() + 1.
+const char *const sqlite_v4 = R"sql(
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters SELECT 'member_change', coalesce(max(change), 0) FROM members;
+INSERT INTO counters SELECT 'lot_id', coalesce(max(id), 0) FROM lots;
+)sql";
+const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4};
+
+// The PostgreSQL schema, version by version (meta 'schema_version'): the
+// same tables, 64-bit integers, byte-order ("C") text keys so that lists
+// come out in the order SQLite gives, and a sequence for lot ids (which
+// needs no lock held to the commit).
+const char *const postgresql_v1 = R"sql(
+CREATE TABLE programs (
+	id TEXT COLLATE "C" NOT NULL,
+	version BIGINT NOT NULL,
+	document TEXT NOT NULL,
+	published_at TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (id, version));
+CREATE TABLE terminals (
+	terminal_id TEXT COLLATE "C" PRIMARY KEY,
+	store TEXT COLLATE "C" NOT NULL,
+	acked_through BIGINT NOT NULL DEFAULT 0,
+	last_hash TEXT NOT NULL,
+	last_push BIGINT,
+	max_skew_s BIGINT NOT NULL DEFAULT 0,
+	clock_skew_s BIGINT,
+	entries_back BIGINT NOT NULL DEFAULT 0,
+	entries_future BIGINT NOT NULL DEFAULT 0,
+	last_device_time BIGINT,
+	ledger TEXT,
+	refused_pushes BIGINT NOT NULL DEFAULT 0,
+	last_refusal TEXT,
+	last_refusal_at BIGINT);
+CREATE TABLE entries (
+	terminal_id TEXT COLLATE "C" NOT NULL,
+	seq BIGINT NOT NULL,
+	hash TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	token TEXT,
+	receipt_id TEXT COLLATE "C",
+	points BIGINT NOT NULL,
+	device_time TEXT,
+	received_at BIGINT NOT NULL,
+	body TEXT NOT NULL,
+	PRIMARY KEY (terminal_id, seq));
+CREATE TABLE members (
+	token TEXT COLLATE "C" PRIMARY KEY,
+	masked TEXT,
+	enrolled BIGINT NOT NULL DEFAULT 0,
+	blocked BIGINT NOT NULL DEFAULT 0,
+	debt BIGINT NOT NULL DEFAULT 0,
+	change BIGINT NOT NULL);
+CREATE INDEX members_by_change ON members (change);
+CREATE TABLE lots (
+	id BIGINT PRIMARY KEY,
+	token TEXT COLLATE "C" NOT NULL,
+	store TEXT COLLATE "C" NOT NULL,
+	terminal_id TEXT COLLATE "C",
+	receipt_id TEXT COLLATE "C",
+	available_at BIGINT NOT NULL,
+	expires_at BIGINT,
+	points BIGINT NOT NULL,
+	remaining BIGINT NOT NULL,
+	expired BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX lots_by_member ON lots (token, expires_at);
+CREATE INDEX lots_by_receipt ON lots (terminal_id, receipt_id);
+CREATE INDEX lots_by_available ON lots (available_at);
+CREATE INDEX lots_by_expiry ON lots (expires_at) WHERE remaining > 0;
+CREATE TABLE receipts (
+	terminal_id TEXT COLLATE "C" NOT NULL,
+	receipt_id TEXT COLLATE "C" NOT NULL,
+	token TEXT COLLATE "C" NOT NULL,
+	store TEXT COLLATE "C" NOT NULL,
+	at_utc BIGINT NOT NULL,
+	eligible BIGINT NOT NULL,
+	earned BIGINT NOT NULL,
+	redeemed BIGINT NOT NULL,
+	reversed BIGINT NOT NULL DEFAULT 0,
+	returned BIGINT NOT NULL DEFAULT 0,
+	expires_at BIGINT,
+	PRIMARY KEY (terminal_id, receipt_id));
+CREATE INDEX receipts_by_member ON receipts (token, at_utc);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO counters VALUES ('member_change', 0);
+CREATE SEQUENCE lot_ids;
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1};
+// Taken by whichever centre migrates, so that servers started together
+// migrate once; and by whichever sweeps (one sweep at a time is enough).
+constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
+constexpr int64_t sweep_lock = 0x6c6f79616c747932;
 
 Status bad(Code code, std::string msg) { return Status(code, std::move(msg)); }
 
-// Runs a statement expected to give one integer (0 when NULL or no row).
-Result<int64_t> scalar(db::Db &db, std::string_view sql, const std::vector<std::string> &text_args,
-		       const std::vector<int64_t> &int_args = {})
-{
-	auto st = db.prepare(sql);
-	if (!st)
-		return st.status();
-	int i = 1;
-	for (const auto &a : text_args)
-		st.value().bind(i++, a);
-	for (auto a : int_args)
-		st.value().bind(i++, a);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	if (!*row || st.value().is_null(0))
-		return int64_t{0};
-	return st.value().int64(0);
-}
-
-Status run(db::Db &db, std::string_view sql, const std::vector<std::string> &text_args,
-	   const std::vector<int64_t> &int_args = {})
-{
-	auto st = db.prepare(sql);
-	if (!st)
-		return st.status();
-	int i = 1;
-	for (const auto &a : text_args)
-		st.value().bind(i++, a);
-	for (auto a : int_args)
-		st.value().bind(i++, a);
-	return st.value().run();
-}
-
 std::string utc_date(int64_t utc) { return format_date(Timestamp{utc, 0}.local_date()); }
 
-class SqliteStore final : public Store {
+// A batch's view of what it touches (file header), read under lock and
+// written back when every entry applied.
+struct Lot {
+	int64_t id = 0; // provisional (new_lot_id_base + n) until written
+	std::string token, store, terminal, receipt;
+	int64_t available_at = 0;
+	std::optional<int64_t> expires_at;
+	int64_t points = 0, remaining = 0;
+	bool is_new = false, changed = false;
+};
+constexpr int64_t new_lot_id_base = int64_t{1} << 62;
+
+struct Member {
+	std::optional<std::string> masked;
+	int64_t enrolled = 0;
+	int64_t debt = 0;
+	int64_t spend = 0;          // sum of its receipts' eligible spend
+	std::vector<size_t> lots;   // indexes into Batch::lots, remaining > 0 when read
+	int64_t touched = 0;        // order of its last change in the batch; 0: none
+};
+
+struct Receipt {
+	std::string token, store;
+	int64_t at_utc = 0, eligible = 0, earned = 0, redeemed = 0, reversed = 0, returned = 0;
+	std::optional<int64_t> expires_at;
+	bool is_new = false, changed = false;
+};
+
+struct Batch {
+	std::map<std::string, Member> members;
+	std::vector<Lot> lots;
+	std::map<std::string, Receipt> receipts; // this terminal's, by receipt id
+	int64_t touches = 0;
+};
+
+class SqlStore final : public Store {
 public:
-	Status open(const std::string &dir);
+	Status open(const std::string &dir, const std::string &database);
 
 	Result<ChainHead> push(const std::string &terminal, const std::string &store, const std::string &ledger,
 			       const std::vector<PushEntry> &entries, int64_t now,
@@ -176,84 +295,182 @@ public:
 	Result<MarkedCard> block(std::string_view scan, int64_t now) override;
 	Result<Balance> balance(std::string_view scan, int64_t now) override;
 	Result<Report> report(int64_t now) override;
-	Status ensure_token_key() override;
+	Result<crypto::Key> token_key() override;
 
 private:
+	bool pg() const { return c_->dialect() == Dialect::postgresql; }
+	std::string in(int n) const { return sql::in_list(c_->dialect(), n); }
+	const char *for_update() const { return sql::for_update(c_->dialect()); }
+	// SQLite: this process's writers take turns (above); PostgreSQL: none.
+	std::unique_lock<std::mutex> writer()
+	{
+		return pg() ? std::unique_lock<std::mutex>() : std::unique_lock<std::mutex>(sqlite_write_mutex);
+	}
+	// `body` in a writing transaction, run again when the database chose it
+	// as a victim; committed when it succeeds.
+	template <class F> auto transact(F &&body) -> decltype(body());
+
 	Status migrate();
+	Result<int64_t> scalar(std::string_view sql, const Params &params = {});
 	Result<const Program *> current_program();
 	Result<std::pair<std::string, std::string>> card_token(std::string_view scan);
-	Status check_member_bounds(const std::string &token, int64_t seq);
-	// chain_conflict when the terminal's entries came from another ledger.
-	Status check_ledger(const std::string &terminal, const std::string &ledger);
+
 	Result<ChainHead> apply_batch(const std::string &terminal, const std::string &store, const std::string &ledger,
 				      const std::vector<PushEntry> &entries, int64_t now,
 				      std::optional<int64_t> device_now);
 	// A refused batch, in a transaction of its own (the batch's rolled back).
 	Status note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
 			    int64_t now);
-	Status apply(const std::string &terminal, const std::string &store, int64_t seq,
-		     const std::string &body, int64_t now);
-	Status touch(const std::string &token);
-	Status consume(const std::string &token, int64_t points, int64_t at);
+	// Inserts the members missing and locks them all, in token order.
+	Status lock_members(const std::vector<std::string> &sorted_tokens);
+	Status load_batch(Batch &b, const std::string &terminal, const std::vector<std::string> &tokens,
+			  const std::vector<std::string> &receipts);
+	Status apply(Batch &b, const std::string &terminal, const std::string &store, int64_t seq, const Json &e,
+		     int64_t now);
+	Status write_batch(Batch &b, const std::string &terminal);
+	// New change numbers for `tokens`, in that order, set on their rows.
+	Status touch(const std::vector<std::string> &tokens);
+	Result<std::vector<int64_t>> take_counter(const char *name, int64_t n);
 	Status sweep(int64_t now);
-	Result<MemberInfo> member_info(const std::string &token, int64_t now);
+	Result<std::vector<MemberInfo>> member_info(const std::vector<std::string> &tokens, int64_t now);
 	// Returns the masked card.
 	Result<std::string> mark_member(std::string_view scan, const char *update_sql);
 
-	db::Db db_;
+	std::unique_ptr<sql::Conn> c_;
 	std::string dir_;
-	crypto::Key token_key_{};
-	bool have_token_key_ = false;
+	std::optional<crypto::Key> token_key_;
 	std::unique_ptr<Program> program_;
 };
 
+template <class F> auto SqlStore::transact(F &&body) -> decltype(body())
+{
+	for (int attempt = 1;; attempt++) {
+		auto lock = writer();
+		sql::Transaction tx(*c_);
+		LOY_TRY(tx.begin());
+		auto result = body();
+		if (result) {
+			Status committed = tx.commit();
+			if (committed)
+				return result;
+			if (!c_->retryable() || attempt == transaction_attempts)
+				return committed;
+		} else if (!c_->retryable() || attempt == transaction_attempts) {
+			return result;
+		}
+		// Rolled back here; the other transaction goes first.
+		thread_local std::minstd_rand jitter(std::random_device{}());
+		std::this_thread::sleep_for(std::chrono::milliseconds(1 + jitter() % (5u * static_cast<unsigned>(attempt))));
+	}
+}
+
 } // namespace
 
-Result<std::unique_ptr<Store>> open_store(const std::string &dir)
+Result<std::unique_ptr<Store>> open_store(const std::string &dir, const std::string &database)
 {
-	auto s = std::make_unique<SqliteStore>();
-	LOY_TRY(s->open(dir));
+	auto s = std::make_unique<SqlStore>();
+	LOY_TRY(s->open(dir, database));
 	return std::unique_ptr<Store>(std::move(s));
 }
 
-Status SqliteStore::open(const std::string &dir)
+Status SqlStore::open(const std::string &dir, const std::string &database)
 {
 	dir_ = dir;
-	LOY_TRY(db_.open(dir + "/central.db", true, central_busy_timeout_ms));
+	if (database.empty()) {
+		auto c = sql::open_sqlite(dir + "/central.db", central_busy_timeout_ms);
+		if (!c)
+			return c.status();
+		c_ = std::move(c).value();
+	} else {
+		if (!is_database_uri(database))
+			return bad(Code::bad_argument, "--database must be a PostgreSQL URI (postgresql://...)");
+		auto c = sql::open_postgresql(database);
+		if (!c)
+			return c.status();
+		c_ = std::move(c).value();
+	}
 	return migrate();
 }
 
-Status SqliteStore::migrate()
+Result<int64_t> SqlStore::scalar(std::string_view sql, const Params &params)
 {
-	auto v = scalar(db_, "PRAGMA user_version", {});
-	if (!v)
-		return v.status();
-	if (*v > schema_version)
-		return bad(Code::storage, fmt::format("central: schema version {} is newer than this program's {}",
-						      *v, schema_version));
-	if (*v == schema_version)
-		return Status::ok();
-	std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
-	LOY_TRY(tx.begin());
-	// Another process may have migrated it while this one waited for the lock.
-	auto again = scalar(db_, "PRAGMA user_version", {});
-	if (!again)
-		return again.status();
-	if (*again < 1)
-		LOY_TRY(db_.exec(schema_v1));
-	if (*again < 2)
-		LOY_TRY(db_.exec(schema_v2));
-	if (*again < 3)
-		LOY_TRY(db_.exec(schema_v3));
-	LOY_TRY(db_.exec(fmt::format("PRAGMA user_version = {}", schema_version).c_str()));
-	return tx.commit();
+	auto rows = c_->query(sql, params);
+	if (!rows)
+		return rows.status();
+	return rows->empty() ? int64_t{0} : rows->int64(0, 0);
 }
 
-Status SqliteStore::ensure_token_key()
+Status SqlStore::migrate()
 {
-	if (have_token_key_)
+	const bool postgres = pg();
+	const auto *const steps = postgres ? postgresql_migrations : sqlite_migrations;
+	const int newest = postgres ? static_cast<int>(std::size(postgresql_migrations))
+				    : static_cast<int>(std::size(sqlite_migrations));
+	auto version = [&]() -> Result<int64_t> {
+		return postgres ? scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'")
+				: scalar("PRAGMA user_version");
+	};
+	auto check = [&](int64_t v) -> Status {
+		if (v > newest)
+			return bad(Code::storage, fmt::format("central: schema version {} is newer than this "
+							      "program's {}",
+							      v, newest));
 		return Status::ok();
+	};
+	if (!postgres) {
+		auto v = version();
+		if (!v)
+			return v.status();
+		LOY_TRY(check(*v));
+		if (*v == newest)
+			return Status::ok();
+	}
+	return transact([&]() -> Status {
+		if (postgres) {
+			LOY_TRY(c_->exec("SELECT pg_advisory_xact_lock(?1)", {migrate_lock}));
+			LOY_TRY(c_->script("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT "
+					   "NULL)"));
+		}
+		// Another process may have migrated it while this one waited.
+		auto v = version();
+		if (!v)
+			return v.status();
+		LOY_TRY(check(*v));
+		for (int64_t i = *v; i < newest; i++)
+			LOY_TRY(c_->script(steps[i]));
+		if (*v == newest)
+			return Status::ok();
+		if (postgres)
+			return c_->exec("INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
+					"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+					{std::to_string(newest)});
+		return c_->script(fmt::format("PRAGMA user_version = {}", newest));
+	});
+}
+
+Result<crypto::Key> SqlStore::token_key()
+{
+	if (token_key_)
+		return *token_key_;
+	if (pg()) {
+		// The first centre to need one makes it; every other reads that one.
+		auto k = crypto::random_key();
+		if (!k)
+			return k.status();
+		auto rows = transact([&]() -> Result<sql::Rows> {
+			LOY_TRY(c_->exec("INSERT INTO meta (key, value) VALUES ('token_key', ?1) ON CONFLICT (key) "
+					 "DO NOTHING",
+					 {crypto::to_hex(k->data(), k->size())}));
+			return c_->query("SELECT value FROM meta WHERE key = 'token_key'");
+		});
+		if (!rows)
+			return rows.status();
+		crypto::Key key{};
+		if (rows->empty() || !crypto::from_hex(rows->text(0, 0), key.data(), key.size()))
+			return bad(Code::storage, "central: the database's token key is not 64 hex digits");
+		token_key_ = key;
+		return key;
+	}
 	const std::string path = dir_ + "/token.key";
 	struct stat st;
 	if (::stat(path.c_str(), &st) != 0) {
@@ -266,31 +483,27 @@ Status SqliteStore::ensure_token_key()
 	if (!k)
 		return bad(Code::storage, k.status().message());
 	token_key_ = *k;
-	have_token_key_ = true;
-	return Status::ok();
+	return *k;
 }
 
-Result<const Program *> SqliteStore::current_program()
+Result<const Program *> SqlStore::current_program()
 {
-	auto st = db_.prepare("SELECT document, version FROM programs ORDER BY published_at DESC, version "
-			      "DESC LIMIT 1");
-	if (!st)
-		return st.status();
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	if (!*row)
+	auto rows = c_->query("SELECT document, version FROM programs ORDER BY published_at DESC, version DESC "
+			      "LIMIT 1");
+	if (!rows)
+		return rows.status();
+	if (rows->empty())
 		return static_cast<const Program *>(nullptr);
-	if (program_ && program_->version == st.value().int64(1))
+	if (program_ && program_->version == rows->int64(0, 1))
 		return program_.get();
-	auto p = parse_program(st.value().text(0));
+	auto p = parse_program(rows->text(0, 0));
 	if (!p)
 		return bad(Code::storage, "central: stored program no longer parses: " + p.status().message());
 	program_ = std::make_unique<Program>(std::move(p).value());
 	return program_.get();
 }
 
-Result<std::pair<std::string, std::string>> SqliteStore::card_token(std::string_view scan)
+Result<std::pair<std::string, std::string>> SqlStore::card_token(std::string_view scan)
 {
 	auto p = current_program();
 	if (!p)
@@ -301,91 +514,116 @@ Result<std::pair<std::string, std::string>> SqliteStore::card_token(std::string_
 	auto digits = parse_card_scan(scan, rule);
 	if (!digits)
 		return digits.status();
-	LOY_TRY(ensure_token_key());
-	return std::make_pair(crypto::to_hex(crypto::hmac_sha256(token_key_, *digits)), mask_card(*digits));
+	auto key = token_key();
+	if (!key)
+		return key.status();
+	return std::make_pair(crypto::to_hex(crypto::hmac_sha256(*key, *digits)), mask_card(*digits));
 }
 
-Status SqliteStore::touch(const std::string &token)
+Result<std::vector<int64_t>> SqlStore::take_counter(const char *name, int64_t n)
 {
-	return run(db_,
-		   "INSERT INTO members (token, change) VALUES (?1, "
-		   "(SELECT coalesce(max(change), 0) + 1 FROM members)) "
-		   "ON CONFLICT (token) DO UPDATE SET change = (SELECT max(change) + 1 FROM members)",
-		   {token});
+	std::vector<int64_t> out;
+	if (n <= 0)
+		return out;
+	auto top = scalar("UPDATE counters SET value = value + ?2 WHERE name = ?1 RETURNING value", {name, n});
+	if (!top)
+		return top.status();
+	for (int64_t i = n - 1; i >= 0; i--)
+		out.push_back(*top - i);
+	return out;
 }
 
-Status SqliteStore::consume(const std::string &token, int64_t points, int64_t at)
+Status SqlStore::touch(const std::vector<std::string> &tokens)
 {
-	// Oldest points first: those already available and expiring soonest.
-	auto st = db_.prepare("SELECT id, remaining FROM lots WHERE token = ?1 AND remaining > 0 AND "
-			      "(expires_at IS NULL OR expires_at > ?2) "
-			      "ORDER BY (available_at <= ?2) DESC, coalesce(expires_at, 9223372036854775807), id");
-	if (!st)
-		return st.status();
-	st.value().bind(1, token).bind(2, at);
-	std::vector<std::pair<int64_t, int64_t>> takes;
-	int64_t left = points;
-	// The rows past the last one taken are passed over: SQLite has sorted
-	// them all before the first came back anyway.
-	Status read = st.value().each([&]() -> Status {
-		if (left <= 0)
-			return Status::ok();
-		int64_t take = std::min(left, st.value().int64(1));
-		takes.emplace_back(st.value().int64(0), take);
-		left -= take;
+	auto changes = take_counter("member_change", static_cast<int64_t>(tokens.size()));
+	if (!changes)
+		return changes.status();
+	std::vector<Params> rows;
+	for (size_t i = 0; i < tokens.size(); i++)
+		rows.push_back({tokens[i], (*changes)[i]});
+	return c_->exec_many("UPDATE members SET change = ?2 WHERE token = ?1", rows);
+}
+
+Status SqlStore::lock_members(const std::vector<std::string> &sorted_tokens)
+{
+	if (sorted_tokens.empty())
 		return Status::ok();
-	});
-	LOY_TRY(read);
-	for (const auto &[id, take] : takes)
-		LOY_TRY(run(db_, "UPDATE lots SET remaining = remaining - ?1 WHERE id = ?2", {}, {take, id}));
-	// Spent beyond what the centre knew of (terminals offline apart): owed,
-	// and paid back by the next points earned.
-	if (left > 0)
-		LOY_TRY(run(db_, "UPDATE members SET debt = debt + ?2 WHERE token = ?1", {token}, {left}));
-	return Status::ok();
+	// A new member's row waits at change 0 (no pull sees it) until touched.
+	std::vector<Params> rows;
+	for (const auto &t : sorted_tokens)
+		rows.push_back({t});
+	LOY_TRY(c_->exec_many("INSERT INTO members (token, change) VALUES (?1, 0) ON CONFLICT (token) DO NOTHING",
+			      rows));
+	if (!pg())
+		return Status::ok();
+	return c_->exec(fmt::format("SELECT token FROM members WHERE token {} ORDER BY token{}", in(1), for_update()),
+			{Param::list(sorted_tokens)});
 }
 
-namespace {
+// A member's points may go, oldest first: those already available and
+// expiring soonest; what is spent beyond them (terminals offline apart) is
+// owed, and paid back by the next points earned.
+void consume(Batch &b, Member &m, int64_t points, int64_t at)
+{
+	std::vector<size_t> order;
+	for (size_t i : m.lots) {
+		const Lot &l = b.lots[i];
+		if (l.remaining > 0 && (!l.expires_at || *l.expires_at > at))
+			order.push_back(i);
+	}
+	auto key = [&](size_t i) {
+		const Lot &l = b.lots[i];
+		return std::make_tuple(l.available_at <= at ? 0 : 1, l.expires_at.value_or(INT64_MAX), l.id);
+	};
+	std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return key(x) < key(y); });
+	int64_t left = points;
+	for (size_t i : order) {
+		if (left <= 0)
+			break;
+		Lot &l = b.lots[i];
+		const int64_t take = std::min(left, l.remaining);
+		l.remaining -= take;
+		l.changed = true;
+		left -= take;
+	}
+	if (left > 0)
+		m.debt += left;
+}
 
 // A new lot of points; pays back the member's debt first.
-Status add_lot(db::Db &db, const std::string &token, const std::string &store, const std::string &terminal,
-	       const std::string &receipt, int64_t available_at, std::optional<int64_t> expires_at,
-	       int64_t points)
+void add_lot(Batch &b, const std::string &token, const std::string &store, const std::string &terminal,
+	     const std::string &receipt, int64_t available_at, std::optional<int64_t> expires_at, int64_t points)
 {
 	if (points <= 0)
-		return Status::ok();
-	auto debt = scalar(db, "SELECT debt FROM members WHERE token = ?1", {token});
-	if (!debt)
-		return debt.status();
-	int64_t pay = std::min(points, *debt);
-	if (pay > 0)
-		LOY_TRY(run(db, "UPDATE members SET debt = debt - ?2 WHERE token = ?1", {token}, {pay}));
-	auto st = db.prepare("INSERT INTO lots (token, store, terminal_id, receipt_id, available_at, "
-			     "expires_at, points, remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-	if (!st)
-		return st.status();
-	st.value().bind(1, token).bind(2, store).bind(3, terminal).bind(4, receipt).bind(5, available_at);
-	st.value().bind(6, expires_at).bind(7, points).bind(8, points - pay);
-	return st.value().run();
+		return;
+	Member &m = b.members[token];
+	const int64_t pay = std::min(points, m.debt);
+	m.debt -= pay;
+	Lot l;
+	l.id = new_lot_id_base + static_cast<int64_t>(b.lots.size());
+	l.token = token;
+	l.store = store;
+	l.terminal = terminal;
+	l.receipt = receipt;
+	l.available_at = available_at;
+	l.expires_at = expires_at;
+	l.points = points;
+	l.remaining = points - pay;
+	l.is_new = true;
+	m.lots.push_back(b.lots.size());
+	b.lots.push_back(std::move(l));
 }
-
-} // namespace
 
 // After an entry: the member's points (lots left) and spend stay within
 // member_total_max, so that no sum over a member, nor a snapshot the
 // terminals take, can overflow. Each entry moves at most receipt_points_max,
 // so the sums below are exact while the bound held before it.
-Status SqliteStore::check_member_bounds(const std::string &token, int64_t seq)
+Status check_member_bounds(const Batch &b, const Member &m, int64_t seq)
 {
-	auto net = scalar(db_, "SELECT (SELECT coalesce(sum(remaining), 0) FROM lots WHERE token = ?1) - "
-			       "(SELECT coalesce(max(debt), 0) FROM members WHERE token = ?1)",
-			  {token});
-	if (!net)
-		return net.status();
-	auto total_spend = scalar(db_, "SELECT sum(eligible) FROM receipts WHERE token = ?1", {token});
-	if (!total_spend)
-		return total_spend.status();
-	const int64_t points = *net, spend = *total_spend;
+	int64_t points = -m.debt;
+	for (size_t i : m.lots)
+		points += b.lots[i].remaining;
+	const int64_t spend = m.spend;
 	auto outside = [](int64_t v) { return v > member_total_max || v < -member_total_max; };
 	if (outside(points) || outside(spend))
 		return bad(Code::bad_argument, fmt::format("entry {}: it would take the member's {} to {}, past the "
@@ -395,11 +633,82 @@ Status SqliteStore::check_member_bounds(const std::string &token, int64_t seq)
 	return Status::ok();
 }
 
-Status SqliteStore::apply(const std::string &terminal, const std::string &store, int64_t seq,
-		    const std::string &body, int64_t now)
+Status SqlStore::load_batch(Batch &b, const std::string &terminal, const std::vector<std::string> &tokens,
+			    const std::vector<std::string> &receipts)
 {
-	auto parsed = json_parse(body, Code::bad_argument, "entry");
-	const Json e = parsed ? std::move(parsed).value() : Json();
+	LOY_TRY(lock_members(tokens));
+	if (!tokens.empty()) {
+		const Param list = Param::list(tokens);
+		auto ms = c_->query(fmt::format("SELECT token, masked, enrolled, debt FROM members WHERE token {}", in(1)),
+				    {list});
+		if (!ms)
+			return ms.status();
+		for (size_t r = 0; r < ms->size(); r++) {
+			Member &m = b.members[ms->text(r, 0)];
+			if (!ms->is_null(r, 1))
+				m.masked = ms->text(r, 1);
+			m.enrolled = ms->int64(r, 2);
+			m.debt = ms->int64(r, 3);
+		}
+		auto ls = c_->query(fmt::format("SELECT id, token, store, terminal_id, receipt_id, available_at, "
+						"expires_at, points, remaining FROM lots WHERE token {} AND remaining > 0",
+						in(1)),
+				    {list});
+		if (!ls)
+			return ls.status();
+		for (size_t r = 0; r < ls->size(); r++) {
+			Lot l;
+			l.id = ls->int64(r, 0);
+			l.token = ls->text(r, 1);
+			l.store = ls->text(r, 2);
+			l.terminal = ls->text(r, 3);
+			l.receipt = ls->text(r, 4);
+			l.available_at = ls->int64(r, 5);
+			l.expires_at = ls->optional_int64(r, 6);
+			l.points = ls->int64(r, 7);
+			l.remaining = ls->int64(r, 8);
+			b.members[l.token].lots.push_back(b.lots.size());
+			b.lots.push_back(std::move(l));
+		}
+		// Lots in id order, as the rules take them on a tie.
+		for (auto &[token, m] : b.members)
+			std::sort(m.lots.begin(), m.lots.end(),
+				  [&](size_t x, size_t y) { return b.lots[x].id < b.lots[y].id; });
+		auto ss = c_->query(fmt::format("SELECT token, sum(eligible) FROM receipts WHERE token {} GROUP BY token",
+						in(1)),
+				    {list});
+		if (!ss)
+			return ss.status();
+		for (size_t r = 0; r < ss->size(); r++)
+			b.members[ss->text(r, 0)].spend = ss->int64(r, 1);
+	}
+	if (!receipts.empty()) {
+		auto rs = c_->query(fmt::format("SELECT receipt_id, token, store, at_utc, eligible, earned, redeemed, "
+						"reversed, returned, expires_at FROM receipts WHERE terminal_id = ?1 AND "
+						"receipt_id {}",
+						in(2)),
+				    {terminal, Param::list(receipts)});
+		if (!rs)
+			return rs.status();
+		for (size_t r = 0; r < rs->size(); r++) {
+			Receipt &x = b.receipts[rs->text(r, 0)];
+			x.token = rs->text(r, 1);
+			x.store = rs->text(r, 2);
+			x.at_utc = rs->int64(r, 3);
+			x.eligible = rs->int64(r, 4);
+			x.earned = rs->int64(r, 5);
+			x.redeemed = rs->int64(r, 6);
+			x.reversed = rs->int64(r, 7);
+			x.returned = rs->int64(r, 8);
+			x.expires_at = rs->optional_int64(r, 9);
+		}
+	}
+	return Status::ok();
+}
+
+Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string &store, int64_t seq, const Json &e,
+		       int64_t now)
+{
 	if (!e.is_object())
 		return bad(Code::bad_argument, fmt::format("entry {}: body is not JSON", seq));
 	// Every amount within the bounds a terminal checks before it records
@@ -427,17 +736,21 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 		if (token.size() != member_token_hex_bytes ||
 		    token.find_first_not_of("0123456789abcdef") != std::string::npos)
 			return bad(Code::bad_argument, fmt::format("entry {}: the member token is not 64 hex digits", seq));
-		LOY_TRY(touch(token));
+		auto found = b.members.find(token);
+		if (found == b.members.end())
+			return bad(Code::internal, fmt::format("entry {}: its member was not read first", seq));
+		Member &m = found->second;
+		m.touched = ++b.touches;
 		if (d.contains("masked")) {
 			const std::string masked = d.at("masked").get<std::string>();
 			if (masked.empty() || masked.size() > masked_card_bytes_max || !utf8_valid(masked))
 				return bad(Code::bad_argument,
 					   fmt::format("entry {}: masked must be 1 to {} bytes of UTF-8", seq,
 						       masked_card_bytes_max));
-			LOY_TRY(run(db_, "UPDATE members SET masked = ?2 WHERE token = ?1", {token, masked}));
+			m.masked = masked;
 		}
 		if (kind == "enroll") {
-			LOY_TRY(run(db_, "UPDATE members SET enrolled = 1 WHERE token = ?1", {token}));
+			m.enrolled = 1;
 		} else if (kind == "checkout") {
 			const Json &r = d.at("receipt");
 			const int64_t at = num(d, "at_utc", time_min_s, time_max_s);
@@ -447,101 +760,74 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 			// A terminal records a receipt once; a second checkout under its
 			// id is a forged or broken entry, refused as such (not a
 			// storage failure the terminal would retry for ever).
-			auto seen = scalar(db_, "SELECT count(*) FROM receipts WHERE terminal_id = ?1 AND receipt_id = ?2",
-					   {terminal, receipt}, {});
-			if (!seen)
-				return seen.status();
-			if (*seen > 0)
+			if (b.receipts.count(receipt))
 				return bad(Code::bad_argument, fmt::format("entry {}: receipt {} of terminal {} was checked "
 									   "out already",
 									   seq, receipt, terminal));
-			auto st = db_.prepare("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, "
-					      "eligible, earned, redeemed, expires_at) VALUES "
-					      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-			if (!st)
-				return st.status();
-			st.value().bind(1, terminal).bind(2, receipt).bind(3, token).bind(4, store).bind(5, at);
-			st.value().bind(6, num(r, "eligible", 0, money_max)).bind(7, num(r, "earned", 0, receipt_points_max));
-			st.value().bind(8, num(r, "redeemed", 0, receipt_points_max)).bind(9, expires);
-			LOY_TRY(st.value().run());
-			LOY_TRY(consume(token, num(r, "redeemed", 0, receipt_points_max), at));
+			Receipt x;
+			x.token = token;
+			x.store = store;
+			x.at_utc = at;
+			x.eligible = num(r, "eligible", 0, money_max);
+			x.earned = num(r, "earned", 0, receipt_points_max);
+			x.redeemed = num(r, "redeemed", 0, receipt_points_max);
+			x.expires_at = expires;
+			x.is_new = true;
+			m.spend += x.eligible;
+			b.receipts.emplace(receipt, x);
+			consume(b, m, x.redeemed, at);
 			// Without pending_days the points are available at once, even on
 			// a receipt stamped ahead of this server's clock.
 			int64_t available = num(d, "available_at", time_min_s, time_max_s);
 			if (available <= at)
 				available = 0;
-			LOY_TRY(add_lot(db_, token, store, terminal, receipt, available, expires,
-					num(r, "earned", 0, receipt_points_max)));
+			add_lot(b, token, store, terminal, receipt, available, expires, x.earned);
 		} else if (kind == "refund") {
 			const int64_t reversed = num(d, "reversed", 0, receipt_points_max);
 			const int64_t returned = num(d, "returned", 0, receipt_points_max);
-			LOY_TRY(run(db_,
-				    "UPDATE receipts SET eligible = eligible - ?4, reversed = reversed + ?5, "
-				    "returned = returned + ?6 WHERE terminal_id = ?1 AND receipt_id = ?2 AND token = ?3",
-				    {terminal, receipt, token},
-				    {num(d, "spend_reversed", 0, money_max), reversed, returned}));
+			const int64_t spend_reversed = num(d, "spend_reversed", 0, money_max);
 			// A refund takes back at most what its receipt had, and only
 			// from the member the receipt is of.
-			auto owned = scalar(db_, "SELECT count(*) FROM receipts WHERE terminal_id = ?1 AND "
-						 "receipt_id = ?2 AND token = ?3",
-					    {terminal, receipt, token}, {});
-			if (!owned)
-				return owned.status();
-			if (*owned != 1)
+			auto it = b.receipts.find(receipt);
+			if (it == b.receipts.end() || it->second.token != token)
 				return bad(Code::bad_argument,
 					   fmt::format("entry {}: refunds receipt {}, which is no checkout of this member "
 						       "by this terminal",
 						       seq, receipt));
-			auto spend_left = scalar(db_, "SELECT eligible FROM receipts WHERE terminal_id = ?1 AND "
-						      "receipt_id = ?2 AND token = ?3",
-						 {terminal, receipt, token}, {});
-			if (!spend_left)
-				return spend_left.status();
-			if (*spend_left < 0)
+			Receipt &x = it->second;
+			x.eligible -= spend_reversed;
+			x.reversed += reversed;
+			x.returned += returned;
+			x.changed = true;
+			m.spend -= spend_reversed;
+			if (x.eligible < 0)
 				return bad(Code::bad_argument,
 					   fmt::format("entry {}: refunds more spend than receipt {} of this member had",
 						       seq, receipt));
 			// Taken back from the receipt's own points first, then oldest first.
-			auto lot = db_.prepare("SELECT id, remaining FROM lots WHERE terminal_id = ?1 AND "
-					       "receipt_id = ?2 AND token = ?3 AND remaining > 0 ORDER BY id LIMIT 1");
-			if (!lot)
-				return lot.status();
-			lot.value().bind(1, terminal).bind(2, receipt).bind(3, token);
-			auto row = lot.value().step();
-			if (!row)
-				return row.status();
 			int64_t left = reversed;
-			if (*row) {
-				int64_t take = std::min(left, lot.value().int64(1));
-				int64_t id = lot.value().int64(0);
-				lot.value().reset();
-				LOY_TRY(run(db_, "UPDATE lots SET remaining = remaining - ?1 WHERE id = ?2", {},
-					    {take, id}));
-				left -= take;
+			for (size_t i : m.lots) {
+				Lot &l = b.lots[i];
+				if (l.terminal == terminal && l.receipt == receipt && l.remaining > 0) {
+					const int64_t take = std::min(left, l.remaining);
+					l.remaining -= take;
+					l.changed = true;
+					left -= take;
+					break;
+				}
 			}
-			LOY_TRY(consume(token, left, now));
-			auto expires = db_.prepare("SELECT expires_at FROM receipts WHERE terminal_id = ?1 AND "
-						   "receipt_id = ?2");
-			if (!expires)
-				return expires.status();
-			expires.value().bind(1, terminal).bind(2, receipt);
-			row = expires.value().step();
-			if (!row)
-				return row.status();
-			std::optional<int64_t> exp;
-			if (*row && !expires.value().is_null(0))
-				exp = expires.value().int64(0);
-			LOY_TRY(add_lot(db_, token, store, terminal, receipt, now, exp, returned));
+			consume(b, m, left, now);
+			add_lot(b, token, store, terminal, receipt, now, x.expires_at, returned);
 		} else if (kind == "adjust") {
 			int64_t points = num(e, "points", -receipt_points_max, receipt_points_max);
 			if (points > 0)
-				LOY_TRY(add_lot(db_, token, store, terminal, receipt, now, std::nullopt, points));
+				add_lot(b, token, store, terminal, receipt, now, std::nullopt, points);
 			else
-				LOY_TRY(consume(token, -points, now));
+				consume(b, m, -points, now);
 		} else {
 			return bad(Code::bad_argument, fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
-		LOY_TRY(check_member_bounds(token, seq));
+		LOY_TRY(check_member_bounds(b, m, seq));
 	} catch (const FieldError &f) {
 		return bad(Code::bad_argument, fmt::format("entry {}: {}", seq, f.message));
 	} catch (const Json::exception &ex) {
@@ -551,27 +837,80 @@ Status SqliteStore::apply(const std::string &terminal, const std::string &store,
 	return Status::ok();
 }
 
-Status SqliteStore::check_ledger(const std::string &terminal, const std::string &ledger)
+Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 {
-	if (ledger.empty())
-		return Status::ok(); // a terminal from before ledger ids
-	auto st = db_.prepare("SELECT ledger FROM terminals WHERE terminal_id = ?1");
-	if (!st)
-		return st.status();
-	st.value().bind(1, terminal);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	if (*row && !st.value().is_null(0) && st.value().text(0) != ledger)
-		return bad(chain_conflict, fmt::format("terminal {} pushes from another ledger than before (a second "
-						       "data dir with its identity?): its entries are refused",
-						       terminal));
-	return Status::ok();
+	// Lot ids: PostgreSQL's sequence, SQLite's counter.
+	std::vector<size_t> fresh;
+	for (size_t i = 0; i < b.lots.size(); i++)
+		if (b.lots[i].is_new)
+			fresh.push_back(i);
+	std::vector<int64_t> ids;
+	if (!fresh.empty()) {
+		if (pg()) {
+			auto rows = c_->query("SELECT nextval('lot_ids') FROM generate_series(1, ?1)",
+					      {static_cast<int64_t>(fresh.size())});
+			if (!rows)
+				return rows.status();
+			for (size_t r = 0; r < rows->size(); r++)
+				ids.push_back(rows->int64(r, 0));
+			std::sort(ids.begin(), ids.end());
+		} else {
+			auto taken = take_counter("lot_id", static_cast<int64_t>(fresh.size()));
+			if (!taken)
+				return taken.status();
+			ids = std::move(taken).value();
+		}
+		if (ids.size() != fresh.size())
+			return bad(Code::storage, "central: the database gave too few lot ids");
+	}
+	std::vector<Params> inserts, updates;
+	for (size_t k = 0; k < fresh.size(); k++) {
+		const Lot &l = b.lots[fresh[k]];
+		inserts.push_back({ids[k], l.token, l.store, l.terminal, l.receipt, l.available_at, l.expires_at,
+				   l.points, l.remaining});
+	}
+	for (const Lot &l : b.lots)
+		if (!l.is_new && l.changed)
+			updates.push_back({l.id, l.remaining});
+	LOY_TRY(c_->exec_many("INSERT INTO lots (id, token, store, terminal_id, receipt_id, available_at, expires_at, "
+			      "points, remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			      inserts));
+	LOY_TRY(c_->exec_many("UPDATE lots SET remaining = ?2 WHERE id = ?1", updates));
+	inserts.clear();
+	updates.clear();
+	for (const auto &[id, x] : b.receipts) {
+		if (x.is_new)
+			inserts.push_back({terminal, id, x.token, x.store, x.at_utc, x.eligible, x.earned, x.redeemed,
+					   x.reversed, x.returned, x.expires_at});
+		else if (x.changed)
+			updates.push_back({terminal, id, x.eligible, x.reversed, x.returned});
+	}
+	LOY_TRY(c_->exec_many("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, eligible, earned, "
+			      "redeemed, reversed, returned, expires_at) VALUES "
+			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			      inserts));
+	LOY_TRY(c_->exec_many("UPDATE receipts SET eligible = ?3, reversed = ?4, returned = ?5 "
+			      "WHERE terminal_id = ?1 AND receipt_id = ?2",
+			      updates));
+	// The members touched, in the order of their last change in the batch.
+	std::vector<std::pair<int64_t, const std::string *>> touched;
+	for (const auto &[token, m] : b.members)
+		if (m.touched)
+			touched.emplace_back(m.touched, &token);
+	std::sort(touched.begin(), touched.end());
+	updates.clear();
+	std::vector<std::string> tokens;
+	for (const auto &[order, token] : touched) {
+		const Member &m = b.members[*token];
+		updates.push_back({*token, m.masked, m.enrolled, m.debt});
+		tokens.push_back(*token);
+	}
+	LOY_TRY(c_->exec_many("UPDATE members SET masked = ?2, enrolled = ?3, debt = ?4 WHERE token = ?1", updates));
+	return touch(tokens);
 }
 
-Result<ChainHead> SqliteStore::push(const std::string &terminal, const std::string &store, const std::string &ledger,
-				    const std::vector<PushEntry> &entries, int64_t now,
-				    std::optional<int64_t> device_now)
+Result<ChainHead> SqlStore::push(const std::string &terminal, const std::string &store, const std::string &ledger,
+				 const std::vector<PushEntry> &entries, int64_t now, std::optional<int64_t> device_now)
 {
 	auto head = apply_batch(terminal, store, ledger, entries, now, device_now);
 	// Refused for what it holds (not for a busy or failing store): that
@@ -589,411 +928,414 @@ Result<ChainHead> SqliteStore::push(const std::string &terminal, const std::stri
 // field within a few hundred bytes; a longer one is cut there.
 constexpr size_t refusal_bytes_max = 500;
 
-Status SqliteStore::note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
-				 int64_t now)
+Status SqlStore::note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
+			      int64_t now)
 {
-	std::lock_guard<std::mutex> writer(write_mutex);
-	return run(db_,
-		   "INSERT INTO terminals (terminal_id, store, last_hash, refused_pushes, last_refusal, "
-		   "last_refusal_at) VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT (terminal_id) DO UPDATE SET "
-		   "refused_pushes = refused_pushes + 1, last_refusal = excluded.last_refusal, "
-		   "last_refusal_at = excluded.last_refusal_at",
-		   {terminal, store, zero_hash, utf8_scrub(why.substr(0, refusal_bytes_max))}, {now});
+	return transact([&]() -> Status {
+		return c_->exec("INSERT INTO terminals (terminal_id, store, last_hash, refused_pushes, last_refusal, "
+				"last_refusal_at) VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT (terminal_id) DO UPDATE SET "
+				"refused_pushes = terminals.refused_pushes + 1, last_refusal = excluded.last_refusal, "
+				"last_refusal_at = excluded.last_refusal_at",
+				{terminal, store, zero_hash, utf8_scrub(why.substr(0, refusal_bytes_max)), now});
+	});
 }
 
-Result<ChainHead> SqliteStore::apply_batch(const std::string &terminal, const std::string &store,
-					   const std::string &ledger, const std::vector<PushEntry> &entries,
-					   int64_t now, std::optional<int64_t> device_now)
+Result<ChainHead> SqlStore::apply_batch(const std::string &terminal, const std::string &store,
+					const std::string &ledger, const std::vector<PushEntry> &entries, int64_t now,
+					std::optional<int64_t> device_now)
 {
 	if (entries.size() > push_entries_max)
 		return bad(Code::bad_argument, fmt::format("push: {} entries, at most {} per batch",
 							   entries.size(), push_entries_max));
-	std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
-	LOY_TRY(tx.begin());
-	LOY_TRY(check_ledger(terminal, ledger));
-	auto st = db_.prepare("SELECT acked_through, last_hash, last_device_time FROM terminals WHERE terminal_id = ?1");
-	if (!st)
-		return st.status();
-	st.value().bind(1, terminal);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	int64_t acked = 0;
-	std::string last_hash = zero_hash;
-	std::optional<int64_t> last_device;
-	if (*row) {
-		acked = st.value().int64(0);
-		last_hash = st.value().text(1);
-		if (!st.value().is_null(2))
-			last_device = st.value().int64(2);
+	// What can be checked without the database, once, before any retry.
+	std::vector<Json> bodies(entries.size());
+	std::vector<bool> hash_ok(entries.size());
+	for (size_t i = 0; i < entries.size(); i++) {
+		hash_ok[i] = crypto::to_hex(crypto::sha256(entries[i].body)) == entries[i].hash;
+		auto parsed = json_parse(entries[i].body, Code::bad_argument, "entry");
+		if (parsed)
+			bodies[i] = std::move(parsed).value();
 	}
-	st.value().reset();
-	int64_t back = 0, future = 0;
-	for (const auto &e : entries) {
-		if (e.seq <= acked) {
-			auto held = db_.prepare("SELECT hash FROM entries WHERE terminal_id = ?1 AND seq = ?2");
-			if (!held)
-				return held.status();
-			held.value().bind(1, terminal).bind(2, e.seq);
-			auto r = held.value().step();
-			if (!r)
-				return r.status();
-			if (!*r || held.value().text(0) != e.hash)
-				return bad(chain_conflict, fmt::format("push: entry {} of {} differs from the one "
-								       "already held",
+	return transact([&]() -> Result<ChainHead> {
+		// The terminal's row, locked: its pushes, to whichever server, go
+		// one at a time.
+		LOY_TRY(c_->exec("INSERT INTO terminals (terminal_id, store, last_hash) VALUES (?1, ?2, ?3) "
+				 "ON CONFLICT (terminal_id) DO NOTHING",
+				 {terminal, store, zero_hash}));
+		auto head = c_->query(fmt::format("SELECT acked_through, last_hash, last_device_time, ledger FROM "
+						  "terminals WHERE terminal_id = ?1{}",
+						  for_update()),
+				      {terminal});
+		if (!head)
+			return head.status();
+		if (head->empty())
+			return bad(Code::internal, "push: the terminal's row vanished");
+		int64_t acked = head->int64(0, 0);
+		std::string last_hash = head->text(0, 1);
+		std::optional<int64_t> last_device = head->optional_int64(0, 2);
+		if (!ledger.empty() && !head->is_null(0, 3) && head->text(0, 3) != ledger)
+			return bad(chain_conflict, fmt::format("terminal {} pushes from another ledger than before (a "
+							       "second data dir with its identity?): its entries are "
+							       "refused",
+							       terminal));
+		// What the new entries touch, read (and locked) before any applies.
+		std::set<std::string> tokens, receipts;
+		std::vector<int64_t> held_seqs;
+		for (size_t i = 0; i < entries.size(); i++) {
+			if (entries[i].seq <= acked) {
+				held_seqs.push_back(entries[i].seq);
+				continue;
+			}
+			const Json &b = bodies[i];
+			auto text = [&b](const char *key) {
+				auto it = b.is_object() ? b.find(key) : b.end();
+				return b.is_object() && it != b.end() && it->is_string() ? it->get<std::string>() : "";
+			};
+			if (text("token").size() == member_token_hex_bytes)
+				tokens.insert(text("token"));
+			receipts.insert(text("receipt"));
+		}
+		std::map<int64_t, std::string> held;
+		if (!held_seqs.empty()) {
+			auto rows = c_->query(fmt::format("SELECT seq, hash FROM entries WHERE terminal_id = ?1 AND seq {}",
+							  in(2)),
+					      {terminal, Param::list(held_seqs)});
+			if (!rows)
+				return rows.status();
+			for (size_t r = 0; r < rows->size(); r++)
+				held[rows->int64(r, 0)] = rows->text(r, 1);
+		}
+		Batch batch;
+		LOY_TRY(load_batch(batch, terminal, {tokens.begin(), tokens.end()}, {receipts.begin(), receipts.end()}));
+
+		std::vector<Params> rows;
+		int64_t back = 0, future = 0;
+		for (size_t i = 0; i < entries.size(); i++) {
+			const PushEntry &e = entries[i];
+			if (e.seq <= acked) {
+				auto it = held.find(e.seq);
+				if (it == held.end() || it->second != e.hash)
+					return bad(chain_conflict, fmt::format("push: entry {} of {} differs from the one "
+									       "already held",
+									       e.seq, terminal));
+				continue;
+			}
+			if (e.seq != acked + 1)
+				return bad(chain_conflict, fmt::format("push: entry {} of {} leaves a gap after {}", e.seq,
+								       terminal, acked));
+			if (!hash_ok[i])
+				return bad(chain_conflict, fmt::format("push: entry {} of {}: hash does not match its "
+								       "body",
 								       e.seq, terminal));
-			continue;
+			const Json &b = bodies[i];
+			auto field_is = [&b](const char *key, const Json &want) {
+				auto it = b.find(key);
+				return it != b.end() && *it == want;
+			};
+			auto text_of = [&b](const char *key) {
+				auto it = b.find(key);
+				return it != b.end() && it->is_string() ? it->get<std::string>() : std::string();
+			};
+			if (!b.is_object() || !field_is("terminal", terminal) || !field_is("seq", e.seq))
+				return bad(Code::bad_argument, fmt::format("push: entry {} is not an entry of terminal {}",
+									   e.seq, terminal));
+			if (!field_is("prev", last_hash))
+				return bad(chain_conflict, fmt::format("push: entry {} of {} does not continue the hash "
+								       "chain",
+								       e.seq, terminal));
+			LOY_TRY(apply(batch, terminal, store, e.seq, b, now));
+			// The terminal's clock, flagged, never trusted: an entry stamped
+			// after it arrived, or before the entry it follows. (An entry
+			// recorded offline hours ago is not a skew: it is old.)
+			if (auto device = parse_timestamp(text_of("device_time"))) {
+				if (device->utc_s > now + clock_skew_flag_s)
+					future++;
+				if (last_device && device->utc_s < *last_device - clock_back_flag_s)
+					back++;
+				last_device = device->utc_s;
+			}
+			// The entry's own fields, typed: apply() checked what its kind
+			// uses; the rest (points beside an enrolment, say) must still be
+			// a 64-bit integer within bounds, or the entry is refused.
+			int64_t points = 0;
+			if (auto it = b.find("points"); it != b.end()) {
+				if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX) ||
+				    it->get<int64_t>() < -receipt_points_max || it->get<int64_t>() > receipt_points_max)
+					return bad(Code::bad_argument,
+						   fmt::format("push: entry {}: points must be an integer within ±{}", e.seq,
+							       receipt_points_max));
+				points = it->get<int64_t>();
+			}
+			rows.push_back({terminal, e.seq, e.hash, text_of("kind"), text_of("token"), text_of("receipt"),
+					points, text_of("device_time"), now, e.body});
+			acked = e.seq;
+			last_hash = e.hash;
 		}
-		if (e.seq != acked + 1)
-			return bad(chain_conflict, fmt::format("push: entry {} of {} leaves a gap after {}", e.seq,
-							       terminal, acked));
-		if (crypto::to_hex(crypto::sha256(e.body)) != e.hash)
-			return bad(chain_conflict, fmt::format("push: entry {} of {}: hash does not match its body",
-							       e.seq, terminal));
-		auto parsed = json_parse(e.body, Code::bad_argument, "entry");
-		const Json b = parsed ? std::move(parsed).value() : Json();
-		auto field_is = [&b](const char *key, const Json &want) {
-			auto it = b.find(key);
-			return it != b.end() && *it == want;
-		};
-		auto text_of = [&b](const char *key) {
-			auto it = b.find(key);
-			return it != b.end() && it->is_string() ? it->get<std::string>() : std::string();
-		};
-		if (!b.is_object() || !field_is("terminal", terminal) || !field_is("seq", e.seq))
-			return bad(Code::bad_argument, fmt::format("push: entry {} is not an entry of terminal {}",
-								   e.seq, terminal));
-		if (!field_is("prev", last_hash))
-			return bad(chain_conflict, fmt::format("push: entry {} of {} does not continue the hash "
-							       "chain",
-							       e.seq, terminal));
-		LOY_TRY(apply(terminal, store, e.seq, e.body, now));
-		// The terminal's clock, flagged, never trusted: an entry stamped
-		// after it arrived, or before the entry it follows. (An entry
-		// recorded offline hours ago is not a skew: it is old.)
-		if (auto device = parse_timestamp(text_of("device_time"))) {
-			if (device->utc_s > now + clock_skew_flag_s)
-				future++;
-			if (last_device && device->utc_s < *last_device - clock_back_flag_s)
-				back++;
-			last_device = device->utc_s;
-		}
-		auto ins = db_.prepare("INSERT INTO entries (terminal_id, seq, hash, kind, token, receipt_id, "
-				       "points, device_time, received_at, body) VALUES "
-				       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-		if (!ins)
-			return ins.status();
-		// The entry's own fields, typed: apply() checked what its kind
-		// uses; the rest (points beside an enrolment, say) must still be
-		// a 64-bit integer within bounds, or the entry is refused.
-		int64_t points = 0;
-		if (auto it = b.find("points"); it != b.end()) {
-			if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX) ||
-			    it->get<int64_t>() < -receipt_points_max || it->get<int64_t>() > receipt_points_max)
-				return bad(Code::bad_argument,
-					   fmt::format("push: entry {}: points must be an integer within ±{}", e.seq,
-						       receipt_points_max));
-			points = it->get<int64_t>();
-		}
-		auto &s = ins.value();
-		s.bind(1, terminal).bind(2, e.seq).bind(3, e.hash).bind(4, text_of("kind"));
-		s.bind(5, text_of("token")).bind(6, text_of("receipt")).bind(7, points);
-		s.bind(8, text_of("device_time")).bind(9, now).bind(10, e.body);
-		LOY_TRY(s.run());
-		acked = e.seq;
-		last_hash = e.hash;
-	}
-	// The skew at this sync: the terminal's clock when it sent the batch
-	// against ours when it arrived (the network adds well under a second).
-	std::optional<int64_t> skew;
-	if (device_now)
-		skew = *device_now - now;
-	auto up = db_.prepare(
-		"INSERT INTO terminals (terminal_id, store, acked_through, last_hash, last_push, max_skew_s, "
-		"clock_skew_s, entries_back, entries_future, last_device_time, ledger) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, abs(coalesce(?6, 0)), ?6, ?7, ?8, ?9, nullif(?10, '')) "
-		"ON CONFLICT (terminal_id) DO UPDATE SET "
-		"store = excluded.store, acked_through = excluded.acked_through, "
-		"ledger = coalesce(ledger, excluded.ledger), "
-		"last_hash = excluded.last_hash, last_push = excluded.last_push, "
-		"max_skew_s = max(max_skew_s, excluded.max_skew_s), "
-		"clock_skew_s = coalesce(excluded.clock_skew_s, clock_skew_s), "
-		"entries_back = entries_back + excluded.entries_back, "
-		"entries_future = entries_future + excluded.entries_future, "
-		"last_device_time = coalesce(excluded.last_device_time, last_device_time)");
-	if (!up)
-		return up.status();
-	up.value().bind(1, terminal).bind(2, store).bind(3, acked).bind(4, last_hash).bind(5, now);
-	if (skew)
-		up.value().bind(6, *skew);
-	up.value().bind(7, back).bind(8, future);
-	if (last_device)
-		up.value().bind(9, *last_device);
-	// The ledger a terminal syncs from is fixed by its first entries (an
-	// empty push after init fixes nothing: the data dir may be made again).
-	if (!entries.empty())
-		up.value().bind(10, ledger);
-	LOY_TRY(up.value().run());
-	LOY_TRY(tx.commit());
-	return ChainHead{acked, last_hash};
+		LOY_TRY(c_->exec_many("INSERT INTO entries (terminal_id, seq, hash, kind, token, receipt_id, points, "
+				      "device_time, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+				      rows));
+		// The skew at this sync: the terminal's clock when it sent the batch
+		// against ours when it arrived (the network adds well under a second).
+		std::optional<int64_t> skew;
+		if (device_now)
+			skew = *device_now - now;
+		// The ledger a terminal syncs from is fixed by its first entries (an
+		// empty push after init fixes nothing: the data dir may be made again).
+		LOY_TRY(c_->exec("UPDATE terminals SET store = ?2, acked_through = ?3, last_hash = ?4, last_push = ?5, "
+				 "max_skew_s = CASE WHEN abs(coalesce(?6, 0)) > max_skew_s THEN abs(coalesce(?6, 0)) "
+				 "ELSE max_skew_s END, "
+				 "clock_skew_s = coalesce(?6, clock_skew_s), entries_back = entries_back + ?7, "
+				 "entries_future = entries_future + ?8, "
+				 "last_device_time = coalesce(?9, last_device_time), "
+				 "ledger = coalesce(ledger, ?10) WHERE terminal_id = ?1",
+				 {terminal, store, acked, last_hash, now, skew, back, future, last_device,
+				  entries.empty() || ledger.empty() ? std::optional<std::string>()
+								    : std::optional<std::string>(ledger)}));
+		LOY_TRY(write_batch(batch, terminal));
+		return ChainHead{acked, last_hash};
+	});
 }
 
-Result<EntriesPage> SqliteStore::entries_after(const std::string &terminal, const std::string &ledger, int64_t after,
-					      int limit)
+Result<EntriesPage> SqlStore::entries_after(const std::string &terminal, const std::string &ledger, int64_t after,
+					    int limit)
 {
 	// One snapshot: the head and the page agree even while the terminal's
 	// other connection pushes.
-	db::ReadTransaction snapshot(db_);
-	LOY_TRY(snapshot.begin());
-	LOY_TRY(check_ledger(terminal, ledger));
-	EntriesPage page;
-	page.head.hash = zero_hash;
-	auto head = db_.prepare("SELECT acked_through, last_hash FROM terminals WHERE terminal_id = ?1");
-	if (!head)
-		return head.status();
-	head.value().bind(1, terminal);
-	auto row = head.value().step();
-	if (!row)
-		return row.status();
-	if (*row) {
-		page.head.seq = head.value().int64(0);
-		page.head.hash = head.value().text(1);
-	}
-	auto st = db_.prepare("SELECT seq, hash, body FROM entries WHERE terminal_id = ?1 AND seq > ?2 "
-			      "ORDER BY seq LIMIT ?3");
-	if (!st)
-		return st.status();
-	st.value().bind(1, terminal).bind(2, after).bind(3, int64_t{limit} + 1);
-	LOY_TRY(st.value().each([&]() -> Status {
-		if (page.entries.size() == static_cast<size_t>(limit)) {
-			page.more = true;
-			return Status::ok();
+	return transact([&]() -> Result<EntriesPage> {
+		auto head = c_->query("SELECT acked_through, last_hash, ledger FROM terminals WHERE terminal_id = ?1",
+				      {terminal});
+		if (!head)
+			return head.status();
+		EntriesPage page;
+		page.head.hash = zero_hash;
+		if (!head->empty()) {
+			if (!ledger.empty() && !head->is_null(0, 2) && head->text(0, 2) != ledger)
+				return bad(chain_conflict, fmt::format("terminal {} pushes from another ledger than "
+								       "before (a second data dir with its identity?): "
+								       "its entries are refused",
+								       terminal));
+			page.head.seq = head->int64(0, 0);
+			page.head.hash = head->text(0, 1);
 		}
-		page.entries.push_back(PushEntry{st.value().int64(0), st.value().text(1), st.value().text(2)});
-		return Status::ok();
-	}));
-	return page;
+		auto rows = c_->query("SELECT seq, hash, body FROM entries WHERE terminal_id = ?1 AND seq > ?2 AND "
+				      "seq <= ?3 ORDER BY seq LIMIT ?4",
+				      {terminal, after, page.head.seq, int64_t{limit} + 1});
+		if (!rows)
+			return rows.status();
+		for (size_t r = 0; r < rows->size(); r++) {
+			if (page.entries.size() == static_cast<size_t>(limit)) {
+				page.more = true;
+				break;
+			}
+			page.entries.push_back(PushEntry{rows->int64(r, 0), rows->text(r, 1), rows->text(r, 2)});
+		}
+		return page;
+	});
 }
 
-Result<std::optional<std::string>> SqliteStore::program_after(const std::string &id, int64_t after)
+Result<std::optional<std::string>> SqlStore::program_after(const std::string &id, int64_t after)
 {
-	auto st = id.empty() ? db_.prepare("SELECT document FROM programs WHERE version > ?2 AND ?1 = '' "
-					   "ORDER BY published_at DESC, version DESC LIMIT 1")
-			     : db_.prepare("SELECT document FROM programs WHERE id = ?1 AND version > ?2 "
-					   "ORDER BY version DESC LIMIT 1");
-	if (!st)
-		return st.status();
-	st.value().bind(1, id).bind(2, after);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	if (!*row)
+	auto rows = id.empty() ? c_->query("SELECT document FROM programs WHERE version > ?1 "
+					   "ORDER BY published_at DESC, version DESC LIMIT 1",
+					   {after})
+			       : c_->query("SELECT document FROM programs WHERE id = ?1 AND version > ?2 "
+					   "ORDER BY version DESC LIMIT 1",
+					   {id, after});
+	if (!rows)
+		return rows.status();
+	if (rows->empty())
 		return std::optional<std::string>();
-	return std::optional<std::string>(st.value().text(0));
+	return std::optional<std::string>(rows->text(0, 0));
 }
 
-Result<std::optional<std::string>> SqliteStore::program_version(const std::string &id, int64_t version)
+Result<std::optional<std::string>> SqlStore::program_version(const std::string &id, int64_t version)
 {
-	auto st = db_.prepare("SELECT document FROM programs WHERE id = ?1 AND version = ?2");
-	if (!st)
-		return st.status();
-	st.value().bind(1, id).bind(2, version);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	if (!*row)
+	auto rows = c_->query("SELECT document FROM programs WHERE id = ?1 AND version = ?2", {id, version});
+	if (!rows)
+		return rows.status();
+	if (rows->empty())
 		return std::optional<std::string>();
-	return std::optional<std::string>(st.value().text(0));
+	return std::optional<std::string>(rows->text(0, 0));
 }
 
-Status SqliteStore::sweep(int64_t now)
+Status SqlStore::sweep(int64_t now)
 {
-	auto last = scalar(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sweep_at'", {});
+	// One sweep at a time is enough: another centre's covers this moment.
+	if (pg()) {
+		auto got = c_->query("SELECT pg_try_advisory_xact_lock(?1)", {sweep_lock});
+		if (!got)
+			return got.status();
+		if (got->empty() || got->text(0, 0) != "t")
+			return Status::ok();
+	}
+	auto last = scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'sweep_at'");
 	if (!last)
 		return last.status();
 	// Expiry runs every time: points pushed late may be past their date
 	// already. Availability is looked for in (last sweep, now] only.
+	auto due = c_->query("SELECT DISTINCT token FROM lots WHERE remaining > 0 AND ((available_at > ?1 AND "
+			     "available_at <= ?2) OR expires_at <= ?2)",
+			     {*last, now});
+	if (!due)
+		return due.status();
 	std::vector<std::string> tokens;
-	auto av = db_.prepare("SELECT DISTINCT token FROM lots WHERE available_at > ?1 AND available_at <= ?2 "
-			      "AND remaining > 0");
-	if (!av)
-		return av.status();
-	av.value().bind(1, *last).bind(2, now);
-	Status av_read = av.value().each([&]() -> Status {
-		tokens.push_back(av.value().text(0));
-		return Status::ok();
-	});
-	LOY_TRY(av_read);
-	auto ex = db_.prepare("SELECT DISTINCT token FROM lots WHERE remaining > 0 AND expires_at <= ?1");
-	if (!ex)
-		return ex.status();
-	ex.value().bind(1, now);
-	Status ex_read = ex.value().each([&]() -> Status {
-		tokens.push_back(ex.value().text(0));
-		return Status::ok();
-	});
-	LOY_TRY(ex_read);
-	LOY_TRY(run(db_, "UPDATE lots SET expired = expired + remaining, remaining = 0 "
-			 "WHERE remaining > 0 AND expires_at <= ?1",
-		    {}, {now}));
-	for (const auto &t : tokens)
-		LOY_TRY(touch(t));
+	for (size_t r = 0; r < due->size(); r++)
+		tokens.push_back(due->text(r, 0));
+	std::sort(tokens.begin(), tokens.end());
+	if (!tokens.empty()) {
+		LOY_TRY(lock_members(tokens));
+		LOY_TRY(c_->exec(fmt::format("UPDATE lots SET expired = expired + remaining, remaining = 0 "
+					     "WHERE remaining > 0 AND expires_at <= ?1 AND token {}",
+					     in(2)),
+				 {now, Param::list(tokens)}));
+		LOY_TRY(touch(tokens));
+	}
 	if (now <= *last)
 		return Status::ok();
-	return run(db_, "INSERT INTO meta (key, value) VALUES ('sweep_at', ?1) "
+	return c_->exec("INSERT INTO meta (key, value) VALUES ('sweep_at', ?1) "
 			"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-		   {std::to_string(now)});
+			{std::to_string(now)});
 }
 
-Result<MemberInfo> SqliteStore::member_info(const std::string &token, int64_t now)
+Result<std::vector<MemberInfo>> SqlStore::member_info(const std::vector<std::string> &tokens, int64_t now)
 {
-	MemberInfo m;
-	m.token = token;
-	auto st = db_.prepare("SELECT masked, blocked, debt, change FROM members WHERE token = ?1");
-	if (!st)
-		return st.status();
-	st.value().bind(1, token);
-	auto row = st.value().step();
-	if (!row)
-		return row.status();
-	int64_t debt = 0;
-	if (*row) {
+	std::map<std::string, MemberInfo> found;
+	for (const auto &t : tokens)
+		found[t].token = t;
+	const Param list = Param::list(tokens);
+	std::map<std::string, int64_t> debts;
+	auto ms = c_->query(fmt::format("SELECT token, masked, blocked, debt, change FROM members WHERE token {}", in(1)),
+			    {list});
+	if (!ms)
+		return ms.status();
+	for (size_t r = 0; r < ms->size(); r++) {
+		MemberInfo &m = found[ms->text(r, 0)];
 		m.known = true;
-		m.masked = st.value().text(0);
-		m.blocked = st.value().int64(1) != 0;
-		debt = st.value().int64(2);
-		m.change = st.value().int64(3);
+		m.masked = ms->text(r, 1);
+		m.blocked = ms->int64(r, 2) != 0;
+		debts[m.token] = ms->int64(r, 3);
+		m.change = ms->int64(r, 4);
 	}
-	st.value().reset();
-	auto avail = scalar(db_, "SELECT sum(remaining) FROM lots WHERE token = ?1 AND available_at <= ?2 "
-				 "AND (expires_at IS NULL OR expires_at > ?2)",
-			    {token}, {now});
-	if (!avail)
-		return avail.status();
-	auto pending = scalar(db_, "SELECT sum(remaining) FROM lots WHERE token = ?1 AND available_at > ?2 "
-				   "AND (expires_at IS NULL OR expires_at > ?2)",
-			      {token}, {now});
-	if (!pending)
-		return pending.status();
-	auto spend = scalar(db_, "SELECT sum(eligible) FROM receipts WHERE token = ?1 AND at_utc > ?2",
-			    {token}, {now - qualifying_window_days * day_s});
-	if (!spend)
-		return spend.status();
-	m.balance = *avail - debt;
-	m.pending = *pending;
-	m.qualifying_spend = *spend;
-	auto next = db_.prepare("SELECT min(expires_at) FROM lots WHERE token = ?1 AND remaining > 0 AND "
-				"expires_at > ?2");
-	if (!next)
-		return next.status();
-	next.value().bind(1, token).bind(2, now);
-	row = next.value().step();
-	if (!row)
-		return row.status();
-	if (*row && !next.value().is_null(0))
-		m.next_expiry = utc_date(next.value().int64(0));
-	next.value().reset();
+	auto ls = c_->query(fmt::format("SELECT token, sum(CASE WHEN available_at <= ?2 THEN remaining ELSE 0 END), "
+					"sum(CASE WHEN available_at > ?2 THEN remaining ELSE 0 END), min(expires_at) "
+					"FROM lots WHERE token {} AND remaining > 0 AND (expires_at IS NULL OR "
+					"expires_at > ?2) GROUP BY token",
+					in(1)),
+			    {list, now});
+	if (!ls)
+		return ls.status();
+	for (size_t r = 0; r < ls->size(); r++) {
+		MemberInfo &m = found[ls->text(r, 0)];
+		m.balance = ls->int64(r, 1);
+		m.pending = ls->int64(r, 2);
+		if (!ls->is_null(r, 3))
+			m.next_expiry = utc_date(ls->int64(r, 3));
+	}
+	auto ss = c_->query(fmt::format("SELECT token, sum(eligible) FROM receipts WHERE token {} AND at_utc > ?2 "
+					"GROUP BY token",
+					in(1)),
+			    {list, now - qualifying_window_days * day_s});
+	if (!ss)
+		return ss.status();
+	for (size_t r = 0; r < ss->size(); r++)
+		found[ss->text(r, 0)].qualifying_spend = ss->int64(r, 1);
 	auto p = current_program();
 	if (!p)
 		return p.status();
-	if (*p)
-		m.tier = (*p)->tier_for(m.qualifying_spend).name;
-	return m;
+	std::vector<MemberInfo> out;
+	for (const auto &t : tokens) {
+		MemberInfo m = found[t];
+		m.balance -= debts[t];
+		if (*p)
+			m.tier = (*p)->tier_for(m.qualifying_spend).name;
+		out.push_back(std::move(m));
+	}
+	return out;
 }
 
-Result<MembersPage> SqliteStore::members_after(int64_t watermark, int limit, int64_t now)
+Result<MembersPage> SqlStore::members_after(int64_t watermark, int limit, int64_t now)
 {
 	if (limit <= 0 || limit > members_page_max)
 		limit = members_page_max;
-	std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
-	LOY_TRY(tx.begin());
-	LOY_TRY(sweep(now));
-	auto st = db_.prepare("SELECT token FROM members WHERE change > ?1 ORDER BY change LIMIT ?2");
-	if (!st)
-		return st.status();
-	st.value().bind(1, watermark).bind(2, int64_t{limit} + 1);
-	std::vector<std::string> tokens;
-	Status st_read = st.value().each([&]() -> Status {
-		tokens.push_back(st.value().text(0));
-		return Status::ok();
+	return transact([&]() -> Result<MembersPage> {
+		LOY_TRY(sweep(now));
+		auto rows = c_->query("SELECT token FROM members WHERE change > ?1 ORDER BY change LIMIT ?2",
+				      {watermark, int64_t{limit} + 1});
+		if (!rows)
+			return rows.status();
+		std::vector<std::string> tokens;
+		for (size_t r = 0; r < rows->size(); r++)
+			tokens.push_back(rows->text(r, 0));
+		MembersPage page;
+		page.watermark = watermark;
+		page.more = tokens.size() > static_cast<size_t>(limit);
+		if (page.more)
+			tokens.pop_back();
+		auto info = member_info(tokens, now);
+		if (!info)
+			return info.status();
+		for (auto &m : *info) {
+			page.watermark = std::max(page.watermark, m.change);
+			page.members.push_back(std::move(m));
+		}
+		return page;
 	});
-	LOY_TRY(st_read);
-	st.value().reset();
-	MembersPage page;
-	page.watermark = watermark;
-	page.more = tokens.size() > static_cast<size_t>(limit);
-	if (page.more)
-		tokens.pop_back();
-	for (const auto &t : tokens) {
-		auto m = member_info(t, now);
-		if (!m)
-			return m.status();
-		page.watermark = std::max(page.watermark, m->change);
-		page.members.push_back(std::move(m).value());
-	}
-	LOY_TRY(tx.commit());
-	return page;
 }
 
-Result<Published> SqliteStore::publish_program(std::string_view document, int64_t now)
+Result<Published> SqlStore::publish_program(std::string_view document, int64_t now)
 {
 	auto p = parse_program(document);
 	if (!p)
 		return p.status();
-	std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
-	LOY_TRY(tx.begin());
-	auto newest = db_.prepare("SELECT version, document FROM programs WHERE id = ?1 ORDER BY version DESC LIMIT 1");
-	if (!newest)
-		return newest.status();
-	newest.value().bind(1, p->id);
-	auto row = newest.value().step();
-	if (!row)
-		return row.status();
-	bool published = true;
-	if (*row) {
-		int64_t v = newest.value().int64(0);
-		if (p->version < v || (p->version == v && Json::parse(newest.value().text(1)) != Json::parse(document)))
-			return bad(Code::old_program,
-				   fmt::format("program {} v{} is not newer than v{} already published", p->id,
-					       p->version, v));
-		published = p->version > v;
-	}
-	newest.value().reset();
-	if (published) {
-		auto ins = db_.prepare("INSERT INTO programs (id, version, document, published_at) VALUES "
-				       "(?1, ?2, ?3, ?4)");
-		if (!ins)
-			return ins.status();
-		Timestamp t;
-		t.utc_s = now;
-		// Published order; the version breaks ties within a second.
-		LOY_TRY(ins.value().bind(1, p->id).bind(2, p->version).bind(3, document)
-				.bind(4, fmt::format("{}#{:020}", format_timestamp(t), p->version)).run());
-	}
-	LOY_TRY(tx.commit());
-	return Published{p->id, p->version, published};
+	return transact([&]() -> Result<Published> {
+		// Publishers of one program go one at a time (a second centre's
+		// publish of the same version waits, then finds it).
+		if (pg())
+			LOY_TRY(c_->exec("SELECT pg_advisory_xact_lock(?1)", {migrate_lock}));
+		auto newest = c_->query("SELECT version, document FROM programs WHERE id = ?1 ORDER BY version DESC "
+					"LIMIT 1",
+					{p->id});
+		if (!newest)
+			return newest.status();
+		bool published = true;
+		if (!newest->empty()) {
+			int64_t v = newest->int64(0, 0);
+			if (p->version < v ||
+			    (p->version == v && Json::parse(newest->text(0, 1)) != Json::parse(document)))
+				return bad(Code::old_program,
+					   fmt::format("program {} v{} is not newer than v{} already published", p->id,
+						       p->version, v));
+			published = p->version > v;
+		}
+		if (published) {
+			Timestamp t;
+			t.utc_s = now;
+			// Published order; the version breaks ties within a second.
+			LOY_TRY(c_->exec("INSERT INTO programs (id, version, document, published_at) VALUES "
+					 "(?1, ?2, ?3, ?4)",
+					 {p->id, p->version, std::string(document),
+					  fmt::format("{}#{:020}", format_timestamp(t), p->version)}));
+		}
+		return Published{p->id, p->version, published};
+	});
 }
 
 // Enrolling and blocking: one flag set on the member, a new change number,
 // one transaction.
-Result<std::string> SqliteStore::mark_member(std::string_view scan, const char *update_sql)
+Result<std::string> SqlStore::mark_member(std::string_view scan, const char *update_sql)
 {
 	auto card = card_token(scan);
 	if (!card)
 		return card.status();
-	std::lock_guard<std::mutex> writer(write_mutex);
-	db::Transaction tx(db_);
-	LOY_TRY(tx.begin());
-	LOY_TRY(touch(card->first));
-	LOY_TRY(run(db_, update_sql, {card->first, card->second}));
-	LOY_TRY(tx.commit());
-	return card->second;
+	return transact([&]() -> Result<std::string> {
+		LOY_TRY(lock_members({card->first}));
+		LOY_TRY(c_->exec(update_sql, {card->first, card->second}));
+		LOY_TRY(touch({card->first}));
+		return card->second;
+	});
 }
 
-Result<MarkedCard> SqliteStore::enroll(std::string_view scan, int64_t)
+Result<MarkedCard> SqlStore::enroll(std::string_view scan, int64_t)
 {
 	auto masked = mark_member(scan, "UPDATE members SET enrolled = 1, masked = ?2 WHERE token = ?1");
 	if (!masked)
@@ -1001,7 +1343,7 @@ Result<MarkedCard> SqliteStore::enroll(std::string_view scan, int64_t)
 	return MarkedCard{std::move(masked).value()};
 }
 
-Result<MarkedCard> SqliteStore::block(std::string_view scan, int64_t)
+Result<MarkedCard> SqlStore::block(std::string_view scan, int64_t)
 {
 	auto masked = mark_member(scan, "UPDATE members SET blocked = 1, masked = coalesce(masked, ?2) "
 					"WHERE token = ?1");
@@ -1010,82 +1352,65 @@ Result<MarkedCard> SqliteStore::block(std::string_view scan, int64_t)
 	return MarkedCard{std::move(masked).value()};
 }
 
-Result<Balance> SqliteStore::balance(std::string_view scan, int64_t now)
+Result<Balance> SqlStore::balance(std::string_view scan, int64_t now)
 {
 	auto card = card_token(scan);
 	if (!card)
 		return card.status();
-	auto m = member_info(card->first, now);
+	auto m = member_info({card->first}, now);
 	if (!m)
 		return m.status();
-	return Balance{card->second, std::move(m).value()};
+	return Balance{card->second, std::move(m->front())};
 }
 
-Result<Report> SqliteStore::report(int64_t now)
+Result<Report> SqlStore::report(int64_t now)
 {
-	{
-		std::lock_guard<std::mutex> writer(write_mutex);
-		db::Transaction tx(db_);
-		LOY_TRY(tx.begin());
-		LOY_TRY(sweep(now));
-		LOY_TRY(tx.commit());
-	}
+	LOY_TRY(transact([&]() -> Status { return sweep(now); }));
 	Report report;
-	auto members = scalar(db_, "SELECT count(*) FROM members", {});
+	auto members = scalar("SELECT count(*) FROM members");
 	if (!members)
 		return members.status();
 	report.members = *members;
 	std::map<std::string, PointTotals> stores;
-	auto rs = db_.prepare("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts "
-			      "GROUP BY store");
+	auto rs = c_->query("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts GROUP BY store");
 	if (!rs)
 		return rs.status();
-	Status rs_read = rs.value().each([&]() -> Status {
-		auto &s = stores[rs.value().text(0)];
-		s.issued = rs.value().int64(1);
-		s.redeemed = rs.value().int64(2);
-		return Status::ok();
-	});
-	LOY_TRY(rs_read);
-	auto ls = db_.prepare("SELECT store, sum(expired) FROM lots GROUP BY store");
+	for (size_t r = 0; r < rs->size(); r++) {
+		auto &s = stores[rs->text(r, 0)];
+		s.issued = rs->int64(r, 1);
+		s.redeemed = rs->int64(r, 2);
+	}
+	auto ls = c_->query("SELECT store, sum(expired) FROM lots GROUP BY store");
 	if (!ls)
 		return ls.status();
-	Status ls_read = ls.value().each([&]() -> Status {
-		stores[ls.value().text(0)].expired = ls.value().int64(1);
-		return Status::ok();
-	});
-	LOY_TRY(ls_read);
+	for (size_t r = 0; r < ls->size(); r++)
+		stores[ls->text(r, 0)].expired = ls->int64(r, 1);
 	for (const auto &[name, s] : stores) {
 		report.points.issued += s.issued;
 		report.points.redeemed += s.redeemed;
 		report.points.expired += s.expired;
 		report.stores.push_back(StoreReport{name, s});
 	}
-	auto ts = db_.prepare("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
-			      "entries_back, entries_future, refused_pushes, last_refusal, last_refusal_at "
-			      "FROM terminals ORDER BY terminal_id");
+	auto ts = c_->query("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
+			    "entries_back, entries_future, refused_pushes, last_refusal, last_refusal_at "
+			    "FROM terminals ORDER BY terminal_id");
 	if (!ts)
 		return ts.status();
-	Status ts_read = ts.value().each([&]() -> Status {
-		const auto &s = ts.value();
+	for (size_t r = 0; r < ts->size(); r++) {
 		TerminalReport t;
-		t.terminal_id = s.text(0);
-		t.store = s.text(1);
-		t.acked_through = s.int64(2);
-		if (!s.is_null(3))
-			t.last_push_utc = s.int64(3);
-		t.max_clock_skew_s = s.int64(4);
-		if (!s.is_null(5))
-			t.clock_skew_s = s.int64(5);
-		t.entries_clock_back = s.int64(6);
-		t.entries_from_future = s.int64(7);
-		t.refused_pushes = s.int64(8);
-		if (!s.is_null(9))
-			t.last_refusal = Refusal{s.int64(10), s.text(9)};
+		t.terminal_id = ts->text(r, 0);
+		t.store = ts->text(r, 1);
+		t.acked_through = ts->int64(r, 2);
+		t.last_push_utc = ts->optional_int64(r, 3);
+		t.max_clock_skew_s = ts->int64(r, 4);
+		t.clock_skew_s = ts->optional_int64(r, 5);
+		t.entries_clock_back = ts->int64(r, 6);
+		t.entries_from_future = ts->int64(r, 7);
+		t.refused_pushes = ts->int64(r, 8);
+		if (!ts->is_null(r, 9))
+			t.last_refusal = Refusal{ts->int64(r, 10), ts->text(r, 9)};
 		report.terminals.push_back(std::move(t));
-		return Status::ok();
-	});
-	LOY_TRY(ts_read);
+	}
 	return report;
 }
 

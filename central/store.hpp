@@ -1,8 +1,10 @@
 // The central server's store: the authoritative ledger of every terminal's
 // entries, members' points as lots (earned, pending, spent oldest first,
 // expired), qualifying spend over a rolling 365 days, tiers, blocked cards,
-// program versions, and the report. SQLite in WAL mode; each request is one
-// transaction. Applying an entry is keyed by (terminal, seq): exactly once.
+// program versions, and the report. Embedded SQLite (one file in the data
+// dir) or a PostgreSQL database that many servers share; each request is
+// one transaction. Applying an entry is keyed by (terminal, seq): exactly
+// once, whichever server a terminal's retry reaches.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/crypto.hpp"
 #include "base/status.hpp"
 
 namespace loy::central {
@@ -147,10 +150,8 @@ struct Report {
 };
 
 // What the server and the administrative commands need of the central
-// store. SQLite backs it (SqliteStore); the schema is plain SQL (no rowid
-// tricks in the tables that matter, upserts as ON CONFLICT), so that a
-// PostgreSQL implementation for chains of thousands of stores can stand
-// beside it behind this interface. One instance per thread.
+// store, written once over central/sql.hpp for SQLite and PostgreSQL.
+// One instance per thread (each holds one database connection).
 class Store {
 public:
 	virtual ~Store() = default;
@@ -181,12 +182,19 @@ public:
 	// Sweeps availability and expiry up to `now` first.
 	virtual Result<Report> report(int64_t now) = 0;
 
-	// The chain's card-token key, kept in the data dir (token.key); made
-	// when missing so that a centre set up without `pki init` still works.
-	virtual Status ensure_token_key() = 0;
+	// The chain's card-token key: SQLite keeps it in the data dir
+	// (token.key), PostgreSQL in the database, so that every centre on it
+	// tokenises cards alike. Made when missing, so that a centre set up
+	// without `pki init` still works.
+	virtual Result<crypto::Key> token_key() = 0;
 };
 
-// The store in `dir`/central.db (created with its schema when missing).
-Result<std::unique_ptr<Store>> open_store(const std::string &dir);
+// Where the centre keeps its data: `database` a PostgreSQL connection URI,
+// or empty for the SQLite file `dir`/central.db. The schema is created or
+// migrated forward on open; a database newer than this program is refused.
+Result<std::unique_ptr<Store>> open_store(const std::string &dir, const std::string &database = "");
+
+// Whether `text` names a PostgreSQL database (postgresql:// or postgres://).
+bool is_database_uri(std::string_view text);
 
 } // namespace loy::central

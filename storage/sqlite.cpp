@@ -193,4 +193,6 @@ std::string Stmt::blob(int col) const
 
 bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
+int Stmt::columns() const { return sqlite3_column_count(stmt_); }
+
 } // namespace loy::db

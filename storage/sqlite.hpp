@@ -155,6 +155,7 @@ public:
 	std::string text(int col) const;
 	std::string blob(int col) const;
 	bool is_null(int col) const;
+	int columns() const;
 
 private:
 	Status bind_status_ = Status::ok();

@@ -20,7 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 # Packages for the build machine itself, whatever the target.
 host_pkgs=(build-essential cmake ninja-build pkg-config git
 	libsqlite3-dev libmbedtls-dev libfmt-dev nlohmann-json3-dev catch2
-	sqlite3 openssl python3)
+	sqlite3 openssl python3
+	libpq-dev postgresql)
 
 want=("${host_pkgs[@]}")
 arches=()

@@ -66,6 +66,7 @@ TEST_CASE("a version 1 centre migrates to the current schema and keeps its data"
 					  "ALTER TABLE terminals DROP COLUMN entries_back;"
 					  "ALTER TABLE terminals DROP COLUMN entries_future;"
 					  "ALTER TABLE terminals DROP COLUMN last_device_time;"
+					  "DROP TABLE counters;"
 					  "PRAGMA user_version = 1;");
 
 	auto s = loy::central::open_store(tmp.path());
@@ -102,7 +103,8 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 	exec(tmp.path() + "/central.db", "ALTER TABLE terminals DROP COLUMN ledger; "
 					  "ALTER TABLE terminals DROP COLUMN refused_pushes; "
 					  "ALTER TABLE terminals DROP COLUMN last_refusal; "
-					  "ALTER TABLE terminals DROP COLUMN last_refusal_at; PRAGMA user_version = 2;");
+					  "ALTER TABLE terminals DROP COLUMN last_refusal_at; DROP TABLE counters; "
+					  "PRAGMA user_version = 2;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
 	REQUIRE(s);
@@ -147,6 +149,45 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 		CHECK(t["refused_pushes"] == 1);
 		CHECK_THAT(t["last_refusal"]["message"].get<std::string>(), Catch::Contains("another ledger"));
 	}
+}
+
+TEST_CASE("a version 3 centre gains counters that go on from its members' and lots' numbers")
+{
+	sync_test::TempDir tmp;
+	const int64_t now = 1795000000;
+	{
+		auto s = loy::central::open_store(tmp.path());
+		REQUIRE(s);
+		REQUIRE(s.value()->enroll("6280001234567895", now));
+	}
+	// Version 3 numbered changes and lots by max() + 1: a member at 41, a
+	// lot at 7, and no counters.
+	exec(tmp.path() + "/central.db", "UPDATE members SET change = 41; DROP TABLE counters; "
+					  "INSERT INTO lots (id, token, store, available_at, points, remaining) "
+					  "SELECT 7, token, 'S1', 0, 5, 5 FROM members; PRAGMA user_version = 3;");
+	auto s = loy::central::open_store(tmp.path());
+	INFO(s.status().message());
+	REQUIRE(s);
+	auto page = s.value()->members_after(0, 10, now);
+	REQUIRE(page);
+	REQUIRE(page->members.size() == 1);
+	CHECK(page->watermark == 41);
+	CHECK(page->members[0].balance == 5);
+	// The next change comes after 41, so a terminal at watermark 41 sees it.
+	REQUIRE(s.value()->enroll("4111111111111111", now));
+	page = s.value()->members_after(41, 10, now);
+	REQUIRE(page);
+	REQUIRE(page->members.size() == 1);
+	CHECK(page->watermark == 42);
+	sqlite3 *h = nullptr;
+	REQUIRE(sqlite3_open((tmp.path() + "/central.db").c_str(), &h) == SQLITE_OK);
+	sqlite3_stmt *st = nullptr;
+	REQUIRE(sqlite3_prepare_v2(h, "SELECT value FROM counters WHERE name = 'lot_id'", -1, &st, nullptr) ==
+		SQLITE_OK);
+	REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+	CHECK(sqlite3_column_int64(st, 0) == 7);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
 }
 
 TEST_CASE("a centre of a newer schema is refused and left as it is")

@@ -22,6 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import program_clock  # noqa: E402
+import postgresql  # noqa: E402
 
 ERROR_LINE = re.compile(r"^error: ([a-z_]+): (.+)$")
 
@@ -40,6 +41,7 @@ class Config:
     slow = 1            # time factor: larger under an emulator
     stop_within = 5     # s from SIGTERM to serve's exit ("a few seconds")
     emulated = False
+    postgres = None     # a postgresql.Server: each Central gets a database on it
 
 
 def emulator_args(text):
@@ -301,14 +303,16 @@ class Server:
         self.proc = None
         self.log_path = None
         self.starts = 0
+        self.extra_args = []
 
     def start(self, wait=True):
         self.starts += 1
         self.log_path = os.path.join(self.central.root, "serve-%d.log" % self.starts)
-        cmd = [Config.central, "--data-dir", self.central.data, "serve",
+        cmd = [Config.central] + self.central.store_args() + ["serve",
                "--listen", "%s:%d" % (self.host, self.port),
                "--cert", self.central.pki("server.pem"), "--key", self.central.pki("server.key"),
                "--client-ca", self.central.pki("ca.pem")]
+        cmd += self.extra_args
         log = open(self.log_path, "w")
         try:
             self.proc = subprocess.Popen(Config.emulator + cmd, stdin=subprocess.DEVNULL,
@@ -376,17 +380,48 @@ class Server:
 class Central:
     """A central server's data dir and its administrative commands."""
 
-    def __init__(self, case, root, pki_dir=None):
+    def __init__(self, case, root, pki_dir=None, database=None):
         self.case = case
         self.root = root
         self.data = os.path.join(root, "central")
         self.pki_dir = pki_dir or os.path.join(root, "pki")
+        # On PostgreSQL, a database of its own (or the one named, to share).
+        self.database = None
+        if Config.postgres is not None:
+            self.database = database or Config.postgres.create_database()
+
+    def store_args(self):
+        """Where this centre keeps its data, as every command is told."""
+        args = ["--data-dir", self.data]
+        if self.database:
+            args += ["--database", Config.postgres.uri(self.database)]
+        return args
 
     def pki(self, name):
         return os.path.join(self.pki_dir, name)
 
+    def backup(self):
+        """A copy of the centre's data (its servers stopped): the data dir,
+        or a database made from this one as a template."""
+        if self.database:
+            name = self.database + "_backup"
+            Config.postgres.psql("CREATE DATABASE %s TEMPLATE %s" % (name, self.database))
+            return name
+        path = self.data + "-backup"
+        shutil.copytree(self.data, path)
+        return path
+
+    def restore(self, backup):
+        """Puts a backup() back in place of the centre's data."""
+        if self.database:
+            Config.postgres.psql("DROP DATABASE %s" % self.database)
+            Config.postgres.psql("CREATE DATABASE %s TEMPLATE %s" % (self.database, backup))
+            return
+        shutil.rmtree(self.data)
+        shutil.copytree(backup, self.data)
+
     def run(self, *args, json_out=True):
-        cmd = [Config.central, "--data-dir", self.data] + [str(a) for a in args]
+        cmd = [Config.central] + self.store_args() + [str(a) for a in args]
         if json_out:
             cmd.append("--json")
         return self.case.run_cmd(cmd)
@@ -414,7 +449,17 @@ class Central:
         return self.ok("report")
 
     def query(self, sql, params=()):
-        """Reads central.db (WAL) with a read-only connection."""
+        """Reads the centre's tables: central.db (WAL) with a read-only
+        connection, or the database through psql (integers come back as
+        integers, as sqlite3 gives them)."""
+        if self.database:
+            def literal(v):
+                return str(int(v)) if isinstance(v, int) else "'%s'" % str(v).replace("'", "''")
+            parts = sql.split("?")
+            self.case.assertEqual(len(parts) - 1, len(params), sql)
+            text = parts[0] + "".join(literal(p) + rest for p, rest in zip(params, parts[1:]))
+            rows = Config.postgres.psql(text, self.database)
+            return [tuple(int(v) if re.fullmatch(r"-?[0-9]+", v) else v for v in row) for row in rows]
         con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data, "central.db"), uri=True,
                               timeout=10)
         try:

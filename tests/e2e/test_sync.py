@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sync_harness import (Central, Config, CuttingProxy, FakeCentre, SyncCase, at, basket, emulator_args,  # noqa: E402
                           free_port, line, pick_tmpbase, port_open, program_clock)
+import postgresql  # noqa: E402  (tests/support, on the path sync_harness set)
 
 SEED = None
 
@@ -1504,15 +1505,13 @@ class RecoveryEdgeTest(RestoredLedgerCase):
         t.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 10, 1890)], at(30)))
         t.sync()
         srv.stop()
-        backup = os.path.join(self.tmp, "central-backup")
-        shutil.copytree(c.data, backup)
+        backup = c.backup()
         srv.start()
         t.checkout(A, basket("R-2", [line("BEAN-1K", "beans", 2, 1890)], at(20)))
         t.sync()
         held = c.balance(A)["balance"]
         srv.stop()
-        shutil.rmtree(c.data)
-        shutil.copytree(backup, c.data)
+        c.restore(backup)
         srv.start()
         self.assertEqual(c.query("SELECT count(*) FROM entries WHERE terminal_id = 'T1'")[0][0], 1)
         res = t.sync()  # nothing new to push: the centre's head says what it lacks
@@ -1753,6 +1752,9 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--tmpdir", default=None, help="where the temporary dirs go "
                         "(default /dev/shm when writable, else the system's)")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the centre's store: its SQLite file, or a PostgreSQL server this "
+                        "script starts (tests/support/postgresql.py), a database per centre")
     parser.add_argument("--group", choices=("dated", "undated"), default=None,
                         help="only the classes whose expectations depend on the day (DATED), "
                         "which tests/run-dates.sh runs again on other days, or only the others")
@@ -1767,11 +1769,17 @@ def main():
     Config.examples = os.path.abspath(args.examples)
     Config.tmpbase = pick_tmpbase(args.tmpdir)
     SEED = args.seed if args.seed is not None else random.randrange(1 << 31)
+    if args.store == "postgresql":
+        Config.postgres = postgresql.Server().start()
     print("test_sync.py: seed %d (rerun with --seed %d), temp dirs in %s%s" %
           (SEED, SEED, Config.tmpbase, ", emulator %s" % " ".join(Config.emulator)
            if Config.emulated else ""))
     sys.stdout.flush()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    try:
+        unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    finally:
+        if Config.postgres is not None:
+            Config.postgres.close()
 
 
 def load_tests(loader, tests, pattern):

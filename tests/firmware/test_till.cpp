@@ -77,7 +77,7 @@ public:
 		std::filesystem::create_directories(dir);
 		auto store = loy::central::open_store(dir);
 		REQUIRE(store);
-		REQUIRE(store.value()->ensure_token_key().is_ok());
+		REQUIRE(store.value()->token_key().is_ok());
 		REQUIRE(store.value()->publish_program(slurp(LOYALTY_EXAMPLES "/programs/cafe-rewards.json"), now));
 		REQUIRE(store.value()->enroll(anna, now));
 		loy::central::ServeOptions o;
