@@ -120,6 +120,12 @@ void loy_schedule_finished(loy_schedule *s, int ok, int64_t mono_ms, int64_t wal
 		s->sched.finished(ok != 0, mono_ms, wall_ms);
 }
 
+void loy_schedule_busy(loy_schedule *s, int64_t wait_ms, int64_t mono_ms)
+{
+	if (s)
+		s->sched.busy(wait_ms, mono_ms);
+}
+
 int64_t loy_schedule_wait_ms(const loy_schedule *s, int64_t mono_ms, int64_t wall_ms, int32_t utc_offset_s)
 {
 	return s ? s->sched.wait_ms(mono_ms, wall_ms, utc_offset_s) : LOY_SCHEDULE_WAIT_MS_MAX;

@@ -19,6 +19,7 @@ struct loy_terminal {
 	int64_t (*clock)(void *ctx) = nullptr;
 	loy::net::Timeouts sync_timeouts;
 	std::atomic<bool> sync_cancel{false};
+	int64_t retry_after_ms = 0; // of the last sync
 	void *clock_ctx = nullptr;
 	const loy_hal *hal = nullptr;
 	char errmsg[LOY_ERRMSG_MAX] = "";
@@ -289,12 +290,17 @@ loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const char *line,
 		loy::net::Timeouts timeouts = t->sync_timeouts;
 		timeouts.cancel = &t->sync_cancel;
 		auto clock = [t] { return t->now(); };
-		return loy::net::sync_terminal(term, clock, timeouts, [&](const std::string &line) {
-			if (progress)
-				progress(line.c_str(), ctx);
-		});
+		return loy::net::sync_terminal(
+			term, clock, timeouts,
+			[&](const std::string &line) {
+				if (progress)
+					progress(line.c_str(), ctx);
+			},
+			&t->retry_after_ms);
 	});
 }
+
+int64_t loy_terminal_retry_after_ms(const loy_terminal *t) { return t ? t->retry_after_ms : 0; }
 
 loy_status loy_terminal_verify(loy_terminal *t, int *ok)
 {

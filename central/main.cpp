@@ -31,6 +31,7 @@ const char usage[] =
 	"\n"
 	"  pki init --out DIR --terminals T1,T2,...\n"
 	"  serve --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem\n"
+	"        [--workers N (16)] [--waiting N (64)]   past them: 503 + Retry-After\n"
 	"  program publish FILE.json\n"
 	"  enroll --card SCAN\n"
 	"  block --card SCAN\n"
@@ -105,7 +106,7 @@ int cmd_pki(Cli &c, loy::central::Store &store)
 int cmd_serve(Cli &c)
 {
 	std::string bad;
-	if (!c.only({"listen", "cert", "key", "client-ca"}, &bad))
+	if (!c.only({"listen", "cert", "key", "client-ca", "workers", "waiting"}, &bad))
 		return c.bad_args("serve does not take " + bad);
 	if (!c.opt("listen") || !c.opt("cert") || !c.opt("key") || !c.opt("client-ca"))
 		return c.bad_args("serve needs --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem");
@@ -118,6 +119,21 @@ int cmd_serve(Cli &c)
 	o.host = ep->host;
 	o.port = ep->port;
 	o.clock = [&c] { return c.now_utc(); };
+	// How much work this server takes on (server.hpp): its workers (each a
+	// database connection) and the connections that may wait for one.
+	auto count = [&c](const char *name, int64_t lo, int64_t hi, int64_t *out) {
+		auto v = c.opt(name);
+		if (!v)
+			return true;
+		return loy::cli::parse_i64(*v, out) && *out >= lo && *out <= hi;
+	};
+	int64_t workers = o.workers, waiting = static_cast<int64_t>(o.waiting_max);
+	if (!count("workers", 1, 256, &workers))
+		return c.bad_args("--workers must be a whole number from 1 to 256");
+	if (!count("waiting", 0, 100000, &waiting))
+		return c.bad_args("--waiting must be a whole number from 0 to 100000");
+	o.workers = static_cast<int>(workers);
+	o.waiting_max = static_cast<size_t>(waiting);
 	std::string err;
 	if (!loy::cli::read_input(*c.opt("cert"), &o.identity.cert_pem, &err) ||
 	    !loy::cli::read_input(*c.opt("key"), &o.identity.key_pem, &err) ||

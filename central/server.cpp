@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -76,10 +78,18 @@ net::Response from_status(const Status &s)
 	case Kind::declined:
 		http = 409;
 		break;
+	case Kind::storage:
+		// The store cannot serve now (its database restarting, a link to
+		// it cut): the terminal tries again later; nothing was applied.
+		http = 503;
+		break;
 	default:
 		http = 500;
 	}
-	return error_response(http, code_name(s.code()), s.message());
+	net::Response r = error_response(http, code_name(s.code()), s.message());
+	if (http == 503)
+		r.headers.emplace_back("Retry-After", std::to_string(serve_retry_after_s));
+	return r;
 }
 
 // The protocol's answers (sync/PROTOCOL.md), each built here only. Json,
@@ -159,10 +169,14 @@ bool to_int(const std::string &s, int64_t *out)
 
 class Queue {
 public:
-	bool push(std::unique_ptr<net::TlsStream> s)
+	explicit Queue(size_t max) : max_(max) {}
+	// Takes `s` when there is room; leaves it with the caller when not.
+	bool push(std::unique_ptr<net::TlsStream> &s)
 	{
 		std::lock_guard<std::mutex> lock(mu_);
-		if (q_.size() >= serve_queue_max)
+		// A worker waiting takes the connection at once: only those
+		// beyond the idle workers wait, at most max_ of them.
+		if (q_.size() >= max_ + idle_)
 			return false;
 		q_.push_back(std::move(s));
 		cv_.notify_one();
@@ -172,7 +186,9 @@ public:
 	std::unique_ptr<net::TlsStream> pop()
 	{
 		std::unique_lock<std::mutex> lock(mu_);
+		idle_++;
 		cv_.wait(lock, [&] { return closed_ || !q_.empty(); });
+		idle_--;
 		if (q_.empty())
 			return nullptr;
 		auto s = std::move(q_.front());
@@ -190,6 +206,8 @@ private:
 	std::mutex mu_;
 	std::condition_variable cv_;
 	std::deque<std::unique_ptr<net::TlsStream>> q_;
+	const size_t max_;
+	size_t idle_ = 0; // callers of pop() waiting
 	bool closed_ = false;
 };
 
@@ -214,6 +232,29 @@ void linger(net::TlsStream &s)
 			return;
 		dropped += *n;
 	}
+}
+
+// How long the refuser waits for a busy connection's request, and for all
+// of it: a terminal sends it at once; a silent client is closed unanswered.
+constexpr int refuse_idle_ms = 2000;
+constexpr int refuse_request_ms = 5000;
+
+// A connection the server has no room for: its request read (so that the
+// close is not a reset that destroys the answer), answered 503 with a
+// Retry-After of `retry_after_s`, closed.
+void refuse_busy(net::TlsStream &s, int retry_after_s)
+{
+	int refuse_with = 0;
+	auto req = net::read_next_request(s, &refuse_with, net::RequestBounds{refuse_idle_ms, refuse_request_ms});
+	if (req && *req) {
+		net::Response resp = error_response(503, "busy", fmt::format("the server is busy: try again in {} s",
+									      retry_after_s));
+		resp.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+		resp.headers.emplace_back("Connection", "close");
+		if (net::write_response(s, resp))
+			linger(s);
+	}
+	s.close();
 }
 
 void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
@@ -389,10 +430,17 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 	auto server = net::TlsServer::listen(o.host, o.port, o.identity);
 	if (!server)
 		return server.status();
-	Queue queue;
+	const int worker_count = std::max(1, o.workers);
+	Queue queue(o.waiting_max), refusing(serve_refusing_max);
 	std::vector<std::thread> workers;
 	std::atomic<int> failed_opens{0};
-	for (int i = 0; i < serve_workers; i++)
+	std::thread refuser([&] {
+		std::minstd_rand jitter(std::random_device{}());
+		const int base = std::max(1, o.retry_after_s);
+		while (auto s = refusing.pop())
+			refuse_busy(*s, base + static_cast<int>(jitter() % static_cast<unsigned>(base + 1)));
+	});
+	for (int i = 0; i < worker_count; i++)
 		workers.emplace_back([&] {
 			auto store = open_store(o.data_dir, o.database);
 			if (!store) {
@@ -404,6 +452,8 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 		});
 	if (listening)
 		listening((*server)->port());
+	uint64_t busy = 0, busy_closed = 0;
+	std::time_t busy_logged_at = 0;
 	while (!stop.load()) {
 		auto s = (*server)->accept(accept_poll_ms, o.timeouts);
 		if (!s) {
@@ -415,14 +465,26 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 		std::unique_ptr<net::TlsStream> conn = std::move(s).value();
 		if (!conn)
 			continue;
-		if (!queue.push(std::move(conn)))
-			std::fprintf(stderr, "loyalty-central: too many connections waiting; one refused\n");
+		if (queue.push(conn))
+			continue;
+		busy++;
+		if (!refusing.push(conn))
+			busy_closed++;
+		// Once a second at most: a busy night would fill the log.
+		if (auto t = std::time(nullptr); t != busy_logged_at) {
+			std::fprintf(stderr, "loyalty-central: busy: %llu connections answered 503 so far (%llu closed "
+					     "unanswered)\n",
+				     static_cast<unsigned long long>(busy), static_cast<unsigned long long>(busy_closed));
+			busy_logged_at = t;
+		}
 	}
 	// Stop: no new connections; requests in hand finish, queued ones close.
 	queue.close();
+	refusing.close();
 	for (auto &w : workers)
 		w.join();
-	if (failed_opens.load() == serve_workers)
+	refuser.join();
+	if (failed_opens.load() == worker_count)
 		return Status(Code::storage, "central: no worker could open the store");
 	return Status::ok();
 }

@@ -16,11 +16,19 @@
 
 namespace loy::central {
 
-// Workers serve connections at once; more wait in the queue. Enough for a
-// store chain's nightly burst on a small server, bounded so that a flood
-// cannot exhaust threads or file descriptors.
+// Workers serve connections at once (each with its own database
+// connection); a few more wait in the queue, enough to keep the workers
+// busy between two requests. Past that the server is busy: a connection is
+// answered 503 with Retry-After by the refuser (one thread, its own bounded
+// queue; past that, closed), so that a chain's nightly burst is spread over
+// minutes instead of timing out behind a queue (sync/PROTOCOL.md, "Busy").
 inline constexpr int serve_workers = 16;
-inline constexpr size_t serve_queue_max = 1024;
+inline constexpr size_t serve_waiting_max = 64;
+inline constexpr size_t serve_refusing_max = 256;
+// What a busy server asks a terminal to wait, in seconds: the base, plus up
+// to as much again at random so that refused terminals do not return
+// together. A store that cannot serve (its database down) answers 503 too.
+inline constexpr int serve_retry_after_s = 5;
 // How often the accept loop looks at the stop flag.
 inline constexpr int accept_poll_ms = 200;
 
@@ -31,6 +39,9 @@ struct ServeOptions {
 	uint16_t port = 0;
 	net::ServerIdentity identity;
 	net::Timeouts timeouts;
+	int workers = serve_workers;
+	size_t waiting_max = serve_waiting_max;
+	int retry_after_s = serve_retry_after_s;
 	// The centre's time (seconds since the epoch): terminals' clock checks,
 	// the members' snapshot. Empty: the system clock. (Certificates are
 	// judged by mbedTLS at the system clock.)

@@ -740,6 +740,9 @@ void Till::Impl::sync_loop(const std::atomic<bool> &stop)
 			lk.lock();
 			w = wall_ms();
 			loy_schedule_finished(sched, st == LOY_OK, mono_ms(), w);
+			// A busy centre said when to come back (sync/PROTOCOL.md, "Busy").
+			if (st != LOY_OK)
+				loy_schedule_busy(sched, loy_terminal_retry_after_ms(syncs.t), mono_ms());
 			done["state"] = "done";
 			done["reason"] = reason;
 			done["failures"] = loy_schedule_failures(sched);

@@ -29,11 +29,24 @@ constexpr size_t member_token_bytes_max = 64;
 constexpr size_t masked_card_bytes_max = 32;
 constexpr size_t date_bytes_max = 10;
 
+// A Retry-After in seconds (the delta form; the server sends no dates),
+// bounded by the back-off's own ceiling: a day.
+constexpr int64_t retry_after_s_max = 86400;
+
+int64_t retry_after_ms(const Response &resp)
+{
+	const std::string v = resp.header("Retry-After");
+	if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+		return 0;
+	return std::min<int64_t>(std::stoll(v), retry_after_s_max) * 1000;
+}
+
 // One request/response on the session; a non-2xx answer is an error naming
 // what the server said.
-// `http`, when given, receives the answer's status.
+// `http`, when given, receives the answer's status; `busy_ms`, a busy
+// server's Retry-After (503), in milliseconds.
 Result<Json> call(TlsStream &s, const Endpoint &ep, const std::string &method, const std::string &target,
-		  const std::string &body, int *http = nullptr)
+		  const std::string &body, int *http = nullptr, int64_t *busy_ms = nullptr)
 {
 	Request req;
 	req.method = method;
@@ -50,6 +63,8 @@ Result<Json> call(TlsStream &s, const Endpoint &ep, const std::string &method, c
 		return resp.status();
 	if (http)
 		*http = resp->status;
+	if (busy_ms && resp->status == 503)
+		*busy_ms = retry_after_ms(*resp);
 	auto parsed = json_parse(resp->body, Code::network, "answer");
 	const Json doc = parsed ? std::move(parsed).value() : Json();
 	if (resp->status / 100 != 2) {
@@ -256,7 +271,7 @@ EntryLinks links_of(const std::string &body)
 // terminal that refuses to sell on the old balances until it succeeds.
 Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const Terminal::SyncSettings &settings,
 			  const std::function<int64_t()> &clock, const std::function<void(const std::string &)> &progress,
-			  const Timeouts &timeouts, Terminal::Recovery &recovery)
+			  const Timeouts &timeouts, Terminal::Recovery &recovery, int64_t *busy_ms)
 {
 	const int64_t acked = settings.acked_through;
 	std::optional<Terminal::ChainHead> head;
@@ -270,7 +285,7 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 		auto answer = call(s, ep, "GET",
 				   fmt::format("/v1/entries?after={}&limit={}&ledger={}", after, recover_page_entries,
 					       settings.ledger_id),
-				   "");
+				   "", nullptr, busy_ms);
 		if (!answer)
 			return answer.status();
 		auto page = read_entries_page(*answer);
@@ -361,7 +376,8 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 			return held.status();
 		if (*held)
 			continue;
-		auto answer = call(s, ep, "GET", fmt::format("/v1/program?id={}&version={}", id, version), "");
+		auto answer = call(s, ep, "GET", fmt::format("/v1/program?id={}&version={}", id, version), "", nullptr,
+				   busy_ms);
 		if (!answer)
 			return answer.status();
 		if (answer->contains("program") && !(*answer)["program"].is_null()) {
@@ -383,8 +399,12 @@ Result<int64_t> reconcile(TlsStream &s, const Endpoint &ep, Terminal &t, const T
 } // namespace
 
 Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &clock, const Timeouts &timeouts,
-				 const std::function<void(const std::string &)> &progress)
+				 const std::function<void(const std::string &)> &progress, int64_t *busy_ms)
 {
+	int64_t busy_unused = 0;
+	if (!busy_ms)
+		busy_ms = &busy_unused;
+	*busy_ms = 0;
 	auto settings = t.sync_settings();
 	if (!settings)
 		return settings.status();
@@ -434,7 +454,7 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 			  {"device_time", format_timestamp(Timestamp{clock(), 0})},
 			  {"entries", entries}};
 		int http = 0;
-		auto answer = call(s, *ep, "POST", "/v1/push", body.dump(), &http);
+		auto answer = call(s, *ep, "POST", "/v1/push", body.dump(), &http, busy_ms);
 		std::optional<Terminal::ChainHead> head;
 		if (answer) {
 			auto h = read_head(*answer, "push");
@@ -457,7 +477,8 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 			// backup: it gets the entries it lacks again).
 			auto from = level && head->seq < acked
 					    ? Result<int64_t>(head->seq)
-					    : reconcile(s, *ep, t, *settings, clock, progress, timeouts, recovery);
+					    : reconcile(s, *ep, t, *settings, clock, progress, timeouts, recovery,
+							busy_ms);
 			if (!from)
 				return from.status();
 			acked = centre_head = *from;
@@ -486,7 +507,7 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 		auto answer = call(s, *ep, "GET",
 				   fmt::format("/v1/program?id={}&after={}", settings->program_id,
 					       settings->program_version),
-				   "");
+				   "", nullptr, busy_ms);
 		if (!answer)
 			return answer.status();
 		if (answer->contains("program") && !(*answer)["program"].is_null())
@@ -499,7 +520,8 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 		if (page == pull_pages_max)
 			return net_error("the server kept answering \"more\"");
 		auto answer = call(s, *ep, "GET",
-				   fmt::format("/v1/members?after={}&limit={}", watermark, pull_page_members), "");
+				   fmt::format("/v1/members?after={}&limit={}", watermark, pull_page_members), "",
+				   nullptr, busy_ms);
 		if (!answer)
 			return answer.status();
 		auto got = read_members_page(*answer);

@@ -69,8 +69,11 @@ Result<EntriesPage> read_entries_page(const nlohmann::json &answer);
 
 // `clock`: the terminal's time (seconds since the epoch), read for each
 // batch (the server measures the skew on it) and for the record.
+// `busy_ms`, when given: after a failure, how long a busy centre asked the
+// terminal to wait (its 503's Retry-After, at most a day); 0 otherwise.
 Result<SyncReport> sync_terminal(Terminal &terminal, const std::function<int64_t()> &clock,
 				 const Timeouts &timeouts,
-				 const std::function<void(const std::string &)> &progress);
+				 const std::function<void(const std::string &)> &progress,
+				 int64_t *busy_ms = nullptr);
 
 } // namespace loy::net

@@ -287,6 +287,14 @@ void SyncScheduler::finished(bool ok, int64_t mono_ms, int64_t wall_ms)
 	reason_ = next(mono_ms, wall_ms, utc_offset_s_).reason;
 }
 
+void SyncScheduler::busy(int64_t wait_ms, int64_t mono_ms)
+{
+	if (running_ || failures_ == 0 || wait_ms <= 0)
+		return;
+	const int64_t at = sat_add(mono_ms, std::min(wait_ms, cfg_.retry_max_ms));
+	retry_at_ms_ = std::max(retry_at_ms_, at);
+}
+
 int64_t SyncScheduler::wait_ms(int64_t mono_ms, int64_t wall_ms, int32_t utc_offset_s) const
 {
 	assert(started_);

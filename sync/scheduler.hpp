@@ -85,6 +85,10 @@ public:
 	// finished(). False while a sync runs.
 	bool due(int64_t mono_ms, int64_t wall_ms, int32_t utc_offset_s);
 	void finished(bool ok, int64_t mono_ms, int64_t wall_ms);
+	// After a failed sync: the centre was busy and asked for `wait_ms`
+	// (its 503's Retry-After). The retry comes no sooner than that, nor
+	// later than the back-off would have it (retry_max_ms at most).
+	void busy(int64_t wait_ms, int64_t mono_ms);
 	// Milliseconds the caller may sleep before asking due() again: 0 ..
 	// schedule_wait_ms_max. The caller also wakes on link changes, requests
 	// and finished() (while a sync runs this is the maximum).

@@ -347,6 +347,14 @@ LOY_API loy_status loy_terminal_sync(loy_terminal *t, void (*progress)(const cha
 			     void *ctx);
 
 /**
+ * \brief After the last loy_terminal_sync() on this handle failed: how long
+ * the centre asked the terminal to wait before trying again (a busy
+ * server's 503 Retry-After), in milliseconds, at most a day; 0 when it
+ * asked nothing (or the sync succeeded). Feed it to loy_schedule_busy().
+ */
+LOY_API int64_t loy_terminal_retry_after_ms(const loy_terminal *t);
+
+/**
  * \brief Stops a sync in progress on this handle, from another thread: its
  * waits end within 200 ms and loy_terminal_sync() returns LOY_E_NETWORK
  * ("cancelled"), recording nothing (the next sync sends it all again).

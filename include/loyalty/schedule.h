@@ -18,6 +18,8 @@
  *         if (loy_schedule_due(s, mono, wall, offset)) {
  *             ok = loy_terminal_sync(t, ...) == LOY_OK;
  *             loy_schedule_finished(s, ok, mono, wall);
+ *             if (!ok)
+ *                 loy_schedule_busy(s, loy_terminal_retry_after_ms(t), mono);
  *         }
  *         sleep at most loy_schedule_wait_ms(s, mono, wall, offset), waking on
  *         a link change (loy_schedule_link_changed) or a request
@@ -103,6 +105,13 @@ LOY_API int loy_schedule_due(loy_schedule *s, int64_t mono_ms, int64_t wall_ms, 
 
 /** \brief The sync that loy_schedule_due() started ended, well (1) or not (0). */
 LOY_API void loy_schedule_finished(loy_schedule *s, int ok, int64_t mono_ms, int64_t wall_ms);
+
+/**
+ * \brief After a failed sync, the centre was busy and asked to be left alone
+ * for `wait_ms` (loy_terminal_retry_after_ms()): the retry comes no sooner,
+ * and no later than the back-off's ceiling (retry_max_ms). 0 changes nothing.
+ */
+LOY_API void loy_schedule_busy(loy_schedule *s, int64_t wait_ms, int64_t mono_ms);
 
 /** \brief How long the caller may sleep before asking again: 0..LOY_SCHEDULE_WAIT_MS_MAX. */
 LOY_API int64_t loy_schedule_wait_ms(const loy_schedule *s, int64_t mono_ms, int64_t wall_ms,

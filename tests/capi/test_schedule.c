@@ -127,8 +127,15 @@ static void a_day(void)
 	CHECK(strcmp(loy_schedule_reason(s), "retry") == 0);
 	CHECK(loy_schedule_due(s, mono + 29999, wall, OFFSET_S) == 0);
 	CHECK(loy_schedule_due(s, mono + 30000, wall, OFFSET_S) == 1);
-	loy_schedule_finished(s, 1, mono + 30000, wall);
+	mono += 30000;
+	/* It fails again, and the centre was busy: 90 s, not the 60 s back-off. */
+	loy_schedule_finished(s, 0, mono, wall);
+	loy_schedule_busy(s, 90000, mono);
+	CHECK(loy_schedule_due(s, mono + 89999, wall, OFFSET_S) == 0);
+	CHECK(loy_schedule_due(s, mono + 90000, wall, OFFSET_S) == 1);
+	loy_schedule_finished(s, 1, mono + 90000, wall);
 	CHECK(loy_schedule_failures(s) == 0);
+	loy_schedule_busy(NULL, 1000, mono); /* a null handle is ignored */
 	loy_schedule_free(s);
 }
 

@@ -842,6 +842,89 @@ class ClockTest(SyncCase):
 CARDS_FOR_LOAD = ["6280001234567895", "4539578763621486", "79927398713"]
 
 
+class BusyTest(SyncCase):
+    """A server past the work it takes on (sync/PROTOCOL.md, "Busy"): a
+    connection beyond its workers and its queue is answered 503 with a
+    Retry-After, the terminal's sync fails with what the server said, loses
+    nothing, and succeeds once the server has room again."""
+
+    def tls(self, c, port, terminal):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(c.pki("ca.pem"))
+        ctx.load_cert_chain(c.pki("%s.pem" % terminal), c.pki("%s.key" % terminal))
+        tcp = socket.create_connection(("127.0.0.1", port), timeout=30 * Config.slow)
+        return ctx.wrap_socket(tcp, server_hostname="127.0.0.1")
+
+    @staticmethod
+    def read_answer(s):
+        """(status, headers as a dict with lower-case names, body)."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError("closed without an answer")
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+        while len(body) < int(headers.get("content-length", "0")):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError("answer cut short")
+            body += chunk
+        return int(lines[0].split()[1]), headers, json.loads(body)
+
+    def test_past_its_workers_and_queue_a_server_answers_503_with_retry_after(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        c.ok("enroll", "--card", A)
+        srv = self.new_server(c, start=False)
+        srv.extra_args = ["--workers", "1", "--waiting", "0"]
+        srv.start()
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        t1.sync()
+        t1.checkout(A, basket("R-1", [line("BEAN-1K", "beans", 2, 1890)], at(5)))
+        # An idle worker takes a connection at once, even with no queue.
+        self.assertEqual(t1.sync()["pushed"], 1)
+        t1.checkout(A, basket("R-2", [line("BEAN-1K", "beans", 1, 1890)], at(4)))
+
+        # T2 holds the one worker: a request, then the connection kept.
+        holder = self.tls(c, srv.port, "T2")
+        get = b"GET /v1/members?after=0&limit=1 HTTP/1.1\r\nHost: x\r\nX-Loyalty-Protocol: 1\r\n\r\n"
+        holder.sendall(get)
+        self.assertEqual(self.read_answer(holder)[0], 200)
+
+        probe = self.tls(c, srv.port, "T1")
+        probe.sendall(get)
+        status, headers, body = self.read_answer(probe)
+        probe.close()
+        self.assertEqual(status, 503, body)
+        self.assertEqual(body["error"]["code"], "busy", body)
+        wait = int(headers.get("retry-after", "-1"))
+        self.assertTrue(5 <= wait <= 10, "Retry-After %r, not 5 to 10 s" % headers.get("retry-after"))
+
+        r = t1.sync_run()
+        self.check_error(r, 5, "network")
+        self.assertIn("503", r.err)
+        self.assertIn("busy", r.err)
+        self.assertEqual(t1.status()["unsynced"], 1)
+
+        # Room again: the sync pushes what waited, once.
+        holder.close()
+        deadline = time.monotonic() + 10 * Config.slow
+        while True:
+            r = t1.sync_run()
+            if r.rc == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(t1.status()["unsynced"], 0)
+        self.assertEqual(c.query("SELECT count(*) FROM entries WHERE terminal_id = 'T1'")[0][0], 2)
+        self.assertEqual(c.balance(A)["balance"], t1.balance(A)["balance"])
+        self.assertIn("connections answered 503", srv.log())
+        srv.stop()
+
+
 class HostileRequestTest(SyncCase):
     """Requests no terminal of ours sends, from a client holding a valid
     terminal certificate: each gets its 4xx answer, and the server goes on

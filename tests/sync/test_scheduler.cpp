@@ -394,6 +394,37 @@ TEST_CASE("scheduler: back-off 30 s, 60 s, 120 s ... capped at 30 min", "[schedu
 	CHECK(sim.s.backoff_ms(INT_MAX) == 1800'000);
 }
 
+TEST_CASE("scheduler: a busy centre's Retry-After delays the retry, within the back-off's ceiling", "[scheduler]")
+{
+	ScheduleConfig c = no_jitter();
+	c.nightly_minute = -1;
+	Sim sim(c, 1, at(0, 10, 0), true, at(0, 9, 0));
+	sim.s.request(sim.mono);
+	REQUIRE(sim.poll());
+	sim.s.finished(false, sim.mono, sim.wall);
+	// Asked for 7 s after a 30 s back-off: the back-off, the longer, stands.
+	sim.s.busy(7'000, sim.mono);
+	CHECK(sim.sleep_until_due(schedule_day_ms) == 30'000);
+	// Asked for 100 s after a 60 s back-off: 100 s.
+	sim.s.finished(false, sim.mono, sim.wall);
+	sim.s.busy(100'000, sim.mono);
+	CHECK(sim.sleep_until_due(schedule_day_ms) == 100'000);
+	// Asked for a day: no more than retry_max_ms (30 min).
+	sim.s.finished(false, sim.mono, sim.wall);
+	sim.s.busy(schedule_day_ms, sim.mono);
+	CHECK(sim.sleep_until_due(schedule_day_ms) == 1800'000);
+	// After a success, or with nothing asked, it changes nothing.
+	sim.s.finished(true, sim.mono, sim.wall);
+	sim.s.busy(100'000, sim.mono);
+	CHECK(sim.sleep_until_due(schedule_day_ms) == -1);
+	sim.s.request(sim.mono);
+	REQUIRE(sim.poll());
+	sim.s.finished(false, sim.mono, sim.wall);
+	sim.s.busy(0, sim.mono);
+	sim.s.busy(-5, sim.mono);
+	CHECK(sim.sleep_until_due(schedule_day_ms) == 30'000);
+}
+
 TEST_CASE("scheduler: a failed nightly sync retries on the back-off, not each minute", "[scheduler]")
 {
 	Sim sim(no_jitter(), 1, at(0, 23, 0), true, at(-1, 23, 31));
