@@ -39,6 +39,37 @@ std::string json_excerpt(const Json &value)
 	return text;
 }
 
+namespace {
+
+// The first key given twice in one object of `text` (which has one): the
+// slow path of json_parse(), taken only for a document it refuses.
+std::string duplicate_key(std::string_view text)
+{
+	std::vector<std::unordered_set<std::string>> keys; // one set per open object
+	std::string found;
+	struct Found {};
+	auto check = [&](int, Json::parse_event_t event, Json &parsed) {
+		if (event == Json::parse_event_t::object_start) {
+			keys.emplace_back();
+		} else if (event == Json::parse_event_t::object_end && !keys.empty()) {
+			keys.pop_back();
+		} else if (event == Json::parse_event_t::key && !keys.empty() &&
+			   !keys.back().insert(parsed.get<std::string>()).second) {
+			found = parsed.get<std::string>();
+			throw Found{};
+		}
+		return true;
+	};
+	try {
+		Json parsed = Json::parse(text.begin(), text.end(), check);
+		(void)parsed;
+	} catch (...) {
+	}
+	return found;
+}
+
+} // namespace
+
 Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
 {
 	// A raw NUL is never JSON (inside a string it must be escaped), and a
@@ -51,29 +82,33 @@ Result<Json> json_parse(std::string_view text, Code code, std::string_view what)
 	// A key given twice in one object is refused too: which of the two a
 	// reader takes is not agreed (this one would take the last, silently).
 	struct TooDeep {};
-	struct Duplicate {
-		std::string key;
-	};
-	std::vector<std::unordered_set<std::string>> keys; // one set per open object
+	struct Duplicate {};
+	// Keys are counted per open object, and an object that ends with fewer
+	// members than keys had one twice; only then are its keys looked at
+	// (again, by name) to say which: entries by the thousand parse without
+	// a set of their keys each.
+	std::vector<size_t> keys; // one count per open object
 	auto check = [&keys](int depth, Json::parse_event_t event, Json &parsed) {
 		// depth counts from 0 at the outermost value.
 		if (depth >= json_depth_max)
 			throw TooDeep{};
-		if (event == Json::parse_event_t::object_start)
-			keys.emplace_back();
-		else if (event == Json::parse_event_t::object_end && !keys.empty())
+		if (event == Json::parse_event_t::object_start) {
+			keys.push_back(0);
+		} else if (event == Json::parse_event_t::key && !keys.empty()) {
+			keys.back()++;
+		} else if (event == Json::parse_event_t::object_end && !keys.empty()) {
+			if (parsed.is_object() && parsed.size() != keys.back())
+				throw Duplicate{};
 			keys.pop_back();
-		else if (event == Json::parse_event_t::key && !keys.empty() &&
-			 !keys.back().insert(parsed.get<std::string>()).second)
-			throw Duplicate{parsed.get<std::string>()};
+		}
 		return true;
 	};
 	try {
 		return Json::parse(text.begin(), text.end(), check);
 	} catch (const TooDeep &) {
 		return Status(code, fmt::format("{}: nested deeper than {} levels", what, json_depth_max));
-	} catch (const Duplicate &d) {
-		std::string key = utf8_scrub(d.key);
+	} catch (const Duplicate &) {
+		std::string key = utf8_scrub(duplicate_key(text));
 		key.resize(utf8_prefix(key, json_error_bytes_max));
 		return Status(code, fmt::format("{}: the key \"{}\" is given twice in one object", what, key));
 	} catch (const Json::exception &e) {

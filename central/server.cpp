@@ -318,58 +318,138 @@ std::optional<net::Response> read_page_query(const net::Request &req, const char
 	return std::nullopt;
 }
 
+// What a push carries besides its entries, in either encoding.
+struct PushHead {
+	std::string terminal, store, ledger;
+	std::optional<int64_t> device_now;
+};
+
+Result<std::optional<int64_t>> read_device_time(const Json &body)
+{
+	auto d = body.find("device_time");
+	if (d == body.end() || d->is_null())
+		return std::optional<int64_t>();
+	auto t = d->is_string() ? parse_timestamp(d->get<std::string>())
+				: Result<Timestamp>(Status(Code::bad_argument, ""));
+	if (!t)
+		return Status(Code::bad_argument, "push: device_time is not an RFC 3339 time");
+	return std::optional<int64_t>(t->utc_s);
+}
+
+// The envelope's fields, bounded; `what` names the encoding in errors.
+Status read_push_head(const Json &body, const char *what, PushHead *head)
+{
+	const JsonReader root(body, what, Code::bad_argument);
+	LOY_TRY(root.expect_object());
+	auto terminal = root.string("terminal", id_bytes_max);
+	auto store_id = root.string("store", id_bytes_max);
+	auto ledger = root.opt_string("ledger", ledger_id_bytes_max);
+	for (const Status &st : {terminal.status(), store_id.status(), ledger.status()})
+		LOY_TRY(st);
+	auto device = read_device_time(body);
+	if (!device)
+		return device.status();
+	head->terminal = *terminal;
+	head->store = *store_id;
+	head->ledger = ledger->value_or("");
+	head->device_now = *device;
+	return Status::ok();
+}
+
+// Version 1: one JSON document, each entry's body a JSON string in it.
+Status read_push_v1(std::string_view text, PushHead *head, std::vector<PushEntry> *entries)
+{
+	auto parsed = json_parse(text, Code::bad_argument, "push");
+	if (!parsed)
+		return parsed.status();
+	const Json &body = *parsed;
+	LOY_TRY(read_push_head(body, "push", head));
+	const JsonReader root(body, "push", Code::bad_argument);
+	auto count = root.child("entries").array_size(push_entries_max);
+	if (!count)
+		return count.status();
+	const JsonReader list = root.child("entries");
+	for (size_t i = 0; i < *count; i++) {
+		const JsonReader e = list.element(i);
+		auto seq = e.integer("seq", 1, INT64_MAX);
+		auto hash = e.string("hash", entry_hash_bytes_max);
+		auto body_text = e.string("body", net::http_body_bytes_max);
+		for (const Status &st : {e.expect_object(), seq.status(), hash.status(), body_text.status()})
+			LOY_TRY(st);
+		entries->push_back(PushEntry{*seq, *hash, *body_text});
+	}
+	return Status::ok();
+}
+
+// Version 2 (sync/PROTOCOL.md): the envelope on the first line, then one
+// line per entry, "SEQ HASH BODY", the body as the terminal hashed it: no
+// JSON string around it to escape and parse again.
+Status read_push_v2(std::string_view text, PushHead *head, std::vector<PushEntry> *entries)
+{
+	auto line_end = [&](size_t from) { return text.find('\n', from); };
+	size_t end = line_end(0);
+	if (end == std::string_view::npos)
+		return Status(Code::bad_argument, "push v2: the first line (the envelope) has no end");
+	auto parsed = json_parse(text.substr(0, end), Code::bad_argument, "push v2 envelope");
+	if (!parsed)
+		return parsed.status();
+	LOY_TRY(read_push_head(*parsed, "push v2 envelope", head));
+	auto count = JsonReader(*parsed, "push v2 envelope", Code::bad_argument).integer("entries", 0, push_entries_max);
+	if (!count)
+		return count.status();
+	size_t at = end + 1;
+	for (int64_t i = 0; i < *count; i++) {
+		end = line_end(at);
+		if (end == std::string_view::npos)
+			return Status(Code::bad_argument,
+				      fmt::format("push v2: {} entries announced, {} lines came", *count, i));
+		const std::string_view line = text.substr(at, end - at);
+		const size_t sp1 = line.find(' '), sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+		int64_t seq = 0;
+		if (sp2 == std::string_view::npos || !to_int(std::string(line.substr(0, sp1)), &seq) || seq < 1 ||
+		    sp2 - sp1 - 1 != entry_hash_bytes_max)
+			return Status(Code::bad_argument,
+				      fmt::format("push v2: line {} is not \"SEQ HASH BODY\" (a sequence from 1, 64 "
+						  "hex digits, the entry)",
+						  i + 2));
+		entries->push_back(PushEntry{seq, std::string(line.substr(sp1 + 1, entry_hash_bytes_max)),
+					     std::string(line.substr(sp2 + 1))});
+		at = end + 1;
+	}
+	if (at != text.size())
+		return Status(Code::bad_argument,
+			      fmt::format("push v2: {} bytes after the {} entries announced", text.size() - at, *count));
+	return Status::ok();
+}
+
 } // namespace
 
 net::Response handle_request(Store &store, const net::Request &req, const std::string &cn, int64_t now)
 {
-	if (req.header("X-Loyalty-Protocol") != "1")
-		return error_response(400, "bad_argument", "X-Loyalty-Protocol: 1 is required");
+	// Version 2 changes the push's encoding only; every other request is
+	// the same under either.
+	const std::string protocol = req.header("X-Loyalty-Protocol");
+	if (protocol != "1" && protocol != "2")
+		return error_response(400, "bad_argument", "X-Loyalty-Protocol: 1 or 2 is required");
 	const std::string path = req.target.substr(0, req.target.find('?'));
-	if (req.method == "POST" && path == "/v1/push") {
-		auto parsed = json_parse(req.body, Code::bad_argument, "push");
-		if (!parsed)
-			return from_status(parsed.status());
-		const Json &body = *parsed;
-		const JsonReader root(body, "push", Code::bad_argument);
-		if (auto st = root.expect_object(); !st)
-			return from_status(st);
-		auto terminal = root.string("terminal", id_bytes_max);
-		auto store_id = root.string("store", id_bytes_max);
-		auto count = root.child("entries").array_size(push_entries_max);
-		for (const Status &st : {terminal.status(), store_id.status(), count.status()})
-			if (!st)
-				return from_status(st);
-		if (*terminal != cn)
+	const bool push_v1 = path == "/v1/push", push_v2 = path == "/v2/push";
+	if (req.method == "POST" && (push_v1 || push_v2)) {
+		if (push_v2 && protocol != "2")
+			return error_response(400, "bad_argument", "POST /v2/push needs X-Loyalty-Protocol: 2");
+		PushHead head;
+		std::vector<PushEntry> entries;
+		Status read = push_v1 ? read_push_v1(req.body, &head, &entries) : read_push_v2(req.body, &head, &entries);
+		if (!read)
+			return from_status(read);
+		if (head.terminal != cn)
 			return error_response(403, "forbidden",
 					      fmt::format("push: certificate of terminal {} cannot push the ledger of "
 							  "\"{}\"",
-							  cn, utf8_scrub(*terminal)));
-		std::vector<PushEntry> entries;
-		const JsonReader list = root.child("entries");
-		for (size_t i = 0; i < *count; i++) {
-			const JsonReader e = list.element(i);
-			auto seq = e.integer("seq", 1, INT64_MAX);
-			auto hash = e.string("hash", entry_hash_bytes_max);
-			auto text = e.string("body", net::http_body_bytes_max);
-			for (const Status &st : {e.expect_object(), seq.status(), hash.status(), text.status()})
-				if (!st)
-					return from_status(st);
-			entries.push_back(PushEntry{*seq, *hash, *text});
-		}
-		std::optional<int64_t> device_now;
-		if (auto d = body.find("device_time"); d != body.end() && !d->is_null()) {
-			auto t = d->is_string() ? parse_timestamp(d->get<std::string>()) : Result<Timestamp>(Status(Code::bad_argument, ""));
-			if (!t)
-				return error_response(400, "bad_argument", "push: device_time is not an RFC 3339 time");
-			device_now = t->utc_s;
-		}
-		auto ledger = root.opt_string("ledger", ledger_id_bytes_max);
-		if (!ledger)
-			return from_status(ledger.status());
-		auto head = store.push(cn, *store_id, ledger->value_or(""), entries, now, device_now);
-		if (!head)
-			return from_status(head.status());
-		return json_response(200, push_answer(*head));
+							  cn, utf8_scrub(head.terminal)));
+		auto pushed = store.push(cn, head.store, head.ledger, entries, now, head.device_now);
+		if (!pushed)
+			return from_status(pushed.status());
+		return json_response(200, push_answer(*pushed));
 	}
 	if (req.method == "GET" && path == "/v1/entries") {
 		// A terminal reads back only its own entries: the certificate's.

@@ -75,6 +75,29 @@ public:
 		return Status::ok();
 	}
 
+	Status insert_many(std::string_view table, const std::vector<std::string_view> &columns,
+			   const std::vector<Params> &rows, std::string_view on_conflict) override
+	{
+		std::string names, values;
+		for (size_t i = 0; i < columns.size(); i++) {
+			names += fmt::format("{}{}", i ? ", " : "", columns[i]);
+			values += fmt::format("{}?{}", i ? ", " : "", i + 1);
+		}
+		return exec_many(fmt::format("INSERT INTO {} ({}) VALUES ({}) {}", table, names, values, on_conflict),
+				 rows);
+	}
+
+	Status update_many(std::string_view table, const std::vector<std::string_view> &keys,
+			   const std::vector<std::string_view> &sets, const std::vector<Params> &rows) override
+	{
+		std::string set, where;
+		for (size_t i = 0; i < sets.size(); i++)
+			set += fmt::format("{}{} = ?{}", i ? ", " : "", sets[i], keys.size() + i + 1);
+		for (size_t i = 0; i < keys.size(); i++)
+			where += fmt::format("{}{} = ?{}", i ? " AND " : "", keys[i], i + 1);
+		return exec_many(fmt::format("UPDATE {} SET {} WHERE {}", table, set, where), rows);
+	}
+
 	Status script(std::string_view sql) override { return db_.exec(std::string(sql).c_str()); }
 	Status begin() override { return db_.begin(); }
 	Status commit() override { return db_.commit(); }

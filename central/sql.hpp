@@ -94,6 +94,17 @@ public:
 	// The same statement once for each parameter set, in order, stopping at
 	// the first failure: PostgreSQL sends them all in one pipeline.
 	virtual Status exec_many(std::string_view sql, const std::vector<Params> &rows) = 0;
+	// Rows into `table`, each a value per column in order; `on_conflict`
+	// ends the statement ("ON CONFLICT (token) DO NOTHING"), or "".
+	// PostgreSQL takes them all in one statement (unnest of one array a
+	// column); SQLite one prepared statement a row. A column's type is its
+	// values' (Param's kind, or null_of for a NULL).
+	virtual Status insert_many(std::string_view table, const std::vector<std::string_view> &columns,
+				   const std::vector<Params> &rows, std::string_view on_conflict = "") = 0;
+	// Rows of `table` changed by key: each row holds the key columns'
+	// values, then the set columns'. The same statement shapes as above.
+	virtual Status update_many(std::string_view table, const std::vector<std::string_view> &keys,
+				   const std::vector<std::string_view> &sets, const std::vector<Params> &rows) = 0;
 	// Several statements without parameters (the schema).
 	virtual Status script(std::string_view sql) = 0;
 

@@ -51,6 +51,43 @@ std::string dollar_params(std::string_view sql)
 	return out;
 }
 
+// An array's element: NULL, a number, or quoted text.
+void append_element(std::string &out, const Param &p)
+{
+	if (p.kind == Param::Kind::null) {
+		out += "NULL";
+	} else if (p.kind == Param::Kind::integer) {
+		out += std::to_string(p.integer);
+	} else {
+		out.push_back('"');
+		for (char ch : p.text) {
+			if (ch == '"' || ch == '\\')
+				out.push_back('\\');
+			out.push_back(ch);
+		}
+		out.push_back('"');
+	}
+}
+
+// A column of rows as one array parameter: its type and its literal.
+std::pair<const char *, std::string> column_array(const std::vector<Params> &rows, size_t col)
+{
+	Param::Kind kind = Param::Kind::null;
+	for (const auto &r : rows) {
+		kind = r[col].kind == Param::Kind::null ? r[col].null_of : r[col].kind;
+		if (kind != Param::Kind::null)
+			break;
+	}
+	std::string out = "{";
+	for (size_t i = 0; i < rows.size(); i++) {
+		if (i)
+			out.push_back(',');
+		append_element(out, rows[i][col]);
+	}
+	out.push_back('}');
+	return {kind == Param::Kind::integer ? "bigint[]" : "text[]", std::move(out)};
+}
+
 // An array literal: {1,2} or {"a","b"}.
 std::string array_literal(const Param &p)
 {
@@ -116,8 +153,14 @@ public:
 			return failure("cannot connect");
 		// Notices ("already exists, skipping") are not the program's output.
 		PQsetNoticeProcessor(pg_, [](void *, const char *) {}, nullptr);
-		return Status::ok();
+		return session();
 	}
+
+	// What every session of the centre's sets, again after a reconnect:
+	// each statement planned with its values and the tables' statistics of
+	// the moment (a generic plan made while the tables were small would
+	// scan them whole for ever after).
+	Status session() { return script("SET plan_cache_mode = force_custom_plan"); }
 
 	Dialect dialect() const override { return Dialect::postgresql; }
 
@@ -164,6 +207,48 @@ public:
 		return Status::ok();
 	}
 
+	Status insert_many(std::string_view table, const std::vector<std::string_view> &columns,
+			   const std::vector<Params> &rows, std::string_view on_conflict) override
+	{
+		if (rows.empty())
+			return Status::ok();
+		if (on_conflict.empty())
+			return copy_in(table, columns, rows);
+		std::string names, arrays;
+		Params params;
+		for (size_t i = 0; i < columns.size(); i++) {
+			auto [type, literal] = column_array(rows, i);
+			names += fmt::format("{}{}", i ? ", " : "", columns[i]);
+			arrays += fmt::format("{}CAST(?{} AS {})", i ? ", " : "", i + 1, type);
+			params.emplace_back(std::move(literal));
+		}
+		return exec(fmt::format("INSERT INTO {} ({}) SELECT * FROM unnest({}) {}", table, names, arrays,
+					on_conflict),
+			    params);
+	}
+
+	Status update_many(std::string_view table, const std::vector<std::string_view> &keys,
+			   const std::vector<std::string_view> &sets, const std::vector<Params> &rows) override
+	{
+		if (rows.empty())
+			return Status::ok();
+		std::string names, arrays, set, where;
+		Params params;
+		for (size_t i = 0; i < keys.size() + sets.size(); i++) {
+			auto [type, literal] = column_array(rows, i);
+			arrays += fmt::format("{}CAST(?{} AS {})", i ? ", " : "", i + 1, type);
+			names += fmt::format("{}c{}", i ? ", " : "", i);
+			params.emplace_back(std::move(literal));
+		}
+		for (size_t i = 0; i < keys.size(); i++)
+			where += fmt::format("{}t.{} = v.c{}", i ? " AND " : "", keys[i], i);
+		for (size_t i = 0; i < sets.size(); i++)
+			set += fmt::format("{}{} = v.c{}", i ? ", " : "", sets[i], keys.size() + i);
+		return exec(fmt::format("UPDATE {} AS t SET {} FROM unnest({}) AS v({}) WHERE {}", table, set, arrays,
+					names, where),
+			    params);
+	}
+
 	Status script(std::string_view sql) override
 	{
 		PGresult *r = PQexec(pg_, std::string(sql).c_str());
@@ -181,6 +266,7 @@ public:
 			if (PQstatus(pg_) != CONNECTION_OK)
 				return failure("cannot reconnect");
 			prepared_.clear();
+			LOY_TRY(session());
 		}
 		return script("BEGIN");
 	}
@@ -274,6 +360,58 @@ private:
 		}
 		PQexitPipelineMode(pg_);
 		return first;
+	}
+
+	// Rows in COPY's text format: tab between columns, \N for NULL, and
+	// backslash, tab, newline and carriage return escaped.
+	Status copy_in(std::string_view table, const std::vector<std::string_view> &columns,
+		       const std::vector<Params> &rows)
+	{
+		std::string names;
+		for (size_t i = 0; i < columns.size(); i++)
+			names += fmt::format("{}{}", i ? ", " : "", columns[i]);
+		PGresult *r = PQexec(pg_, fmt::format("COPY {} ({}) FROM STDIN", table, names).c_str());
+		const bool copying = r && PQresultStatus(r) == PGRES_COPY_IN;
+		Status s = copying ? Status::ok() : check(r, "copy");
+		PQclear(r);
+		if (!s)
+			return s;
+		std::string data;
+		for (const auto &row : rows) {
+			for (size_t c = 0; c < row.size(); c++) {
+				if (c)
+					data.push_back('\t');
+				const Param &p = row[c];
+				if (p.kind == Param::Kind::null) {
+					data += "\\N";
+				} else if (p.kind == Param::Kind::integer) {
+					data += std::to_string(p.integer);
+				} else {
+					for (char ch : p.text) {
+						switch (ch) {
+						case '\\': data += "\\\\"; break;
+						case '\t': data += "\\t"; break;
+						case '\n': data += "\\n"; break;
+						case '\r': data += "\\r"; break;
+						default: data.push_back(ch);
+						}
+					}
+				}
+			}
+			data.push_back('\n');
+		}
+		Status sent = Status::ok();
+		if (PQputCopyData(pg_, data.data(), static_cast<int>(data.size())) != 1)
+			sent = failure("copy data");
+		if (PQputCopyEnd(pg_, sent ? nullptr : "client failed") != 1 && sent)
+			sent = failure("copy end");
+		Status result = Status::ok();
+		while (PGresult *end = PQgetResult(pg_)) {
+			if (result)
+				result = check(end, "copy");
+			PQclear(end);
+		}
+		return sent ? result : sent;
 	}
 
 	PGconn *pg_ = nullptr;

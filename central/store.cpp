@@ -152,7 +152,17 @@ CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT RO
 INSERT INTO counters SELECT 'member_change', coalesce(max(change), 0) FROM members;
 INSERT INTO counters SELECT 'lot_id', coalesce(max(id), 0) FROM lots;
 )sql";
-const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4};
+// Version 5: each member's points (its lots' remaining) and spend (its
+// receipts' eligible) kept on its row, so that a push reads what it
+// touches, not a member's history.
+const char *const sqlite_v5 = R"sql(
+ALTER TABLE members ADD COLUMN points INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN spend INTEGER NOT NULL DEFAULT 0;
+UPDATE members SET
+	points = coalesce((SELECT sum(remaining) FROM lots WHERE lots.token = members.token), 0),
+	spend = coalesce((SELECT sum(eligible) FROM receipts WHERE receipts.token = members.token), 0);
+)sql";
+const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -233,7 +243,15 @@ CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO counters VALUES ('member_change', 0);
 CREATE SEQUENCE lot_ids;
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1};
+// Version 2: as SQLite's version 5.
+const char *const postgresql_v2 = R"sql(
+ALTER TABLE members ADD COLUMN points BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN spend BIGINT NOT NULL DEFAULT 0;
+UPDATE members SET
+	points = coalesce((SELECT sum(remaining) FROM lots WHERE lots.token = members.token), 0),
+	spend = coalesce((SELECT sum(eligible) FROM receipts WHERE receipts.token = members.token), 0);
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -259,8 +277,13 @@ struct Member {
 	std::optional<std::string> masked;
 	int64_t enrolled = 0;
 	int64_t debt = 0;
+	int64_t points = 0;         // sum of its lots' remaining points
 	int64_t spend = 0;          // sum of its receipts' eligible spend
-	std::vector<size_t> lots;   // indexes into Batch::lots, remaining > 0 when read
+	// The lots this batch may take points from (remaining > 0 when read),
+	// indexes into Batch::lots: read only for a member whose entries spend
+	// or give back points (and the lots the batch adds).
+	std::vector<size_t> lots;
+	bool lots_read = false;
 	int64_t touched = 0;        // order of its last change in the batch; 0: none
 };
 
@@ -321,10 +344,13 @@ private:
 	// A refused batch, in a transaction of its own (the batch's rolled back).
 	Status note_refusal(const std::string &terminal, const std::string &store, const std::string &why,
 			    int64_t now);
-	// Inserts the members missing and locks them all, in token order.
-	Status lock_members(const std::vector<std::string> &sorted_tokens);
+	// Inserts the members missing and, unless the caller's own SELECT does
+	// (load_batch), locks them all, in token order.
+	Status lock_members(const std::vector<std::string> &sorted_tokens, bool lock = true);
+	// `spenders`: the tokens among `tokens` whose lots the entries may take
+	// points from (redemptions, refunds, adjustments).
 	Status load_batch(Batch &b, const std::string &terminal, const std::vector<std::string> &tokens,
-			  const std::vector<std::string> &receipts);
+			  const std::vector<std::string> &spenders, const std::vector<std::string> &receipts);
 	Status apply(Batch &b, const std::string &terminal, const std::string &store, int64_t seq, const Json &e,
 		     int64_t now);
 	Status write_batch(Batch &b, const std::string &terminal);
@@ -541,10 +567,10 @@ Status SqlStore::touch(const std::vector<std::string> &tokens)
 	std::vector<Params> rows;
 	for (size_t i = 0; i < tokens.size(); i++)
 		rows.push_back({tokens[i], (*changes)[i]});
-	return c_->exec_many("UPDATE members SET change = ?2 WHERE token = ?1", rows);
+	return c_->update_many("members", {"token"}, {"change"}, rows);
 }
 
-Status SqlStore::lock_members(const std::vector<std::string> &sorted_tokens)
+Status SqlStore::lock_members(const std::vector<std::string> &sorted_tokens, bool lock)
 {
 	if (sorted_tokens.empty())
 		return Status::ok();
@@ -552,9 +578,10 @@ Status SqlStore::lock_members(const std::vector<std::string> &sorted_tokens)
 	std::vector<Params> rows;
 	for (const auto &t : sorted_tokens)
 		rows.push_back({t});
-	LOY_TRY(c_->exec_many("INSERT INTO members (token, change) VALUES (?1, 0) ON CONFLICT (token) DO NOTHING",
-			      rows));
-	if (!pg())
+	for (auto &r : rows)
+		r.emplace_back(int64_t{0});
+	LOY_TRY(c_->insert_many("members", {"token", "change"}, rows, "ON CONFLICT (token) DO NOTHING"));
+	if (!pg() || !lock)
 		return Status::ok();
 	return c_->exec(fmt::format("SELECT token FROM members WHERE token {} ORDER BY token{}", in(1), for_update()),
 			{Param::list(sorted_tokens)});
@@ -563,8 +590,12 @@ Status SqlStore::lock_members(const std::vector<std::string> &sorted_tokens)
 // A member's points may go, oldest first: those already available and
 // expiring soonest; what is spent beyond them (terminals offline apart) is
 // owed, and paid back by the next points earned.
-void consume(Batch &b, Member &m, int64_t points, int64_t at)
+Status consume(Batch &b, Member &m, int64_t points, int64_t at)
 {
+	if (points <= 0)
+		return Status::ok();
+	if (!m.lots_read)
+		return bad(Code::internal, "central: a member's lots were not read before spending them");
 	std::vector<size_t> order;
 	for (size_t i : m.lots) {
 		const Lot &l = b.lots[i];
@@ -584,10 +615,12 @@ void consume(Batch &b, Member &m, int64_t points, int64_t at)
 		const int64_t take = std::min(left, l.remaining);
 		l.remaining -= take;
 		l.changed = true;
+		m.points -= take;
 		left -= take;
 	}
 	if (left > 0)
 		m.debt += left;
+	return Status::ok();
 }
 
 // A new lot of points; pays back the member's debt first.
@@ -610,6 +643,7 @@ void add_lot(Batch &b, const std::string &token, const std::string &store, const
 	l.points = points;
 	l.remaining = points - pay;
 	l.is_new = true;
+	m.points += l.remaining;
 	m.lots.push_back(b.lots.size());
 	b.lots.push_back(std::move(l));
 }
@@ -618,11 +652,9 @@ void add_lot(Batch &b, const std::string &token, const std::string &store, const
 // member_total_max, so that no sum over a member, nor a snapshot the
 // terminals take, can overflow. Each entry moves at most receipt_points_max,
 // so the sums below are exact while the bound held before it.
-Status check_member_bounds(const Batch &b, const Member &m, int64_t seq)
+Status check_member_bounds(const Member &m, int64_t seq)
 {
-	int64_t points = -m.debt;
-	for (size_t i : m.lots)
-		points += b.lots[i].remaining;
+	const int64_t points = m.points - m.debt;
 	const int64_t spend = m.spend;
 	auto outside = [](int64_t v) { return v > member_total_max || v < -member_total_max; };
 	if (outside(points) || outside(spend))
@@ -634,12 +666,14 @@ Status check_member_bounds(const Batch &b, const Member &m, int64_t seq)
 }
 
 Status SqlStore::load_batch(Batch &b, const std::string &terminal, const std::vector<std::string> &tokens,
-			    const std::vector<std::string> &receipts)
+			    const std::vector<std::string> &spenders, const std::vector<std::string> &receipts)
 {
-	LOY_TRY(lock_members(tokens));
+	LOY_TRY(lock_members(tokens, false));
 	if (!tokens.empty()) {
 		const Param list = Param::list(tokens);
-		auto ms = c_->query(fmt::format("SELECT token, masked, enrolled, debt FROM members WHERE token {}", in(1)),
+		auto ms = c_->query(fmt::format("SELECT token, masked, enrolled, debt, points, spend FROM members WHERE "
+						"token {} ORDER BY token{}",
+						in(1), for_update()),
 				    {list});
 		if (!ms)
 			return ms.status();
@@ -649,11 +683,15 @@ Status SqlStore::load_batch(Batch &b, const std::string &terminal, const std::ve
 				m.masked = ms->text(r, 1);
 			m.enrolled = ms->int64(r, 2);
 			m.debt = ms->int64(r, 3);
+			m.points = ms->int64(r, 4);
+			m.spend = ms->int64(r, 5);
 		}
+		for (const auto &t : spenders)
+			b.members[t].lots_read = true;
 		auto ls = c_->query(fmt::format("SELECT id, token, store, terminal_id, receipt_id, available_at, "
 						"expires_at, points, remaining FROM lots WHERE token {} AND remaining > 0",
 						in(1)),
-				    {list});
+				    {Param::list(spenders)});
 		if (!ls)
 			return ls.status();
 		for (size_t r = 0; r < ls->size(); r++) {
@@ -674,13 +712,6 @@ Status SqlStore::load_batch(Batch &b, const std::string &terminal, const std::ve
 		for (auto &[token, m] : b.members)
 			std::sort(m.lots.begin(), m.lots.end(),
 				  [&](size_t x, size_t y) { return b.lots[x].id < b.lots[y].id; });
-		auto ss = c_->query(fmt::format("SELECT token, sum(eligible) FROM receipts WHERE token {} GROUP BY token",
-						in(1)),
-				    {list});
-		if (!ss)
-			return ss.status();
-		for (size_t r = 0; r < ss->size(); r++)
-			b.members[ss->text(r, 0)].spend = ss->int64(r, 1);
 	}
 	if (!receipts.empty()) {
 		auto rs = c_->query(fmt::format("SELECT receipt_id, token, store, at_utc, eligible, earned, redeemed, "
@@ -775,7 +806,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			x.is_new = true;
 			m.spend += x.eligible;
 			b.receipts.emplace(receipt, x);
-			consume(b, m, x.redeemed, at);
+			LOY_TRY(consume(b, m, x.redeemed, at));
 			// Without pending_days the points are available at once, even on
 			// a receipt stamped ahead of this server's clock.
 			int64_t available = num(d, "available_at", time_min_s, time_max_s);
@@ -812,22 +843,23 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 					const int64_t take = std::min(left, l.remaining);
 					l.remaining -= take;
 					l.changed = true;
+					m.points -= take;
 					left -= take;
 					break;
 				}
 			}
-			consume(b, m, left, now);
+			LOY_TRY(consume(b, m, left, now));
 			add_lot(b, token, store, terminal, receipt, now, x.expires_at, returned);
 		} else if (kind == "adjust") {
 			int64_t points = num(e, "points", -receipt_points_max, receipt_points_max);
 			if (points > 0)
 				add_lot(b, token, store, terminal, receipt, now, std::nullopt, points);
 			else
-				consume(b, m, -points, now);
+				LOY_TRY(consume(b, m, -points, now));
 		} else {
 			return bad(Code::bad_argument, fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
-		LOY_TRY(check_member_bounds(b, m, seq));
+		LOY_TRY(check_member_bounds(m, seq));
 	} catch (const FieldError &f) {
 		return bad(Code::bad_argument, fmt::format("entry {}: {}", seq, f.message));
 	} catch (const Json::exception &ex) {
@@ -872,10 +904,11 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 	for (const Lot &l : b.lots)
 		if (!l.is_new && l.changed)
 			updates.push_back({l.id, l.remaining});
-	LOY_TRY(c_->exec_many("INSERT INTO lots (id, token, store, terminal_id, receipt_id, available_at, expires_at, "
-			      "points, remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-			      inserts));
-	LOY_TRY(c_->exec_many("UPDATE lots SET remaining = ?2 WHERE id = ?1", updates));
+	LOY_TRY(c_->insert_many("lots",
+				{"id", "token", "store", "terminal_id", "receipt_id", "available_at", "expires_at",
+				 "points", "remaining"},
+				inserts));
+	LOY_TRY(c_->update_many("lots", {"id"}, {"remaining"}, updates));
 	inserts.clear();
 	updates.clear();
 	for (const auto &[id, x] : b.receipts) {
@@ -885,28 +918,29 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 		else if (x.changed)
 			updates.push_back({terminal, id, x.eligible, x.reversed, x.returned});
 	}
-	LOY_TRY(c_->exec_many("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, eligible, earned, "
-			      "redeemed, reversed, returned, expires_at) VALUES "
-			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-			      inserts));
-	LOY_TRY(c_->exec_many("UPDATE receipts SET eligible = ?3, reversed = ?4, returned = ?5 "
-			      "WHERE terminal_id = ?1 AND receipt_id = ?2",
-			      updates));
+	LOY_TRY(c_->insert_many("receipts",
+				{"terminal_id", "receipt_id", "token", "store", "at_utc", "eligible", "earned",
+				 "redeemed", "reversed", "returned", "expires_at"},
+				inserts));
+	LOY_TRY(c_->update_many("receipts", {"terminal_id", "receipt_id"}, {"eligible", "reversed", "returned"},
+				updates));
 	// The members touched, in the order of their last change in the batch.
 	std::vector<std::pair<int64_t, const std::string *>> touched;
 	for (const auto &[token, m] : b.members)
 		if (m.touched)
 			touched.emplace_back(m.touched, &token);
 	std::sort(touched.begin(), touched.end());
+	// Their change numbers last (the file header), in the same statement.
+	auto changes = take_counter("member_change", static_cast<int64_t>(touched.size()));
+	if (!changes)
+		return changes.status();
 	updates.clear();
-	std::vector<std::string> tokens;
-	for (const auto &[order, token] : touched) {
-		const Member &m = b.members[*token];
-		updates.push_back({*token, m.masked, m.enrolled, m.debt});
-		tokens.push_back(*token);
+	for (size_t i = 0; i < touched.size(); i++) {
+		const Member &m = b.members[*touched[i].second];
+		updates.push_back({*touched[i].second, m.masked, m.enrolled, m.debt, m.points, m.spend, (*changes)[i]});
 	}
-	LOY_TRY(c_->exec_many("UPDATE members SET masked = ?2, enrolled = ?3, debt = ?4 WHERE token = ?1", updates));
-	return touch(tokens);
+	return c_->update_many("members", {"token"}, {"masked", "enrolled", "debt", "points", "spend", "change"},
+			       updates);
 }
 
 Result<ChainHead> SqlStore::push(const std::string &terminal, const std::string &store, const std::string &ledger,
@@ -979,7 +1013,7 @@ Result<ChainHead> SqlStore::apply_batch(const std::string &terminal, const std::
 							       "refused",
 							       terminal));
 		// What the new entries touch, read (and locked) before any applies.
-		std::set<std::string> tokens, receipts;
+		std::set<std::string> tokens, spenders, receipts;
 		std::vector<int64_t> held_seqs;
 		for (size_t i = 0; i < entries.size(); i++) {
 			if (entries[i].seq <= acked) {
@@ -991,9 +1025,23 @@ Result<ChainHead> SqlStore::apply_batch(const std::string &terminal, const std::
 				auto it = b.is_object() ? b.find(key) : b.end();
 				return b.is_object() && it != b.end() && it->is_string() ? it->get<std::string>() : "";
 			};
-			if (text("token").size() == member_token_hex_bytes)
-				tokens.insert(text("token"));
+			const std::string token = text("token");
+			if (token.size() != member_token_hex_bytes)
+				continue; // refused when it is applied
+			tokens.insert(token);
 			receipts.insert(text("receipt"));
+			// Whose points the batch may take: a refund's, an adjustment's,
+			// a redemption's (the rest only add lots).
+			const std::string kind = text("kind");
+			bool spends = kind == "refund" || kind == "adjust";
+			if (kind == "checkout") {
+				auto d = b.find("data");
+				const Json *r = d != b.end() && d->is_object() && d->contains("receipt") ? &d->at("receipt")
+													   : nullptr;
+				spends = !r || !r->is_object() || !r->contains("redeemed") || r->at("redeemed") != 0;
+			}
+			if (spends)
+				spenders.insert(token);
 		}
 		std::map<int64_t, std::string> held;
 		if (!held_seqs.empty()) {
@@ -1006,7 +1054,8 @@ Result<ChainHead> SqlStore::apply_batch(const std::string &terminal, const std::
 				held[rows->int64(r, 0)] = rows->text(r, 1);
 		}
 		Batch batch;
-		LOY_TRY(load_batch(batch, terminal, {tokens.begin(), tokens.end()}, {receipts.begin(), receipts.end()}));
+		LOY_TRY(load_batch(batch, terminal, {tokens.begin(), tokens.end()}, {spenders.begin(), spenders.end()},
+				   {receipts.begin(), receipts.end()}));
 
 		std::vector<Params> rows;
 		int64_t back = 0, future = 0;
@@ -1071,9 +1120,10 @@ Result<ChainHead> SqlStore::apply_batch(const std::string &terminal, const std::
 			acked = e.seq;
 			last_hash = e.hash;
 		}
-		LOY_TRY(c_->exec_many("INSERT INTO entries (terminal_id, seq, hash, kind, token, receipt_id, points, "
-				      "device_time, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-				      rows));
+		LOY_TRY(c_->insert_many("entries",
+					{"terminal_id", "seq", "hash", "kind", "token", "receipt_id", "points",
+					 "device_time", "received_at", "body"},
+					rows));
 		// The skew at this sync: the terminal's clock when it sent the batch
 		// against ours when it arrived (the network adds well under a second).
 		std::optional<int64_t> skew;
@@ -1184,6 +1234,11 @@ Status SqlStore::sweep(int64_t now)
 	std::sort(tokens.begin(), tokens.end());
 	if (!tokens.empty()) {
 		LOY_TRY(lock_members(tokens));
+		LOY_TRY(c_->exec(fmt::format("UPDATE members SET points = points - coalesce((SELECT sum(remaining) "
+					     "FROM lots WHERE lots.token = members.token AND remaining > 0 AND "
+					     "expires_at <= ?1), 0) WHERE token {}",
+					     in(2)),
+				 {now, Param::list(tokens)}));
 		LOY_TRY(c_->exec(fmt::format("UPDATE lots SET expired = expired + remaining, remaining = 0 "
 					     "WHERE remaining > 0 AND expires_at <= ?1 AND token {}",
 					     in(2)),

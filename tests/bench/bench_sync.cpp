@@ -108,7 +108,7 @@ std::unique_ptr<loy::Terminal> make_terminal(const std::string &dir, const std::
 
 int main(int argc, char **argv)
 {
-	std::string dir = "bench-data", program_path;
+	std::string dir = "bench-data", program_path, database;
 	int big = 100000, terminals = 200, per_terminal = 500;
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
@@ -120,6 +120,10 @@ int main(int argc, char **argv)
 			big = std::atoi(argv[++i]);
 		else if (a == "--terminals" && i + 1 < argc)
 			terminals = std::atoi(argv[++i]);
+		else if (a == "--per-terminal" && i + 1 < argc)
+			per_terminal = std::atoi(argv[++i]);
+		else if (a == "--database" && i + 1 < argc)
+			database = argv[++i];
 		else
 			die("usage: bench_sync --program FILE [--dir DIR] [--entries N] [--terminals N]");
 	}
@@ -141,13 +145,16 @@ int main(int argc, char **argv)
 
 	loy::central::ServeOptions o;
 	o.data_dir = dir + "/central";
+	o.database = database;
 	::mkdir(o.data_dir.c_str(), 0700);
 	o.host = "127.0.0.1";
 	o.identity = {slurp(pki + "/server.pem"), slurp(pki + "/server.key"), slurp(pki + "/ca.pem")};
 	{
-		auto store = loy::central::open_store(o.data_dir);
-		if (!store || !(*store)->publish_program(program, bench_now))
-			die("central set-up failed");
+		auto store = loy::central::open_store(o.data_dir, o.database);
+		if (!store)
+			die("central set-up failed: " + store.status().message());
+		if (auto p = (*store)->publish_program(program, bench_now); !p)
+			die("central set-up failed: " + p.status().message());
 	}
 	std::atomic<bool> stop{false};
 	std::atomic<uint16_t> port{0};

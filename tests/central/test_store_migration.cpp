@@ -67,6 +67,8 @@ TEST_CASE("a version 1 centre migrates to the current schema and keeps its data"
 					  "ALTER TABLE terminals DROP COLUMN entries_future;"
 					  "ALTER TABLE terminals DROP COLUMN last_device_time;"
 					  "DROP TABLE counters;"
+					  "ALTER TABLE members DROP COLUMN points;"
+					  "ALTER TABLE members DROP COLUMN spend;"
 					  "PRAGMA user_version = 1;");
 
 	auto s = loy::central::open_store(tmp.path());
@@ -104,6 +106,7 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 					  "ALTER TABLE terminals DROP COLUMN refused_pushes; "
 					  "ALTER TABLE terminals DROP COLUMN last_refusal; "
 					  "ALTER TABLE terminals DROP COLUMN last_refusal_at; DROP TABLE counters; "
+					  "ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 					  "PRAGMA user_version = 2;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
@@ -151,7 +154,8 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 	}
 }
 
-TEST_CASE("a version 3 centre gains counters that go on from its members' and lots' numbers")
+TEST_CASE("a version 3 centre gains counters that go on from its members' and lots' numbers, and "
+	  "members' totals")
 {
 	sync_test::TempDir tmp;
 	const int64_t now = 1795000000;
@@ -163,6 +167,7 @@ TEST_CASE("a version 3 centre gains counters that go on from its members' and lo
 	// Version 3 numbered changes and lots by max() + 1: a member at 41, a
 	// lot at 7, and no counters.
 	exec(tmp.path() + "/central.db", "UPDATE members SET change = 41; DROP TABLE counters; "
+					  "ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 					  "INSERT INTO lots (id, token, store, available_at, points, remaining) "
 					  "SELECT 7, token, 'S1', 0, 5, 5 FROM members; PRAGMA user_version = 3;");
 	auto s = loy::central::open_store(tmp.path());
@@ -186,6 +191,13 @@ TEST_CASE("a version 3 centre gains counters that go on from its members' and lo
 		SQLITE_OK);
 	REQUIRE(sqlite3_step(st) == SQLITE_ROW);
 	CHECK(sqlite3_column_int64(st, 0) == 7);
+	sqlite3_finalize(st);
+	// Version 5: the member's points summed from its lots onto its row.
+	REQUIRE(sqlite3_prepare_v2(h, "SELECT points, spend FROM members WHERE change = 41", -1, &st, nullptr) ==
+		SQLITE_OK);
+	REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+	CHECK(sqlite3_column_int64(st, 0) == 5);
+	CHECK(sqlite3_column_int64(st, 1) == 0);
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 }

@@ -1,6 +1,6 @@
 // The centre's request handling (central/server.hpp handle_request) on
 // a real SQLite store: the first line of the input is the request line, the
-// rest its body, from terminal T1. Every answer is a status and a JSON
+// rest its body, from terminal T1 (a push of either encoding, v1 or v2). Every answer is a status and a JSON
 // body; 5xx means a bug; the store stays consistent for the next request.
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const size_t sp = first.find(' ');
 	req.method = first.substr(0, sp);
 	req.target = sp == std::string::npos ? "/" : first.substr(sp + 1);
-	req.headers = {{"X-Loyalty-Protocol", "1"}};
+	// A push of protocol 2 (its own encoding) under /v2/, version 1 else.
+	req.headers = {{"X-Loyalty-Protocol", req.target.rfind("/v2/", 0) == 0 ? "2" : "1"}};
 	req.body = nl == std::string::npos ? "" : text.substr(nl + 1);
 	loy::net::Response r = loy::central::handle_request(store(), req, "T1", 1'800'000'000);
 	if (r.status >= 500 || r.status < 200)
