@@ -1,0 +1,286 @@
+// The centre's store on each of its databases: SQLite always, PostgreSQL
+// when LOYALTY_TEST_POSTGRESQL names a server (the ctest entry
+// central.stores.postgresql starts one: tests/support/postgresql.py), each
+// test case on a database of its own. What is checked is what a chain of
+// many servers relies on: a terminal's batches retried to two servers at
+// once are applied once; terminals pushing side by side on shared members
+// end with the balances the entries say; change numbers are unique and the
+// members' totals agree with their lots; both push encodings agree.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/crypto.hpp"
+#include "central/server.hpp"
+#include "central/sql.hpp"
+#include "central/store.hpp"
+#include "support/tmpdir.hpp"
+
+namespace {
+
+using Json = nlohmann::json;
+using loy::central::PushEntry;
+using loy::central::Store;
+constexpr int64_t now = 1795000000;
+
+std::vector<std::string> kinds()
+{
+	std::vector<std::string> k{"sqlite"};
+	if (const char *uri = std::getenv("LOYALTY_TEST_POSTGRESQL"); uri && *uri)
+		k.push_back("postgresql");
+	return k;
+}
+
+// Where a test case's stores live: a data dir and, on PostgreSQL, a
+// database made for it.
+struct Place {
+	test_support::TempDir dir;
+	std::string database;
+
+	explicit Place(const std::string &kind)
+	{
+		if (kind != "postgresql")
+			return;
+		static int n = 0;
+		const std::string uri = std::getenv("LOYALTY_TEST_POSTGRESQL");
+		auto admin = loy::central::sql::open_postgresql(uri);
+		REQUIRE(admin);
+		const std::string name = fmt::format("stores_{}_{}", ::getpid(), ++n);
+		REQUIRE((*admin)->exec("CREATE DATABASE " + name));
+		database = uri.substr(0, uri.rfind('/') + 1) + name;
+	}
+
+	std::unique_ptr<Store> open() const
+	{
+		auto s = loy::central::open_store(dir.path(), database);
+		INFO(s.status().message());
+		REQUIRE(s);
+		return std::move(s).value();
+	}
+};
+
+std::string token_of(int member) { return loy::crypto::to_hex(loy::crypto::sha256(fmt::format("m{}", member))); }
+
+// A terminal's chain of entries as it would push them: each body names its
+// terminal, sequence and the hash before it.
+struct Chain {
+	explicit Chain(std::string id) : terminal(std::move(id)) {}
+	std::string terminal;
+	std::vector<PushEntry> entries;
+	std::string prev = std::string(64, '0');
+
+	void add(const std::string &kind, const std::string &token, const std::string &receipt, Json data,
+		 int64_t points)
+	{
+		const int64_t seq = static_cast<int64_t>(entries.size()) + 1;
+		Json body{{"v", 1},          {"terminal", terminal}, {"seq", seq},   {"kind", kind},
+			  {"device_time", "2026-11-23T09:00:00Z"},   {"token", token}, {"receipt", receipt},
+			  {"program", "p"},  {"program_version", 1}, {"points", points}, {"data", std::move(data)},
+			  {"prev", prev}};
+		const std::string text = body.dump();
+		prev = loy::crypto::to_hex(loy::crypto::sha256(text));
+		entries.push_back(PushEntry{seq, prev, text});
+	}
+	void checkout(int member, const std::string &receipt, int64_t earned, int64_t redeemed)
+	{
+		add("checkout", token_of(member), receipt,
+		    Json{{"at_utc", now - 3600},
+			 {"available_at", now - 3600},
+			 {"expires_at", nullptr},
+			 {"receipt", {{"eligible", earned * 10}, {"earned", earned}, {"redeemed", redeemed}}}},
+		    earned - redeemed);
+	}
+	std::vector<PushEntry> slice(size_t from, size_t to) const
+	{
+		return {entries.begin() + static_cast<std::ptrdiff_t>(from),
+			entries.begin() + static_cast<std::ptrdiff_t>(std::min(to, entries.size()))};
+	}
+};
+
+int64_t balance(Store &s, int member)
+{
+	auto page = s.members_after(0, loy::central::members_page_max, now);
+	REQUIRE(page);
+	for (const auto &m : page->members)
+		if (m.token == token_of(member))
+			return m.balance;
+	return 0;
+}
+
+} // namespace
+
+TEST_CASE("stores: one terminal's batches retried to two servers at once are applied once")
+{
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			Chain c{"T1"};
+			for (int i = 0; i < 600; i++)
+				c.checkout(i % 7, fmt::format("R-{}", i), 10, i % 5 == 0 ? 3 : 0);
+			// Two servers, each pushing every batch of the chain (overlapping
+			// windows, as a terminal whose answer was lost retries), at once.
+			std::atomic<int> failures{0};
+			auto server = [&](size_t step) {
+				auto s = p.open();
+				for (size_t from = 0; from < c.entries.size(); from += step) {
+					auto head = s->push("T1", "S1", "", c.slice(from > 50 ? from - 50 : 0, from + step), now,
+							    now);
+					// A batch may land after the other server's: then it only
+					// repeats what is held (never a conflict, never twice).
+					if (!head)
+						failures++, UNSCOPED_INFO(head.status().message());
+				}
+			};
+			std::thread a(server, 200), b(server, 150);
+			a.join();
+			b.join();
+			CHECK(failures.load() == 0);
+			auto s = p.open();
+			auto head = s->push("T1", "S1", "", {}, now, now);
+			REQUIRE(head);
+			CHECK(head->seq == 600);
+			// Member m: 10 points a receipt, less 3 on every fifth receipt.
+			std::map<int, int64_t> want;
+			for (int i = 0; i < 600; i++)
+				want[i % 7] += 10 - (i % 5 == 0 ? 3 : 0);
+			for (const auto &[m, points] : want)
+				CHECK(balance(*s, m) == points);
+			auto report = s->report(now);
+			REQUIRE(report);
+			CHECK(report->points.issued == 6000);
+			CHECK(report->points.redeemed == 120 * 3);
+		}
+	}
+}
+
+TEST_CASE("stores: terminals side by side on shared members end with the balances their entries say")
+{
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			constexpr int terminals = 6, receipts = 300, members = 5;
+			std::vector<Chain> chains;
+			std::map<int, int64_t> want;
+			for (int t = 0; t < terminals; t++) {
+				Chain c{fmt::format("T{}", t)};
+				for (int i = 0; i < receipts; i++) {
+					const int m = (i * 7 + t) % members;
+					// Redemptions beyond what the centre holds at the time
+					// become debt, paid back by later points: the net is the
+					// same in every order.
+					const int64_t earned = 5 + (i % 3), redeemed = i % 4 == 0 ? 9 : 0;
+					c.checkout(m, fmt::format("R-{}", i), earned, redeemed);
+					want[m] += earned - redeemed;
+				}
+				chains.push_back(std::move(c));
+			}
+			std::atomic<int> failures{0};
+			std::vector<std::thread> threads;
+			for (int t = 0; t < terminals; t++)
+				threads.emplace_back([&, t] {
+					auto s = p.open();
+					const Chain &c = chains[static_cast<size_t>(t)];
+					for (size_t from = 0; from < c.entries.size(); from += 40)
+						if (auto head = s->push(c.terminal, "S1", "", c.slice(from, from + 40), now, now);
+						    !head)
+							failures++;
+				});
+			for (auto &th : threads)
+				th.join();
+			CHECK(failures.load() == 0);
+			auto s = p.open();
+			for (const auto &[m, points] : want)
+				CHECK(balance(*s, m) == points);
+			// Each member once in the snapshot, its change number its own.
+			auto page = s->members_after(0, loy::central::members_page_max, now);
+			REQUIRE(page);
+			CHECK(page->members.size() == static_cast<size_t>(members));
+			std::set<int64_t> changes;
+			for (const auto &m : page->members)
+				changes.insert(m.change);
+			CHECK(changes.size() == page->members.size());
+			CHECK(page->watermark == *changes.rbegin());
+			// Nothing after it: a terminal at that watermark is up to date.
+			auto after = s->members_after(page->watermark, 10, now);
+			REQUIRE(after);
+			CHECK(after->members.empty());
+		}
+	}
+}
+
+TEST_CASE("stores: a push in either encoding is the same push; version 2's lines are checked")
+{
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			auto s = p.open();
+			Chain c{"T1"};
+			for (int i = 0; i < 4; i++)
+				c.checkout(1, fmt::format("R-{}", i), 10, 0);
+			auto request = [](const char *protocol, const char *target, std::string body) {
+				loy::net::Request r;
+				r.method = "POST";
+				r.target = target;
+				r.headers = {{"X-Loyalty-Protocol", protocol}};
+				r.body = std::move(body);
+				return r;
+			};
+			// Entries 1-2 in version 1, 1-4 (a retry overlapping it) in 2.
+			Json v1{{"terminal", "T1"}, {"store", "S1"}, {"entries", Json::array()}};
+			for (const auto &e : c.slice(0, 2))
+				v1["entries"].push_back(Json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}});
+			auto r = loy::central::handle_request(*s, request("1", "/v1/push", v1.dump()), "T1", now);
+			CHECK(r.status == 200);
+			CHECK(Json::parse(r.body)["acked_through"] == 2);
+			std::string v2 = R"({"terminal":"T1","store":"S1","entries":4})"
+					 "\n";
+			for (const auto &e : c.entries)
+				v2 += fmt::format("{} {} {}\n", e.seq, e.hash, e.body);
+			r = loy::central::handle_request(*s, request("2", "/v2/push", v2), "T1", now);
+			INFO(r.body);
+			CHECK(r.status == 200);
+			CHECK(Json::parse(r.body)["acked_through"] == 4);
+			CHECK(Json::parse(r.body)["hash"] == c.entries.back().hash);
+			CHECK(balance(*s, 1) == 40);
+
+			auto refused = [&](const char *protocol, const char *target, const std::string &body,
+					   const std::string &says) {
+				auto a = loy::central::handle_request(*s, request(protocol, target, body), "T1", now);
+				INFO(a.body);
+				CHECK(a.status == 400);
+				CHECK_THAT(a.body, Catch::Contains(says));
+			};
+			refused("1", "/v2/push", v2, "needs X-Loyalty-Protocol: 2");
+			refused("3", "/v2/push", v2, "X-Loyalty-Protocol: 1 or 2");
+			refused("2", "/v2/push", "{\"terminal\":\"T1\"", "the first line");
+			refused("2", "/v2/push", R"({"terminal":"T1","store":"S1","entries":2})"
+						 "\n1 abc {}\n",
+				"line 2 is not");
+			refused("2", "/v2/push", R"({"terminal":"T1","store":"S1","entries":2})"
+						 "\n" +
+							 fmt::format("1 {} {}\n", c.entries[0].hash, c.entries[0].body),
+				"2 entries announced, 1 lines came");
+			refused("2", "/v2/push", R"({"terminal":"T1","store":"S1","entries":0})"
+						 "\nmore\n",
+				"bytes after the 0 entries");
+			refused("2", "/v2/push", R"({"terminal":"T1","store":"S1","entries":501})"
+						 "\n",
+				"entries");
+			CHECK(balance(*s, 1) == 40);
+		}
+	}
+}
