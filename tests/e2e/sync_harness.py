@@ -162,6 +162,66 @@ class CuttingProxy:
         self.sock.close()
 
 
+class Balancer:
+    """A TCP load balancer in front of several servers: each connection goes
+    to the next upstream in turn that accepts it (a dead one is passed
+    over), as a chain's balancer spreads terminals over stateless centres."""
+
+    def __init__(self, upstream_ports):
+        self.ups = list(upstream_ports)
+        self.next = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(64)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _connect(self):
+        for _ in range(len(self.ups)):
+            port = self.ups[self.next % len(self.ups)]
+            self.next += 1
+            try:
+                return socket.create_connection(("127.0.0.1", port), timeout=5)
+            except OSError:
+                continue
+        return None
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = self._connect()
+            if u is None:
+                c.close()
+                continue
+            u.settimeout(None)
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        a.close()  # each direction's thread closes the socket it read
+
+    def close(self):
+        self.sock.close()
+
+
 class FakeCentre:
     """A TLS server with the centre's certificate that answers each request
     with handler(method, target, body) -> (status, doc): a centre that is
