@@ -1,35 +1,53 @@
-// Sync throughput (issue 4's figures), measured, never asserted:
-//   1. 100,000 entries pushed from one terminal: entries per second, and
-//      HTTP bytes on the wire per entry (request and response bodies and
-//      heads; TLS adds its ~29 bytes per record on top);
-//   2. 200 terminals with 500 entries each syncing at once to one server:
-//      total time and errors.
-// Real TLS on 127.0.0.1, real SQLite files, the server in this process.
-// Run: tests/bench/run.sh (or this binary with --program FILE [--dir DIR]).
+// Sync throughput, measured, never asserted (issue 12's figures):
+//   1. one terminal's N entries (100,000) pushed over TLS: entries per
+//      second, and bytes per entry on the wire (TLS included, counted by
+//      the balancer) and in each push encoding;
+//   2. a chain's night: T terminals (2,000) of E entries (250) each, at
+//      most C syncing at once, through S server processes (1, then 2) on
+//      one database: aggregate entries per second, errors, 503s, and every
+//      member's balance checked against what the tills recorded.
+// Each scenario on the SQLite store, and on PostgreSQL when --database
+// names a server. The servers are the real loyalty-central processes
+// behind a TCP balancer in this process; the terminals are this process's
+// threads, each its own ledger on disk.
+// Run: tests/bench/run.sh (which starts PostgreSQL with fsync on).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
-#include "storage/terminal.hpp"
-#include "central/server.hpp"
-#include "central/store.hpp"
-#include "sync/client.hpp"
 #include "central/pki.hpp"
+#include "central/sql.hpp"
+#include "central/store.hpp"
+#include "storage/terminal.hpp"
+#include "sync/client.hpp"
+
+extern char **environ;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int64_t bench_now = 1795000000;
+constexpr int cards = 500;
 
 [[noreturn]] void die(const std::string &what)
 {
@@ -47,9 +65,12 @@ std::string slurp(const std::string &path)
 	return ss.str();
 }
 
-double seconds_since(Clock::time_point t0)
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void run(const std::string &cmd)
 {
-	return std::chrono::duration<double>(Clock::now() - t0).count();
+	if (std::system(cmd.c_str()) != 0)
+		die("failed: " + cmd);
 }
 
 std::string card_number(int i)
@@ -65,11 +86,187 @@ std::string card_number(int i)
 	return d + static_cast<char>('0' + (10 - sum % 10) % 10);
 }
 
+uint16_t free_port()
+{
+	int s = ::socket(AF_INET, SOCK_STREAM, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t n = sizeof a;
+	if (::bind(s, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+	    ::getsockname(s, reinterpret_cast<sockaddr *>(&a), &n) != 0)
+		die("no free port");
+	::close(s);
+	return ntohs(a.sin_port);
+}
+
+int connect_to(uint16_t port)
+{
+	int s = ::socket(AF_INET, SOCK_STREAM, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	if (::connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+		::close(s);
+		return -1;
+	}
+	return s;
+}
+
+// A TCP balancer in front of the servers, as a chain's would be: each
+// connection to the next server in turn; the bytes both ways counted.
+class Balancer {
+public:
+	// On `port` (the one the terminals were set up with), to `ups`.
+	Balancer(uint16_t port, std::vector<uint16_t> ups) : ups_(std::move(ups))
+	{
+		fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+		int one = 1;
+		::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		sockaddr_in a{};
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a.sin_port = htons(port);
+		socklen_t n = sizeof a;
+		if (::bind(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 || ::listen(fd_, 4096) != 0 ||
+		    ::getsockname(fd_, reinterpret_cast<sockaddr *>(&a), &n) != 0)
+			die("balancer: cannot listen");
+		port_ = ntohs(a.sin_port);
+		thread_ = std::thread([this] { loop(); });
+	}
+	~Balancer()
+	{
+		::shutdown(fd_, SHUT_RDWR);
+		::close(fd_);
+		thread_.join();
+	}
+	uint16_t port() const { return port_; }
+	uint64_t bytes() const { return bytes_.load(); }
+	void reset() { bytes_ = 0; }
+
+private:
+	void loop()
+	{
+		for (size_t k = 0;; k++) {
+			int c = ::accept(fd_, nullptr, nullptr);
+			if (c < 0)
+				return;
+			int u = connect_to(ups_[k % ups_.size()]);
+			if (u < 0) {
+				::close(c);
+				continue;
+			}
+			std::thread([this, c, u] { pump(c, u); }).detach();
+		}
+	}
+	void pump(int c, int u)
+	{
+		std::thread back([this, c, u] { copy(u, c); });
+		copy(c, u);
+		back.join();
+		::close(c);
+		::close(u);
+	}
+	void copy(int from, int to)
+	{
+		char buf[65536];
+		for (;;) {
+			ssize_t n = ::read(from, buf, sizeof buf);
+			if (n <= 0)
+				break;
+			bytes_ += static_cast<uint64_t>(n);
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+				if (w <= 0)
+					goto done;
+				off += w;
+			}
+		}
+	done:
+		::shutdown(to, SHUT_WR);
+	}
+
+	std::vector<uint16_t> ups_;
+	int fd_ = -1;
+	uint16_t port_ = 0;
+	std::atomic<uint64_t> bytes_{0};
+	std::thread thread_;
+};
+
+struct Options {
+	std::string dir = "bench-data", program_path, database, central;
+	int big = 100000, terminals = 2000, per_terminal = 250, concurrency = 48;
+};
+
+// A fresh place for one scenario's centre: a data dir and, on PostgreSQL,
+// a database of its own on the server --database names.
+struct Centre {
+	std::string dir, database;
+};
+
+Centre new_centre(const Options &o, const std::string &kind, const std::string &name)
+{
+	Centre c{o.dir + "/" + name, ""};
+	run(fmt::format("rm -rf '{}' && mkdir -p '{}'", c.dir, c.dir));
+	if (kind == "postgresql") {
+		auto admin = loy::central::sql::open_postgresql(o.database);
+		if (!admin)
+			die(admin.status().message());
+		const std::string db = "bench_" + name;
+		if (!(*admin)->exec("DROP DATABASE IF EXISTS " + db) || !(*admin)->exec("CREATE DATABASE " + db))
+			die("cannot create database " + db);
+		c.database = o.database.substr(0, o.database.rfind('/') + 1) + db;
+	}
+	return c;
+}
+
+// `count` loyalty-central serve processes on the centre, listening.
+std::vector<pid_t> start_servers(const Options &o, const Centre &c, const std::string &pki,
+				 const std::vector<uint16_t> &ports)
+{
+	std::vector<pid_t> pids;
+	for (uint16_t port : ports) {
+		std::vector<std::string> args{o.central, "--data-dir", c.dir};
+		if (!c.database.empty())
+			args.insert(args.end(), {"--database", c.database});
+		args.insert(args.end(), {"serve", "--listen", fmt::format("127.0.0.1:{}", port), "--cert",
+					 pki + "/server.pem", "--key", pki + "/server.key", "--client-ca", pki + "/ca.pem"});
+		std::vector<char *> argv;
+		for (auto &a : args)
+			argv.push_back(a.data());
+		argv.push_back(nullptr);
+		pid_t pid = 0;
+		if (posix_spawn(&pid, o.central.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+			die("cannot start " + o.central);
+		pids.push_back(pid);
+	}
+	for (uint16_t port : ports) {
+		const auto t0 = Clock::now();
+		int s = -1;
+		while ((s = connect_to(port)) < 0) {
+			if (seconds_since(t0) > 30)
+				die(fmt::format("no server listening on {}", port));
+			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		}
+		::close(s);
+	}
+	return pids;
+}
+
+void stop_servers(const std::vector<pid_t> &pids)
+{
+	for (pid_t p : pids)
+		::kill(p, SIGTERM);
+	for (pid_t p : pids)
+		::waitpid(p, nullptr, 0);
+}
+
 // A terminal joined to the bench PKI, its journal filled with `entries`
-// checkouts of 3-line baskets (no sync per commit while filling).
-std::unique_ptr<loy::Terminal> make_terminal(const std::string &dir, const std::string &pki,
-					     const std::string &id, uint16_t port,
-					     const std::string &program, int entries)
+// checkouts of 3-line baskets (no sync per commit while filling); what each
+// card earned added to `earned`.
+void make_terminal(const std::string &dir, const std::string &pki, const std::string &id, uint16_t port,
+		   const std::string &program, int entries, std::map<int, int64_t> *earned)
 {
 	loy::TerminalSetup s;
 	s.terminal_id = id;
@@ -95,123 +292,241 @@ std::unique_ptr<loy::Terminal> make_terminal(const std::string &dir, const std::
 			R"({{"sku":"CRS-02","category":"pastry","qty":1,"unit_price":250}},)"
 			R"({{"sku":"BEAN-1K","category":"beans","qty":1,"unit_price":1890}}]}})",
 			id, i);
-		auto r = (*t)->checkout(card_number(i % 500), basket, loy::Redemption::none(), bench_now);
+		const int card = (i * 7 + static_cast<int>(std::hash<std::string>()(id) % cards)) % cards;
+		auto r = (*t)->checkout(card_number(card), basket, loy::Redemption::none(), bench_now);
 		if (!r)
 			die(r.status().message());
+		(*earned)[card] += r->earned;
 	}
 	if (!(*t)->ledger().db().exec("PRAGMA synchronous=FULL"))
 		die("pragma");
-	return std::move(t).value();
+}
+
+// Every card's balance at the centre against what the tills recorded.
+int wrong_balances(const Centre &c, const std::map<int, int64_t> &earned)
+{
+	auto store = loy::central::open_store(c.dir, c.database);
+	if (!store)
+		die(store.status().message());
+	int wrong = 0;
+	for (const auto &[card, points] : earned) {
+		auto b = (*store)->balance(card_number(card), bench_now);
+		if (!b || b->member.balance != points)
+			wrong++;
+	}
+	return wrong;
+}
+
+struct Outcome {
+	double seconds = 0;
+	int errors = 0, wrong = 0;
+	int64_t busy = 0;
+};
+
+// One scenario of the chain's night: the template terminals copied, all
+// synced, at most `concurrency` at a time, a 503's Retry-After honoured.
+Outcome chain_night(const Options &o, const std::string &kind, int servers, const std::string &pki,
+		    const std::string &program, const std::string &templates, uint16_t lb_port,
+		    const std::vector<std::string> &ids, const std::map<int, int64_t> &earned)
+{
+	const std::string name = fmt::format("{}_{}servers", kind, servers);
+	Centre c = new_centre(o, kind, name);
+	std::vector<uint16_t> ports;
+	for (int i = 0; i < servers; i++)
+		ports.push_back(free_port());
+	{
+		auto store = loy::central::open_store(c.dir, c.database);
+		if (!store || !(*store)->publish_program(program, bench_now))
+			die("central set-up failed");
+	}
+	auto pids = start_servers(o, c, pki, ports);
+	Balancer lb(lb_port, ports);
+	const std::string tdir = o.dir + "/terminals-" + name;
+	run(fmt::format("rm -rf '{}' && cp -a '{}' '{}'", tdir, templates, tdir));
+	std::vector<std::unique_ptr<loy::Terminal>> ts;
+	for (const auto &id : ids) {
+		auto t = loy::Terminal::open(tdir + "/" + id);
+		if (!t)
+			die(t.status().message());
+		ts.push_back(std::move(t).value());
+	}
+	Outcome out;
+	std::atomic<size_t> next{0};
+	std::atomic<int> errors{0};
+	std::atomic<int64_t> busy{0};
+	std::mutex log;
+	auto t0 = Clock::now();
+	std::vector<std::thread> pool;
+	for (int w = 0; w < o.concurrency; w++)
+		pool.emplace_back([&] {
+			for (size_t i; (i = next++) < ts.size();) {
+				for (;;) {
+					int64_t wait_ms = 0;
+					auto r = loy::net::sync_terminal(*ts[i], [] { return bench_now; }, loy::net::Timeouts{},
+									 nullptr, &wait_ms);
+					if (r && r->acked_through == o.per_terminal)
+						break;
+					if (!r && wait_ms > 0) {
+						busy++;
+						std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+						continue;
+					}
+					errors++;
+					std::lock_guard<std::mutex> g(log);
+					std::fprintf(stderr, "  sync error: %s\n",
+						     r ? "not everything acknowledged" : r.status().message().c_str());
+					break;
+				}
+			}
+		});
+	for (auto &th : pool)
+		th.join();
+	out.seconds = seconds_since(t0);
+	out.errors = errors.load();
+	out.busy = busy.load();
+	stop_servers(pids);
+	out.wrong = wrong_balances(c, earned);
+	run(fmt::format("rm -rf '{}'", tdir));
+	return out;
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
-	std::string dir = "bench-data", program_path, database;
-	int big = 100000, terminals = 200, per_terminal = 500;
+	Options o;
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
-		if (a == "--dir" && i + 1 < argc)
-			dir = argv[++i];
-		else if (a == "--program" && i + 1 < argc)
-			program_path = argv[++i];
-		else if (a == "--entries" && i + 1 < argc)
-			big = std::atoi(argv[++i]);
-		else if (a == "--terminals" && i + 1 < argc)
-			terminals = std::atoi(argv[++i]);
-		else if (a == "--per-terminal" && i + 1 < argc)
-			per_terminal = std::atoi(argv[++i]);
-		else if (a == "--database" && i + 1 < argc)
-			database = argv[++i];
+		auto next = [&]() -> std::string {
+			if (i + 1 >= argc)
+				die(a + " needs a value");
+			return argv[++i];
+		};
+		if (a == "--dir")
+			o.dir = next();
+		else if (a == "--program")
+			o.program_path = next();
+		else if (a == "--entries")
+			o.big = std::stoi(next());
+		else if (a == "--terminals")
+			o.terminals = std::stoi(next());
+		else if (a == "--per-terminal")
+			o.per_terminal = std::stoi(next());
+		else if (a == "--concurrency")
+			o.concurrency = std::stoi(next());
+		else if (a == "--database")
+			o.database = next();
+		else if (a == "--central")
+			o.central = next();
 		else
-			die("usage: bench_sync --program FILE [--dir DIR] [--entries N] [--terminals N]");
+			die("usage: bench_sync --program FILE --central PATH [--dir DIR] [--database URI] [--entries N] "
+			    "[--terminals N] [--per-terminal N] [--concurrency N]");
 	}
-	if (program_path.empty())
-		die("--program FILE is required");
-	const std::string program = slurp(program_path);
-	dir += "/sync";
-	if (std::system(("rm -rf '" + dir + "'").c_str()) != 0)
-		die("cannot clear " + dir);
-	::mkdir(dir.substr(0, dir.rfind('/')).c_str(), 0700);
-	::mkdir(dir.c_str(), 0700);
+	if (o.program_path.empty() || o.central.empty())
+		die("--program FILE and --central PATH (loyalty-central) are required");
+	::signal(SIGPIPE, SIG_IGN);
+	const std::string program = slurp(o.program_path);
+	o.dir += "/sync";
+	run(fmt::format("rm -rf '{}' && mkdir -p '{}'", o.dir, o.dir));
+	std::vector<std::string> kinds{"sqlite"};
+	if (!o.database.empty())
+		kinds.push_back("postgresql");
 
-	std::vector<std::string> ids{"BIG"};
-	for (int i = 0; i < terminals; i++)
-		ids.push_back(fmt::format("T{:03}", i));
-	const std::string pki = dir + "/pki";
-	if (auto s = loy::net::make_test_pki(pki, ids, bench_now); !s)
+	std::vector<std::string> ids;
+	for (int i = 0; i < o.terminals; i++)
+		ids.push_back(fmt::format("T{:04}", i));
+	std::vector<std::string> all = ids;
+	all.push_back("BIG");
+	const std::string pki = o.dir + "/pki";
+	std::fprintf(stderr, "issuing %zu terminal certificates...\n", all.size());
+	if (auto s = loy::net::make_test_pki(pki, all, static_cast<int64_t>(std::time(nullptr))); !s)
 		die(s.message());
 
-	loy::central::ServeOptions o;
-	o.data_dir = dir + "/central";
-	o.database = database;
-	::mkdir(o.data_dir.c_str(), 0700);
-	o.host = "127.0.0.1";
-	o.identity = {slurp(pki + "/server.pem"), slurp(pki + "/server.key"), slurp(pki + "/ca.pem")};
-	{
-		auto store = loy::central::open_store(o.data_dir, o.database);
-		if (!store)
-			die("central set-up failed: " + store.status().message());
-		if (auto p = (*store)->publish_program(program, bench_now); !p)
-			die("central set-up failed: " + p.status().message());
+	std::printf("Sync benchmark (data in %s; %s)\n\n", o.dir.c_str(),
+		    o.database.empty() ? "SQLite only: no --database" : "SQLite and PostgreSQL");
+
+	// 1. One terminal.
+	std::fprintf(stderr, "filling one terminal with %d entries...\n", o.big);
+	std::map<int, int64_t> big_earned;
+	// Every terminal is set up with the balancer's address; each scenario
+	// puts a balancer there in front of its servers.
+	const uint16_t lb_port = free_port();
+	make_terminal(o.dir + "/BIG-template", pki, "BIG", lb_port, program, o.big, &big_earned);
+	std::map<std::string, double> one;
+	for (const auto &kind : kinds) {
+		Centre c = new_centre(o, kind, kind + "_one");
+		{
+			auto store = loy::central::open_store(c.dir, c.database);
+			if (!store || !(*store)->publish_program(program, bench_now))
+				die("central set-up failed");
+		}
+		const uint16_t port = free_port();
+		auto pids = start_servers(o, c, pki, {port});
+		Balancer lb(lb_port, {port});
+		run(fmt::format("rm -rf '{0}/BIG' && cp -a '{0}/BIG-template' '{0}/BIG'", o.dir));
+		auto t = loy::Terminal::open(o.dir + "/BIG");
+		if (!t)
+			die(t.status().message());
+		lb.reset();
+		auto t0 = Clock::now();
+		auto r = loy::net::sync_terminal(**t, [] { return bench_now; }, loy::net::Timeouts{}, nullptr);
+		const double secs = seconds_since(t0);
+		if (!r || r->acked_through != o.big)
+			die("one terminal's sync failed: " + (r ? std::string("not all acknowledged") : r.status().message()));
+		one[kind] = o.big / secs;
+		const double wire = static_cast<double>(lb.bytes()) / o.big;
+		stop_servers(pids);
+		const int wrong = wrong_balances(c, big_earned);
+		std::printf("  one terminal, %d entries, %-10s  %7.2f s  %8.0f entries/s  %6.0f bytes/entry on the "
+			    "wire (TLS)  wrong balances: %d\n",
+			    o.big, kind.c_str(), secs, one[kind], wire, wrong);
 	}
-	std::atomic<bool> stop{false};
-	std::atomic<uint16_t> port{0};
-	std::thread server([&] {
-		auto s = loy::central::serve(o, stop, [&](uint16_t p) { port.store(p); });
-		if (!s)
-			die(s.message());
-	});
-	while (port.load() == 0)
-		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	if (one.count("postgresql"))
+		std::printf("  PostgreSQL / SQLite, one terminal:            %.2f\n", one["postgresql"] / one["sqlite"]);
+	// What each encoding puts in an HTTP body, per entry, for these entries.
+	{
+		auto t = loy::Terminal::open(o.dir + "/BIG-template");
+		auto all_entries = (*t)->unacked(0, 500);
+		if (!all_entries)
+			die(all_entries.status().message());
+		double v1 = 0, v2 = 0;
+		for (const auto &e : *all_entries) {
+			v1 += static_cast<double>(
+				nlohmann::json{{"seq", e.seq}, {"hash", e.hash}, {"body", e.body}}.dump().size() + 1);
+			v2 += static_cast<double>(std::to_string(e.seq).size() + 1 + e.hash.size() + 1 + e.body.size() + 1);
+		}
+		const double n = static_cast<double>(all_entries->size());
+		std::printf("  push body per entry: version 1 %.0f bytes, version 2 %.0f bytes (%.0f%%), entry text "
+			    "%zu bytes\n",
+			    v1 / n, v2 / n, 100.0 * (v2 - v1) / v1,
+			    (*all_entries)[0].body.size());
+	}
 
-	std::printf("Sync benchmark (data in %s)\n\n", dir.c_str());
-	std::fprintf(stderr, "filling one terminal with %d entries...\n", big);
-	auto t = make_terminal(dir + "/BIG", pki, "BIG", port.load(), program, big);
-	std::string last_body;
-	auto t0 = Clock::now();
-	auto r = loy::net::sync_terminal(*t, [] { return bench_now; }, loy::net::Timeouts{}, nullptr);
-	double secs = seconds_since(t0);
-	if (!r)
-		die(r.status().message());
-	// Bytes of the pushes on the wire, rebuilt the way the client frames them.
-	auto all = t->unacked(0, static_cast<size_t>(big));
-	if (!all)
-		die(all.status().message());
-	size_t wire = 0;
-	for (const auto &e : *all)
-		wire += e.body.size() + e.hash.size() + 40; // JSON framing of one entry
-	wire += static_cast<size_t>((big + 499) / 500) * (300 + 120); // heads and answers per batch
-	std::printf("  one terminal, %d entries pushed            %8.2f s   %8.0f entries/s\n",
-		    big, secs, big / secs);
-	std::printf("  HTTP bytes on the wire per entry            %8.0f   (mean entry body %zu bytes)\n",
-		    static_cast<double>(wire) / big, (*all)[0].body.size());
-	t.reset();
-
-	std::fprintf(stderr, "filling %d terminals with %d entries each...\n", terminals, per_terminal);
-	std::vector<std::unique_ptr<loy::Terminal>> ts;
-	for (int i = 0; i < terminals; i++)
-		ts.push_back(make_terminal(dir + "/" + ids[static_cast<size_t>(i) + 1], pki,
-					   ids[static_cast<size_t>(i) + 1], port.load(), program, per_terminal));
-	std::atomic<int> errors{0};
-	std::vector<std::thread> clients;
-	t0 = Clock::now();
-	for (auto &term : ts)
-		clients.emplace_back([&, tp = term.get()] {
-			auto res = loy::net::sync_terminal(*tp, [] { return bench_now; }, loy::net::Timeouts{}, nullptr);
-			if (!res || res->acked_through != per_terminal) {
-				errors++;
-				if (!res)
-					std::fprintf(stderr, "  sync error: %s\n", res.status().message().c_str());
-			}
-		});
-	for (auto &c : clients)
-		c.join();
-	secs = seconds_since(t0);
-	std::printf("  %d terminals x %d entries at once           %8.2f s   %8.0f entries/s   errors: %d\n",
-		    terminals, per_terminal, secs, terminals * per_terminal / secs, errors.load());
-	stop.store(true);
-	server.join();
-	return errors.load() ? 1 : 0;
+	// 2. A chain's night.
+	std::fprintf(stderr, "filling %d terminals with %d entries each...\n", o.terminals, o.per_terminal);
+	const std::string templates = o.dir + "/terminals-template";
+	::mkdir(templates.c_str(), 0700);
+	std::map<int, int64_t> earned;
+	for (const auto &id : ids)
+		make_terminal(templates + "/" + id, pki, id, lb_port, program, o.per_terminal, &earned);
+	std::printf("\n  chain night: %d terminals x %d entries, at most %d syncing at once\n", o.terminals,
+		    o.per_terminal, o.concurrency);
+	std::map<std::string, double> rate;
+	int failures = 0;
+	for (const auto &kind : kinds)
+		for (int servers : kind == "sqlite" ? std::vector<int>{1} : std::vector<int>{1, 2}) {
+			Outcome r = chain_night(o, kind, servers, pki, program, templates, lb_port, ids, earned);
+			const double per_s = static_cast<double>(o.terminals) * o.per_terminal / r.seconds;
+			rate[fmt::format("{}{}", kind, servers)] = per_s;
+			failures += r.errors + r.wrong;
+			std::printf("  %-10s %d server%s  %7.2f s  %8.0f entries/s  errors: %d  503 answers: %lld  wrong "
+				    "balances: %d\n",
+				    kind.c_str(), servers, servers == 1 ? " " : "s", r.seconds, per_s, r.errors,
+				    static_cast<long long>(r.busy), r.wrong);
+		}
+	if (rate.count("postgresql2")) {
+		std::printf("  PostgreSQL 2 servers / 1 server:               %.2f\n", rate["postgresql2"] / rate["postgresql1"]);
+		std::printf("  PostgreSQL 2 servers / SQLite 1 server:        %.2f\n", rate["postgresql2"] / rate["sqlite1"]);
+	}
+	return failures ? 1 : 0;
 }

@@ -1761,6 +1761,38 @@ class RecoveryEdgeTest(RestoredLedgerCase):
             self.assertIs(t.status()["behind_centre"], False, "%s: a claim alone must not stop sales" % name)
             t.enroll(A)
 
+    def test_a_centre_of_protocol_1_gets_version_1_pushes(self):
+        """A terminal speaks version 2 first; a centre from before it
+        answers /v2/push with 404, and the sync goes on in version 1: every
+        entry arrives once, as it was hashed."""
+        c = self.new_central(terminals=("T1",))
+        held = {}
+
+        def handler(method, target, body):
+            if target.startswith("/v1/push"):
+                doc = json.loads(body)
+                for e in doc["entries"]:
+                    self.assertEqual(hashlib.sha256(e["body"].encode()).hexdigest(), e["hash"])
+                    held.setdefault(e["seq"], e["hash"])
+                top = max(held) if held else 0
+                return 200, {"acked_through": top, "hash": held.get(top, "0" * 64)}
+            if target.startswith("/v1/program"):
+                return 200, {"program": None}
+            if target.startswith("/v1/members"):
+                return 200, {"members": [], "watermark": 0, "more": False}
+            return 404, {"error": {"code": "not_found", "message": "no %s %s" % (method, target)}}
+        fake = FakeCentre(c, handler)
+        self.addCleanup(fake.close)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, fake.port)
+        t.ok("program", "load", self.program_path())
+        for i in range(3):
+            t.checkout(A, basket("R-%d" % i, [line("COF-01", "coffee", 1, 350)], at(10)))
+        self.assertEqual(t.sync()["pushed"], 3)
+        self.assertEqual(sorted(held), [1, 2, 3])
+        self.assertEqual(fake.count.get("/v2/push"), 1, fake.count)
+        self.assertEqual(t.status()["unsynced"], 0)
+
     def test_two_syncs_recovering_at_once(self):
         c, t = self.setup_terminal()
         copy = self.copy_ledger(t)

@@ -6,7 +6,7 @@ PostgreSQL (postgresql-15); as root (CI) the server runs as the unprivileged
 
 As a program, it runs one command with the server up:
 
-    tests/support/postgresql.py -- COMMAND ARGS...
+    tests/support/postgresql.py [--durable] -- COMMAND ARGS...
 
 and passes it LOYALTY_TEST_POSTGRESQL, a connection URI of the server's
 `postgres` database (trust authentication on loopback, user postgres). The
@@ -16,6 +16,8 @@ exit code is the command's. As a module: Server(), .start(), .uri(db),
 fsync is off (the tests' machine does not lose power; an immediate stop or a
 SIGKILL of a backend loses nothing that fsync would keep), synchronous_commit
 stays on: a commit that returned is in the WAL, the fault tests rely on it.
+--durable turns fsync and full-page writes on, as a production server has
+them (the benchmarks).
 """
 
 import glob
@@ -127,11 +129,12 @@ class Server:
 
 
 def main(argv):
-    if "--" not in argv:
-        print("usage: postgresql.py -- COMMAND ARGS...", file=sys.stderr)
+    if "--" not in argv or any(a != "--durable" for a in argv[:argv.index("--")]):
+        print("usage: postgresql.py [--durable] -- COMMAND ARGS...", file=sys.stderr)
         return 2
     cmd = argv[argv.index("--") + 1:]
-    with Server() as pg:
+    durable = "--durable" in argv[:argv.index("--")]
+    with Server(settings={"fsync": "on", "full_page_writes": "on"} if durable else None) as pg:
         env = dict(os.environ, LOYALTY_TEST_POSTGRESQL=pg.uri())
         proc = subprocess.Popen(cmd, env=env)
         try:
