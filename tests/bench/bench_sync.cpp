@@ -12,6 +12,7 @@
 // threads, each its own ledger on disk.
 // Run: tests/bench/run.sh (which starts PostgreSQL with fsync on).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -35,6 +36,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/crypto.hpp"
 #include "central/pki.hpp"
 #include "central/sql.hpp"
 #include "central/store.hpp"
@@ -221,6 +223,27 @@ Centre new_centre(const Options &o, const std::string &kind, const std::string &
 	return c;
 }
 
+// The chain's token key is the one the bench's PKI gave the terminals:
+// put where the centre keeps it (store.hpp, token_key) before it makes one.
+void adopt_token_key(const Centre &c, const std::string &pki)
+{
+	auto key = loy::crypto::read_key_file(pki + "/token.key");
+	if (!key)
+		die(key.status().message());
+	if (c.database.empty()) {
+		if (auto s = loy::crypto::write_key_file(c.dir + "/token.key", *key); !s)
+			die(s.message());
+		return;
+	}
+	auto store = loy::central::open_store(c.dir, c.database); // the schema
+	if (!store)
+		die(store.status().message());
+	auto conn = loy::central::sql::open_postgresql(c.database);
+	if (!conn || !(*conn)->exec("INSERT INTO meta (key, value) VALUES ('token_key', ?1)",
+				    {loy::crypto::to_hex(key->data(), key->size())}))
+		die("cannot set the token key");
+}
+
 // `count` loyalty-central serve processes on the centre, listening.
 std::vector<pid_t> start_servers(const Options &o, const Centre &c, const std::string &pki,
 				 const std::vector<uint16_t> &ports)
@@ -236,8 +259,15 @@ std::vector<pid_t> start_servers(const Options &o, const Centre &c, const std::s
 		for (auto &a : args)
 			argv.push_back(a.data());
 		argv.push_back(nullptr);
+		// Each server's log in the centre's dir.
+		posix_spawn_file_actions_t files;
+		posix_spawn_file_actions_init(&files);
+		const std::string log = fmt::format("{}/serve-{}.log", c.dir, port);
+		posix_spawn_file_actions_addopen(&files, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		pid_t pid = 0;
-		if (posix_spawn(&pid, o.central.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+		const int rc = posix_spawn(&pid, o.central.c_str(), &files, nullptr, argv.data(), environ);
+		posix_spawn_file_actions_destroy(&files);
+		if (rc != 0)
 			die("cannot start " + o.central);
 		pids.push_back(pid);
 	}
@@ -334,6 +364,7 @@ Outcome chain_night(const Options &o, const std::string &kind, int servers, cons
 	std::vector<uint16_t> ports;
 	for (int i = 0; i < servers; i++)
 		ports.push_back(free_port());
+	adopt_token_key(c, pki);
 	{
 		auto store = loy::central::open_store(c.dir, c.database);
 		if (!store || !(*store)->publish_program(program, bench_now))
@@ -455,6 +486,7 @@ int main(int argc, char **argv)
 	std::map<std::string, double> one;
 	for (const auto &kind : kinds) {
 		Centre c = new_centre(o, kind, kind + "_one");
+		adopt_token_key(c, pki);
 		{
 			auto store = loy::central::open_store(c.dir, c.database);
 			if (!store || !(*store)->publish_program(program, bench_now))
