@@ -68,12 +68,6 @@ public:
 		return st.value().run();
 	}
 
-	Status exec_many(std::string_view sql, const std::vector<Params> &rows) override
-	{
-		for (const auto &p : rows)
-			LOY_TRY(exec(sql, p));
-		return Status::ok();
-	}
 
 	Status insert_many(std::string_view table, const std::vector<std::string_view> &columns,
 			   const std::vector<Params> &rows, std::string_view on_conflict) override
@@ -83,8 +77,8 @@ public:
 			names += fmt::format("{}{}", i ? ", " : "", columns[i]);
 			values += fmt::format("{}?{}", i ? ", " : "", i + 1);
 		}
-		return exec_many(fmt::format("INSERT INTO {} ({}) VALUES ({}) {}", table, names, values, on_conflict),
-				 rows);
+		return each_row(fmt::format("INSERT INTO {} ({}) VALUES ({}) {}", table, names, values, on_conflict),
+				rows);
 	}
 
 	Status update_many(std::string_view table, const std::vector<std::string_view> &keys,
@@ -95,7 +89,7 @@ public:
 			set += fmt::format("{}{} = ?{}", i ? ", " : "", sets[i], keys.size() + i + 1);
 		for (size_t i = 0; i < keys.size(); i++)
 			where += fmt::format("{}{} = ?{}", i ? " AND " : "", keys[i], i + 1);
-		return exec_many(fmt::format("UPDATE {} SET {} WHERE {}", table, set, where), rows);
+		return each_row(fmt::format("UPDATE {} SET {} WHERE {}", table, set, where), rows);
 	}
 
 	Status script(std::string_view sql) override { return db_.exec(std::string(sql).c_str()); }
@@ -104,6 +98,15 @@ public:
 	void rollback() noexcept override { db_.rollback(); }
 
 private:
+	// One prepared statement run once a row: in-process, it costs what
+	// one statement with every row would.
+	Status each_row(std::string_view sql, const std::vector<Params> &rows)
+	{
+		for (const auto &p : rows)
+			LOY_TRY(exec(sql, p));
+		return Status::ok();
+	}
+
 	Result<db::Stmt> prepared(std::string_view sql, const Params &params)
 	{
 		auto st = db_.prepare(sql);

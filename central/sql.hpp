@@ -91,9 +91,6 @@ public:
 
 	virtual Result<Rows> query(std::string_view sql, const Params &params = {}) = 0;
 	virtual Status exec(std::string_view sql, const Params &params = {}) = 0;
-	// The same statement once for each parameter set, in order, stopping at
-	// the first failure: PostgreSQL sends them all in one pipeline.
-	virtual Status exec_many(std::string_view sql, const std::vector<Params> &rows) = 0;
 	// Rows into `table`, each a value per column in order; `on_conflict`
 	// ends the statement ("ON CONFLICT (token) DO NOTHING"), or "".
 	// PostgreSQL takes them all in one statement (unnest of one array a

@@ -1,7 +1,7 @@
 // The centre's SQL connection over PostgreSQL (libpq): statements prepared
 // once per connection, values as text, parameters typed (bigint, text and
-// their arrays) so that the server never has to guess; exec_many() sends
-// its statements in pipeline mode, one round trip for a batch's rows.
+// their arrays) so that the server never has to guess; a batch's rows in
+// one statement each: COPY for inserts, unnest() of arrays for the rest.
 #include "central/sql.hpp"
 
 #include <map>
@@ -15,10 +15,6 @@ namespace {
 
 // The types of pg_type a parameter is sent as.
 constexpr Oid int8_oid = 20, text_oid = 25, int8_array_oid = 1016, text_array_oid = 1009;
-// Statements sent in one pipeline before their results are read: the
-// results of as many must fit the socket's buffers, or both ends would wait
-// on each other (libpq's blocking mode).
-constexpr size_t pipeline_chunk = 256;
 
 Oid type_of(const Param &p)
 {
@@ -195,18 +191,6 @@ public:
 		return rows ? Status::ok() : rows.status();
 	}
 
-	Status exec_many(std::string_view sql, const std::vector<Params> &rows) override
-	{
-		if (rows.empty())
-			return Status::ok();
-		auto name = prepared(sql, rows.front());
-		if (!name)
-			return name.status();
-		for (size_t from = 0; from < rows.size(); from += pipeline_chunk)
-			LOY_TRY(pipeline(*name, rows, from, std::min(rows.size(), from + pipeline_chunk)));
-		return Status::ok();
-	}
-
 	Status insert_many(std::string_view table, const std::vector<std::string_view> &columns,
 			   const std::vector<Params> &rows, std::string_view on_conflict) override
 	{
@@ -323,43 +307,6 @@ private:
 			return s;
 		prepared_.emplace(std::move(key), name);
 		return name;
-	}
-
-	Status pipeline(const std::string &name, const std::vector<Params> &rows, size_t from, size_t to)
-	{
-		if (!PQenterPipelineMode(pg_))
-			return failure("pipeline");
-		Status first = Status::ok();
-		for (size_t i = from; i < to; i++) {
-			Values v = values_of(rows[i]);
-			if (!PQsendQueryPrepared(pg_, name.c_str(), static_cast<int>(rows[i].size()), v.ptrs.data(),
-						 nullptr, nullptr, 0)) {
-				first = failure("pipeline send");
-				break;
-			}
-		}
-		if (!PQpipelineSync(pg_) && first)
-			first = failure("pipeline sync");
-		// Every result up to the sync is read, the first failure kept.
-		for (bool synced = false; !synced;) {
-			PGresult *r = PQgetResult(pg_);
-			if (!r) {
-				if (PQstatus(pg_) != CONNECTION_OK) {
-					if (first)
-						first = failure("pipeline");
-					break;
-				}
-				continue; // the end of one statement's results
-			}
-			const auto st = PQresultStatus(r);
-			if (st == PGRES_PIPELINE_SYNC)
-				synced = true;
-			else if (st != PGRES_PIPELINE_ABORTED && first)
-				first = check(r, "pipeline");
-			PQclear(r);
-		}
-		PQexitPipelineMode(pg_);
-		return first;
 	}
 
 	// Rows in COPY's text format: tab between columns, \N for NULL, and

@@ -6,10 +6,11 @@
 // touches (the terminal's row, then its members' rows in token order, so
 // that two pushes never wait on each other in a cycle), apply the entries
 // in memory one after the other (the rules below), and write what changed
-// in a few statements (pipelined on PostgreSQL). Member change numbers, the
-// watermark terminals pull by, are taken last, under one counter row held
-// to the commit: they become visible in the order they were given, so a
-// terminal's watermark never passes a change still being written.
+// in a few set statements (COPY and unnest on PostgreSQL). Member change
+// numbers, the watermark terminals pull by, are taken last, under one
+// counter row held to the commit: they become visible in the order they
+// were given, so a terminal's watermark never passes a change still being
+// written.
 #include "central/store.hpp"
 
 #include <sys/stat.h>

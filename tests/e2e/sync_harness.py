@@ -114,62 +114,17 @@ class Run:
         return json.loads(self.out)
 
 
-class CuttingProxy:
-    """A TCP forwarder between a terminal and a server that drops the
-    connection, once, at the first chunk the terminal sends after `cut()`
-    says so: a link lost in the middle of a sync."""
+class Forwarder:
+    """A TCP forwarder on a loopback port: each connection goes to the next
+    upstream port in turn that accepts it (one that does not is passed
+    over). With `cut`, it drops a connection, once, at the first chunk the
+    terminal sends after cut() says so."""
 
-    def __init__(self, upstream_port, cut):
-        self.up = upstream_port
-        self.cut = cut
-        self.cuts = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.sock.listen(8)
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-                u = socket.create_connection(("127.0.0.1", self.up))
-            except OSError:
-                return
-            threading.Thread(target=self._pipe, args=(c, u, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(u, c, False), daemon=True).start()
-
-    def _pipe(self, a, b, from_terminal):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                if from_terminal and self.cuts == 0 and self.cut():
-                    self.cuts += 1
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for x in (a, b):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.sock.close()
-
-
-class Balancer:
-    """A TCP load balancer in front of several servers: each connection goes
-    to the next upstream in turn that accepts it (a dead one is passed
-    over), as a chain's balancer spreads terminals over stateless centres."""
-
-    def __init__(self, upstream_ports):
+    def __init__(self, upstream_ports, cut=None):
         self.ups = list(upstream_ports)
         self.next = 0
+        self.cut = cut
+        self.cuts = 0
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -182,7 +137,9 @@ class Balancer:
             port = self.ups[self.next % len(self.ups)]
             self.next += 1
             try:
-                return socket.create_connection(("127.0.0.1", port), timeout=5)
+                u = socket.create_connection(("127.0.0.1", port), timeout=5)
+                u.settimeout(None)
+                return u
             except OSError:
                 continue
         return None
@@ -197,16 +154,17 @@ class Balancer:
             if u is None:
                 c.close()
                 continue
-            u.settimeout(None)
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(u, c, False), daemon=True).start()
 
-    @staticmethod
-    def _pipe(a, b):
+    def _pipe(self, a, b, from_terminal):
         try:
             while True:
                 d = a.recv(65536)
                 if not d:
+                    break
+                if from_terminal and self.cut is not None and self.cuts == 0 and self.cut():
+                    self.cuts += 1
                     break
                 b.sendall(d)
         except OSError:
@@ -220,6 +178,23 @@ class Balancer:
 
     def close(self):
         self.sock.close()
+
+
+class CuttingProxy(Forwarder):
+    """Between a terminal and a server: a link lost in the middle of a sync,
+    once, when `cut()` says so."""
+
+    def __init__(self, upstream_port, cut):
+        super().__init__([upstream_port], cut)
+
+
+class Balancer(Forwarder):
+    """A TCP load balancer in front of several servers, as a chain's spreads
+    terminals over stateless centres: each connection to the next server in
+    turn, a dead one passed over."""
+
+    def __init__(self, upstream_ports):
+        super().__init__(upstream_ports)
 
 
 class FakeCentre:
