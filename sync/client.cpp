@@ -497,9 +497,10 @@ Result<SyncReport> sync_terminal(Terminal &t, const std::function<int64_t()> &cl
 			return e.body.find('\n') != std::string::npos;
 		});
 		int http = 0;
-		auto answer = lean ? call(s, *ep, "POST", "/v2/push", push_v2(*settings, *batch, clock()), &http, busy_ms,
-					Encoding::batch)
-				   : call(s, *ep, "POST", "/v1/push", push_v1(*settings, *batch, clock()), &http, busy_ms);
+		auto answer = lean ? call(s, *ep, "POST", "/v2/push", push_v2(*settings, *batch, clock()), &http,
+					  busy_ms, Encoding::batch)
+				   : call(s, *ep, "POST", "/v1/push", push_v1(*settings, *batch, clock()), &http,
+					  busy_ms);
 		// A centre from before protocol 2 knows no /v2/push: this sync
 		// goes on in version 1, this batch again.
 		if (!answer && lean && http == 404) {
