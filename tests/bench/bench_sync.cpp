@@ -473,6 +473,7 @@ int main(int argc, char **argv)
 	if (auto s = loy::net::make_test_pki(pki, all, static_cast<int64_t>(std::time(nullptr))); !s)
 		die(s.message());
 
+	std::setvbuf(stdout, nullptr, _IOLBF, 0); // figures as they come
 	std::printf("Sync benchmark (data in %s; %s)\n\n", o.dir.c_str(),
 		    o.database.empty() ? "SQLite only: no --database" : "SQLite and PostgreSQL");
 
