@@ -34,6 +34,12 @@ std::string in_list(Dialect d, int n)
 					: fmt::format("IN (SELECT value FROM json_each(?{}))", n);
 }
 
+std::string list_table(Dialect d, int n)
+{
+	return d == Dialect::postgresql ? fmt::format("unnest(?{}) AS list(value)", n)
+					: fmt::format("json_each(?{}) AS list", n);
+}
+
 const char *for_update(Dialect d) { return d == Dialect::postgresql ? " FOR UPDATE" : ""; }
 
 namespace {

@@ -119,6 +119,9 @@ public:
 
 // `column IN` the list bound at parameter n.
 std::string in_list(Dialect d, int n);
+// The list bound at parameter n as a table, `list`, of one column, `value`
+// (FROM list_table(d, n)).
+std::string list_table(Dialect d, int n);
 // Row locks on what a SELECT reads, until the transaction ends (PostgreSQL;
 // SQLite's writer holds the whole database already).
 const char *for_update(Dialect d);

@@ -163,7 +163,24 @@ UPDATE members SET
 	points = coalesce((SELECT sum(remaining) FROM lots WHERE lots.token = members.token), 0),
 	spend = coalesce((SELECT sum(eligible) FROM receipts WHERE receipts.token = members.token), 0);
 )sql";
-const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5};
+// Version 6: what a pull tells of a member read without its history:
+// each member's eligible spend a UTC day (the qualifying window is whole
+// days but for the one it starts in), its live lots by expiry and by
+// availability (a lot spent to 0 is history).
+const char *const sqlite_v6 = R"sql(
+CREATE TABLE spend_days (
+	token TEXT NOT NULL,
+	day INTEGER NOT NULL,
+	eligible INTEGER NOT NULL,
+	PRIMARY KEY (token, day)
+) WITHOUT ROWID;
+INSERT INTO spend_days SELECT token, CASE WHEN at_utc >= 0 THEN at_utc / 86400 ELSE (at_utc + 1) / 86400 - 1 END,
+	sum(eligible) FROM receipts GROUP BY 1, 2;
+DROP INDEX lots_by_member;
+CREATE INDEX lots_by_member ON lots (token, expires_at) WHERE remaining > 0;
+CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0;
+)sql";
+const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -252,7 +269,21 @@ UPDATE members SET
 	points = coalesce((SELECT sum(remaining) FROM lots WHERE lots.token = members.token), 0),
 	spend = coalesce((SELECT sum(eligible) FROM receipts WHERE receipts.token = members.token), 0);
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2};
+// Version 3: as SQLite's version 6.
+const char *const postgresql_v3 = R"sql(
+CREATE TABLE spend_days (
+	token TEXT COLLATE "C" NOT NULL,
+	day BIGINT NOT NULL,
+	eligible BIGINT NOT NULL,
+	PRIMARY KEY (token, day)
+);
+INSERT INTO spend_days SELECT token, CASE WHEN at_utc >= 0 THEN at_utc / 86400 ELSE (at_utc + 1) / 86400 - 1 END,
+	sum(eligible) FROM receipts GROUP BY 1, 2;
+DROP INDEX lots_by_member;
+CREATE INDEX lots_by_member ON lots (token, expires_at) WHERE remaining > 0;
+CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0;
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -261,6 +292,10 @@ constexpr int64_t sweep_lock = 0x6c6f79616c747932;
 Status bad(Code code, std::string msg) { return Status(code, std::move(msg)); }
 
 std::string utc_date(int64_t utc) { return format_date(Timestamp{utc, 0}.local_date()); }
+
+// The UTC day of a moment (days since 1970-01-01, rounded down), as
+// spend_days keys it.
+int64_t utc_day(int64_t utc) { return utc >= 0 ? utc / day_s : (utc + 1) / day_s - 1; }
 
 // A batch's view of what it touches (file header), read under lock and
 // written back when every entry applied.
@@ -299,6 +334,7 @@ struct Batch {
 	std::map<std::string, Member> members;
 	std::vector<Lot> lots;
 	std::map<std::string, Receipt> receipts; // this terminal's, by receipt id
+	std::map<std::pair<std::string, int64_t>, int64_t> spend_days; // (token, UTC day): eligible added
 	int64_t touches = 0;
 };
 
@@ -806,6 +842,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			x.expires_at = expires;
 			x.is_new = true;
 			m.spend += x.eligible;
+			b.spend_days[{token, utc_day(at)}] += x.eligible;
 			b.receipts.emplace(receipt, x);
 			LOY_TRY(consume(b, m, x.redeemed, at));
 			// Without pending_days the points are available at once, even on
@@ -832,6 +869,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			x.returned += returned;
 			x.changed = true;
 			m.spend -= spend_reversed;
+			b.spend_days[{token, utc_day(x.at_utc)}] -= spend_reversed;
 			if (x.eligible < 0)
 				return bad(Code::bad_argument,
 					   fmt::format("entry {}: refunds more spend than receipt {} of this member had",
@@ -925,6 +963,12 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 				inserts));
 	LOY_TRY(c_->update_many("receipts", {"terminal_id", "receipt_id"}, {"eligible", "reversed", "returned"},
 				updates));
+	inserts.clear();
+	for (const auto &[key, eligible] : b.spend_days)
+		if (eligible != 0)
+			inserts.push_back({key.first, key.second, eligible});
+	LOY_TRY(c_->insert_many("spend_days", {"token", "day", "eligible"}, inserts,
+				"ON CONFLICT (token, day) DO UPDATE SET eligible = spend_days.eligible + excluded.eligible"));
 	// The members touched, in the order of their last change in the batch.
 	std::vector<std::pair<int64_t, const std::string *>> touched;
 	for (const auto &[token, m] : b.members)
@@ -1256,12 +1300,16 @@ Status SqlStore::sweep(int64_t now)
 
 Result<std::vector<MemberInfo>> SqlStore::member_info(const std::vector<std::string> &tokens, int64_t now)
 {
+	// Read off the member's row and a few index entries each, never its
+	// history (a pull asks this of every member changed): points held on
+	// the row less those pending or expired but not yet swept, the next
+	// expiry one index entry, the qualifying spend a sum of days.
 	std::map<std::string, MemberInfo> found;
 	for (const auto &t : tokens)
 		found[t].token = t;
 	const Param list = Param::list(tokens);
-	std::map<std::string, int64_t> debts;
-	auto ms = c_->query(fmt::format("SELECT token, masked, blocked, debt, change FROM members WHERE token {}", in(1)),
+	auto ms = c_->query(fmt::format("SELECT token, masked, blocked, points - debt, change FROM members WHERE token {}",
+					in(1)),
 			    {list});
 	if (!ms)
 		return ms.status();
@@ -1270,39 +1318,52 @@ Result<std::vector<MemberInfo>> SqlStore::member_info(const std::vector<std::str
 		m.known = true;
 		m.masked = ms->text(r, 1);
 		m.blocked = ms->int64(r, 2) != 0;
-		debts[m.token] = ms->int64(r, 3);
+		m.balance = ms->int64(r, 3);
 		m.change = ms->int64(r, 4);
 	}
-	auto ls = c_->query(fmt::format("SELECT token, sum(CASE WHEN available_at <= ?2 THEN remaining ELSE 0 END), "
-					"sum(CASE WHEN available_at > ?2 THEN remaining ELSE 0 END), min(expires_at) "
-					"FROM lots WHERE token {} AND remaining > 0 AND (expires_at IS NULL OR "
-					"expires_at > ?2) GROUP BY token",
+	auto ls = c_->query(fmt::format("SELECT token, 1, sum(remaining) FROM lots WHERE token {0} AND remaining > 0 "
+					"AND available_at > ?2 AND (expires_at IS NULL OR expires_at > ?2) GROUP BY token "
+					"UNION ALL SELECT token, 0, sum(remaining) FROM lots WHERE token {0} AND "
+					"remaining > 0 AND expires_at <= ?2 GROUP BY token",
 					in(1)),
 			    {list, now});
 	if (!ls)
 		return ls.status();
 	for (size_t r = 0; r < ls->size(); r++) {
 		MemberInfo &m = found[ls->text(r, 0)];
-		m.balance = ls->int64(r, 1);
-		m.pending = ls->int64(r, 2);
-		if (!ls->is_null(r, 3))
-			m.next_expiry = utc_date(ls->int64(r, 3));
+		const int64_t points = ls->int64(r, 2);
+		m.balance -= points;
+		if (ls->int64(r, 1) == 1)
+			m.pending += points;
 	}
-	auto ss = c_->query(fmt::format("SELECT token, sum(eligible) FROM receipts WHERE token {} AND at_utc > ?2 "
-					"GROUP BY token",
+	auto xs = c_->query(fmt::format("SELECT list.value, (SELECT expires_at FROM lots WHERE lots.token = list.value "
+					"AND remaining > 0 AND expires_at > ?2 ORDER BY expires_at LIMIT 1) FROM {}",
+					sql::list_table(c_->dialect(), 1)),
+			    {list, now});
+	if (!xs)
+		return xs.status();
+	for (size_t r = 0; r < xs->size(); r++)
+		if (!xs->is_null(r, 1))
+			found[xs->text(r, 0)].next_expiry = utc_date(xs->int64(r, 1));
+	// The window's whole days from spend_days, the day it starts in from
+	// that day's receipts.
+	const int64_t from = now - qualifying_window_days * day_s;
+	const int64_t first_day = utc_day(from);
+	auto ss = c_->query(fmt::format("SELECT token, sum(eligible) FROM spend_days WHERE token {0} AND day > ?2 "
+					"GROUP BY token UNION ALL SELECT token, sum(eligible) FROM receipts WHERE token {0} "
+					"AND at_utc > ?3 AND at_utc < ?4 GROUP BY token",
 					in(1)),
-			    {list, now - qualifying_window_days * day_s});
+			    {list, first_day, from, (first_day + 1) * day_s});
 	if (!ss)
 		return ss.status();
 	for (size_t r = 0; r < ss->size(); r++)
-		found[ss->text(r, 0)].qualifying_spend = ss->int64(r, 1);
+		found[ss->text(r, 0)].qualifying_spend += ss->int64(r, 1);
 	auto p = current_program();
 	if (!p)
 		return p.status();
 	std::vector<MemberInfo> out;
 	for (const auto &t : tokens) {
 		MemberInfo m = found[t];
-		m.balance -= debts[t];
 		if (*p)
 			m.tier = (*p)->tier_for(m.qualifying_spend).name;
 		out.push_back(std::move(m));

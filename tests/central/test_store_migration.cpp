@@ -69,6 +69,7 @@ TEST_CASE("a version 1 centre migrates to the current schema and keeps its data"
 					  "DROP TABLE counters;"
 					  "ALTER TABLE members DROP COLUMN points;"
 					  "ALTER TABLE members DROP COLUMN spend;"
+					  "DROP TABLE spend_days; DROP INDEX lots_pending;"
 					  "PRAGMA user_version = 1;");
 
 	auto s = loy::central::open_store(tmp.path());
@@ -107,7 +108,7 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 					  "ALTER TABLE terminals DROP COLUMN last_refusal; "
 					  "ALTER TABLE terminals DROP COLUMN last_refusal_at; DROP TABLE counters; "
 					  "ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
-					  "PRAGMA user_version = 2;");
+					  "DROP TABLE spend_days; DROP INDEX lots_pending; PRAGMA user_version = 2;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
 	REQUIRE(s);
@@ -169,7 +170,8 @@ TEST_CASE("a version 3 centre gains counters that go on from its members' and lo
 	exec(tmp.path() + "/central.db", "UPDATE members SET change = 41; DROP TABLE counters; "
 					  "ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 					  "INSERT INTO lots (id, token, store, available_at, points, remaining) "
-					  "SELECT 7, token, 'S1', 0, 5, 5 FROM members; PRAGMA user_version = 3;");
+					  "SELECT 7, token, 'S1', 0, 5, 5 FROM members; DROP TABLE spend_days; "
+					  "DROP INDEX lots_pending; PRAGMA user_version = 3;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
 	REQUIRE(s);

@@ -290,6 +290,78 @@ TEST_CASE("stores: a push in either encoding is the same push; version 2's lines
 	}
 }
 
+// A checkout of `eligible` spend at `at`, its points available and expiring
+// as given.
+void checkout_at(Chain &c, const std::string &token, const std::string &receipt, int64_t at, int64_t available,
+		 std::optional<int64_t> expires, int64_t eligible, int64_t earned)
+{
+	c.add("checkout", token, receipt,
+	      Json{{"at_utc", at},
+		   {"available_at", available},
+		   {"expires_at", expires ? Json(*expires) : Json(nullptr)},
+		   {"receipt", {{"eligible", eligible}, {"earned", earned}, {"redeemed", 0}}}},
+	      earned);
+}
+
+TEST_CASE("stores: a member's figures at their edges: the qualifying window's first second, pending and "
+	  "expiring points, swept or not")
+{
+	const int64_t day = 86400, window = loy::central::qualifying_window_days * day;
+	const int64_t from = now - window; // the window is (from, now]
+	const int64_t next_day = (from / day + 1) * day;
+	REQUIRE(from % day != 0); // the window starts inside a day: both parts are read
+	for (const auto &kind : kinds()) {
+		INFO(kind);
+		Place p(kind);
+		auto s = p.open();
+		auto key = s->token_key();
+		REQUIRE(key);
+		const std::string card = "4111111111111111";
+		const std::string token = loy::crypto::to_hex(loy::crypto::hmac_sha256(*key, card));
+		Chain c{"T1"};
+		checkout_at(c, token, "R-day-before", from - day, 0, std::nullopt, 10000, 1);
+		checkout_at(c, token, "R-window-start", from, 0, std::nullopt, 1000, 2);
+		checkout_at(c, token, "R-first-second", from + 1, 0, std::nullopt, 200, 3);
+		checkout_at(c, token, "R-next-day", next_day, 0, std::nullopt, 30, 4);
+		checkout_at(c, token, "R-pending", now - 3600, now + day, now + 10 * day, 4, 7);
+		checkout_at(c, token, "R-expiring", now - 7200, 0, now + 100, 0, 5);
+		c.add("refund", token, "R-first-second",
+		      Json{{"reversed", 1}, {"returned", 0}, {"spend_reversed", 50}}, -1);
+		REQUIRE(s->push("T1", "S1", "", c.entries, now, now));
+
+		auto member = [&](int64_t at) {
+			auto page = s->members_after(0, loy::central::members_page_max, at);
+			REQUIRE(page);
+			REQUIRE(page->members.size() == 1);
+			return page->members[0];
+		};
+		auto m = member(now);
+		CHECK(m.qualifying_spend == 150 + 30 + 4);
+		CHECK(m.balance == 1 + 2 + 3 - 1 + 4 + 5);
+		CHECK(m.pending == 7);
+		CHECK(m.next_expiry == std::optional<std::string>("2026-11-18"));
+		// Past R-expiring's last second, before any sweep: the balance
+		// leaves its points out already.
+		auto b = s->balance(card, now + 100);
+		REQUIRE(b);
+		CHECK(b->member.balance == 1 + 2 + 3 - 1 + 4);
+		// A second past the window's start, R-first-second is out of it.
+		m = member(now + 1);
+		CHECK(m.qualifying_spend == 30 + 4);
+		// Swept (a pull sweeps first): the same figures.
+		m = member(now + 100);
+		CHECK(m.balance == 1 + 2 + 3 - 1 + 4);
+		CHECK(m.next_expiry == std::optional<std::string>("2026-11-28"));
+		// The pending points come in a day later, and go 10 days after.
+		m = member(now + day);
+		CHECK(m.pending == 0);
+		CHECK(m.balance == 1 + 2 + 3 - 1 + 4 + 7);
+		m = member(now + 10 * day);
+		CHECK(m.balance == 1 + 2 + 3 - 1 + 4);
+		CHECK(!m.next_expiry);
+	}
+}
+
 TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one is refused")
 {
 	for (const auto &kind : kinds()) {
@@ -312,9 +384,10 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			REQUIRE(rows->size() == 1);
 			return rows->int64(0, 0);
 		};
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 2);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 3);
 		// What version 1 had: no members' totals.
 		REQUIRE(db.script("ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
+				  "DROP TABLE spend_days; DROP INDEX lots_pending; "
 				  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
 		{
 			auto s = p.open(); // migrates, back-filling the totals from lots and receipts
@@ -323,9 +396,10 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			auto again = p.open();
 			auto third = p.open();
 		}
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 2);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 3);
 		CHECK(scalar("SELECT points FROM members") == 15);
 		CHECK(scalar("SELECT spend FROM members") == 150);
+		CHECK(scalar("SELECT sum(eligible) FROM spend_days") == 150);
 		// A database of a newer program is left alone.
 		REQUIRE(db.script("UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
 		auto refused = loy::central::open_store(p.dir.path(), p.database);
