@@ -165,8 +165,10 @@ UPDATE members SET
 )sql";
 // Version 6: what a pull tells of a member read without its history:
 // each member's eligible spend a UTC day (the qualifying window is whole
-// days but for the one it starts in), its live lots by expiry and by
-// availability (a lot spent to 0 is history).
+// days but for the one it starts in), its live lots by expiry and its
+// pending ones by availability (a lot spent to 0 is history; one
+// available at once, available_at 0, is never pending). Lots are no
+// longer looked up by receipt: that index only cost each insert.
 const char *const sqlite_v6 = R"sql(
 CREATE TABLE spend_days (
 	token TEXT NOT NULL,
@@ -178,7 +180,10 @@ INSERT INTO spend_days SELECT token, CASE WHEN at_utc >= 0 THEN at_utc / 86400 E
 	sum(eligible) FROM receipts GROUP BY 1, 2;
 DROP INDEX lots_by_member;
 CREATE INDEX lots_by_member ON lots (token, expires_at) WHERE remaining > 0;
-CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0;
+DROP INDEX lots_by_receipt;
+DROP INDEX lots_by_available;
+CREATE INDEX lots_by_available ON lots (available_at) WHERE remaining > 0 AND available_at > 0;
+CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0 AND available_at > 0;
 )sql";
 const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6};
 
@@ -281,7 +286,10 @@ INSERT INTO spend_days SELECT token, CASE WHEN at_utc >= 0 THEN at_utc / 86400 E
 	sum(eligible) FROM receipts GROUP BY 1, 2;
 DROP INDEX lots_by_member;
 CREATE INDEX lots_by_member ON lots (token, expires_at) WHERE remaining > 0;
-CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0;
+DROP INDEX lots_by_receipt;
+DROP INDEX lots_by_available;
+CREATE INDEX lots_by_available ON lots (available_at) WHERE remaining > 0 AND available_at > 0;
+CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0 AND available_at > 0;
 )sql";
 const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3};
 // Taken by whichever centre migrates, so that servers started together
@@ -1270,6 +1278,7 @@ Status SqlStore::sweep(int64_t now)
 	// already. Availability is looked for in (last sweep, now] only.
 	// Two selects, each on its index (one with OR scans every lot).
 	auto due = c_->query("SELECT token FROM lots WHERE available_at > ?1 AND available_at <= ?2 AND remaining > 0 "
+			     "AND available_at > 0 "
 			     "UNION SELECT token FROM lots WHERE remaining > 0 AND expires_at <= ?2",
 			     {*last, now});
 	if (!due)
@@ -1322,7 +1331,8 @@ Result<std::vector<MemberInfo>> SqlStore::member_info(const std::vector<std::str
 		m.change = ms->int64(r, 4);
 	}
 	auto ls = c_->query(fmt::format("SELECT token, 1, sum(remaining) FROM lots WHERE token {0} AND remaining > 0 "
-					"AND available_at > ?2 AND (expires_at IS NULL OR expires_at > ?2) GROUP BY token "
+					"AND available_at > ?2 AND available_at > 0 AND (expires_at IS NULL OR expires_at > ?2) "
+					"GROUP BY token "
 					"UNION ALL SELECT token, 0, sum(remaining) FROM lots WHERE token {0} AND "
 					"remaining > 0 AND expires_at <= ?2 GROUP BY token",
 					in(1)),

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -155,6 +156,12 @@ private:
 				::close(c);
 				continue;
 			}
+			// Bytes on as they come, as a TCP proxy's (HAProxy's, say): with
+			// Nagle's delay here a batch's last segment waits for the
+			// server's delayed ACK, 40 ms a push.
+			int one = 1;
+			::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			::setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 			std::thread([this, c, u] { pump(c, u); }).detach();
 		}
 	}

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "sync/fixture.hpp"
@@ -22,14 +23,19 @@ namespace {
 using Json = nlohmann::json;
 
 // A command's result as `loyalty-central --json` prints it, read back.
+// What a current centre has that versions before 6 had not (and had
+// instead): run on it, it looks older in that respect too.
+const std::string before_v6 = "DROP TABLE spend_days; DROP INDEX lots_pending; "
+			      "CREATE INDEX lots_by_receipt ON lots (terminal_id, receipt_id); ";
+
 Json printed(const loy::central::ViewJson &view) { return Json::parse(view.dump()); }
 
-void exec(const std::string &db, const char *sql)
+void exec(const std::string &db, const std::string &sql)
 {
 	sqlite3 *h = nullptr;
 	REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
 	char *err = nullptr;
-	int rc = sqlite3_exec(h, sql, nullptr, nullptr, &err);
+	int rc = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err);
 	INFO((err ? err : ""));
 	sqlite3_free(err);
 	sqlite3_close(h);
@@ -69,8 +75,7 @@ TEST_CASE("a version 1 centre migrates to the current schema and keeps its data"
 					  "DROP TABLE counters;"
 					  "ALTER TABLE members DROP COLUMN points;"
 					  "ALTER TABLE members DROP COLUMN spend;"
-					  "DROP TABLE spend_days; DROP INDEX lots_pending;"
-					  "PRAGMA user_version = 1;");
+					  + before_v6 + "PRAGMA user_version = 1;");
 
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
@@ -108,7 +113,7 @@ TEST_CASE("a version 2 centre gains the terminals' ledgers: the first one pushed
 					  "ALTER TABLE terminals DROP COLUMN last_refusal; "
 					  "ALTER TABLE terminals DROP COLUMN last_refusal_at; DROP TABLE counters; "
 					  "ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
-					  "DROP TABLE spend_days; DROP INDEX lots_pending; PRAGMA user_version = 2;");
+					  + before_v6 + "PRAGMA user_version = 2;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
 	REQUIRE(s);
@@ -170,8 +175,8 @@ TEST_CASE("a version 3 centre gains counters that go on from its members' and lo
 	exec(tmp.path() + "/central.db", "UPDATE members SET change = 41; DROP TABLE counters; "
 					  "ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 					  "INSERT INTO lots (id, token, store, available_at, points, remaining) "
-					  "SELECT 7, token, 'S1', 0, 5, 5 FROM members; DROP TABLE spend_days; "
-					  "DROP INDEX lots_pending; PRAGMA user_version = 3;");
+					  "SELECT 7, token, 'S1', 0, 5, 5 FROM members; "
+					  + before_v6 + "PRAGMA user_version = 3;");
 	auto s = loy::central::open_store(tmp.path());
 	INFO(s.status().message());
 	REQUIRE(s);
@@ -200,6 +205,42 @@ TEST_CASE("a version 3 centre gains counters that go on from its members' and lo
 	REQUIRE(sqlite3_step(st) == SQLITE_ROW);
 	CHECK(sqlite3_column_int64(st, 0) == 5);
 	CHECK(sqlite3_column_int64(st, 1) == 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+TEST_CASE("a version 5 centre gains each member's spend a day from its receipts")
+{
+	sync_test::TempDir tmp;
+	const int64_t now = 1795000000, day = 86400;
+	const std::string card = "6280001234567895";
+	{
+		auto s = loy::central::open_store(tmp.path());
+		REQUIRE(s);
+		REQUIRE(s.value()->publish_program(program(), now));
+		REQUIRE(s.value()->enroll(card, now));
+	}
+	// Receipts of version 5: two on one day inside the window, one a year
+	// and more before it.
+	exec(tmp.path() + "/central.db",
+	     before_v6 + fmt::format("INSERT INTO receipts (terminal_id, receipt_id, token, store, at_utc, eligible, "
+				     "earned, redeemed) SELECT 'T1', 'R-' || x.n, token, 'S1', x.at, x.eligible, 0, 0 "
+				     "FROM members, (SELECT 1 AS n, {} AS at, 120 AS eligible UNION ALL SELECT 2, {}, 30 "
+				     "UNION ALL SELECT 3, {}, 5000) AS x; PRAGMA user_version = 5;",
+				     now - 100, now - 200, now - 400 * day));
+	auto s = loy::central::open_store(tmp.path());
+	INFO(s.status().message());
+	REQUIRE(s);
+	auto b = s.value()->balance(card, now);
+	REQUIRE(b);
+	CHECK(b->member.qualifying_spend == 150);
+	sqlite3 *h = nullptr;
+	REQUIRE(sqlite3_open((tmp.path() + "/central.db").c_str(), &h) == SQLITE_OK);
+	sqlite3_stmt *st = nullptr;
+	REQUIRE(sqlite3_prepare_v2(h, "SELECT count(*), sum(eligible) FROM spend_days", -1, &st, nullptr) == SQLITE_OK);
+	REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+	CHECK(sqlite3_column_int64(st, 0) == 2);
+	CHECK(sqlite3_column_int64(st, 1) == 5150);
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 }
