@@ -38,6 +38,9 @@ Json to_json(const CheckoutDone &r)
 	out["earned"] = r.earned;
 	out["redeemed"] = r.redeemed;
 	out["discount"] = r.discount;
+	out["member_discount"] = r.member_discount;
+	out["stamps"] = Json::array();
+	out["membership"] = nullptr;
 	out["breakdown"] = breakdown_json(r.breakdown);
 	out["balance"] = or_null(r.balance);
 	out["replayed"] = r.replayed;
@@ -79,6 +82,10 @@ Json to_json(const BalanceView &r)
 	out["qualifying_spend"] = r.qualifying_spend;
 	out["blocked"] = r.blocked;
 	out["next_expiry"] = or_null(r.next_expiry);
+	out["segments"] = r.segments;
+	// Stamp cards and memberships: none in a program this build follows.
+	out["stamps"] = Json::object();
+	out["membership"] = nullptr;
 	out["currency"] = r.currency;
 	return out;
 }

@@ -36,6 +36,7 @@ const char usage[] =
 	"  enroll --card SCAN\n"
 	"  block --card SCAN\n"
 	"  balance --card SCAN\n"
+	"  segment --card SCAN (--add NAME | --remove NAME)\n"
 	"  report\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
@@ -207,6 +208,35 @@ int cmd_card(Cli &c, loy::central::Store &store, const std::string &cmd)
 		print_line("Qualifying spend", std::to_string(m.qualifying_spend));
 		if (m.next_expiry)
 			print_line("Next expiry", *m.next_expiry);
+		if (!m.segments.empty()) {
+			std::string names;
+			for (const auto &name : m.segments)
+				names += (names.empty() ? "" : ", ") + name;
+			print_line("Segments", names);
+		}
+	});
+}
+
+// A member in or out of a segment: what the card's targeted campaigns
+// follow at every till from its next sync.
+int cmd_segment(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (!c.only({"card", "add", "remove"}, &bad))
+		return c.bad_args("segment does not take " + bad);
+	if (!c.opt("card"))
+		return c.bad_args("segment needs --card SCAN");
+	if (!c.opt("add") == !c.opt("remove"))
+		return c.bad_args("segment needs one of --add NAME and --remove NAME");
+	const bool add = c.opt("add") != nullptr;
+	auto r = store.segment(*c.opt("card"), add ? *c.opt("add") : *c.opt("remove"), add, c.now_utc());
+	if (!r)
+		return c.fail_status(r.status());
+	return loy::cli::print_result(c, loy::central::balance_json(*r), [&](const Json &) {
+		std::string names;
+		for (const auto &s : r->member.segments)
+			names += (names.empty() ? "" : ", ") + s;
+		std::printf("Card %s   segments: %s\n", r->card.c_str(), names.empty() ? "none" : names.c_str());
 	});
 }
 
@@ -259,6 +289,8 @@ int dispatch(Cli &c)
 		return cmd_program(c, store);
 	if (cmd == "enroll" || cmd == "block" || cmd == "balance")
 		return cmd_card(c, store, cmd);
+	if (cmd == "segment")
+		return cmd_segment(c, store);
 	if (cmd == "report")
 		return cmd_report(c, store);
 	return c.bad_args("unknown command \"" + cmd + "\"");

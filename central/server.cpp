@@ -120,15 +120,20 @@ std::string program_answer(const std::optional<std::string> &document)
 std::string members_answer(const MembersPage &page)
 {
 	Json members = Json::array();
-	for (const auto &m : page.members)
-		members.push_back(Json{{"token", m.token},
-				       {"masked", m.masked},
-				       {"balance", m.balance},
-				       {"pending", m.pending},
-				       {"qualifying_spend", m.qualifying_spend},
-				       {"tier", m.tier},
-				       {"blocked", m.blocked},
-				       {"next_expiry", m.next_expiry ? Json(*m.next_expiry) : Json(nullptr)}});
+	for (const auto &m : page.members) {
+		Json member{{"token", m.token},
+			    {"masked", m.masked},
+			    {"balance", m.balance},
+			    {"pending", m.pending},
+			    {"qualifying_spend", m.qualifying_spend},
+			    {"tier", m.tier},
+			    {"blocked", m.blocked},
+			    {"next_expiry", m.next_expiry ? Json(*m.next_expiry) : Json(nullptr)}};
+		// Since protocol 2's program types; absent, a terminal reads none.
+		if (!m.segments.empty())
+			member["segments"] = m.segments;
+		members.push_back(std::move(member));
+	}
 	return Json{{"members", members}, {"watermark", page.watermark}, {"more", page.more}}.dump();
 }
 

@@ -188,7 +188,17 @@ DROP INDEX lots_by_available;
 CREATE INDEX lots_by_available ON lots (available_at) WHERE remaining > 0 AND available_at > 0;
 CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0 AND available_at > 0;
 )sql";
-const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6};
+// Version 7: the segments the back office puts members in (program.md v2,
+// "Segments"), sent to the terminals with each member.
+const char *const sqlite_v7 = R"sql(
+CREATE TABLE member_segments (
+	token TEXT NOT NULL,
+	name TEXT NOT NULL,
+	PRIMARY KEY (token, name)
+) WITHOUT ROWID;
+)sql";
+const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4,
+					 sqlite_v5, sqlite_v6, sqlite_v7};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -294,7 +304,15 @@ DROP INDEX lots_by_available;
 CREATE INDEX lots_by_available ON lots (available_at) WHERE remaining > 0 AND available_at > 0;
 CREATE INDEX lots_pending ON lots (token, available_at) WHERE remaining > 0 AND available_at > 0;
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3};
+// Version 4: as SQLite's version 7.
+const char *const postgresql_v4 = R"sql(
+CREATE TABLE member_segments (
+	token TEXT COLLATE "C" NOT NULL,
+	name TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (token, name)
+);
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -364,6 +382,7 @@ public:
 	Result<Published> publish_program(std::string_view document, int64_t now) override;
 	Result<MarkedCard> enroll(std::string_view scan, int64_t now) override;
 	Result<MarkedCard> block(std::string_view scan, int64_t now) override;
+	Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) override;
 	Result<Balance> balance(std::string_view scan, int64_t now) override;
 	Result<Report> report(int64_t now) override;
 	Result<crypto::Key> token_key() override;
@@ -1387,6 +1406,13 @@ Result<std::vector<MemberInfo>> SqlStore::member_info(const std::vector<std::str
 		return ss.status();
 	for (size_t r = 0; r < ss->size(); r++)
 		found[ss->text(r, 0)].qualifying_spend += ss->int64(r, 1);
+	auto gs = c_->query(fmt::format("SELECT token, name FROM member_segments WHERE token {} ORDER BY token, name",
+					in(1)),
+			    {list});
+	if (!gs)
+		return gs.status();
+	for (size_t r = 0; r < gs->size(); r++)
+		found[gs->text(r, 0)].segments.push_back(gs->text(r, 1));
 	auto p = current_program();
 	if (!p)
 		return p.status();
@@ -1497,6 +1523,47 @@ Result<MarkedCard> SqlStore::block(std::string_view scan, int64_t)
 	if (!masked)
 		return masked.status();
 	return MarkedCard{std::move(masked).value()};
+}
+
+Result<Balance> SqlStore::segment(std::string_view scan, std::string_view name, bool add, int64_t now)
+{
+	LOY_TRY(check_segment_name(name));
+	auto card = card_token(scan);
+	if (!card)
+		return card.status();
+	const std::string token = card->first;
+	Status done = transact([&]() -> Status {
+		LOY_TRY(lock_members({token}));
+		if (!add) {
+			LOY_TRY(c_->exec("DELETE FROM member_segments WHERE token = ?1 AND name = ?2",
+					 {token, std::string(name)}));
+		} else {
+			auto held = c_->query("SELECT name FROM member_segments WHERE token = ?1", {token});
+			if (!held)
+				return held.status();
+			bool in = false;
+			for (size_t r = 0; r < held->size(); r++)
+				in = in || held->text(r, 0) == name;
+			if (in)
+				return Status::ok();
+			if (held->size() >= member_segments_max)
+				return bad(Code::bad_argument, fmt::format("card {} is in {} segments already, the most a "
+									   "member can be in",
+									   card->second, member_segments_max));
+			LOY_TRY(c_->exec("INSERT INTO member_segments (token, name) VALUES (?1, ?2)",
+					 {token, std::string(name)}));
+		}
+		// The masked card for a member first seen here, as block() does.
+		LOY_TRY(c_->exec("UPDATE members SET masked = coalesce(masked, ?2) WHERE token = ?1",
+				 {token, card->second}));
+		return touch({token});
+	});
+	if (!done)
+		return done;
+	auto m = member_info({token}, now);
+	if (!m)
+		return m.status();
+	return Balance{card->second, std::move(m->front())};
 }
 
 Result<Balance> SqlStore::balance(std::string_view scan, int64_t now)

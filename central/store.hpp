@@ -73,6 +73,7 @@ struct MemberInfo {
 	std::string tier;             // empty without a program
 	bool blocked = false;
 	std::optional<std::string> next_expiry; // UTC date
+	std::vector<std::string> segments; // the back office's targeting, in name order
 	int64_t change = 0;
 };
 
@@ -178,6 +179,10 @@ public:
 	virtual Result<Published> publish_program(std::string_view document, int64_t now) = 0;
 	virtual Result<MarkedCard> enroll(std::string_view scan, int64_t now) = 0;
 	virtual Result<MarkedCard> block(std::string_view scan, int64_t now) = 0;
+	// Puts the member in segment `name` (add) or takes it out; the
+	// terminals learn it with the member's next change. Answers the member
+	// as balance() does.
+	virtual Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) = 0;
 	virtual Result<Balance> balance(std::string_view scan, int64_t now) = 0;
 	// Sweeps availability and expiry up to `now` first.
 	virtual Result<Report> report(int64_t now) = 0;

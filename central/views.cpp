@@ -67,6 +67,11 @@ ViewJson balance_json(const Balance &b)
 	out["qualifying_spend"] = m.qualifying_spend;
 	out["blocked"] = m.blocked;
 	out["next_expiry"] = optional_text(m.next_expiry);
+	out["segments"] = m.segments;
+	// The program types this centre does not run yet: none of them.
+	out["stamps"] = ViewJson::object();
+	out["membership"] = nullptr;
+	out["referral"] = nullptr;
 	return out;
 }
 

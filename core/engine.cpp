@@ -52,6 +52,26 @@ Result<std::vector<Work>> work_lines(const Program &p, const Basket &b,
 	return w;
 }
 
+// The member price (a tier's discount_pct), right after step 1: each
+// eligible line's net lowered by floor(net × pct / 100). Returns the money
+// taken off.
+Result<int64_t> member_price(std::vector<Work> &w, const Tier &tier)
+{
+	int64_t off = 0;
+	if (tier.discount_pct == 0)
+		return off;
+	for (auto &x : w) {
+		if (!x.eligible)
+			continue;
+		auto take = mul_div_floor(x.net, tier.discount_pct, 1, 100);
+		if (!take)
+			return overflow("a line's member price");
+		x.net -= *take;
+		off += *take; // at most the basket's total, checked at parse
+	}
+	return off;
+}
+
 int64_t eligible_sum(const std::vector<Work> &w)
 {
 	int64_t s = 0;
@@ -117,8 +137,20 @@ std::optional<size_t> first_line_with(const Basket &b, const std::string &sku)
 	return std::nullopt;
 }
 
-bool applies(const Campaign &c, const Timestamp &at, const std::string &tier, int64_t spend)
+bool in_segments(const Campaign &c, const std::vector<std::string> &segments)
 {
+	if (!c.segments)
+		return true;
+	return std::any_of(c.segments->begin(), c.segments->end(), [&](const std::string &name) {
+		return std::find(segments.begin(), segments.end(), name) != segments.end();
+	});
+}
+
+bool applies(const Campaign &c, const Timestamp &at, const std::string &tier, int64_t spend,
+	     const std::vector<std::string> &segments)
+{
+	if (!in_segments(c, segments))
+		return false;
 	Days day = at.local_date();
 	if (c.from && day < *c.from)
 		return false;
@@ -145,7 +177,7 @@ std::optional<int64_t> extra(const Earn &earn, int64_t spend, int64_t pct)
 
 // Step 4 and 5 of the accrual: the breakdown of the points earned on `w`.
 Result<std::vector<Part>> earn(const Program &p, const Tier &tier, const std::vector<Work> &w,
-			       const Timestamp &at)
+			       const Timestamp &at, const std::vector<std::string> &segments)
 {
 	const int64_t s = eligible_sum(w);
 	std::vector<Part> parts;
@@ -160,7 +192,7 @@ Result<std::vector<Part>> earn(const Program &p, const Tier &tier, const std::ve
 		parts.push_back(Part{"tier:" + tier.name, *tp});
 
 	for (const auto &c : p.campaigns) {
-		if (!applies(c, at, tier.name, s))
+		if (!applies(c, at, tier.name, s, segments))
 			continue;
 		int64_t pts = 0;
 		switch (c.kind) {
@@ -240,7 +272,21 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 
 	Checkout out;
 	out.tier = tier.name;
+	// The member price comes off before anything else counts (a blocked
+	// card has none).
+	if (!m.blocked) {
+		auto off = member_price(w, tier);
+		if (!off)
+			return off.status();
+		out.member_discount = *off;
+	}
 	out.eligible_before = eligible_sum(w);
+	for (const auto &c : p.campaigns)
+		if (c.segments)
+			for (const auto &name : *c.segments)
+				if (std::find(m.segments.begin(), m.segments.end(), name) != m.segments.end() &&
+				    std::find(out.segments.begin(), out.segments.end(), name) == out.segments.end())
+					out.segments.push_back(name);
 
 	// Bad requests first: they are the caller's mistakes, not the member's.
 	const Reward *reward = nullptr;
@@ -315,7 +361,7 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 		out.breakdown.push_back(Part{"base", 0});
 		return out;
 	}
-	auto parts = earn(p, tier, w, b.at);
+	auto parts = earn(p, tier, w, b.at, m.segments);
 	if (!parts)
 		return parts.status();
 	auto total = sum_parts(*parts);
@@ -396,8 +442,20 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 		auto rest = work_lines(p, b, remaining);
 		if (!rest)
 			return rest.status();
+		std::vector<Work> whole = std::move(all).value();
 		std::vector<Work> w = std::move(rest).value();
-		const int64_t s0 = eligible_sum(*all);
+		// The receipt's tier, for its member price and its points.
+		const Tier *tier = nullptr;
+		if (!rc.blocked) {
+			tier = p.find_tier(rc.tier);
+			if (!tier)
+				return Status(Code::internal,
+					      fmt::format("receipt {}: tier {} is not in program v{}",
+							  b.receipt_id, rc.tier, p.version));
+			LOY_TRY(member_price(whole, *tier).status());
+			LOY_TRY(member_price(w, *tier).status());
+		}
+		const int64_t s0 = eligible_sum(whole);
 		const int64_t s0_rest = eligible_sum(w);
 		returned_total = 0;
 		if (s0 > 0) {
@@ -423,13 +481,8 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 				give_reward(w, *line);
 		}
 		eligible_after = eligible_sum(w);
-		if (!rc.blocked) {
-			const Tier *tier = p.find_tier(rc.tier);
-			if (!tier)
-				return Status(Code::internal,
-					      fmt::format("receipt {}: tier {} is not in program v{}",
-							  b.receipt_id, rc.tier, p.version));
-			auto parts = earn(p, *tier, w, b.at);
+		if (tier) {
+			auto parts = earn(p, *tier, w, b.at, rc.segments);
 			if (!parts)
 				return parts.status();
 			auto total = sum_parts(*parts);

@@ -21,6 +21,7 @@ struct Member {
 	int64_t balance = 0;           // available now (pending points left out)
 	int64_t qualifying_spend = 0;  // decides the tier
 	int64_t redeemed_today = 0;    // by this member on this terminal, this local day
+	std::vector<std::string> segments; // the centre's targeting; none for an unknown card
 };
 
 enum class RedeemKind { none, points, reward };
@@ -45,9 +46,13 @@ struct Checkout {
 	int64_t earned = 0;
 	int64_t redeemed = 0;          // points taken
 	int64_t discount = 0;          // money taken off by the redemption
+	int64_t member_discount = 0;   // money taken off by the tier's member price
 	int64_t eligible_before = 0;   // S0: eligible spend before the redemption
 	int64_t eligible = 0;          // S: eligible spend, what earns points
 	std::vector<Part> breakdown;   // sums to `earned`; `base` always first
+	// The member's segments that the program's campaigns name: what a
+	// refund needs to recompute the receipt as it was.
+	std::vector<std::string> segments;
 };
 
 // Accrual and redemption of one basket. Declines come back as a Status whose
@@ -59,6 +64,7 @@ Result<Checkout> checkout(const Program &program, const Basket &basket, const Me
 struct Receipt {
 	Basket basket;
 	std::string tier;
+	std::vector<std::string> segments; // Checkout::segments
 	bool blocked = false;          // the member earned nothing on it
 	Redemption redemption;
 	int64_t earned = 0;

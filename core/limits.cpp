@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "base/utf8.hpp"
+
 namespace loy {
 
 Status check_basket_limits(const Basket &b)
@@ -50,6 +52,19 @@ Status check_member_total(int64_t total, int64_t delta, const char *what)
 		return Status(Code::bad_basket,
 			      fmt::format("the member's {} would reach {} + {}, past the {} a member may hold", what,
 					  total, delta, member_total_max));
+	return Status::ok();
+}
+
+Status check_segment_name(std::string_view name)
+{
+	if (name.empty() || name.size() > segment_name_bytes_max)
+		return Status(Code::bad_argument, fmt::format("a segment's name is 1 to {} bytes, got {}",
+							      segment_name_bytes_max, name.size()));
+	if (!utf8_valid(name))
+		return Status(Code::bad_argument, "a segment's name must be UTF-8");
+	for (char c : name)
+		if (const auto ch = static_cast<unsigned char>(c); ch < 0x20 || ch == 0x7f)
+			return Status(Code::bad_argument, "a segment's name holds a control character");
 	return Status::ok();
 }
 

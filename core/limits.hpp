@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "core/basket.hpp"
 #include "base/status.hpp"
@@ -29,6 +30,11 @@ inline constexpr int64_t member_total_max = 100'000'000'000'000'000;
 inline constexpr int64_t time_min_s = -62'135'596'800;
 inline constexpr int64_t time_max_s = 253'402'300'799;
 
+// The segments one member is in (spec/program.md, "Segments"), and a
+// segment's name: 1 to 64 bytes of UTF-8 without control characters.
+inline constexpr size_t member_segments_max = 64;
+inline constexpr size_t segment_name_bytes_max = 64;
+
 // Each line's qty, unit price, discount and net, and the basket's total,
 // within the bounds above; Code::bad_basket naming the line otherwise.
 Status check_basket_limits(const Basket &b);
@@ -37,5 +43,7 @@ Status check_receipt_points(int64_t earned, int64_t redeemed);
 // A member's running total (points or spend) after adding `delta`, within
 // ±member_total_max; `what` names it: "points", "qualifying spend".
 Status check_member_total(int64_t total, int64_t delta, const char *what);
+// A segment's name as above; Code::bad_argument saying why otherwise.
+Status check_segment_name(std::string_view name);
 
 } // namespace loy

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/json_reader.hpp"
+#include "base/utf8.hpp"
 
 namespace loy {
 
@@ -15,6 +16,41 @@ namespace {
 
 constexpr int64_t money_max = INT64_MAX;
 constexpr int64_t points_max = INT64_MAX;
+
+using Keys = std::initializer_list<std::string_view>;
+
+// Every key of an object must be one a specification up to the document's
+// `spec` defines: `v1`'s always, `v2`'s from "spec": 2. Anything else is
+// refused, so that no till runs a program it would follow only in part.
+Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
+{
+	if (!r.node().is_object())
+		return Status::ok(); // the field's own check names it
+	for (auto it = r.node().begin(); it != r.node().end(); ++it) {
+		const std::string &key = it.key();
+		if (std::find(v1.begin(), v1.end(), key) != v1.end())
+			continue;
+		if (std::find(v2.begin(), v2.end(), key) != v2.end()) {
+			if (spec >= 2)
+				continue;
+			return r.field_error(key.c_str(), "is a key of specification 2: the document must say "
+							  "\"spec\": 2");
+		}
+		// The key as a message can show it: a few dozen bytes of UTF-8.
+		std::string shown = utf8_scrub(key.substr(0, name_length_max));
+		if (key.size() > name_length_max)
+			shown += "...";
+		return r.field_error(shown.c_str(),
+				     fmt::format("is not a key of the program specification (up to version {}): a "
+						 "till does not take a program it cannot follow",
+						 program_spec_max));
+	}
+	return Status::ok();
+}
+
+// The v2 sections this build cannot follow yet: refused by name.
+constexpr const char *v2_sections_unsupported[] = {"stamp_cards", "memberships", "referral",
+						    "challenges",  "charities",   "partners"};
 
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
@@ -31,9 +67,10 @@ Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_ma
 	return out;
 }
 
-Result<CardRule> parse_card(const JsonReader &r)
+Result<CardRule> parse_card(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {"check", "min_length", "max_length"}));
 	CardRule card;
 	auto check = r.string("check", name_length_max);
 	if (!check)
@@ -60,9 +97,10 @@ Result<CardRule> parse_card(const JsonReader &r)
 	return card;
 }
 
-Result<Tier> parse_tier(const JsonReader &r)
+Result<Tier> parse_tier(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {"name", "spend", "multiplier_pct"}, {"discount_pct"}));
 	Tier t;
 	auto name = r.string("name", name_length_max);
 	if (!name)
@@ -77,6 +115,10 @@ Result<Tier> parse_tier(const JsonReader &r)
 	if (!pct)
 		return pct.status();
 	t.multiplier_pct = *pct;
+	auto discount = r.opt_integer("discount_pct", 0, 100);
+	if (!discount)
+		return discount.status();
+	t.discount_pct = discount->value_or(0);
 	return t;
 }
 
@@ -119,9 +161,13 @@ Result<std::optional<Days>> opt_date(const JsonReader &r, const char *key)
 	return std::optional<Days>(*d);
 }
 
-Result<Campaign> parse_campaign(const JsonReader &r, const std::vector<Tier> &tiers)
+Result<Campaign> parse_campaign(const JsonReader &r, const std::vector<Tier> &tiers, int spec)
 {
 	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec,
+			   {"id", "kind", "multiplier_pct", "category", "sku", "points", "from", "until", "days",
+			    "tiers", "min_spend", "cap"},
+			   {"segments"}));
 	Campaign c;
 	auto id = r.string("id", name_length_max);
 	if (!id)
@@ -223,6 +269,12 @@ Result<Campaign> parse_campaign(const JsonReader &r, const std::vector<Tier> &ti
 		}
 		c.tiers = *list;
 	}
+	if (r.has("segments")) {
+		auto list = string_list(r.child("segments"), program_segments_max);
+		if (!list)
+			return list.status();
+		c.segments = *list;
+	}
 	auto min_spend = r.opt_integer("min_spend", 0, money_max);
 	if (!min_spend)
 		return min_spend.status();
@@ -234,9 +286,10 @@ Result<Campaign> parse_campaign(const JsonReader &r, const std::vector<Tier> &ti
 	return c;
 }
 
-Result<Redeem> parse_redeem(const JsonReader &r)
+Result<Redeem> parse_redeem(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {"point_value", "min_points", "max_pct", "offline_daily_cap"}));
 	Redeem d;
 	auto pv = r.integer("point_value", 1, money_max);
 	if (!pv)
@@ -258,9 +311,10 @@ Result<Redeem> parse_redeem(const JsonReader &r)
 	return d;
 }
 
-Result<Reward> parse_reward(const JsonReader &r)
+Result<Reward> parse_reward(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {"id", "cost", "sku"}));
 	Reward w;
 	auto id = r.string("id", name_length_max);
 	if (!id)
@@ -281,6 +335,24 @@ Result<Program> parse_program_json(const JsonReader &root)
 {
 	LOY_TRY(root.expect_object());
 	Program p;
+	// The specification first: what keys may be there depends on it.
+	auto spec = root.opt_integer("spec", 1, INT64_MAX);
+	if (!spec)
+		return spec.status();
+	if (spec->value_or(1) > program_spec_max)
+		return root.field_error("spec", fmt::format("is {}: this build follows the program specification "
+							    "up to version {}, and does not take a program it "
+							    "cannot follow",
+							    **spec, program_spec_max));
+	p.spec = static_cast<int>(spec->value_or(1));
+	LOY_TRY(known_keys(root, p.spec,
+			   {"spec", "program", "version", "currency", "card", "earn", "exclude", "tiers",
+			    "campaigns", "redeem", "rewards", "expiry_days", "pending_days"},
+			   {"stamp_cards", "memberships", "referral", "challenges", "charities", "partners"}));
+	for (const char *section : v2_sections_unsupported)
+		if (root.has(section))
+			return root.field_error(section, "is not supported by this build yet: a till does not take "
+							 "a program it cannot follow");
 	auto id = root.string("program", name_length_max);
 	if (!id)
 		return id.status();
@@ -298,13 +370,14 @@ Result<Program> parse_program_json(const JsonReader &root)
 								"\"EUR\", got \"{}\"", *currency));
 	p.currency = *currency;
 
-	auto card = parse_card(root.child("card"));
+	auto card = parse_card(root.child("card"), p.spec);
 	if (!card)
 		return card.status();
 	p.card = *card;
 
 	auto earn = root.child("earn");
 	LOY_TRY(earn.expect_object());
+	LOY_TRY(known_keys(earn, p.spec, {"points", "per"}));
 	auto ep = earn.integer("points", 0, points_max);
 	if (!ep)
 		return ep.status();
@@ -316,6 +389,7 @@ Result<Program> parse_program_json(const JsonReader &root)
 	if (root.has("exclude")) {
 		auto ex = root.child("exclude");
 		LOY_TRY(ex.expect_object());
+		LOY_TRY(known_keys(ex, p.spec, {"categories", "skus"}));
 		if (ex.has("categories")) {
 			auto cats = string_list(ex.child("categories"), program_excludes_max);
 			if (!cats)
@@ -337,7 +411,7 @@ Result<Program> parse_program_json(const JsonReader &root)
 	if (*ntiers == 0)
 		return tiers.error("must hold at least one tier");
 	for (size_t i = 0; i < *ntiers; i++) {
-		auto t = parse_tier(tiers.element(i));
+		auto t = parse_tier(tiers.element(i), p.spec);
 		if (!t)
 			return t.status();
 		for (const auto &prev : p.tiers)
@@ -359,7 +433,7 @@ Result<Program> parse_program_json(const JsonReader &root)
 			return n.status();
 		std::set<std::string> ids;
 		for (size_t i = 0; i < *n; i++) {
-			auto c = parse_campaign(camps.element(i), p.tiers);
+			auto c = parse_campaign(camps.element(i), p.tiers, p.spec);
 			if (!c)
 				return c.status();
 			if (!ids.insert(c->id).second)
@@ -369,7 +443,7 @@ Result<Program> parse_program_json(const JsonReader &root)
 		}
 	}
 
-	auto redeem = parse_redeem(root.child("redeem"));
+	auto redeem = parse_redeem(root.child("redeem"), p.spec);
 	if (!redeem)
 		return redeem.status();
 	p.redeem = *redeem;
@@ -381,7 +455,7 @@ Result<Program> parse_program_json(const JsonReader &root)
 			return n.status();
 		std::set<std::string> ids;
 		for (size_t i = 0; i < *n; i++) {
-			auto w = parse_reward(rws.element(i));
+			auto w = parse_reward(rws.element(i), p.spec);
 			if (!w)
 				return w.status();
 			if (!ids.insert(w->id).second)

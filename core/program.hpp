@@ -29,6 +29,11 @@ inline constexpr int card_length_max = 32;
 // dashboard, a POS in C#) holds that exactly; room for a version per second
 // for 285 million years, or a date-time stamp like 202612011530.
 inline constexpr int64_t program_version_max = (int64_t{1} << 53) - 1;
+// The newest specification (program.md) this build follows. A document
+// needing a newer one, or holding a key no specification up to this one
+// defines, is refused: a till never applies a program it cannot follow.
+inline constexpr int program_spec_max = 2;
+inline constexpr size_t program_segments_max = 64; // names a campaign targets
 
 enum class CardCheck { luhn, ean13, none };
 
@@ -47,6 +52,7 @@ struct Tier {
 	std::string name;
 	int64_t spend = 0;
 	int64_t multiplier_pct = 100;
+	int64_t discount_pct = 0;         // member price (spec 2): off each eligible line
 };
 
 enum class CampaignKind { multiplier, category_multiplier, spend_bonus, item_bonus };
@@ -65,6 +71,9 @@ struct Campaign {
 	// Absent: every tier. Present, a member's tier must be in it, so an
 	// empty list matches no one (like an empty `days`).
 	std::optional<std::vector<std::string>> tiers;
+	// Absent: every member. Present (spec 2), the member must be in one of
+	// these segments; an empty list matches no one.
+	std::optional<std::vector<std::string>> segments;
 	std::optional<int64_t> min_spend; // spend_bonus: required, its threshold
 	std::optional<int64_t> cap;       // most points it adds to one receipt
 };
@@ -83,6 +92,7 @@ struct Reward {
 };
 
 struct Program {
+	int spec = 1;                     // the specification it needs
 	std::string id;
 	int64_t version = 0;
 	std::string currency;

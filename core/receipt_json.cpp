@@ -25,6 +25,7 @@ std::string checkout_json(const Checkout &c)
 				 {"earned", c.earned},
 				 {"redeemed", c.redeemed},
 				 {"discount", c.discount},
+				 {"member_discount", c.member_discount},
 				 {"eligible_spend", c.eligible},
 				 {"breakdown", breakdown_json(c.breakdown)}});
 	return doc.dump();
@@ -35,6 +36,7 @@ Receipt make_receipt(const Basket &b, const Checkout &c, const Member &m, const 
 	Receipt rc;
 	rc.basket = b;
 	rc.tier = c.tier;
+	rc.segments = c.segments;
 	rc.blocked = m.blocked;
 	rc.redemption = r;
 	rc.earned = c.earned;
@@ -69,6 +71,8 @@ std::string receipt_to_json(const Receipt &r)
 				 {"returned", r.returned},
 				 {"reversed_so_far", r.reversed_so_far},
 				 {"returned_so_far", r.returned_so_far}});
+	if (!r.segments.empty())
+		doc["segments"] = r.segments;
 	return doc.dump();
 }
 
@@ -94,6 +98,18 @@ Result<Receipt> receipt_from_json(std::string_view text)
 	if (!blocked.node().is_boolean())
 		return blocked.error("must be true or false");
 	rc.blocked = blocked.node().get<bool>();
+	if (r.has("segments")) {
+		auto segs = r.child("segments");
+		auto n = segs.array_size(program_segments_max);
+		if (!n)
+			return n.status();
+		for (size_t i = 0; i < *n; i++) {
+			auto name = segs.element(i).as_string(name_length_max);
+			if (!name)
+				return name.status();
+			rc.segments.push_back(*name);
+		}
+	}
 	auto red = r.child("redemption");
 	if (red.has("points")) {
 		auto p = red.integer("points", 1, INT64_MAX);

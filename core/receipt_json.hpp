@@ -9,7 +9,8 @@
 
 namespace loy {
 
-// {"tier", "earned", "redeemed", "discount", "eligible_spend", "breakdown"}
+// {"tier", "earned", "redeemed", "discount", "member_discount", "eligible_spend",
+// "breakdown"}
 std::string checkout_json(const Checkout &c);
 
 std::string receipt_to_json(const Receipt &r);

@@ -173,6 +173,9 @@ int cmd_checkout(Cli &c)
 	for (const auto &part : res["breakdown"])
 		std::printf("    %-20s %8lld\n", part["rule"].get<std::string>().c_str(),
 			    static_cast<long long>(part["points"].get<int64_t>()));
+	if (res.value("member_discount", int64_t{0}) > 0)
+		print_line("Member price", "-" + loy::fw::format_money(res.value("currency", ""),
+								       res["member_discount"].get<int64_t>()));
 	print_line("Earned", std::to_string(res["earned"].get<int64_t>()) + " pts");
 	if (res["pending"].get<int64_t>() > 0)
 		print_line("  pending until", res["available_on"].get<std::string>());

@@ -99,6 +99,8 @@ std::vector<std::string> checkout_lines(const Json &c, int width)
 	std::vector<std::string> out;
 	out.push_back(row("Receipt", text(c, "receipt_id"), width));
 	header(out, c, width);
+	if (integer(c, "member_discount") > 0)
+		out.push_back(row("Member price", money(c, -integer(c, "member_discount")), width));
 	out.push_back(row("Earned", signed_points(integer(c, "earned")), width));
 	if (auto it = c.find("breakdown"); it != c.end() && it->is_array())
 		for (const auto &part : *it)

@@ -114,6 +114,11 @@ const char *const migrations[] = {
 		new_seq INTEGER,
 		dropped TEXT);
 	)sql",
+	// 4 → 5: the segments of each member of the centre's snapshot (names
+	// one a line), sealed with the row once it has any.
+	R"sql(
+	ALTER TABLE server_members ADD COLUMN segments TEXT NOT NULL DEFAULT '';
+	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
 
@@ -510,18 +515,50 @@ Status Ledger::seal_all()
 	return tx.commit();
 }
 
+namespace {
+
+std::string segments_text(const std::vector<std::string> &names)
+{
+	std::string out;
+	for (const auto &n : names)
+		out += (out.empty() ? "" : "\n") + n;
+	return out;
+}
+
+std::vector<std::string> segments_of(const std::string &text)
+{
+	std::vector<std::string> out;
+	for (size_t at = 0; at < text.size();) {
+		size_t end = text.find('\n', at);
+		if (end == std::string::npos)
+			end = text.size();
+		out.push_back(text.substr(at, end - at));
+		at = end + 1;
+	}
+	return out;
+}
+
+} // namespace
+
 std::string Ledger::seal_member(const ServerMemberRow &m) const
 {
-	return seal("server_members", {m.token, m.masked, std::to_string(m.balance), std::to_string(m.pending),
-				       std::to_string(m.spend), m.tier, m.blocked ? "1" : "0", m.next_expiry});
+	const std::string balance = std::to_string(m.balance), pending = std::to_string(m.pending),
+			  spend = std::to_string(m.spend);
+	// A row of a member in no segment seals as before schema 5.
+	if (m.segments.empty())
+		return seal("server_members",
+			    {m.token, m.masked, balance, pending, spend, m.tier, m.blocked ? "1" : "0", m.next_expiry});
+	const std::string segments = segments_text(m.segments);
+	return seal("server_members", {m.token, m.masked, balance, pending, spend, m.tier, m.blocked ? "1" : "0",
+				       m.next_expiry, segments});
 }
 
 Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *token)
 {
 	auto st = db_.prepare(token ? "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
-				      "blocked, coalesce(next_expiry, ''), mac FROM server_members WHERE token = ?1"
+				      "blocked, coalesce(next_expiry, ''), mac, segments FROM server_members WHERE token = ?1"
 				    : "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
-				      "blocked, coalesce(next_expiry, ''), mac FROM server_members ORDER BY token");
+				      "blocked, coalesce(next_expiry, ''), mac, segments FROM server_members ORDER BY token");
 	if (!st)
 		return st.status();
 	if (token)
@@ -539,6 +576,7 @@ Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *t
 		m.blocked = r.int64(6) != 0;
 		m.next_expiry = r.text(7);
 		m.mac = r.blob(8);
+		m.segments = segments_of(r.text(9));
 		out.push_back(std::move(m));
 		return Status::ok();
 	}));
@@ -549,10 +587,10 @@ Status Ledger::put_server_member(const ServerMemberRow &m)
 {
 	auto up = db_.prepare(
 		"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked, "
-		"next_expiry, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (token) DO UPDATE SET "
-		"masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
+		"next_expiry, mac, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (token) DO "
+		"UPDATE SET masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
 		"spend = excluded.spend, tier = excluded.tier, blocked = excluded.blocked, "
-		"next_expiry = excluded.next_expiry, mac = excluded.mac");
+		"next_expiry = excluded.next_expiry, mac = excluded.mac, segments = excluded.segments");
 	if (!up)
 		return up.status();
 	auto &s = up.value();
@@ -564,6 +602,7 @@ Status Ledger::put_server_member(const ServerMemberRow &m)
 	else
 		s.bind(8, m.next_expiry);
 	s.bind_blob(9, mac.data(), mac.size());
+	s.bind(10, segments_text(m.segments));
 	return s.run();
 }
 

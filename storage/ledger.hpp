@@ -19,7 +19,7 @@
 
 namespace loy {
 
-inline constexpr int schema_version = 4;
+inline constexpr int schema_version = 5;
 
 // What a journal entry says. `body` is the canonical text that is hashed and
 // MACed; the other fields are columns kept beside it for queries.
@@ -47,6 +47,7 @@ struct ServerMemberRow {
 	std::string next_expiry; // "" for none
 	int64_t balance = 0, pending = 0, spend = 0;
 	bool blocked = false;
+	std::vector<std::string> segments; // the centre's targeting (names hold no newline)
 	std::string mac; // as read; put_server_member seals it anew
 };
 

@@ -36,6 +36,7 @@ struct CheckoutDone {
 	int64_t earned = 0;
 	int64_t redeemed = 0;
 	int64_t discount = 0;
+	int64_t member_discount = 0;   // the tier's member price, money
 	std::vector<Part> breakdown;   // in the engine's order
 	std::optional<int64_t> balance; // none for an unknown card
 	bool replayed = false;          // the recorded answer to the same request
@@ -72,6 +73,7 @@ struct BalanceView {
 	int64_t qualifying_spend = 0;
 	bool blocked = false;
 	std::optional<std::string> next_expiry; // YYYY-MM-DD
+	std::vector<std::string> segments;      // the last snapshot's
 	std::string currency;
 };
 

@@ -112,6 +112,8 @@ OJson checkout_entry_result(const CheckoutDone &d)
 	j["earned"] = d.earned;
 	j["redeemed"] = d.redeemed;
 	j["discount"] = d.discount;
+	if (d.member_discount != 0)
+		j["member_discount"] = d.member_discount; // since specification 2
 	j["breakdown"] = std::move(breakdown);
 	j["balance"] = d.balance ? OJson(*d.balance) : OJson(nullptr);
 	j["replayed"] = d.replayed;
@@ -137,6 +139,7 @@ Result<CheckoutDone> checkout_from_entry(const std::string &entry_data, const st
 		d.earned = j.at("earned").get<int64_t>();
 		d.redeemed = j.at("redeemed").get<int64_t>();
 		d.discount = j.at("discount").get<int64_t>();
+		d.member_discount = j.value("member_discount", int64_t{0});
 		for (const auto &p : j.at("breakdown"))
 			d.breakdown.push_back(
 				Part{p.at("rule").get<std::string>(), p.at("points").get<int64_t>()});
@@ -167,6 +170,7 @@ struct MemberView {
 	int64_t server_pending = 0;
 	int64_t server_spend = 0;
 	std::string server_next_expiry;
+	std::vector<std::string> segments; // the snapshot's; none for a card not in it
 	int64_t local_points = 0;  // unacknowledged changes
 	int64_t local_spend = 0;
 	bool known() const { return enrolled || synced; }
@@ -204,6 +208,7 @@ Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 		m.server_spend = r.spend;
 		m.blocked = r.blocked;
 		m.server_next_expiry = r.next_expiry;
+		m.segments = r.segments;
 	}
 	return m;
 }
@@ -756,6 +761,7 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 		row.tier = m.tier;
 		row.blocked = m.blocked;
 		row.next_expiry = m.next_expiry;
+		row.segments = m.segments;
 		LOY_TRY(ledger_.put_server_member(row));
 	}
 	LOY_TRY(ledger_.set_meta("member_watermark", std::to_string(watermark)));
@@ -891,6 +897,7 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	member.balance = m->server_balance + m->local_points - sums->pending;
 	member.qualifying_spend = m->qualifying();
 	member.redeemed_today = sums->redeemed_day;
+	member.segments = m->segments;
 
 	auto c = loy::checkout(p, *basket, member, r);
 	if (!c)
@@ -916,6 +923,7 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	result.earned = c->earned;
 	result.redeemed = c->redeemed;
 	result.discount = c->discount;
+	result.member_discount = c->member_discount;
 	result.breakdown = c->breakdown;
 	if (member.known)
 		result.balance = member.balance + delta - pending_now;
@@ -1141,6 +1149,7 @@ Result<BalanceView> Terminal::balance(std::string_view scan, int64_t clock)
 		out.redeemable_today = std::max<int64_t>(
 			0, std::min(available, p.redeem.offline_daily_cap - sums->redeemed_day));
 	out.qualifying_spend = m->qualifying();
+	out.segments = m->segments;
 	out.blocked = m->blocked;
 	if (sums->next_expiry)
 		out.next_expiry = format_date(Timestamp{*sums->next_expiry, now->offset_s}.local_date());

@@ -92,6 +92,7 @@ public:
 		std::string token, masked, tier, next_expiry;
 		int64_t balance = 0, pending = 0, qualifying_spend = 0;
 		bool blocked = false;
+		std::vector<std::string> segments;
 	};
 	Result<SyncSettings> sync_settings();
 	Result<std::vector<Pending>> unacked(int64_t after, size_t max);

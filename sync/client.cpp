@@ -140,6 +140,21 @@ Result<MembersPage> read_members_fields(const nlohmann::json &doc)
 		x.tier = *tier;
 		x.blocked = *blocked;
 		x.next_expiry = expiry->value_or("");
+		// Segments (program types of spec 2): absent from an older centre.
+		if (m.has("segments")) {
+			const JsonReader segs = m.child("segments");
+			auto count = segs.array_size(member_segments_max);
+			if (!count)
+				return count.status();
+			for (size_t k = 0; k < *count; k++) {
+				auto name = segs.element(k).as_string(segment_name_bytes_max);
+				if (!name)
+					return name.status();
+				if (Status ok = check_segment_name(*name); !ok)
+					return segs.element(k).error(ok.message());
+				x.segments.push_back(*name);
+			}
+		}
 		page.members.push_back(std::move(x));
 	}
 	auto watermark = root.integer("watermark", 0, INT64_MAX);

@@ -36,14 +36,17 @@ TEST_CASE("views: balance, of a member known and of a card never seen")
 	b.member.tier = "Gold";
 	b.member.blocked = true;
 	b.member.next_expiry = "2027-11-30";
+	b.member.segments = {"lapsed", "vip"};
 	CHECK(loy::central::balance_json(b).dump() ==
 	      R"({"card":"****7895","known":true,"balance":-12,"pending":30,"tier":"Gold",)"
-	      R"("qualifying_spend":123456,"blocked":true,"next_expiry":"2027-11-30"})");
+	      R"("qualifying_spend":123456,"blocked":true,"next_expiry":"2027-11-30",)"
+	      R"("segments":["lapsed","vip"],"stamps":{},"membership":null,"referral":null})");
 	Balance unknown;
 	unknown.card = "****1111";
 	CHECK(loy::central::balance_json(unknown).dump() ==
 	      R"({"card":"****1111","known":false,"balance":0,"pending":0,"tier":null,)"
-	      R"("qualifying_spend":0,"blocked":false,"next_expiry":null})");
+	      R"("qualifying_spend":0,"blocked":false,"next_expiry":null,"segments":[],"stamps":{},)"
+	      R"("membership":null,"referral":null})");
 }
 
 TEST_CASE("views: the report, empty and with a terminal of every clock flag")

@@ -149,6 +149,7 @@ TEST_CASE("an invalid program is refused with the field's path", "[program]")
 		const char *literal; // replaces the value "@" in the text
 	};
 	const Code bad = Code::bad_program;
+	static const std::string long_key = std::string(64, 'k') + "...";
 	const Row rows[] = {
 		// Every required field missing.
 		{"program missing", [](Json &d) { d.erase("program"); }, bad, "program", "is missing", nullptr},
@@ -293,6 +294,30 @@ TEST_CASE("an invalid program is refused with the field's path", "[program]")
 		{"rewards a string", [](Json &d) { d["rewards"] = "free-coffee"; }, bad, "rewards", "must be an array", nullptr},
 		{"a reward not an object", [](Json &d) { d["rewards"][0] = "free-coffee"; }, bad, "rewards[0]", "must be an object", nullptr},
 
+		// A key no specification up to 2 defines, at every level: refused,
+		// so that no till follows a program only in part.
+		{"an unknown key at the root", [](Json &d) { d["comment"] = "spring"; }, bad, "comment", "is not a key of the program specification", nullptr},
+		{"an unknown key in card", [](Json &d) { d["card"]["issuer"] = "acme"; }, bad, "card.issuer", "is not a key", nullptr},
+		{"an unknown key in earn", [](Json &d) { d["earn"]["note"] = 1.5; }, bad, "earn.note", "is not a key", nullptr},
+		{"an unknown key in exclude", [](Json &d) { d["exclude"]["brands"] = {"x"}; }, bad, "exclude.brands", "is not a key", nullptr},
+		{"an unknown key in a tier", [](Json &d) { d["tiers"][0]["colour"] = "grey"; }, bad, "tiers[0].colour", "is not a key", nullptr},
+		{"an unknown key in a campaign", [](Json &d) { campaign(d, 0)["segmnts"] = {"x"}; }, bad, "campaigns[0].segmnts", "is not a key", nullptr},
+		{"an unknown key in redeem", [](Json &d) { d["redeem"]["future"] = true; }, bad, "redeem.future", "is not a key", nullptr},
+		{"an unknown key in a reward", [](Json &d) { d["rewards"][0]["image"] = "c.png"; }, bad, "rewards[0].image", "is not a key", nullptr},
+		{"a 200-byte unknown key, cut", [](Json &d) { d[std::string(200, 'k')] = 1; }, bad, long_key.c_str(), "is not a key", nullptr},
+		// The specification a document needs.
+		{"spec 3", [](Json &d) { d["spec"] = 3; }, bad, "spec", "is 3: this build follows the program specification up to version 2", nullptr},
+		{"spec 0", [](Json &d) { d["spec"] = 0; }, bad, "spec", nullptr, nullptr},
+		{"spec a string", [](Json &d) { d["spec"] = "2"; }, bad, "spec", nullptr, nullptr},
+		{"discount_pct without spec 2", [](Json &d) { d["tiers"][1]["discount_pct"] = 5; }, bad, "tiers[1].discount_pct", "is a key of specification 2", nullptr},
+		{"segments without spec 2", [](Json &d) { campaign(d, 0)["segments"] = {"x"}; }, bad, "campaigns[0].segments", "is a key of specification 2", nullptr},
+		{"discount_pct 101", [](Json &d) { d["spec"] = 2; d["tiers"][1]["discount_pct"] = 101; }, bad, "tiers[1].discount_pct", nullptr, nullptr},
+		{"discount_pct negative", [](Json &d) { d["spec"] = 2; d["tiers"][1]["discount_pct"] = -1; }, bad, "tiers[1].discount_pct", nullptr, nullptr},
+		{"segments a string", [](Json &d) { d["spec"] = 2; campaign(d, 0)["segments"] = "lapsed"; }, bad, "campaigns[0].segments", "must be an array", nullptr},
+		{"a segment not a string", [](Json &d) { d["spec"] = 2; campaign(d, 0)["segments"] = {"a", 7}; }, bad, "campaigns[0].segments[1]", nullptr, nullptr},
+		{"stamp cards, not followed yet", [](Json &d) { d["spec"] = 2; d["stamp_cards"] = Json::array(); }, bad, "stamp_cards", "not supported by this build yet", nullptr},
+		{"stamp cards without spec 2", [](Json &d) { d["stamp_cards"] = Json::array(); }, bad, "stamp_cards", "is a key of specification 2", nullptr},
+
 		// Numbers past 64 bits: overflow, not a shape error.
 		{"version 2^63", [](Json &d) { d["version"] = "@"; }, Code::overflow, "version", "too large", "9223372036854775808"},
 		{"earn.per 2^64 - 1", [](Json &d) { d["earn"]["per"] = "@"; }, Code::overflow, "earn.per", "too large", "18446744073709551615"},
@@ -389,21 +414,22 @@ TEST_CASE("valid edge cases of a program", "[program]")
 		{"expiry_days and pending_days at days_max 36600",
 		 [](Json &d) { d["expiry_days"] = 36600; d["pending_days"] = 36600; },
 		 [](const Program &p) { return p.expiry_days == 36600 && p.pending_days == 36600; }, nullptr},
-		{"unknown keys are ignored everywhere",
+		{"spec 1 said outright",
+		 [](Json &d) { d["spec"] = 1; },
+		 [](const Program &p) { return p.spec == 1 && p.tiers[0].discount_pct == 0; }, nullptr},
+		{"spec 2: a member price and segment filters",
 		 [](Json &d) {
-			 d["comment"] = "spring edition";
-			 d["card"]["issuer"] = "acme";
-			 d["earn"]["note"] = 1.5;
-			 d["exclude"]["brands"] = {"x"};
-			 d["tiers"][0]["colour"] = "grey";
-			 campaign(d, 0)["description"] = {{"en", "Double points"}};
-			 d["redeem"]["future"] = true;
-			 d["rewards"][0]["image"] = "coffee.png";
+			 d["spec"] = 2;
+			 d["tiers"][2]["discount_pct"] = 5;
+			 d["tiers"][1]["discount_pct"] = 100;
+			 campaign(d, 2)["segments"] = {"lapsed", "coffee-lovers"};
+			 campaign(d, 3)["segments"] = Json::array();
 		 },
 		 [](const Program &p) {
-			 return p.version == 7 && p.earn.per == 100 && p.tiers[0].name == "Member" &&
-				p.campaigns[0].multiplier_pct == 200 && p.rewards[0].cost == 300 &&
-				p.exclude_categories.size() == 2;
+			 return p.spec == 2 && p.tiers[0].discount_pct == 0 && p.tiers[1].discount_pct == 100 &&
+				p.tiers[2].discount_pct == 5 && !p.campaigns[0].segments &&
+				p.campaigns[2].segments == std::vector<std::string>{"lapsed", "coffee-lovers"} &&
+				p.campaigns[3].segments && p.campaigns[3].segments->empty();
 		 }, nullptr},
 		{"a null optional field is absent",
 		 [](Json &d) { campaign(d, 1)["cap"] = nullptr; campaign(d, 0)["from"] = nullptr; },

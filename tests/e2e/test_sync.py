@@ -814,6 +814,61 @@ class BlockedCardTest(SyncCase):
                                               line("BEAN-1K", "beans", 2, 1890)]))
 
 
+class TargetingTest(SyncCase):
+    """Specification 2 at the till: a tier's member price and a campaign for
+    one segment, which the back office gives and takes; a refund recomputes
+    the receipt with the segments it was sold with."""
+
+    def test_member_price_and_segments(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["tiers"][0]["discount_pct"] = 10
+        v8["campaigns"] = [{"id": "vip-bonus", "kind": "spend_bonus", "min_spend": 1500, "points": 25,
+                            "segments": ["vip"]}]
+        self.assertEqual(c.publish(self.write_json(v8, "v8.json"))["version"], 8)
+        t1 = self.new_terminal("T1", "S1")
+        t1.init(c, srv.port)
+        self.assertEqual(t1.sync()["program_version"], 8)
+        t1.enroll(A)
+        t1.sync()
+
+        res = c.ok("segment", "--card", A, "--add", "vip")
+        self.assertEqual((res["card"], res["segments"]), (mask(A), ["vip"]), str(res))
+        self.assertEqual(c.ok("segment", "--card", A, "--add", "vip")["segments"], ["vip"], "twice is once")
+        for bad in (("--card", A), ("--card", A, "--add", "x", "--remove", "y"), ("--card", A, "--add", ""),
+                    ("--card", A, "--add", "two\nlines"), ("--card", A, "--add", "n" * 65)):
+            c.fails(2, None, "segment", *bad)
+        self.assertEqual(c.balance(A)["segments"], ["vip"])
+        t1.sync()
+        self.assertEqual(t1.balance(A)["segments"], ["vip"])
+
+        # 2 × 18.90 less 10 %: 34.02 eligible, base 34, and the segment's 25.
+        beans = [line("BEAN-1K", "beans", 2, 1890)]
+        res = t1.checkout(A, basket("V-1", beans))
+        self.assertEqual(res["member_discount"], 378, str(res))
+        self.assertEqual(res["eligible_spend"], 3402)
+        self.assertEqual(dict((p["rule"], p["points"]) for p in res["breakdown"]), {"base": 34, "vip-bonus": 25})
+        # A card the terminal never saw pays the member price, in no segment.
+        res = t1.checkout(B, basket("V-2", beans))
+        self.assertEqual((res["member_discount"], res["earned"]), (378, 34), str(res))
+        self.assertEqual(t1.balance(B)["segments"], [])
+
+        c.ok("segment", "--card", A, "--remove", "vip")
+        t1.sync()
+        self.assertEqual(t1.balance(A)["segments"], [])
+        self.assertEqual(t1.checkout(A, basket("V-3", beans))["earned"], 34)
+        # One unit back from V-1: 1701 left, still past 1500, and the receipt
+        # was sold to a vip: the bonus stays, only base goes down (34 - 17).
+        res = t1.refund("V-1", "BEAN-1K=1")
+        self.assertEqual(res["points_reversed"], 17, str(res))
+        t1.sync()
+        self.assertEqual(c.balance(A)["balance"], t1.balance(A)["balance"])
+        self.assertEqual(c.balance(A)["balance"], 59 - 17 + 34)
+        srv.stop()
+
+
 class ClockTest(SyncCase):
     DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
 

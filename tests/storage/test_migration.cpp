@@ -27,7 +27,7 @@ void downgrade_to_v2(const std::string &dir)
 	db.exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
 		"DELETE FROM meta WHERE key = 'sealed'; ALTER TABLE meta DROP COLUMN mac; "
 		"ALTER TABLE programs DROP COLUMN mac; ALTER TABLE server_members DROP COLUMN mac; "
-		"PRAGMA user_version = 2; COMMIT;");
+		"ALTER TABLE server_members DROP COLUMN segments; PRAGMA user_version = 2; COMMIT;");
 	std::remove((dir + "/" + loy::sealed_item).c_str());
 }
 
@@ -213,6 +213,7 @@ TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
 	}
 	const auto journal = RawDb(ledger_path(tmp.data())).rows("SELECT * FROM journal ORDER BY seq");
 	RawDb(ledger_path(tmp.data())).exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
+					    "ALTER TABLE server_members DROP COLUMN segments; "
 					    "PRAGMA user_version = 3; COMMIT;");
 	auto t = loy::Terminal::open(tmp.data());
 	INFO(t.status().message());
@@ -221,6 +222,43 @@ TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
 	CHECK(db.integer("PRAGMA user_version") == loy::schema_version);
 	CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name IN ('recovery', 'rebased')") == 2);
 	CHECK(db.rows("SELECT * FROM journal ORDER BY seq") == journal);
+	std::vector<std::string> after;
+	for (const char *card : {card_a, card_b, card_c})
+		after.push_back(*as_text(t.value()->balance(card, now)));
+	CHECK(after == balances);
+	verified(**t);
+}
+
+TEST_CASE("schema 4 gains the members' segments, its snapshot's seals unchanged")
+{
+	TempDir tmp;
+	const int64_t now = utc_of(day_at(40));
+	std::vector<std::string> balances;
+	{
+		auto t = make_terminal(tmp.data());
+		build_mixed_ledger(*t, 12);
+		// A snapshot from the centre, sealed as schema 4 sealed it.
+		loy::Terminal::ServerMember m;
+		m.token = t->ledger().member_token("6280001234567897");
+		m.masked = "****7897";
+		m.balance = 40;
+		m.tier = "Member";
+		REQUIRE(t->record_sync(0, {m}, 7, std::nullopt, now));
+		for (const char *card : {card_a, card_b, card_c})
+			balances.push_back(*as_text(t->balance(card, now)));
+	}
+	const char *const rows = "SELECT token, masked, balance, mac FROM server_members ORDER BY token";
+	const auto snapshot = RawDb(ledger_path(tmp.data())).rows(rows);
+	REQUIRE(snapshot.size() == 1);
+	RawDb(ledger_path(tmp.data())).exec("BEGIN; ALTER TABLE server_members DROP COLUMN segments; "
+					    "PRAGMA user_version = 4; COMMIT;");
+	auto t = loy::Terminal::open(tmp.data());
+	INFO(t.status().message());
+	REQUIRE(t);
+	RawDb db(ledger_path(tmp.data()));
+	CHECK(db.integer("PRAGMA user_version") == loy::schema_version);
+	CHECK(db.rows(rows) == snapshot);
+	CHECK(db.integer("SELECT count(*) FROM server_members WHERE segments = ''") == 1);
 	std::vector<std::string> after;
 	for (const char *card : {card_a, card_b, card_c})
 		after.push_back(*as_text(t.value()->balance(card, now)));
