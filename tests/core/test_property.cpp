@@ -82,6 +82,8 @@ const std::vector<std::string> sku_category = {"coffee", "coffee", "pastry",
 						"food",   "tobacco", "gift"};
 const std::vector<std::string> categories = {"coffee", "pastry", "food", "tobacco", "gift"};
 const std::vector<std::string> tier_names = {"Member", "Silver", "Gold", "Platinum"};
+// Segments (spec v2) of campaigns and members.
+const std::vector<std::string> segment_pool = {"lapsed", "vip", "new"};
 const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 // Civil dates written independently of base/timeutil (Howard Hinnant's
@@ -152,7 +154,17 @@ std::string gen_at(Gen &g, int64_t local_day)
 	return text + fmt::format("{}{:02}:{:02}", offset_min < 0 ? '-' : '+', a / 60, a % 60);
 }
 
-json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empty_lists)
+// 1–3 distinct names of the segment pool, in random order.
+json gen_segments(Gen &g)
+{
+	std::vector<std::string> pool = segment_pool;
+	for (size_t i = pool.size() - 1; i > 0; i--)
+		std::swap(pool[i], pool[static_cast<size_t>(g.range(0, static_cast<int64_t>(i)))]);
+	return json(std::vector<std::string>(pool.begin(), pool.begin() + g.range(1, 3)));
+}
+
+// v2: campaigns may carry `segments`.
+json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empty_lists, bool v2)
 {
 	static const char *const kinds[] = {"multiplier", "category_multiplier", "spend_bonus",
 					    "item_bonus"};
@@ -204,6 +216,9 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empt
 		c["min_spend"] = g.range(0, 20000);
 	if (g.chance(30))
 		c["cap"] = g.range(0, 300);
+	// Segments: absent, empty (no one) or 1–3 names.
+	if (v2 && g.chance(empty_lists ? 50 : 40))
+		c["segments"] = (empty_lists ? g.chance(50) : g.chance(10)) ? json::array() : gen_segments(g);
 	return c;
 }
 
@@ -229,13 +244,29 @@ json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 			ex["skus"] = sk;
 		p["exclude"] = ex;
 	}
+	// Half the programs may use the v2 keys of this test: a tier's
+	// `discount_pct` (member price) and a campaign's `segments`.
+	const bool v2 = g.chance(50);
+	bool uses_v2 = false;
 	json tiers = json::array();
 	int64_t spend = g.chance(80) ? 0 : g.range(1, 5000);
 	const int64_t ntiers = g.range(1, 4);
 	for (int64_t i = 0; i < ntiers; i++) {
-		tiers.push_back({{"name", tier_names[static_cast<size_t>(i)]},
-				 {"spend", spend},
-				 {"multiplier_pct", g.range(100, 300)}});
+		json t = {{"name", tier_names[static_cast<size_t>(i)]},
+			  {"spend", spend},
+			  {"multiplier_pct", g.range(100, 300)}};
+		if (v2) {
+			// absent, 0, 100, or in between (mostly small, as retailers do)
+			const int64_t way = g.range(0, 9);
+			if (way >= 2) {
+				t["discount_pct"] = way == 2   ? 0
+						    : way == 3 ? 100
+						    : way < 6  ? g.range(1, 99)
+							       : g.range(1, 30);
+				uses_v2 = true;
+			}
+		}
+		tiers.push_back(t);
 		spend += g.range(1, 40000);
 	}
 	p["tiers"] = tiers;
@@ -244,9 +275,14 @@ json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 		json camps = json::array();
 		for (int64_t i = 0; i < ncamp; i++)
 			camps.push_back(gen_campaign(g, static_cast<size_t>(i), anchor, tiers,
-						     empty_lists));
+						     empty_lists, v2));
+		for (const auto &c : camps)
+			uses_v2 = uses_v2 || c.contains("segments");
 		p["campaigns"] = camps;
 	}
+	// A document that uses a v2 key must say so; one that does not may, too.
+	if (uses_v2 || (v2 && g.chance(30)))
+		p["spec"] = 2;
 	p["redeem"] = {{"point_value", g.range(1, 5)},
 		       {"min_points", g.chance(20) ? 0 : g.range(0, 200)},
 		       {"max_pct", g.chance(20) ? 100 : g.range(0, 100)},
@@ -314,8 +350,9 @@ bool listed(const json &obj, const char *key, const json &value)
 	return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-// S0 of the spec, written out here only to aim redemptions near its limits.
-int64_t eligible_spend(const json &program, const json &basket)
+// S0 of the spec, written out here only to aim redemptions near its limits:
+// each eligible line's net less its member price (`discount_pct`).
+int64_t eligible_spend(const json &program, const json &basket, int64_t discount_pct)
 {
 	const json ex = program.value("exclude", json::object());
 	int64_t s = 0;
@@ -323,10 +360,22 @@ int64_t eligible_spend(const json &program, const json &basket)
 		if (listed(ex, "skus", l["sku"]) ||
 		    (l.contains("category") && listed(ex, "categories", l["category"])))
 			continue;
-		s += l["qty"].get<int64_t>() * l["unit_price"].get<int64_t>() -
-		     l.value("discount", int64_t{0});
+		const int64_t net = l["qty"].get<int64_t>() * l["unit_price"].get<int64_t>() -
+				    l.value("discount", int64_t{0});
+		s += net - net * discount_pct / 100;
 	}
 	return s;
+}
+
+// The discount_pct of the tier a qualifying spend reaches (the lowest tier when none).
+int64_t tier_discount_pct(const json &program, long long qualifying_spend)
+{
+	const json &tiers = program["tiers"];
+	const json *best = &tiers[0];
+	for (const auto &t : tiers)
+		if (t["spend"].get<long long>() <= qualifying_spend)
+			best = &t;
+	return best->value("discount_pct", int64_t{0});
 }
 
 // One random case: documents, member, redemption and (for the refund property)
@@ -344,7 +393,7 @@ struct Case {
 };
 
 // What a property needs of its cases: any checkout, an accepted-looking points
-// redemption, refunds to follow, or campaigns whose days or tiers list is empty.
+// redemption, refunds to follow, or campaigns whose days, tiers or segments list is empty.
 enum class Want { any, points, refunds, empty_lists };
 
 void gen_member(Gen &g, Case &k, Want want)
@@ -366,6 +415,9 @@ void gen_member(Gen &g, Case &k, Want want)
 	}
 	m.balance = g.range(0, 10000);
 	m.redeemed_today = g.range(0, 3000);
+	// Segments from the snapshot: an unknown card is in none.
+	if (m.known && g.chance(50))
+		m.segments = gen_segments(g).get<std::vector<std::string>>();
 
 	const json &rd = prog["redeem"];
 	const int64_t pv = rd["point_value"], min_points = rd["min_points"], max_pct = rd["max_pct"],
@@ -381,7 +433,8 @@ void gen_member(Gen &g, Case &k, Want want)
 	if (kind < 25) {
 		return;
 	} else if (kind < 65) {
-		const int64_t limit = eligible_spend(prog, k.basket) * max_pct / 100 / pv;
+		const int64_t pct = m.blocked ? 0 : tier_discount_pct(prog, m.qualifying_spend);
+		const int64_t limit = eligible_spend(prog, k.basket, pct) * max_pct / 100 / pv;
 		const int64_t lo = std::max<int64_t>(1, min_points);
 		const int64_t way = g.range(0, 9);
 		if (friendly && limit >= lo && way < 7)
@@ -488,7 +541,8 @@ std::string describe(const Case &k)
 	os << "program: " << k.program->dump() << "\nbasket: " << k.basket.dump()
 	   << "\nmember: known=" << k.member.known << " blocked=" << k.member.blocked
 	   << " balance=" << k.member.balance << " qualifying_spend=" << k.member.qualifying_spend
-	   << " redeemed_today=" << k.member.redeemed_today << "\nredeem: ";
+	   << " redeemed_today=" << k.member.redeemed_today
+	   << " segments=" << json(k.member.segments).dump() << "\nredeem: ";
 	if (k.redeem.points)
 		os << k.redeem.points << " points";
 	else if (!k.redeem.reward.empty())
@@ -519,6 +573,7 @@ loy::Member to_engine(const model::Member &m)
 	e.balance = m.balance;
 	e.qualifying_spend = m.qualifying_spend;
 	e.redeemed_today = m.redeemed_today;
+	e.segments = m.segments;
 	return e;
 }
 
@@ -578,6 +633,40 @@ std::string breakdown_problems(const loy::Checkout &c)
 		why += fmt::format("earned {} is negative; ", c.earned);
 	if (c.eligible < 0 || c.discount < 0 || c.redeemed < 0)
 		why += "a negative amount; ";
+	return why;
+}
+
+std::string sorted(std::vector<std::string> v)
+{
+	std::sort(v.begin(), v.end());
+	return json(v).dump();
+}
+
+// The segments the checkout decides with: an unknown card is in none.
+std::vector<std::string> member_segments(const model::Member &m)
+{
+	return m.known ? m.segments : std::vector<std::string>{};
+}
+
+// The segments a checkout records (for its receipt's refunds) need not be all
+// the member's, but they must be the member's and select the same campaigns.
+std::string segments_problems(const json &program, const std::vector<std::string> &recorded,
+			      const std::vector<std::string> &member)
+{
+	std::string why;
+	for (const auto &x : recorded)
+		if (std::find(member.begin(), member.end(), x) == member.end())
+			why += fmt::format("the checkout records segment {}, not the member's {}; ", x,
+					   sorted(member));
+	auto in_any = [](const json &c, const std::vector<std::string> &segs) {
+		return std::any_of(segs.begin(), segs.end(),
+				   [&](const std::string &x) { return listed(c, "segments", x); });
+	};
+	for (const auto &c : program.value("campaigns", json::array()))
+		if (c.contains("segments") && in_any(c, recorded) != in_any(c, member))
+			why += fmt::format("the checkout's segments {} and the member's {} differ for "
+					   "campaign {}; ",
+					   sorted(recorded), sorted(member), c["id"].get<std::string>());
 	return why;
 }
 
@@ -650,6 +739,8 @@ Run run_checkout(const Case &k)
 	field("redeemed", c.redeemed, static_cast<int64_t>(run.m.redeemed));
 	field("discount", c.discount, static_cast<int64_t>(run.m.discount));
 	field("eligible spend S", c.eligible, static_cast<int64_t>(run.m.eligible_spend));
+	field("member_discount", c.member_discount, static_cast<int64_t>(run.m.member_discount));
+	why += segments_problems(*k.program, c.segments, member_segments(k.member));
 	field("breakdown", parts_text(c.breakdown), parts_text(run.m.breakdown));
 	why += breakdown_problems(c);
 	return run;
@@ -684,6 +775,10 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 	}
 
 	loy::Receipt rc = loy::make_receipt(b, c, em, er);
+	// The receipt keeps the checkout's segments: its refunds recompute with them.
+	if (sorted(rc.segments) != sorted(c.segments))
+		why += fmt::format("the receipt's segments {} are not the checkout's {}; ",
+				   sorted(rc.segments), sorted(c.segments));
 	std::vector<int64_t> left(b.lines.size());
 	for (size_t i = 0; i < b.lines.size(); i++)
 		left[i] = b.lines[i].qty;
@@ -878,6 +973,15 @@ std::vector<Case> smaller(const Case &k)
 				      prog["campaigns"][i]["kind"] == "spend_bonus"))
 					with_program([i, key](json &p) { p["campaigns"][i].erase(key); });
 	}
+	if (prog.contains("campaigns"))
+		for (size_t i = 0; i < prog["campaigns"].size(); i++)
+			if (prog["campaigns"][i].contains("segments"))
+				with_program([i](json &p) { p["campaigns"][i].erase("segments"); });
+	for (size_t i = 0; i < prog["tiers"].size(); i++)
+		if (prog["tiers"][i].contains("discount_pct"))
+			with_program([i](json &p) { p["tiers"][i].erase("discount_pct"); });
+	if (!k.member.segments.empty())
+		with([](Case &c) { c.member.segments.clear(); });
 	const size_t nlines = k.basket["lines"].size();
 	if (nlines > 1)
 		for (size_t i = 0; i < nlines; i++)
@@ -975,14 +1079,37 @@ void check_property(unsigned salt, int n, Want want,
 TEST_CASE("engine and model agree on every checkout", "[property]")
 {
 	std::map<loy::Code, int> outcomes;
+	int member_priced = 0, targeted = 0, targeted_missed = 0;
 	check_property(1, checkout_cases, Want::any, [&](const Case &k, bool *skipped, bool *app) {
 		Run run = run_checkout(k);
 		*skipped = run.skipped;
 		*app = !run.skipped;
 		if (!run.skipped && run.e)
 			outcomes[run.e->status().code()]++;
+		if (run.accepted()) {
+			member_priced += run.m.member_discount > 0 ? 1 : 0;
+			// Campaigns with `segments`: given (in the breakdown), and
+			// withheld from a member in none of their segments.
+			const auto segs = member_segments(k.member);
+			for (const auto &c : k.program->value("campaigns", json::array())) {
+				if (!c.contains("segments"))
+					continue;
+				const bool in = std::any_of(segs.begin(), segs.end(),
+							    [&](const std::string &x) { return listed(c, "segments", x); });
+				const bool given = std::any_of(run.m.breakdown.begin(), run.m.breakdown.end(),
+							       [&](const model::Part &x) { return x.rule == c["id"]; });
+				targeted += given ? 1 : 0;
+				targeted_missed += in ? 0 : 1;
+			}
+		}
 		return run.diff;
 	});
+	// The v2 keys are exercised: member prices taken, targeted campaigns given and not.
+	INFO("member priced " << member_priced << ", targeted campaigns given " << targeted
+			      << ", out of the member's segments " << targeted_missed);
+	CHECK(member_priced > checkout_cases / 20);
+	CHECK(targeted > checkout_cases / 50);
+	CHECK(targeted_missed > checkout_cases / 50);
 	// The generator reaches every outcome, or the agreement above means little.
 	using loy::Code;
 	for (Code o : {Code::ok, Code::declined_blocked, Code::declined_balance_unknown,
@@ -996,9 +1123,10 @@ TEST_CASE("engine and model agree on every checkout", "[property]")
 }
 
 // The spec: a campaign applies "only when all its filters hold", and no day or
-// tier is in an empty list. Apart from the property above, so that a failure
+// tier is in an empty list; an empty `segments` list "matches no one". Apart from the property above, so that a failure
 // here (the engine once read `"tiers": []` as every tier) hides nothing else.
-TEST_CASE("a campaign whose days or tiers list is empty applies to nothing", "[property]")
+TEST_CASE("a campaign whose days, tiers or segments list is empty applies to nothing",
+	  "[property]")
 {
 	check_property(4, empty_lists_cases, Want::empty_lists,
 		       [](const Case &k, bool *skipped, bool *app) {

@@ -191,8 +191,40 @@ i128 mult_part(const json& program, i128 base_spend, long long pct) {
     return base_spend * p * ((i128)pct - 100) / (per * 100);
 }
 
+// Member price (spec v2): each eligible line's net lowered by floor(net * discount_pct / 100)
+// of the member's tier. Returns the sum taken off (the checkout's member_discount).
+i128 apply_member_price(std::vector<Line>& lines, const json& tier) {
+    const long long pct = num(tier, "discount_pct", 0);
+    if (pct < 0 || pct > 100) throw std::invalid_argument("model: discount_pct outside 0-100");
+    i128 total = 0;
+    for (auto& l : lines) {
+        if (!l.eligible) continue;
+        i128 off = l.net * pct / 100;
+        l.net -= off;
+        total += off;
+    }
+    return total;
+}
+
+// The segments a member is in: an unknown card is in none.
+std::vector<std::string> member_segments(const Member& m) {
+    if (!m.known) return {};
+    return m.segments;
+}
+
+// Segments filter (spec v2): absent = everyone; else the member must be in at least
+// one of the listed segments (an empty list matches no one).
+bool segments_match(const json& c, const std::vector<std::string>& segs) {
+    if (!c.contains("segments")) return true;
+    for (const auto& e : c.at("segments"))
+        if (std::find(segs.begin(), segs.end(), e.get<std::string>()) != segs.end()) return true;
+    return false;
+}
+
 // Do all optional filters of campaign c hold?
-bool campaign_applies(const json& c, long long local_day, const std::string& tier_name, i128 S) {
+bool campaign_applies(const json& c, long long local_day, const std::string& tier_name, i128 S,
+                      const std::vector<std::string>& segs) {
+    if (!segments_match(c, segs)) return false;
     if (c.contains("from") && local_day < day_number(str(c, "from"))) return false;
     if (c.contains("until") && local_day >= day_number(str(c, "until"))) return false;
     if (c.contains("days") && !list_has(c, "days", weekday_name(local_day))) return false;
@@ -203,7 +235,8 @@ bool campaign_applies(const json& c, long long local_day, const std::string& tie
 
 // Steps 3-5 of Accrual over lines whose net already includes the redemption.
 std::vector<Part> accrue(const json& program, const json& basket, const json& tier,
-                         const std::vector<Line>& lines, i128& S_out) {
+                         const std::vector<std::string>& segs, const std::vector<Line>& lines,
+                         i128& S_out) {
     const json& earn = program.at("earn");
     i128 p = num(earn, "points", 0), per = num(earn, "per", 0);
     if (per == 0) throw std::invalid_argument("model: earn.per is 0");
@@ -221,7 +254,7 @@ std::vector<Part> accrue(const json& program, const json& basket, const json& ti
 
     if (program.contains("campaigns")) {
         for (const auto& c : program.at("campaigns")) {
-            if (!campaign_applies(c, local_day, tier_name, S)) continue;
+            if (!campaign_applies(c, local_day, tier_name, S, segs)) continue;
             std::string kind = str(c, "kind");
             i128 part = 0;
             if (kind == "multiplier") {
@@ -299,6 +332,8 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
     if (r.points < 0) throw std::invalid_argument("model: negative points");
 
     std::vector<Line> lines = make_lines(program, basket, full_units(basket));
+    // Member price right after step 1; a blocked card gets none.
+    const i128 member_discount = m.blocked ? 0 : apply_member_price(lines, tier);
     const i128 S0 = eligible_total(lines);
 
     const json redeem = program.contains("redeem") ? program.at("redeem") : json::object();
@@ -356,8 +391,9 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
     }
 
     i128 S = 0;
-    out.breakdown = accrue(program, basket, tier, lines, S);
+    out.breakdown = accrue(program, basket, tier, member_segments(m), lines, S);
     out.eligible_spend = to_ll(S, "S");
+    out.member_discount = to_ll(member_discount, "member_discount");
     out.earned = sum_parts(out.breakdown);
     return out;
 }
@@ -393,9 +429,18 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
     const bool by_points = r.points != 0;
     const bool by_reward = !r.reward.empty();
 
-    // Points redeemed that come back.
-    const i128 S0 = eligible_total(make_lines(program, basket, full_units(basket)));
+    // The receipt's tier (decided at checkout), whose member price applies again.
+    const json& tier = tier_by_name(program, original.tier);
+
+    // Points redeemed that come back: shares of S0, the eligible spend before the
+    // redemption (after the member price).
+    std::vector<Line> all = make_lines(program, basket, full_units(basket));
     std::vector<Line> lines = make_lines(program, basket, units);
+    if (!m.blocked) {
+        apply_member_price(all, tier);
+        apply_member_price(lines, tier);
+    }
+    const i128 S0 = eligible_total(all);
     const i128 S0R = eligible_total(lines);
     i128 returned_total;
     if (full) returned_total = original.redeemed;
@@ -417,9 +462,8 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
                 size_t rl = first_line_with_sku(basket, str(*reward, "sku"));
                 if (rl < lines.size() && lines[rl].units >= 1) apply_reward(lines, rl);
             }
-            const json& tier = tier_by_name(program, original.tier);
             i128 S = 0;
-            earn_R = sum_parts(accrue(program, basket, tier, lines, S));
+            earn_R = sum_parts(accrue(program, basket, tier, member_segments(m), lines, S));
         }
         reversed_total = (i128)original.earned - earn_R;
     }

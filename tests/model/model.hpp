@@ -22,6 +22,7 @@ struct Member {
     long long balance = 0;          // available balance
     long long qualifying_spend = 0;
     long long redeemed_today = 0;   // points already redeemed today by this member on this terminal
+    std::vector<std::string> segments;  // segments from the last snapshot (an unknown card: none)
 };
 
 // At most one of them set; both empty = no redemption.
@@ -39,6 +40,7 @@ struct Checkout {
     long long redeemed = 0;         // points taken
     long long discount = 0;         // money taken off by the redemption
     long long eligible_spend = 0;   // S
+    long long member_discount = 0;  // money taken off by the tier's discount_pct (spec v2)
     std::vector<Part> breakdown;
 };
 
@@ -53,7 +55,9 @@ struct Refund {
     long long points_returned = 0;
 };
 
-// A refund of a receipt accepted by checkout().
+// A refund of a receipt accepted by checkout(). `m` is the member as it was at
+// checkout: its segments decide the campaigns of the recompute; the tier is
+// original.tier (its discount_pct is applied again to the remaining units).
 // returned_before: sku -> units already returned by earlier refunds (empty for the first).
 // returned_now:    sku -> units returned now (empty = all remaining units).
 // earlier:         sum of what earlier refunds of this receipt moved.
