@@ -29,6 +29,11 @@ Json to_json(const Enrolled &r)
 	return Json{{"card", r.card}, {"known", r.known}, {"enrolled", r.enrolled}};
 }
 
+Json to_json(const Donated &r)
+{
+	return Json{{"card", r.card}, {"charity", r.charity}, {"points", r.points}, {"balance", or_null(r.balance)}};
+}
+
 Json to_json(const CheckoutDone &r)
 {
 	Json out;

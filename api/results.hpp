@@ -17,6 +17,7 @@ using Json = nlohmann::ordered_json;
 
 Json to_json(const ProgramLoaded &r);
 Json to_json(const Enrolled &r);
+Json to_json(const Donated &r);
 Json to_json(const CheckoutDone &r);
 Json to_json(const RefundDone &r);
 Json to_json(const BalanceView &r);

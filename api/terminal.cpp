@@ -211,6 +211,13 @@ loy_status loy_terminal_enroll(loy_terminal *t, const char *scan)
 	return run(t, [&](loy::Terminal &term) { return term.enroll(scan, t->now()); });
 }
 
+loy_status loy_terminal_donate(loy_terminal *t, const char *scan, const char *charity, int64_t points)
+{
+	if (t && (!scan || !charity))
+		return fail(t, Code::bad_argument, "donate: no card scan or charity (NULL)");
+	return run(t, [&](loy::Terminal &term) { return term.donate(scan, charity, points, t->now()); });
+}
+
 loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *basket_json,
 				 size_t len, const loy_redemption *redemption)
 {

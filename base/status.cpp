@@ -20,6 +20,7 @@ Kind kind_of(Code code) noexcept
 	case Code::bad_refund:
 	case Code::no_program:
 	case Code::old_program:
+	case Code::unknown_charity:
 		return Kind::bad_input;
 	case Code::declined_blocked:
 	case Code::declined_balance_unknown:
@@ -67,6 +68,7 @@ const char *code_name(Code code) noexcept
 	case Code::storage: return "storage";
 	case Code::network: return "network";
 	case Code::old_program: return "old_program";
+	case Code::unknown_charity: return "unknown_charity";
 	}
 	return "unknown";
 }

@@ -37,6 +37,7 @@ enum class Code : int {
 	storage = 21,          // the ledger could not be read or written
 	network = 22,          // the central server could not be reached
 	old_program = 23,      // a program version older than (or equal to) the one in force
+	unknown_charity = 24,  // a donation names no charity of the program
 };
 
 // What a code means to a caller deciding what to do next; the CLI's exit code.

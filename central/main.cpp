@@ -254,7 +254,12 @@ int cmd_report(Cli &c, loy::central::Store &store)
 		print_line("Points issued", n(r->points.issued));
 		print_line("Points redeemed", n(r->points.redeemed));
 		print_line("Points expired", n(r->points.expired));
+		if (r->points.donated != 0)
+			print_line("Points donated", n(r->points.donated));
 		print_line("Points outstanding", n(r->points.outstanding()));
+		for (const auto &d : r->donations)
+			std::printf("  charity %-12s %10s pts  worth %s\n", d.charity.c_str(), n(d.points).c_str(),
+				    n(d.value).c_str());
 		for (const auto &s : r->stores)
 			std::printf("  store %-14s issued %10s  redeemed %10s  outstanding %10s\n", s.store.c_str(),
 				    n(s.points.issued).c_str(), n(s.points.redeemed).c_str(),

@@ -197,8 +197,22 @@ CREATE TABLE member_segments (
 	PRIMARY KEY (token, name)
 ) WITHOUT ROWID;
 )sql";
+// Version 8: members' donations to the program's charities (program.md v2,
+// "Charity donations"), one row per terminal entry, for the report.
+const char *const sqlite_v8 = R"sql(
+CREATE TABLE donations (
+	terminal_id TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	token TEXT NOT NULL,
+	store TEXT NOT NULL,
+	charity TEXT NOT NULL,
+	points INTEGER NOT NULL,
+	local_date INTEGER NOT NULL,
+	PRIMARY KEY (terminal_id, seq)
+) WITHOUT ROWID;
+)sql";
 const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4,
-					 sqlite_v5, sqlite_v6, sqlite_v7};
+					 sqlite_v5, sqlite_v6, sqlite_v7, sqlite_v8};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -312,7 +326,21 @@ CREATE TABLE member_segments (
 	PRIMARY KEY (token, name)
 );
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4};
+// Version 5: as SQLite's version 8.
+const char *const postgresql_v5 = R"sql(
+CREATE TABLE donations (
+	terminal_id TEXT COLLATE "C" NOT NULL,
+	seq BIGINT NOT NULL,
+	token TEXT COLLATE "C" NOT NULL,
+	store TEXT COLLATE "C" NOT NULL,
+	charity TEXT COLLATE "C" NOT NULL,
+	points BIGINT NOT NULL,
+	local_date BIGINT NOT NULL,
+	PRIMARY KEY (terminal_id, seq)
+);
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4,
+					     postgresql_v5};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -359,8 +387,16 @@ struct Receipt {
 	bool is_new = false, changed = false;
 };
 
+// A member's gift of points to a charity (a terminal's "donate" entry).
+struct Donation {
+	int64_t seq = 0;
+	std::string token, store, charity;
+	int64_t points = 0, local_date = 0;
+};
+
 struct Batch {
 	std::map<std::string, Member> members;
+	std::vector<Donation> donations;
 	std::vector<Lot> lots;
 	std::map<std::string, Receipt> receipts; // this terminal's, by receipt id
 	std::map<std::pair<std::string, int64_t>, int64_t> spend_days; // (token, UTC day): eligible added
@@ -919,6 +955,17 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			}
 			LOY_TRY(consume(b, m, left, now));
 			add_lot(b, token, store, terminal, receipt, now, x.expires_at, returned);
+		} else if (kind == "donate") {
+			// The till checked the program's charity and the member's
+			// balance; here the points leave the member as a redemption's do.
+			const int64_t points = -num(e, "points", -receipt_points_max, -1);
+			const std::string charity = d.at("charity").get<std::string>();
+			if (charity.empty() || charity.size() > name_length_max || !utf8_valid(charity))
+				return bad(Code::bad_argument, fmt::format("entry {}: charity must be 1 to {} bytes of UTF-8",
+									   seq, name_length_max));
+			const int64_t day = num(d, "local_date", time_min_s / day_s, time_max_s / day_s);
+			LOY_TRY(consume(b, m, points, now));
+			b.donations.push_back(Donation{seq, token, store, charity, points, day});
 		} else if (kind == "adjust") {
 			int64_t points = num(e, "points", -receipt_points_max, receipt_points_max);
 			if (points > 0)
@@ -997,6 +1044,11 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 	for (const auto &[key, eligible] : b.spend_days)
 		if (eligible != 0)
 			inserts.push_back({key.first, key.second, eligible});
+	std::vector<Params> gifts;
+	for (const Donation &x : b.donations)
+		gifts.push_back({terminal, x.seq, x.token, x.store, x.charity, x.points, x.local_date});
+	LOY_TRY(c_->insert_many("donations",
+				{"terminal_id", "seq", "token", "store", "charity", "points", "local_date"}, gifts));
 	LOY_TRY(c_->insert_many("spend_days", {"token", "day", "eligible"}, inserts,
 				"ON CONFLICT (token, day) DO UPDATE SET eligible = spend_days.eligible + excluded.eligible"));
 	// The members touched, in the order of their last change in the batch.
@@ -1124,7 +1176,7 @@ Result<ChainHead> SqlStore::apply_batch(const std::string &terminal, const std::
 			// Whose points the batch may take: a refund's, an adjustment's,
 			// a redemption's (the rest only add lots).
 			const std::string kind = text("kind");
-			bool spends = kind == "refund" || kind == "adjust";
+			bool spends = kind == "refund" || kind == "adjust" || kind == "donate";
 			if (kind == "checkout") {
 				auto d = b.find("data");
 				const Json *r = d != b.end() && d->is_object() && d->contains("receipt") ? &d->at("receipt")
@@ -1599,11 +1651,34 @@ Result<Report> SqlStore::report(int64_t now)
 		return ls.status();
 	for (size_t r = 0; r < ls->size(); r++)
 		stores[ls->text(r, 0)].expired = ls->int64(r, 1);
+	auto ds = c_->query("SELECT store, sum(points) FROM donations GROUP BY store");
+	if (!ds)
+		return ds.status();
+	for (size_t r = 0; r < ds->size(); r++)
+		stores[ds->text(r, 0)].donated = ds->int64(r, 1);
 	for (const auto &[name, s] : stores) {
 		report.points.issued += s.issued;
 		report.points.redeemed += s.redeemed;
 		report.points.expired += s.expired;
+		report.points.donated += s.donated;
 		report.stores.push_back(StoreReport{name, s});
+	}
+	auto program = current_program();
+	if (!program)
+		return program.status();
+	const int64_t point_value = *program ? (*program)->redeem.point_value : 0;
+	auto cs = c_->query("SELECT charity, sum(points) FROM donations GROUP BY charity ORDER BY charity");
+	if (!cs)
+		return cs.status();
+	for (size_t r = 0; r < cs->size(); r++) {
+		// Points within 10^17 a member, point values within 10^6: the
+		// product is checked all the same, as every sum of money is.
+		CharityReport c{cs->text(r, 0), cs->int64(r, 1), 0};
+		if (__builtin_mul_overflow(c.points, point_value, &c.value))
+			return bad(Code::storage, fmt::format("central: charity {}'s donations ({} points) are worth "
+							      "more than 64 bits hold",
+							      c.charity, c.points));
+		report.donations.push_back(std::move(c));
 	}
 	auto ts = c_->query("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
 			    "entries_back, entries_future, refused_pushes, last_refusal, last_refusal_at "

@@ -109,7 +109,16 @@ struct PointTotals {
 	int64_t issued = 0;
 	int64_t redeemed = 0;
 	int64_t expired = 0;
-	int64_t outstanding() const { return issued - redeemed - expired; }
+	int64_t donated = 0;
+	int64_t outstanding() const { return issued - redeemed - expired - donated; }
+};
+
+// What members gave one charity, and its money value at the current
+// program's point_value (what the program owner pays the charity).
+struct CharityReport {
+	std::string charity;
+	int64_t points = 0;
+	int64_t value = 0;
 };
 
 struct StoreReport {
@@ -148,6 +157,7 @@ struct Report {
 	PointTotals points;
 	std::vector<TerminalReport> terminals;
 	std::vector<StoreReport> stores;
+	std::vector<CharityReport> donations; // by charity id
 };
 
 // What the server and the administrative commands need of the central

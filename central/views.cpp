@@ -86,15 +86,21 @@ ViewJson report_json(const Report &r)
 					  {"points_issued", s.points.issued},
 					  {"points_redeemed", s.points.redeemed},
 					  {"points_expired", s.points.expired},
+					  {"points_donated", s.points.donated},
 					  {"points_outstanding", s.points.outstanding()}});
+	ViewJson donations = ViewJson::array();
+	for (const auto &c : r.donations)
+		donations.push_back(ViewJson{{"charity", c.charity}, {"points", c.points}, {"value", c.value}});
 	ViewJson out;
 	out["members"] = r.members;
 	out["points_issued"] = r.points.issued;
 	out["points_redeemed"] = r.points.redeemed;
 	out["points_expired"] = r.points.expired;
+	out["points_donated"] = r.points.donated;
 	out["points_outstanding"] = r.points.outstanding();
 	out["terminals"] = terminals;
 	out["stores"] = stores;
+	out["donations"] = donations;
 	return out;
 }
 

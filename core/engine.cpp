@@ -372,6 +372,31 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 	return out;
 }
 
+Status check_donation(const Program &p, const Member &m, std::string_view charity, int64_t points)
+{
+	if (!p.find_charity(charity))
+		return Status(Code::unknown_charity,
+			      fmt::format("charity \"{}\" is not in program {} v{}", charity, p.id, p.version));
+	if (points <= 0)
+		return Status(Code::bad_argument, fmt::format("points to donate must be positive, got {}", points));
+	if (m.blocked)
+		return declined(Code::declined_blocked, "the card is blocked: it cannot donate");
+	if (!m.known)
+		return declined(Code::declined_balance_unknown,
+				"the card's balance is not known on this terminal (not in the last sync, not "
+				"enrolled here): it cannot donate");
+	if (points > m.balance)
+		return declined(Code::declined_insufficient_points,
+				fmt::format("{} points to give, {} available", points, std::max<int64_t>(m.balance, 0)));
+	auto today = add_checked(m.redeemed_today, points);
+	if (!today || *today > p.redeem.offline_daily_cap)
+		return declined(Code::declined_daily_cap,
+				fmt::format("{} points today would pass the offline daily cap of {} ({} already "
+					    "redeemed or given)",
+					    points, p.redeem.offline_daily_cap, m.redeemed_today));
+	return Status::ok();
+}
+
 Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<ReturnLine> &units)
 {
 	const Basket &b = rc.basket;

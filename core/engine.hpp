@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/basket.hpp"
@@ -59,6 +60,12 @@ struct Checkout {
 // kind is Kind::declined and whose code names the rule.
 Result<Checkout> checkout(const Program &program, const Basket &basket, const Member &member,
 			  const Redemption &redemption);
+
+// A donation of `points` to charity `charity` of the program (spec 2,
+// "Charity donations"): declined, never clipped, like a redemption for
+// money, without min_points; m.redeemed_today counts the member's
+// redemptions and donations on this terminal that local day.
+Status check_donation(const Program &program, const Member &m, std::string_view charity, int64_t points);
 
 // What the ledger keeps of an accepted checkout to compute its refunds.
 struct Receipt {

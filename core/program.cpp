@@ -49,8 +49,8 @@ Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
 }
 
 // The v2 sections this build cannot follow yet: refused by name.
-constexpr const char *v2_sections_unsupported[] = {"stamp_cards", "memberships", "referral",
-						    "challenges",  "charities",   "partners"};
+constexpr const char *v2_sections_unsupported[] = {"stamp_cards", "memberships", "referral", "challenges",
+						    "partners"};
 
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
@@ -331,6 +331,24 @@ Result<Reward> parse_reward(const JsonReader &r, int spec)
 	return w;
 }
 
+Result<Charity> parse_charity(const JsonReader &r, int spec)
+{
+	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {}, {"id", "name"}));
+	Charity c;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	c.id = *id;
+	auto name = r.string("name", charity_name_bytes_max);
+	if (!name)
+		return name.status();
+	if (name->empty())
+		return r.field_error("name", "must not be empty");
+	c.name = *name;
+	return c;
+}
+
 Result<Program> parse_program_json(const JsonReader &root)
 {
 	LOY_TRY(root.expect_object());
@@ -465,6 +483,27 @@ Result<Program> parse_program_json(const JsonReader &root)
 		}
 	}
 
+	// Ids name one thing each across the program's campaigns, charities
+	// (and, as they come, stamp cards, memberships, challenges, partners).
+	if (root.has("charities")) {
+		auto list = root.child("charities");
+		auto n = list.array_size(program_charities_max);
+		if (!n)
+			return n.status();
+		for (size_t i = 0; i < *n; i++) {
+			auto c = parse_charity(list.element(i), p.spec);
+			if (!c)
+				return c.status();
+			const bool clash = p.find_charity(c->id) ||
+					   std::any_of(p.campaigns.begin(), p.campaigns.end(),
+						       [&](const Campaign &x) { return x.id == c->id; });
+			if (clash)
+				return list.element(i).field_error(
+					"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign or charity", c->id));
+			p.charities.push_back(*c);
+		}
+	}
+
 	// 0, like an absent field, means points never expire.
 	auto expiry = root.opt_integer("expiry_days", 0, days_max);
 	if (!expiry)
@@ -510,6 +549,14 @@ const Reward *Program::find_reward(std::string_view reward_id) const
 	for (const auto &w : rewards)
 		if (w.id == reward_id)
 			return &w;
+	return nullptr;
+}
+
+const Charity *Program::find_charity(std::string_view charity_id) const
+{
+	for (const auto &c : charities)
+		if (c.id == charity_id)
+			return &c;
 	return nullptr;
 }
 

@@ -20,6 +20,8 @@ inline constexpr size_t program_json_bytes_max = 1 << 20;
 inline constexpr size_t program_tiers_max = 64;
 inline constexpr size_t program_campaigns_max = 1024;
 inline constexpr size_t program_rewards_max = 1024;
+inline constexpr size_t program_charities_max = 256;
+inline constexpr size_t charity_name_bytes_max = 200;
 inline constexpr size_t program_excludes_max = 4096;
 inline constexpr size_t name_length_max = 64;  // ids, skus, categories, tier names
 inline constexpr int64_t pct_max = 100000;      // ×1000 is more than any program means
@@ -91,6 +93,12 @@ struct Reward {
 	std::string sku;
 };
 
+// A charity members give points to at the till (spec 2, "Charity donations").
+struct Charity {
+	std::string id;
+	std::string name;
+};
+
 struct Program {
 	int spec = 1;                     // the specification it needs
 	std::string id;
@@ -104,6 +112,7 @@ struct Program {
 	std::vector<Campaign> campaigns;
 	Redeem redeem;
 	std::vector<Reward> rewards;
+	std::vector<Charity> charities;
 	std::optional<int64_t> expiry_days; // absent or 0 in the document: never expire
 	int64_t pending_days = 0;
 
@@ -111,6 +120,7 @@ struct Program {
 	const Tier &tier_for(int64_t qualifying_spend) const;
 	const Tier *find_tier(std::string_view name) const;
 	const Reward *find_reward(std::string_view reward_id) const;
+	const Charity *find_charity(std::string_view charity_id) const;
 };
 
 Result<Program> parse_program(std::string_view json_text);

@@ -31,6 +31,7 @@ const char usage[] =
 	"  program load FILE.json\n"
 	"  enroll --card SCAN\n"
 	"  checkout --card SCAN --basket FILE.json|- [--redeem POINTS | --reward ID]\n"
+	"  donate --card SCAN --charity ID --points N\n"
 	"  refund --receipt ID [--line SKU=QTY ...] [--refund-id ID]\n"
 	"  balance --card SCAN\n"
 	"  status\n"
@@ -183,6 +184,30 @@ int cmd_checkout(Cli &c)
 		print_line("Redeemed", std::to_string(res["redeemed"].get<int64_t>()) + " pts  (-" +
 					       loy::fw::format_money(res.value("currency", ""), res["discount"].get<int64_t>()) + ")");
 	print_line("Balance", points_or_unknown(res["balance"]));
+	return 0;
+}
+
+int cmd_donate(Cli &c)
+{
+	std::string bad;
+	if (!c.only({"card", "charity", "points"}, &bad))
+		return c.bad_args("donate does not take " + bad);
+	if (!c.opt("card") || !c.opt("charity") || !c.opt("points"))
+		return c.bad_args("donate needs --card SCAN, --charity ID and --points N");
+	int64_t points = 0;
+	if (!parse_i64(*c.opt("points"), &points) || points <= 0)
+		return c.bad_args("--points wants a positive number of points, got \"" + *c.opt("points") + "\"");
+	loy_status st = loy_terminal_donate(c.t, c.opt("card")->c_str(), c.opt("charity")->c_str(), points);
+	if (st != LOY_OK)
+		return c.fail_last(st);
+	Json r = c.result();
+	if (c.args.json) {
+		std::printf("%s\n", r.dump().c_str());
+		return 0;
+	}
+	std::printf("Card %s gave %lld pts to %s\n", r["card"].get<std::string>().c_str(),
+		    static_cast<long long>(r["points"].get<int64_t>()), r["charity"].get<std::string>().c_str());
+	print_line("Balance", points_or_unknown(r["balance"]));
 	return 0;
 }
 
@@ -408,6 +433,8 @@ int dispatch(Cli &c)
 		return cmd_enroll(c);
 	if (cmd == "checkout")
 		return cmd_checkout(c);
+	if (cmd == "donate")
+		return cmd_donate(c);
 	if (cmd == "refund")
 		return cmd_refund(c);
 	if (cmd == "balance")

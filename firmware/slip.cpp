@@ -131,4 +131,15 @@ std::vector<std::string> refund_lines(const Json &r, int width)
 	return out;
 }
 
+std::vector<std::string> donation_lines(const Json &d, int width)
+{
+	std::vector<std::string> out;
+	out.push_back(row("Loyalty " + text(d, "card"), "donation", width));
+	out.push_back(row("Given to", text(d, "charity"), width));
+	out.push_back(row("Points", signed_points(-integer(d, "points")), width));
+	out.push_back(row("New balance", points(d["balance"]), width));
+	out.push_back("Thank you for your gift.");
+	return out;
+}
+
 } // namespace loy::fw

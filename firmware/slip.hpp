@@ -27,5 +27,7 @@ std::vector<std::string> member_lines(const nlohmann::json &balance, int width);
 std::vector<std::string> checkout_lines(const nlohmann::json &checkout, int width);
 // A refund result.
 std::vector<std::string> refund_lines(const nlohmann::json &refund, int width);
+// A donation result.
+std::vector<std::string> donation_lines(const nlohmann::json &donated, int width);
 
 } // namespace loy::fw

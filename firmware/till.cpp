@@ -280,6 +280,7 @@ struct Till::Impl {
 	Json scan(const std::string &text);
 	Json checkout(const Json &req, const std::string &scan);
 	Json refund(const Json &req);
+	Json donate(const Json &req, const std::string &scan);
 	Json status();
 	Json simulate(const std::string &op, const Json &req);
 	Json print(const std::vector<std::string> &lines);
@@ -412,6 +413,12 @@ Json Till::Impl::request(const Json &req)
 	}
 	if (op == "refund")
 		return refund(req);
+	if (op == "donate") {
+		std::string s;
+		if (!scan_of(s))
+			return bad_request("donate: no card: scan one or send \"scan\" (the reader's text)");
+		return donate(req, s);
+	}
 	if (op == "enroll" || op == "balance") {
 		std::string s;
 		if (!scan_of(s))
@@ -532,6 +539,25 @@ Json Till::Impl::refund(const Json &req)
 		if (out["result"].value("replayed", false))
 			lines_out.push_back("(copy: this refund was recorded before)");
 		out["printed"] = print(lines_out);
+	}
+	return out;
+}
+
+Json Till::Impl::donate(const Json &req, const std::string &s)
+{
+	auto charity = req.find("charity");
+	if (charity == req.end() || !c_text(*charity) || charity->get<std::string>().empty())
+		return bad_request("donate: \"charity\" (a charity id of the program) is missing");
+	auto pts = req.find("points");
+	auto points = pts == req.end() ? std::nullopt : int64_of(*pts);
+	if (!points || *points <= 0)
+		return bad_request("donate: \"points\" must be a positive integer (64 bits)");
+	const std::string id = *charity;
+	loy_status st = loy_terminal_donate(main.t, s.c_str(), id.c_str(), *points);
+	Json out = main.answer(st);
+	if (st == LOY_OK) {
+		card.clear();
+		out["printed"] = print(donation_lines(out["result"], cfg.display.width));
 	}
 	return out;
 }

@@ -119,6 +119,18 @@ const char *const migrations[] = {
 	R"sql(
 	ALTER TABLE server_members ADD COLUMN segments TEXT NOT NULL DEFAULT '';
 	)sql",
+	// 5 → 6: donations to charities (program spec 2), derived from their
+	// journal entries: what a member gave on a local day counts with the
+	// day's redemptions against the offline cap.
+	R"sql(
+	CREATE TABLE donations (
+		seq INTEGER PRIMARY KEY,
+		token TEXT NOT NULL,
+		charity TEXT NOT NULL,
+		points INTEGER NOT NULL,
+		local_date INTEGER NOT NULL);
+	CREATE INDEX donations_by_member ON donations (token, local_date);
+	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
 
@@ -155,9 +167,19 @@ struct ReceiptRow {
 	}
 };
 
+struct DonationRow {
+	std::string token, charity;
+	int64_t points = 0, local_date = 0;
+	bool operator==(const DonationRow &o) const
+	{
+		return token == o.token && charity == o.charity && points == o.points && local_date == o.local_date;
+	}
+};
+
 struct Replay {
 	std::map<std::string, MemberRow> members;
 	std::map<std::string, ReceiptRow> receipts;
+	std::map<int64_t, DonationRow> donations; // by the entry's seq
 };
 
 // Applies one entry to the replayed state. `unacked`: the entry counts in
@@ -216,6 +238,14 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 		} else if (kind == "adjust") {
 			if (unacked)
 				r.members[token].local_points += points;
+		} else if (kind == "donate") {
+			auto &m = r.members[token];
+			if (m.masked.empty())
+				m.masked = d.at("masked").get<std::string>();
+			if (unacked)
+				m.local_points += points;
+			r.donations[seq] = DonationRow{token, d.at("charity").get<std::string>(), -points,
+						       d.at("local_date").get<int64_t>()};
 		} else {
 			return corrupt(fmt::format("entry {}: unknown kind \"{}\"", seq, kind));
 		}
@@ -790,7 +820,16 @@ Status Ledger::rebuild_derived()
 	auto r = replay_journal(db_, *acked);
 	if (!r)
 		return r.status();
-	LOY_TRY(db_.exec("DELETE FROM members; DELETE FROM receipts;"));
+	LOY_TRY(db_.exec("DELETE FROM members; DELETE FROM receipts; DELETE FROM donations;"));
+	auto di = db_.prepare("INSERT INTO donations (seq, token, charity, points, local_date) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!di)
+		return di.status();
+	for (const auto &[seq, x] : r->donations) {
+		di.value().reset();
+		LOY_TRY(di.value().bind(1, seq).bind(2, x.token).bind(3, x.charity).bind(4, x.points)
+				.bind(5, x.local_date).run());
+	}
 	auto mi = db_.prepare("INSERT INTO members (token, masked, enrolled, local_points, local_spend) "
 			      "VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (!mi)
@@ -994,6 +1033,22 @@ Result<Ledger::Verdict> Ledger::verify()
 				fail(x.seq, fmt::format("receipts table lacks receipt {} of entry {}", id, x.seq));
 				break;
 			}
+	auto ds = db_.prepare("SELECT seq, token, charity, points, local_date FROM donations ORDER BY seq");
+	if (!ds)
+		return ds.status();
+	size_t donations = 0;
+	Status ds_read = ds.value().each([&]() -> Status {
+		donations++;
+		const auto &s = ds.value();
+		DonationRow x{s.text(1), s.text(2), s.int64(3), s.int64(4)};
+		auto it = r->donations.find(s.int64(0));
+		if (it == r->donations.end() || !(it->second == x))
+			fail(s.int64(0), fmt::format("donations table differs from the journal at entry {}", s.int64(0)));
+		return Status::ok();
+	});
+	LOY_TRY(ds_read);
+	if (donations != r->donations.size())
+		fail(v.entries, "donations table lacks a donation the journal has");
 	return v;
 }
 

@@ -19,7 +19,7 @@
 
 namespace loy {
 
-inline constexpr int schema_version = 5;
+inline constexpr int schema_version = 6;
 
 // What a journal entry says. `body` is the canonical text that is hashed and
 // MACed; the other fields are columns kept beside it for queries.

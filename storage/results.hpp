@@ -21,6 +21,14 @@ struct ProgramLoaded {
 	bool loaded = false; // false: that version was installed already, with the same content
 };
 
+// donate: points given to a charity, and the member's balance after it.
+struct Donated {
+	std::string card; // masked
+	std::string charity;
+	int64_t points = 0;
+	std::optional<int64_t> balance;
+};
+
 // enroll: the card is known on this terminal from now on.
 struct Enrolled {
 	std::string card;     // masked

@@ -252,6 +252,11 @@ Result<Unacked> read_receipt_sums(Ledger &l, const std::string &token, int64_t n
 	if (!day_sum)
 		return day_sum.status();
 	u.redeemed_day = day_sum->value_or(0);
+	auto given = one("SELECT sum(points) FROM donations WHERE token = ?1 AND local_date = ?2",
+			 [&](db::Stmt &s) { s.bind(1, token).bind(2, day); });
+	if (!given)
+		return given.status();
+	u.redeemed_day += given->value_or(0);
 	if (with_expiry) {
 		auto exp = one("SELECT min(expires_at) FROM receipts WHERE token = ?1 AND "
 			       "expires_at > ?2 AND earned > reversed",
@@ -679,7 +684,7 @@ Result<AckedSums> sum_acked(db::Db &db, int64_t after, int64_t through)
 	Status st_read = st.value().each([&]() -> Status {
 		const std::string kind = st.value().text(2);
 		auto &d = sums[st.value().text(0)];
-		if (kind == "checkout" || kind == "refund" || kind == "adjust")
+		if (kind == "checkout" || kind == "refund" || kind == "adjust" || kind == "donate")
 			d.first += st.value().int64(1);
 		if (kind == "checkout" || kind == "refund") {
 			if (st.value().is_null(3))
@@ -835,6 +840,61 @@ Result<Enrolled> Terminal::enroll(std::string_view scan, int64_t now)
 	out.card = masked;
 	out.known = true;
 	out.enrolled = created;
+	return out;
+}
+
+Result<Donated> Terminal::donate(std::string_view scan, std::string_view charity, int64_t points, int64_t clock)
+{
+	LOY_TRY(check_anchor());
+	LOY_TRY(load_program());
+	LOY_TRY(need_program(program_));
+	const Program &p = *program_;
+	auto digits = parse_card_scan(scan, p.card);
+	if (!digits)
+		return digits.status();
+	const std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
+	db::Transaction tx(ledger_.db());
+	LOY_TRY(tx.begin());
+	auto m = read_member(ledger_, token);
+	if (!m)
+		return m.status();
+	auto now = effective_now(ledger_, tz_, clock);
+	if (!now)
+		return now.status();
+	const Days day = now->local_date();
+	auto sums = read_receipt_sums(ledger_, token, now->utc_s, day, false);
+	if (!sums)
+		return sums.status();
+	Member member;
+	member.known = m->known();
+	member.blocked = m->blocked;
+	member.balance = m->server_balance + m->local_points - sums->pending;
+	member.redeemed_today = sums->redeemed_day;
+	LOY_TRY(check_donation(p, member, charity, points));
+	LOY_TRY(check_member_total(m->server_balance + m->local_points, -points, "points"));
+
+	Entry e;
+	e.kind = "donate";
+	e.token = token;
+	e.program_id = p.id;
+	e.program_version = p.version;
+	e.device_time = rfc3339_utc(clock);
+	e.points = -points;
+	e.data = OJson{{"masked", masked}, {"charity", std::string(charity)}, {"local_date", day}}.dump();
+	LOY_TRY(ledger_.append(e));
+	auto ins = ledger_.db().prepare("INSERT INTO donations (seq, token, charity, points, local_date) "
+					"VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!ins)
+		return ins.status();
+	LOY_TRY(ins.value().bind(1, e.seq).bind(2, token).bind(3, std::string(charity)).bind(4, points)
+			.bind(5, int64_t{day}).run());
+	LOY_TRY(upsert_member(ledger_.db(), token, masked, 0, -points, 0));
+	LOY_TRY(tx.commit());
+	Donated out;
+	out.card = masked;
+	out.charity = std::string(charity);
+	out.points = points;
+	out.balance = member.balance - points;
 	return out;
 }
 

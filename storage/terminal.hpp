@@ -52,6 +52,10 @@ public:
 	// (storage/results.hpp); its JSON is the C API's (api/results.hpp).
 	Result<ProgramLoaded> program_load(std::string_view json, int64_t now_utc);
 	Result<Enrolled> enroll(std::string_view scan, int64_t now_utc);
+	// Points from the member to one of the program's charities (spec 2),
+	// checked as a redemption for money is; the local day is the
+	// terminal's clock in its zone.
+	Result<Donated> donate(std::string_view scan, std::string_view charity, int64_t points, int64_t now_utc);
 	// A receipt id recorded before answers the recorded result (replayed)
 	// for the same request, receipt_conflict for another.
 	Result<CheckoutDone> checkout(std::string_view scan, std::string_view basket_json,

@@ -21,11 +21,11 @@ extern "C" {
 #endif
 
 #define LOY_VERSION_MAJOR 0
-#define LOY_VERSION_MINOR 1
+#define LOY_VERSION_MINOR 2
 #define LOY_VERSION_PATCH 0
 /** 0xXXYYZZ: major, minor, patch; compare with >= for features. */
-#define LOY_VERSION_NUM 0x000100
-#define LOY_VERSION_STR "0.1.0"
+#define LOY_VERSION_NUM 0x000200
+#define LOY_VERSION_STR "0.2.0"
 
 /**
  * \brief Status codes. Append only: a value is never renumbered or removed,
@@ -55,7 +55,8 @@ typedef enum loy_status {
 	LOY_D_ALREADY_REFUNDED = 20, /**< declined: those units were refunded already */
 	LOY_E_STORAGE = 21,          /**< ledger unreadable, unwritable or tampered */
 	LOY_E_NETWORK = 22,          /**< central server unreachable: try again later */
-	LOY_E_OLD_PROGRAM = 23       /**< program version not newer than the one in force */
+	LOY_E_OLD_PROGRAM = 23,      /**< program version not newer than the one in force */
+	LOY_E_UNKNOWN_CHARITY = 24   /**< the program has no such charity (since 0.2) */
 } loy_status;
 
 /** \brief What a status means for the caller; also the CLI's exit code. */
@@ -68,7 +69,7 @@ typedef enum loy_kind {
 	LOY_KIND_NETWORK = 5
 } loy_kind;
 
-/** \brief The library's version, "0.1.0". */
+/** \brief The library's version, "0.2.0". */
 LOY_API const char *loy_version(void);
 /** \brief The library's LOY_VERSION_NUM, to compare with the header's. */
 LOY_API unsigned loy_version_num(void);
@@ -320,6 +321,14 @@ LOY_API loy_status loy_terminal_enroll(loy_terminal *t, const char *scan);
  */
 LOY_API loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *basket_json,
 				 size_t len, const loy_redemption *redemption);
+/**
+ * \brief Gives `points` of the member's to charity `charity` of the program
+ * (program spec 2): declined as a redemption for money is (balance unknown,
+ * not enough points, blocked card, offline daily cap); a charity the program
+ * does not have is LOY_E_UNKNOWN_CHARITY. Result: card, charity, points,
+ * balance. Since 0.2.
+ */
+LOY_API loy_status loy_terminal_donate(loy_terminal *t, const char *scan, const char *charity, int64_t points);
 /** \brief Records a refund of units of a receipt of this terminal (n = 0: all left). */
 LOY_API loy_status loy_terminal_refund(loy_terminal *t, const char *receipt_id,
 			       const loy_return_line *lines, size_t n);

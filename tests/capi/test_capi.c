@@ -267,6 +267,51 @@ static void terminal_errors_and_results(const char *program, size_t plen)
 	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* loy_terminal_donate (since 1.1): a program of specification 2 with a
+ * charity; the charity checked first, then the member as a redemption. */
+static void terminal_donate(const char *program, size_t plen)
+{
+	static const char charity_program[] =
+		"{\"program\":\"capi\",\"version\":1,\"spec\":2,\"currency\":\"EUR\","
+		"\"card\":{\"check\":\"luhn\",\"min_length\":8,\"max_length\":19},"
+		"\"earn\":{\"points\":1,\"per\":100},"
+		"\"tiers\":[{\"name\":\"Member\",\"spend\":0,\"multiplier_pct\":100}],"
+		"\"redeem\":{\"point_value\":1,\"min_points\":100,\"max_pct\":50,\"offline_daily_cap\":1000},"
+		"\"charities\":[{\"id\":\"rc\",\"name\":\"Red Cross\"}]}";
+	CHECK(strcmp(loy_errstr(LOY_E_UNKNOWN_CHARITY), "unknown_charity") == 0);
+	CHECK(loy_status_kind(LOY_E_UNKNOWN_CHARITY) == LOY_KIND_BAD_INPUT);
+	CHECK(loy_terminal_donate(NULL, "6280001234567895", "rc", 1) == LOY_E_BAD_ARGUMENT);
+
+	/* The example program (specification 1) has no charities. */
+	char dir1[] = "/tmp/loyalty-capi-XXXXXX";
+	loy_terminal *t = temp_terminal(dir1, NULL, program, plen);
+	if (!t)
+		return;
+	CHECK(loy_terminal_enroll(t, "6280001234567895") == LOY_OK);
+	CHECK(loy_terminal_donate(t, "6280001234567895", "rc", 1) == LOY_E_UNKNOWN_CHARITY);
+	CHECK(strstr(loy_terminal_errmsg(t), "\"rc\"") != NULL);
+	loy_terminal_free(t);
+	nftw(dir1, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+
+	char dir2[] = "/tmp/loyalty-capi-XXXXXX";
+	t = temp_terminal(dir2, NULL, charity_program, sizeof charity_program - 1);
+	if (!t)
+		return;
+	CHECK(loy_terminal_enroll(t, "6280001234567895") == LOY_OK);
+	/* 2 × 3.50 of coffee (and the tobacco) earn 15 points. */
+	CHECK(loy_terminal_checkout(t, "6280001234567895", basket, sizeof basket - 1, NULL) == LOY_OK);
+	CHECK(loy_terminal_donate(t, "6280001234567895", NULL, 1) == LOY_E_BAD_ARGUMENT);
+	CHECK(loy_terminal_donate(t, "6280001234567895", "rc", 0) == LOY_E_BAD_ARGUMENT);
+	CHECK(loy_terminal_donate(t, "6280001234567895", "rc", 16) == LOY_D_INSUFFICIENT_POINTS);
+	CHECK(loy_terminal_donate(t, "4539578763621486", "rc", 1) == LOY_D_BALANCE_UNKNOWN);
+	/* No min_points for a gift: one point is enough. */
+	CHECK(loy_terminal_donate(t, "6280001234567895", "rc", 1) == LOY_OK);
+	CHECK(strcmp(loy_terminal_result_json(t),
+		     "{\"card\":\"****7895\",\"charity\":\"rc\",\"points\":1,\"balance\":14}") == 0);
+	loy_terminal_free(t);
+	nftw(dir2, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* loy_terminal_utc_offset(): the terminal's zone at fixed instants. */
 static void terminal_utc_offset(void)
 {
@@ -517,6 +562,7 @@ int main(int argc, char **argv)
 
 	terminal_on_hal(program, plen);
 	terminal_errors_and_results(program, plen);
+	terminal_donate(program, plen);
 	terminal_utc_offset();
 	engine_messages(program, plen);
 	printf("%d passed, %d failed\n", passed, failed);

@@ -8,6 +8,7 @@
 #include "central/views.hpp"
 
 using loy::central::Balance;
+using loy::central::CharityReport;
 using loy::central::MarkedCard;
 using loy::central::Published;
 using loy::central::Refusal;
@@ -52,13 +53,14 @@ TEST_CASE("views: balance, of a member known and of a card never seen")
 TEST_CASE("views: the report, empty and with a terminal of every clock flag")
 {
 	CHECK(loy::central::report_json(Report{}).dump() ==
-	      R"({"members":0,"points_issued":0,"points_redeemed":0,"points_expired":0,)"
-	      R"("points_outstanding":0,"terminals":[],"stores":[]})");
+	      R"({"members":0,"points_issued":0,"points_redeemed":0,"points_expired":0,"points_donated":0,)"
+	      R"("points_outstanding":0,"terminals":[],"stores":[],"donations":[]})");
 
 	Report r;
 	r.members = 3;
-	r.points = {100, 30, 5};
-	r.stores.push_back(StoreReport{"S1", {100, 30, 5}});
+	r.points = {100, 30, 5, 12};
+	r.stores.push_back(StoreReport{"S1", {100, 30, 5, 12}});
+	r.donations.push_back(CharityReport{"food-bank", 12, 24});
 	TerminalReport quiet;
 	quiet.terminal_id = "T0";
 	quiet.store = "S1";
@@ -76,7 +78,8 @@ TEST_CASE("views: the report, empty and with a terminal of every clock flag")
 	t.last_refusal = Refusal{1795000060, "push: entry 3 of T1 leaves a gap after 1"};
 	r.terminals.push_back(t);
 	CHECK(loy::central::report_json(r).dump() ==
-	      R"({"members":3,"points_issued":100,"points_redeemed":30,"points_expired":5,"points_outstanding":65,)"
+	      R"({"members":3,"points_issued":100,"points_redeemed":30,"points_expired":5,"points_donated":12,)"
+	      R"("points_outstanding":53,)"
 	      R"("terminals":[)"
 	      R"({"terminal_id":"T0","store":"S1","acked_through":0,"last_push":null,"clock_skew_s":null,)"
 	      R"("max_clock_skew_s":0,"entries_clock_back":0,"entries_from_future":0,"clock_flags":[],)"
@@ -86,7 +89,8 @@ TEST_CASE("views: the report, empty and with a terminal of every clock flag")
 	      R"("clock_flags":["skewed","went_back","future_entries"],"refused_pushes":1,)"
 	      R"("last_refusal":{"at":"2026-11-18T11:07:40Z","message":"push: entry 3 of T1 leaves a gap after 1"}}],)"
 	      R"("stores":[{"store":"S1","points_issued":100,"points_redeemed":30,"points_expired":5,)"
-	      R"("points_outstanding":65}]})");
+	      R"("points_donated":12,"points_outstanding":53}],)"
+	      R"("donations":[{"charity":"food-bank","points":12,"value":24}]})");
 	// At the bound exactly, a skew is not flagged.
 	t.clock_skew_s = loy::central::clock_skew_flag_s;
 	CHECK(loy::central::clock_flags(t) == std::vector<std::string>{"went_back", "future_entries"});

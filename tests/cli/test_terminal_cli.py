@@ -177,12 +177,12 @@ class TerminalCase(unittest.TestCase):
             self.assertEqual(m.group(1), code, str(r))
         return m
 
-    def refused(self, rc, code, *args, stdin=None, check_entries=True):
+    def refused(self, rc, code, *args, stdin=None, check_entries=True, env=None):
         """Runs with and without --json: both fail with `rc`, one error line on
         stderr, and with --json exactly {"error": {"code", "message"}} on
         stdout. Nothing is recorded. Returns the message."""
         before = self.entries() if check_entries else None
-        r = self.run_cli(*args, stdin=stdin)
+        r = self.run_cli(*args, stdin=stdin, env=env)
         m = self.check_error(r, rc, code)
         obj = self.one_json(r)
         self.assertEqual(set(obj), {"error"}, str(r))
@@ -191,7 +191,7 @@ class TerminalCase(unittest.TestCase):
         self.assertIsInstance(obj["error"]["message"], str)
         self.assertTrue(obj["error"]["message"], str(r))
         self.assertEqual(obj["error"]["message"], m.group(2), str(r))
-        h = self.run_cli(*args, stdin=stdin, json_out=False)
+        h = self.run_cli(*args, stdin=stdin, json_out=False, env=env)
         hm = self.check_error(h, rc, code)
         self.assertEqual(hm.group(1), m.group(1), str(h))
         self.assertNotIn('{"error"', h.out, "JSON without --json\n%s" % h)
@@ -793,6 +793,77 @@ class ClockTest(TerminalCase):
             self.assertIn(program_clock.ENV, message, str(r))
         # Set but empty is unset: the system clock.
         self.assertEqual(self.run_cli("status", env={program_clock.ENV: ""}).rc, 0)
+
+
+class DonationTest(TerminalCase):
+    """`donate` (spec/program.md v2, "Charity donations"; cli.md): declined as
+    a redemption for money, on the terminal's local day."""
+
+    def program(self):
+        p = load_program()
+        p["spec"] = 2
+        p["version"] = 8
+        p["charities"] = [{"id": "red-cross", "name": "Red Cross"},
+                          {"id": "food-bank", "name": "Food Bank"}]
+        return p
+
+    def donate(self, charity, points, card=CARD, env=None, json_out=True):
+        return self.run_cli("donate", "--card", card, "--charity", charity, "--points", points,
+                            env=env, json_out=json_out)
+
+    def test_donate_and_its_declines(self):
+        self.setup_terminal(self.program())
+        self.enroll()
+        self.checkout(CARD, self.big_basket(qty=30))  # 3050 points
+        friday = ClockTest.clock_at("2026-11-27T10:00:00+01:00")
+        r = self.donate("red-cross", 300, env=friday)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(self.one_json(r),
+                         {"card": "****" + CARD[-4:], "charity": "red-cross", "points": 300, "balance": 2750})
+        self.assertEqual(self.balance()["balance"], 2750)
+        args = lambda charity, points, card=CARD: (  # noqa: E731
+            "donate", "--card", card, "--charity", charity, "--points", str(points))
+        self.refused(3, "insufficient_points", *args("red-cross", 2751), env=friday)
+        # The offline daily cap (1000), shared with the day's redemptions.
+        basket = self.basket("F-1", "2026-11-27T11:00:00+01:00", [line("BEAN-1K", "beans", 20, 10000)])
+        res = self.one_json(self.run_cli("checkout", "--card", CARD, "--basket", basket, "--redeem", "500",
+                                         env=friday))
+        self.assertEqual(res["redeemed"], 500, str(res))
+        self.refused(3, "daily_cap", *args("food-bank", 201), env=friday)
+        self.assertEqual(self.donate("food-bank", 200, env=friday).rc, 0)
+        self.refused(3, "daily_cap", *args("food-bank", 1), env=friday)
+        # The next local day has its own cap.
+        saturday = ClockTest.clock_at("2026-11-28T00:30:00+01:00")
+        self.assertEqual(self.one_json(self.donate("food-bank", 1, env=saturday))["points"], 1)
+        # Bad input: exit 2, nothing recorded.
+        self.refused(2, "unknown_charity", *args("unicef", 1), env=friday)
+        self.refused(2, "unknown_charity", *args("Red Cross", 1), env=friday)
+        for points in ("0", "-5", "ten", "1.5", "99999999999999999999"):
+            with self.subTest(points=points):
+                self.refused(2, "bad_argument", *args("red-cross", points))
+        self.refused(2, "bad_argument", "donate", "--card", CARD, "--points", "5")
+        self.refused(2, "bad_argument", "donate", "--card", CARD, "--charity", "red-cross")
+        self.refused(2, "bad_argument", *args("red-cross", 5), "--reward", "x")
+        # A card this terminal does not know has no balance to give.
+        other = luhn_complete("628000765432101")
+        self.secrets.add(other)
+        self.refused(3, "balance_unknown", *args("red-cross", 1, other))
+        out = self.run_cli(*args("red-cross", 10), json_out=False)
+        self.assertEqual(out.rc, 0, str(out))
+        self.assertIn("red-cross", out.out)
+        self.assertIn("Balance", out.out)
+        # Every point accounted for: earned, redeemed, given.
+        self.assertEqual(self.balance()["balance"], 3050 - 300 - 500 + res["earned"] - 200 - 1 - 10)
+        self.assertTrue(self.ok("verify")["ok"])
+        kinds = [k for (k,) in self.journal("SELECT kind FROM journal ORDER BY seq")]
+        self.assertEqual(kinds.count("donate"), 4)
+
+    def test_a_program_without_charities(self):
+        self.setup_terminal()
+        self.enroll()
+        self.checkout(CARD, self.big_basket())
+        self.refused(2, "unknown_charity", "donate", "--card", CARD, "--charity", "red-cross",
+                     "--points", "1")
 
 
 class HostileInputTest(TerminalCase):

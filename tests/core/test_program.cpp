@@ -316,6 +316,15 @@ TEST_CASE("an invalid program is refused with the field's path", "[program]")
 		{"segments a string", [](Json &d) { d["spec"] = 2; campaign(d, 0)["segments"] = "lapsed"; }, bad, "campaigns[0].segments", "must be an array", nullptr},
 		{"a segment not a string", [](Json &d) { d["spec"] = 2; campaign(d, 0)["segments"] = {"a", 7}; }, bad, "campaigns[0].segments[1]", nullptr, nullptr},
 		{"stamp cards, not followed yet", [](Json &d) { d["spec"] = 2; d["stamp_cards"] = Json::array(); }, bad, "stamp_cards", "not supported by this build yet", nullptr},
+		{"charities without spec 2", [](Json &d) { d["charities"] = Json::array({{{"id", "rc"}, {"name", "Red Cross"}}}); }, bad, "charities", "is a key of specification 2", nullptr},
+		{"charities an object", [](Json &d) { d["spec"] = 2; d["charities"] = Json::object(); }, bad, "charities", "must be an array", nullptr},
+		{"a charity without a name", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", "rc"}}}); }, bad, "charities[0].name", nullptr, nullptr},
+		{"a charity with an empty name", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", "rc"}, {"name", ""}}}); }, bad, "charities[0].name", "must not be empty", nullptr},
+		{"a charity name of 201 bytes", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", "rc"}, {"name", std::string(201, 'n')}}}); }, bad, "charities[0].name", "at most 200 bytes", nullptr},
+		{"a charity with an empty id", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", ""}, {"name", "Red Cross"}}}); }, bad, "charities[0].id", nullptr, nullptr},
+		{"an unknown key in a charity", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", "rc"}, {"name", "Red Cross"}, {"iban", "x"}}}); }, bad, "charities[0].iban", "is not a key", nullptr},
+		{"two charities of one id", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", "rc"}, {"name", "A"}}, {{"id", "rc"}, {"name", "B"}}}); }, bad, "charities[1].id", "duplicate", nullptr},
+		{"a charity with a campaign's id", [](Json &d) { d["spec"] = 2; d["charities"] = Json::array({{{"id", campaign(d, 0)["id"]}, {"name", "A"}}}); }, bad, "charities[0].id", "duplicate", nullptr},
 		{"stamp cards without spec 2", [](Json &d) { d["stamp_cards"] = Json::array(); }, bad, "stamp_cards", "is a key of specification 2", nullptr},
 
 		// Numbers past 64 bits: overflow, not a shape error.

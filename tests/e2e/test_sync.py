@@ -869,6 +869,52 @@ class TargetingTest(SyncCase):
         srv.stop()
 
 
+class DonationTest(SyncCase):
+    """Donations given offline at two terminals of two stores reach the
+    centre once each: the member's balance, and the report's points per
+    charity with their money value (points × point_value)."""
+
+    def test_donations_at_two_stores_reach_the_report(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["redeem"]["point_value"] = 2
+        v8["charities"] = [{"id": "red-cross", "name": "Red Cross"}, {"id": "food-bank", "name": "Food Bank"}]
+        c.publish(self.write_json(v8, "v8.json"))
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(A)
+        earned = t1.checkout(A, basket("D-1", [line("BEAN-1K", "beans", 10, 1890)]))["earned"]
+        t1.sync()
+        t2.sync()
+        self.assertEqual(t2.balance(A)["balance"], earned)
+        # Offline at both stores (neither syncs).
+        res = t1.ok("donate", "--card", A, "--charity", "red-cross", "--points", "100")
+        self.assertEqual(res, {"card": mask(A), "charity": "red-cross", "points": 100, "balance": earned - 100})
+        t2.ok("donate", "--card", A, "--charity", "food-bank", "--points", "30")
+        t2.ok("donate", "--card", A, "--charity", "red-cross", "--points", "20")
+        for t in (t1, t2):
+            t.sync()
+            t.sync()  # a second sync moves nothing again
+        self.assertEqual(c.balance(A)["balance"], earned - 150)
+        t1.sync()
+        self.assertEqual(t1.balance(A)["balance"], earned - 150)
+        rep = c.report()
+        self.assertEqual(rep["donations"], [{"charity": "food-bank", "points": 30, "value": 60},
+                                            {"charity": "red-cross", "points": 120, "value": 240}], str(rep))
+        self.assertEqual(rep["points_donated"], 150)
+        self.assertEqual(rep["points_outstanding"], rep["points_issued"] - rep["points_redeemed"] -
+                         rep["points_expired"] - 150)
+        stores = {s["store"]: s["points_donated"] for s in rep["stores"]}
+        self.assertEqual(stores, {"S1": 100, "S2": 50})
+        for t in (t1, t2):
+            t.verify()
+        srv.stop()
+
+
 class ClockTest(SyncCase):
     DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
 
