@@ -18,6 +18,8 @@ static_assert(static_cast<int>(loy::Code::old_program) == LOY_E_OLD_PROGRAM,
 	      "loy::Code and loy_status must stay one to one");
 static_assert(static_cast<int>(loy::Code::unknown_charity) == LOY_E_UNKNOWN_CHARITY,
 	      "loy::Code and loy_status must stay one to one");
+static_assert(static_cast<int>(loy::Code::declined_stamp_daily_limit) == LOY_D_STAMP_DAILY_LIMIT,
+	      "loy::Code and loy_status must stay one to one");
 static_assert(static_cast<int>(loy::Code::declined_already_refunded) == LOY_D_ALREADY_REFUNDED,
 	      "loy::Code and loy_status must stay one to one");
 static_assert(static_cast<int>(loy::Kind::network) == LOY_KIND_NETWORK,

@@ -21,6 +21,7 @@ Kind kind_of(Code code) noexcept
 	case Code::no_program:
 	case Code::old_program:
 	case Code::unknown_charity:
+	case Code::unknown_stamp_card:
 		return Kind::bad_input;
 	case Code::declined_blocked:
 	case Code::declined_balance_unknown:
@@ -30,6 +31,8 @@ Kind kind_of(Code code) noexcept
 	case Code::declined_insufficient_points:
 	case Code::declined_daily_cap:
 	case Code::declined_already_refunded:
+	case Code::declined_insufficient_stamps:
+	case Code::declined_stamp_daily_limit:
 		return Kind::declined;
 	case Code::storage:
 		return Kind::storage;
@@ -69,6 +72,9 @@ const char *code_name(Code code) noexcept
 	case Code::network: return "network";
 	case Code::old_program: return "old_program";
 	case Code::unknown_charity: return "unknown_charity";
+	case Code::unknown_stamp_card: return "unknown_stamp_card";
+	case Code::declined_insufficient_stamps: return "insufficient_stamps";
+	case Code::declined_stamp_daily_limit: return "stamp_daily_limit";
 	}
 	return "unknown";
 }

@@ -38,6 +38,9 @@ enum class Code : int {
 	network = 22,          // the central server could not be reached
 	old_program = 23,      // a program version older than (or equal to) the one in force
 	unknown_charity = 24,  // a donation names no charity of the program
+	unknown_stamp_card = 25, // --stamp-card names no stamp card of the program
+	declined_insufficient_stamps = 26,
+	declined_stamp_daily_limit = 27,
 };
 
 // What a code means to a caller deciding what to do next; the CLI's exit code.

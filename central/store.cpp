@@ -1512,6 +1512,7 @@ Result<Published> SqlStore::publish_program(std::string_view document, int64_t n
 	auto p = parse_program(document);
 	if (!p)
 		return p.status();
+	LOY_TRY(check_carried(*p));
 	return transact([&]() -> Result<Published> {
 		// Publishers of one program go one at a time (a second centre's
 		// publish of the same version waits, then finds it).

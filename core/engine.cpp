@@ -137,6 +137,21 @@ std::optional<size_t> first_line_with(const Basket &b, const std::string &sku)
 	return std::nullopt;
 }
 
+// The stamps a card gives on `w`: its eligible units not given away.
+Result<int64_t> stamp_units(const StampCard &card, const std::vector<Work> &w)
+{
+	int64_t units = 0;
+	for (const auto &x : w) {
+		if (!x.eligible || !card.counts(x.line->sku, x.line->category))
+			continue;
+		auto u = add_checked(units, x.qty - x.given);
+		if (!u)
+			return overflow("a stamp card's stamps");
+		units = *u;
+	}
+	return units;
+}
+
 bool in_segments(const Campaign &c, const std::vector<std::string> &segments)
 {
 	if (!c.segments)
@@ -290,6 +305,14 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 
 	// Bad requests first: they are the caller's mistakes, not the member's.
 	const Reward *reward = nullptr;
+	const StampCard *card = nullptr;
+	if (r.kind == RedeemKind::stamp_card) {
+		card = p.find_stamp_card(r.reward);
+		if (!card)
+			return Status(Code::unknown_stamp_card,
+				      fmt::format("stamp card \"{}\" is not in program {} v{}", r.reward, p.id,
+						  p.version));
+	}
 	if (r.kind == RedeemKind::points && r.points <= 0)
 		return Status(Code::bad_argument,
 			      fmt::format("points to redeem must be positive, got {}", r.points));
@@ -312,7 +335,26 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 			return declined(Code::declined_balance_unknown,
 					"the card's balance is not known on this terminal "
 					"(not in the last sync, not enrolled here): it can earn, not redeem");
-		if (r.kind == RedeemKind::points) {
+		if (card) {
+			// Stamp cards (spec 2): the basket's local day is the
+			// terminal's bound, one stamp reward a day.
+			reward_line = first_line_with(b, card->reward_sku);
+			if (!reward_line)
+				return declined(Code::declined_reward_not_in_basket,
+						fmt::format("stamp card \"{}\" needs sku {} in the basket", card->id,
+							    card->reward_sku));
+			auto held = m.stamps.find(card->id);
+			const int64_t have = held == m.stamps.end() ? 0 : held->second;
+			if (have < card->stamps)
+				return declined(Code::declined_insufficient_stamps,
+						fmt::format("stamp card \"{}\": {} stamps needed, {} available", card->id,
+							    card->stamps, std::max<int64_t>(have, 0)));
+			if (m.stamp_reward_today)
+				return declined(Code::declined_stamp_daily_limit,
+						fmt::format("stamp card \"{}\": a stamp reward was taken on this terminal "
+							    "today already",
+							    card->id));
+		} else if (r.kind == RedeemKind::points) {
 			if (points < p.redeem.min_points)
 				return declined(Code::declined_min_points,
 						fmt::format("{} points is below the minimum of {}", points,
@@ -334,12 +376,12 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 						fmt::format("reward \"{}\" needs sku {} in the basket",
 							    reward->id, reward->sku));
 		}
-		if (points > m.balance)
+		if (!card && points > m.balance)
 			return declined(Code::declined_insufficient_points,
 					fmt::format("{} points needed, {} available", points,
 						    std::max<int64_t>(m.balance, 0)));
 		auto today = add_checked(m.redeemed_today, points);
-		if (!today || *today > p.redeem.offline_daily_cap)
+		if (!card && (!today || *today > p.redeem.offline_daily_cap))
 			return declined(Code::declined_daily_cap,
 					fmt::format("{} points today would pass the offline daily cap of "
 						    "{} ({} already redeemed)",
@@ -355,6 +397,28 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 	out.redeemed = points;
 	out.discount = money;
 	out.eligible = eligible_sum(w);
+
+	// Stamps: one per eligible unit sold (a blocked card gets none), and
+	// the reward's stamps used.
+	if (!m.blocked) {
+		for (const auto &sc : p.stamp_cards) {
+			auto earned = stamp_units(sc, w);
+			if (!earned)
+				return earned.status();
+			const int64_t used = card == &sc ? sc.stamps : 0;
+			if (*earned == 0 && used == 0)
+				continue;
+			StampChange change{sc.id, *earned, used, std::nullopt};
+			if (m.known) {
+				auto held = m.stamps.find(sc.id);
+				auto after = add_checked(held == m.stamps.end() ? 0 : held->second, *earned - used);
+				if (!after)
+					return overflow("a stamp card's balance");
+				change.balance = *after;
+			}
+			out.stamps.push_back(std::move(change));
+		}
+	}
 
 	if (m.blocked) {
 		// A blocked card earns nothing; the sale itself still goes through.
@@ -460,6 +524,14 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 	}
 
 	int64_t earned_after = 0, eligible_after = 0, returned_total = rc.redeemed;
+	std::map<std::string, int64_t> stamps_after; // of the units that stay
+	const StampCard *used_card = nullptr;
+	if (rc.redemption.kind == RedeemKind::stamp_card) {
+		used_card = p.find_stamp_card(rc.redemption.reward);
+		if (!used_card)
+			return Status(Code::internal, fmt::format("receipt {}: stamp card {} is not in program v{}",
+								  b.receipt_id, rc.redemption.reward, p.version));
+	}
 	if (!complete) {
 		auto all = work_lines(p, b, full);
 		if (!all)
@@ -504,8 +576,26 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 			auto line = first_line_with(b, reward->sku);
 			if (line && remaining[*line] > 0)
 				give_reward(w, *line);
+		} else if (used_card) {
+			// The given unit stays while its line keeps one: the sold
+			// units go back first.
+			auto line = first_line_with(b, used_card->reward_sku);
+			if (line && remaining[*line] > 0)
+				give_reward(w, *line);
 		}
 		eligible_after = eligible_sum(w);
+		if (!rc.blocked)
+			for (const auto &sc : rc.stamps) {
+				const StampCard *c = p.find_stamp_card(sc.id);
+				if (!c)
+					return Status(Code::internal,
+						      fmt::format("receipt {}: stamp card {} is not in program v{}",
+								  b.receipt_id, sc.id, p.version));
+				auto kept = stamp_units(*c, w);
+				if (!kept)
+					return kept.status();
+				stamps_after[sc.id] = *kept;
+			}
 		if (tier) {
 			auto parts = earn(p, *tier, w, b.at, rc.segments);
 			if (!parts)
@@ -523,6 +613,20 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 	out.returned = std::move(returned);
 	out.eligible_after = eligible_after;
 	out.complete = complete;
+	for (const auto &sc : rc.stamps) {
+		auto before = rc.stamps_reversed_so_far.find(sc.id);
+		const int64_t reversed = std::max<int64_t>(
+			0, sc.earned - stamps_after[sc.id] -
+				   (before == rc.stamps_reversed_so_far.end() ? 0 : before->second));
+		int64_t used_back = 0;
+		if (sc.used > 0 && !rc.stamps_used_returned && used_card && used_card->id == sc.id) {
+			auto line = first_line_with(b, used_card->reward_sku);
+			if (!line || out.returned[*line] == b.lines[*line].qty)
+				used_back = sc.used;
+		}
+		if (reversed > 0 || used_back > 0)
+			out.stamps.push_back(StampChange{sc.id, reversed, used_back, std::nullopt});
+	}
 	return out;
 }
 

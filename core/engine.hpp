@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,18 +25,31 @@ struct Member {
 	int64_t qualifying_spend = 0;  // decides the tier
 	int64_t redeemed_today = 0;    // by this member on this terminal, this local day
 	std::vector<std::string> segments; // the centre's targeting; none for an unknown card
+	// Stamps available per stamp card id (spec 2), known when `known` is;
+	// a card missing here holds none. May be below zero.
+	std::map<std::string, int64_t> stamps;
+	bool stamp_reward_today = false; // took a stamp reward on this terminal, this local day
 };
 
-enum class RedeemKind { none, points, reward };
+enum class RedeemKind { none, points, reward, stamp_card };
 
 struct Redemption {
 	RedeemKind kind = RedeemKind::none;
 	int64_t points = 0;            // RedeemKind::points
-	std::string reward;            // RedeemKind::reward: the reward's id
+	std::string reward;            // RedeemKind::reward: the reward's id; stamp_card: the card's
 
 	static Redemption none() { return {}; }
 	static Redemption of_points(int64_t p) { return {RedeemKind::points, p, {}}; }
 	static Redemption of_reward(std::string id) { return {RedeemKind::reward, 0, std::move(id)}; }
+	static Redemption of_stamp_card(std::string id) { return {RedeemKind::stamp_card, 0, std::move(id)}; }
+};
+
+// What a checkout did to one stamp card of the member's.
+struct StampChange {
+	std::string id;
+	int64_t earned = 0;
+	int64_t used = 0;
+	std::optional<int64_t> balance; // after the checkout; unknown card: none
 };
 
 struct Part {
@@ -54,6 +69,8 @@ struct Checkout {
 	// The member's segments that the program's campaigns name: what a
 	// refund needs to recompute the receipt as it was.
 	std::vector<std::string> segments;
+	// The stamp cards it touched (earned or used stamps), in program order.
+	std::vector<StampChange> stamps;
 };
 
 // Accrual and redemption of one basket. Declines come back as a Status whose
@@ -80,6 +97,11 @@ struct Receipt {
 	std::vector<int64_t> returned; // units returned so far, per basket line
 	int64_t reversed_so_far = 0;   // points taken back by earlier refunds
 	int64_t returned_so_far = 0;   // redeemed points given back by earlier refunds
+	// Stamps: what the checkout did (earned, used), and what earlier
+	// refunds took back (earned) and gave back (used), per card id.
+	std::vector<StampChange> stamps;
+	std::map<std::string, int64_t> stamps_reversed_so_far;
+	bool stamps_used_returned = false;
 };
 
 struct ReturnLine {
@@ -93,6 +115,9 @@ struct Refund {
 	std::vector<int64_t> returned; // units returned after this refund, per line
 	int64_t eligible_after = 0;    // S of the units that stay (qualifying spend)
 	bool complete = false;         // every unit is back
+	// Per stamp card touched: `earned` the stamps taken back now, `used`
+	// the stamps of its reward given back now.
+	std::vector<StampChange> stamps;
 };
 
 // A refund of `units` (empty: every unit not yet returned) of a receipt

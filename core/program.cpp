@@ -49,8 +49,7 @@ Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
 }
 
 // The v2 sections this build cannot follow yet: refused by name.
-constexpr const char *v2_sections_unsupported[] = {"stamp_cards", "memberships", "referral", "challenges",
-						    "partners"};
+constexpr const char *v2_sections_unsupported[] = {"memberships", "referral", "challenges", "partners"};
 
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
@@ -331,6 +330,43 @@ Result<Reward> parse_reward(const JsonReader &r, int spec)
 	return w;
 }
 
+Result<StampCard> parse_stamp_card(const JsonReader &r, int spec)
+{
+	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {}, {"id", "sku", "category", "stamps", "reward_sku", "expiry_days"}));
+	StampCard c;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	c.id = *id;
+	const bool by_sku = r.has("sku"), by_category = r.has("category");
+	if (by_sku == by_category)
+		return r.field_error(by_sku ? "category" : "sku",
+				     by_sku ? "cannot be given with sku: a stamp card counts one or the other"
+					    : "is missing: a stamp card counts units of a sku or of a category");
+	auto what = r.string(by_sku ? "sku" : "category", name_length_max);
+	if (!what)
+		return what.status();
+	if (what->empty())
+		return r.field_error(by_sku ? "sku" : "category", "must not be empty");
+	(by_sku ? c.sku : c.category) = *what;
+	auto stamps = r.integer("stamps", 1, stamps_max);
+	if (!stamps)
+		return stamps.status();
+	c.stamps = *stamps;
+	auto reward = r.string("reward_sku", name_length_max);
+	if (!reward)
+		return reward.status();
+	if (reward->empty())
+		return r.field_error("reward_sku", "must not be empty");
+	c.reward_sku = *reward;
+	auto expiry = r.opt_integer("expiry_days", 1, days_max);
+	if (!expiry)
+		return expiry.status();
+	c.expiry_days = *expiry;
+	return c;
+}
+
 Result<Charity> parse_charity(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
@@ -483,8 +519,30 @@ Result<Program> parse_program_json(const JsonReader &root)
 		}
 	}
 
-	// Ids name one thing each across the program's campaigns, charities
-	// (and, as they come, stamp cards, memberships, challenges, partners).
+	// Ids name one thing each across the program's campaigns, stamp cards,
+	// charities (and, as they come, memberships, challenges, partners).
+	auto id_taken = [&p](const std::string &name) {
+		return p.find_charity(name) || p.find_stamp_card(name) ||
+		       std::any_of(p.campaigns.begin(), p.campaigns.end(),
+				   [&](const Campaign &x) { return x.id == name; });
+	};
+	if (root.has("stamp_cards")) {
+		auto list = root.child("stamp_cards");
+		auto n = list.array_size(program_stamp_cards_max);
+		if (!n)
+			return n.status();
+		for (size_t i = 0; i < *n; i++) {
+			auto c = parse_stamp_card(list.element(i), p.spec);
+			if (!c)
+				return c.status();
+			if (id_taken(c->id))
+				return list.element(i).field_error(
+					"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card or "
+							  "charity",
+							  c->id));
+			p.stamp_cards.push_back(*c);
+		}
+	}
 	if (root.has("charities")) {
 		auto list = root.child("charities");
 		auto n = list.array_size(program_charities_max);
@@ -494,12 +552,11 @@ Result<Program> parse_program_json(const JsonReader &root)
 			auto c = parse_charity(list.element(i), p.spec);
 			if (!c)
 				return c.status();
-			const bool clash = p.find_charity(c->id) ||
-					   std::any_of(p.campaigns.begin(), p.campaigns.end(),
-						       [&](const Campaign &x) { return x.id == c->id; });
-			if (clash)
+			if (id_taken(c->id))
 				return list.element(i).field_error(
-					"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign or charity", c->id));
+					"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card or "
+							  "charity",
+							  c->id));
 			p.charities.push_back(*c);
 		}
 	}
@@ -549,6 +606,22 @@ const Reward *Program::find_reward(std::string_view reward_id) const
 	for (const auto &w : rewards)
 		if (w.id == reward_id)
 			return &w;
+	return nullptr;
+}
+
+Status check_carried(const Program &program)
+{
+	if (!program.stamp_cards.empty())
+		return Status(Code::bad_program, "program: stamp_cards is not supported by this build's terminal and "
+						 "centre yet: a till does not take a program it cannot follow");
+	return Status::ok();
+}
+
+const StampCard *Program::find_stamp_card(std::string_view card_id) const
+{
+	for (const auto &c : stamp_cards)
+		if (c.id == card_id)
+			return &c;
 	return nullptr;
 }
 

@@ -22,6 +22,8 @@ inline constexpr size_t program_campaigns_max = 1024;
 inline constexpr size_t program_rewards_max = 1024;
 inline constexpr size_t program_charities_max = 256;
 inline constexpr size_t charity_name_bytes_max = 200;
+inline constexpr size_t program_stamp_cards_max = 64;
+inline constexpr int64_t stamps_max = 1000000;     // stamps a card's reward may need
 inline constexpr size_t program_excludes_max = 4096;
 inline constexpr size_t name_length_max = 64;  // ids, skus, categories, tier names
 inline constexpr int64_t pct_max = 100000;      // ×1000 is more than any program means
@@ -99,6 +101,22 @@ struct Charity {
 	std::string name;
 };
 
+// A stamp card (spec 2, "Stamp cards"): each eligible unit sold of `sku`
+// (or of `category` when it names one) gives a stamp; `stamps` of them buy
+// one unit of `reward_sku`.
+struct StampCard {
+	std::string id;
+	std::string sku;                  // one of sku or category is set
+	std::string category;
+	int64_t stamps = 1;
+	std::string reward_sku;
+	std::optional<int64_t> expiry_days; // run by the central server; absent: never
+	bool counts(const std::string &line_sku, const std::string &line_category) const
+	{
+		return category.empty() ? line_sku == sku : line_category == category;
+	}
+};
+
 struct Program {
 	int spec = 1;                     // the specification it needs
 	std::string id;
@@ -113,6 +131,7 @@ struct Program {
 	Redeem redeem;
 	std::vector<Reward> rewards;
 	std::vector<Charity> charities;
+	std::vector<StampCard> stamp_cards;
 	std::optional<int64_t> expiry_days; // absent or 0 in the document: never expire
 	int64_t pending_days = 0;
 
@@ -121,9 +140,16 @@ struct Program {
 	const Tier *find_tier(std::string_view name) const;
 	const Reward *find_reward(std::string_view reward_id) const;
 	const Charity *find_charity(std::string_view charity_id) const;
+	const StampCard *find_stamp_card(std::string_view card_id) const;
 };
 
 Result<Program> parse_program(std::string_view json_text);
+
+// Sections the engine follows whose state the terminal's ledger and the
+// centre do not carry yet (stamp cards): refused, naming the section, where
+// a program is installed or published, so that no till takes stamps that
+// a sync would lose.
+Status check_carried(const Program &program);
 
 // Minor-unit exponent of an ISO 4217 currency (EUR 2, HUF 2, JPY 0, VND 0,
 // BHD 3), for display only: the engine never needs it.

@@ -43,6 +43,8 @@ Receipt make_receipt(const Basket &b, const Checkout &c, const Member &m, const 
 	rc.redeemed = c.redeemed;
 	rc.eligible = c.eligible;
 	rc.returned.assign(b.lines.size(), 0);
+	for (const auto &s : c.stamps)
+		rc.stamps.push_back(StampChange{s.id, s.earned, s.used, std::nullopt});
 	return rc;
 }
 
@@ -52,6 +54,11 @@ void apply_refund(Receipt &r, const Refund &f)
 	r.eligible = f.eligible_after;
 	r.reversed_so_far += f.points_reversed;
 	r.returned_so_far += f.points_returned;
+	for (const auto &s : f.stamps) {
+		r.stamps_reversed_so_far[s.id] += s.earned;
+		if (s.used > 0)
+			r.stamps_used_returned = true;
+	}
 }
 
 std::string receipt_to_json(const Receipt &r)
@@ -61,6 +68,8 @@ std::string receipt_to_json(const Receipt &r)
 		redemption = Json::object({{"points", r.redemption.points}});
 	else if (r.redemption.kind == RedeemKind::reward)
 		redemption = Json::object({{"reward", r.redemption.reward}});
+	else if (r.redemption.kind == RedeemKind::stamp_card)
+		redemption = Json::object({{"stamp_card", r.redemption.reward}});
 	Json doc = Json::object({{"basket", Json::parse(basket_canonical_json(r.basket))},
 				 {"tier", r.tier},
 				 {"blocked", r.blocked},
@@ -73,6 +82,20 @@ std::string receipt_to_json(const Receipt &r)
 				 {"returned_so_far", r.returned_so_far}});
 	if (!r.segments.empty())
 		doc["segments"] = r.segments;
+	// Stamps only when the checkout touched a stamp card: receipts of
+	// earlier builds read back the same.
+	if (!r.stamps.empty()) {
+		Json stamps = Json::array();
+		for (const auto &s : r.stamps) {
+			auto back = r.stamps_reversed_so_far.find(s.id);
+			stamps.push_back({{"id", s.id},
+					  {"earned", s.earned},
+					  {"used", s.used},
+					  {"reversed_so_far", back == r.stamps_reversed_so_far.end() ? 0 : back->second}});
+		}
+		doc["stamps"] = stamps;
+		doc["stamps_used_returned"] = r.stamps_used_returned;
+	}
 	return doc.dump();
 }
 
@@ -121,6 +144,39 @@ Result<Receipt> receipt_from_json(std::string_view text)
 		if (!id)
 			return id.status();
 		rc.redemption = Redemption::of_reward(*id);
+	} else if (red.has("stamp_card")) {
+		auto id = red.string("stamp_card", name_length_max);
+		if (!id)
+			return id.status();
+		rc.redemption = Redemption::of_stamp_card(*id);
+	}
+	if (r.has("stamps")) {
+		auto list = r.child("stamps");
+		auto n = list.array_size(program_stamp_cards_max);
+		if (!n)
+			return n.status();
+		for (size_t i = 0; i < *n; i++) {
+			auto e = list.element(i);
+			auto id = e.string("id", name_length_max);
+			if (!id)
+				return id.status();
+			auto earned = e.integer("earned", 0, INT64_MAX);
+			if (!earned)
+				return earned.status();
+			auto used = e.integer("used", 0, stamps_max);
+			if (!used)
+				return used.status();
+			auto back = e.integer("reversed_so_far", 0, *earned);
+			if (!back)
+				return back.status();
+			rc.stamps.push_back(StampChange{*id, *earned, *used, std::nullopt});
+			if (*back > 0)
+				rc.stamps_reversed_so_far[*id] = *back;
+		}
+		auto ur = r.child("stamps_used_returned");
+		if (!ur.node().is_boolean())
+			return ur.error("must be true or false");
+		rc.stamps_used_returned = ur.node().get<bool>();
 	}
 	struct Field {
 		const char *key;

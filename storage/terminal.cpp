@@ -604,6 +604,7 @@ Result<ProgramLoaded> Terminal::program_load(std::string_view json, int64_t now)
 	auto p = parse_program(json);
 	if (!p)
 		return p.status();
+	LOY_TRY(check_carried(*p));
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	auto loaded = install_program(*p, json, now);
@@ -706,6 +707,9 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 	std::optional<Program> program;
 	if (program_json) {
 		auto p = parse_program(*program_json);
+		if (p)
+			if (Status carried = check_carried(*p); !carried)
+				p = carried;
 		if (!p)
 			return Status(Code::network, "sync: the server's program is invalid: " + p.status().message());
 		program = std::move(p).value();

@@ -56,7 +56,10 @@ typedef enum loy_status {
 	LOY_E_STORAGE = 21,          /**< ledger unreadable, unwritable or tampered */
 	LOY_E_NETWORK = 22,          /**< central server unreachable: try again later */
 	LOY_E_OLD_PROGRAM = 23,      /**< program version not newer than the one in force */
-	LOY_E_UNKNOWN_CHARITY = 24   /**< the program has no such charity (since 0.2) */
+	LOY_E_UNKNOWN_CHARITY = 24,  /**< the program has no such charity (since 0.2) */
+	LOY_E_UNKNOWN_STAMP_CARD = 25, /**< the program has no such stamp card (since 0.2) */
+	LOY_D_INSUFFICIENT_STAMPS = 26, /**< declined: fewer stamps than the card's reward needs (since 0.2) */
+	LOY_D_STAMP_DAILY_LIMIT = 27 /**< declined: a stamp reward already taken here today (since 0.2) */
 } loy_status;
 
 /** \brief What a status means for the caller; also the CLI's exit code. */

@@ -446,6 +446,17 @@ class ProgramTest(TerminalCase):
         variant("min_spend", lambda d: d["campaigns"][2].pop("min_spend"))
         return docs
 
+    def test_a_program_with_stamp_cards_is_refused_until_the_terminal_carries_them(self):
+        # The engine follows stamp cards; the ledger and the sync do not
+        # carry stamps yet, so no till takes stamps a sync would lose.
+        self.init()
+        p = load_program()
+        p.update({"spec": 2, "version": 8,
+                  "stamp_cards": [{"id": "coffee-card", "sku": "COF-01", "stamps": 10, "reward_sku": "COF-01"}]})
+        msg = self.refused(2, "bad_program", "program", "load", self.write_json(p))
+        self.assertIn("stamp_cards", msg)
+        self.assertIsNone(self.ok("status")["program"])
+
     def test_invalid_program_refused_naming_the_field(self):
         self.init()
         for field, doc in self.invalid_documents():
