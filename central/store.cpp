@@ -32,6 +32,7 @@
 #include "base/timeutil.hpp"
 #include "base/utf8.hpp"
 #include "central/sql.hpp"
+#include "core/arith.hpp"
 #include "core/card.hpp"
 #include "core/limits.hpp"
 #include "core/program.hpp"
@@ -1672,13 +1673,15 @@ Result<Report> SqlStore::report(int64_t now)
 	if (!cs)
 		return cs.status();
 	for (size_t r = 0; r < cs->size(); r++) {
-		// Points within 10^17 a member, point values within 10^6: the
-		// product is checked all the same, as every sum of money is.
+		// A point value may be any amount of money: the product is
+		// checked, as every sum of money is.
 		CharityReport c{cs->text(r, 0), cs->int64(r, 1), 0};
-		if (__builtin_mul_overflow(c.points, point_value, &c.value))
+		auto value = mul_checked(c.points, point_value);
+		if (!value)
 			return bad(Code::storage, fmt::format("central: charity {}'s donations ({} points) are worth "
 							      "more than 64 bits hold",
 							      c.charity, c.points));
+		c.value = *value;
 		report.donations.push_back(std::move(c));
 	}
 	auto ts = c_->query("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "

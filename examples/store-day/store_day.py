@@ -9,7 +9,10 @@ readers and sends baskets over each till's POS socket (firmware/POS.md), in
 JSON lines, as a POS written in any language would. The Budapest link is cut
 at noon and comes back in the afternoon: the terminal keeps selling, then
 syncs by itself soon after the link returns; both sync again at night. Then
-the central report and each terminal's status.
+the central report and each terminal's status. Mid-morning the back office
+publishes version 8 of the program (specification 2: a charity members may
+give points to); each till takes it at its next sync, and a member donates
+at the Vienna till in the evening.
 
 Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and central/)
 Everything goes to a temporary dir, removed at the end (KEEP=1 keeps it).
@@ -287,6 +290,16 @@ def main():
         vie.sale("VIE-0002", [CAKE])
         run(CENTRAL, "--data-dir", central, "block", "--card", DAVID)
         say("   10:30 back office blocks card ****1111 at the centre")
+        with open(PROGRAM) as f:
+            v8 = json.load(f)
+        v8.update({"spec": 2, "version": 8,
+                   "charities": [{"id": "red-cross", "name": "Red Cross"},
+                                 {"id": "food-bank", "name": "Budapest Food Bank"}]})
+        v8_path = os.path.join(work, "cafe-rewards-v8.json")
+        with open(v8_path, "w") as f:
+            json.dump(v8, f)
+        run(CENTRAL, "--data-dir", central, "program", "publish", v8_path)
+        say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities")
         vie.clock(set="2026-11-23T11:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -341,6 +354,18 @@ def main():
         vie.clock(set="2026-11-23T18:20:00+01:00")
         vie.scan(ANNA)
         vie.sale("VIE-0004", [CAKE, COFFEE])
+        vie.scan(ANNA)
+        a = vie.request("donate", charity="red-cross", points=50)
+        if not a["ok"]:
+            sys.exit(f"store-day: donation refused: {a['error']['message']}")
+        say(f"   Vienna  : {a['result']['card']} gives {a['result']['points']} points to "
+            f"{a['result']['charity']}; balance {a['result']['balance']}")
+        MOVED[a["result"]["card"]] -= a["result"]["points"]
+        # A charity the program lacks is the POS's mistake: nothing moves.
+        vie.scan(ANNA)
+        a = vie.request("donate", charity="unicef", points=10)
+        if a["ok"] or a["error"]["code"] != "unknown_charity":
+            sys.exit(f"store-day: a donation to no charity of the program was not refused: {a}")
         vie.clock(set="2026-11-23T17:25:00+01:00")
         say("   Vienna  : a cashier sets the till's clock back an hour by mistake")
         vie.scan(BELA)
@@ -359,6 +384,9 @@ def main():
 
         step("Central report")
         say(run(CENTRAL, "--data-dir", central, "report").stdout.rstrip())
+        report = json.loads(run(CENTRAL, "--data-dir", central, "report", "--json").stdout)
+        if report["donations"] != [{"charity": "red-cross", "points": 50, "value": 50}]:
+            sys.exit(f"store-day: the report's donations are {report['donations']}")
         say("   (The centre never trusts a terminal's clock; it flags it. Both tills fast-forwarded\n"
             "   their day while the centre's clock ran at real pace from 08:00, so they are hours\n"
             "   ahead of it ('skewed', and entries stamped in the centre's future), and Vienna's\n"
