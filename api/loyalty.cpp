@@ -211,6 +211,10 @@ loy_status loy_engine_checkout(loy_engine *e, const char *basket_json, size_t le
 			if (!rr.reward)
 				return fail(e, loy::Code::bad_argument, "reward: no id (NULL)");
 			r = loy::Redemption::of_reward(rr.reward);
+		} else if (rr.kind == LOY_REDEEM_STAMP_CARD) {
+			if (!rr.reward)
+				return fail(e, loy::Code::bad_argument, "stamp card: no id (NULL)");
+			r = loy::Redemption::of_stamp_card(rr.reward);
 		} else if (rr.kind != LOY_REDEEM_NONE) {
 			return fail(e, loy::Code::bad_argument, "redemption: unknown kind");
 		}

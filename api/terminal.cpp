@@ -232,6 +232,8 @@ loy_status loy_terminal_checkout(loy_terminal *t, const char *scan, const char *
 		r = loy::Redemption::of_points(rr.points);
 	else if (rr.kind == LOY_REDEEM_REWARD)
 		r = loy::Redemption::of_reward(str(rr.reward));
+	else if (rr.kind == LOY_REDEEM_STAMP_CARD)
+		r = loy::Redemption::of_stamp_card(str(rr.reward));
 	return run(t, [&](loy::Terminal &term) {
 		return term.checkout(scan, std::string_view(basket_json, len), r, t->now());
 	});

@@ -30,7 +30,7 @@ const char usage[] =
 	"       [--server https://HOST:PORT --ca CA.pem --cert T.pem --key T.key --token-key TOKEN.key]\n"
 	"  program load FILE.json\n"
 	"  enroll --card SCAN\n"
-	"  checkout --card SCAN --basket FILE.json|- [--redeem POINTS | --reward ID]\n"
+	"  checkout --card SCAN --basket FILE.json|- [--redeem POINTS | --reward ID | --stamp-card ID]\n"
 	"  donate --card SCAN --charity ID --points N\n"
 	"  refund --receipt ID [--line SKU=QTY ...] [--refund-id ID]\n"
 	"  balance --card SCAN\n"
@@ -140,12 +140,12 @@ int cmd_enroll(Cli &c)
 int cmd_checkout(Cli &c)
 {
 	std::string bad;
-	if (!c.only({"card", "basket", "redeem", "reward"}, &bad))
+	if (!c.only({"card", "basket", "redeem", "reward", "stamp-card"}, &bad))
 		return c.bad_args("checkout does not take " + bad);
 	if (!c.opt("card") || !c.opt("basket"))
 		return c.bad_args("checkout needs --card SCAN and --basket FILE.json (or - for stdin)");
-	if (c.opt("redeem") && c.opt("reward"))
-		return c.bad_args("--redeem and --reward cannot be used together");
+	if ((c.opt("redeem") ? 1 : 0) + (c.opt("reward") ? 1 : 0) + (c.opt("stamp-card") ? 1 : 0) > 1)
+		return c.bad_args("a checkout takes one of --redeem, --reward and --stamp-card");
 	loy_redemption r = LOY_INIT(loy_redemption);
 	if (const std::string *p = c.opt("redeem")) {
 		if (!parse_i64(*p, &r.points) || r.points <= 0)
@@ -154,6 +154,9 @@ int cmd_checkout(Cli &c)
 	} else if (const std::string *id = c.opt("reward")) {
 		r.kind = LOY_REDEEM_REWARD;
 		r.reward = id->c_str();
+	} else if (const std::string *card = c.opt("stamp-card")) {
+		r.kind = LOY_REDEEM_STAMP_CARD;
+		r.reward = card->c_str();
 	}
 	std::string basket, err;
 	if (!read_input(*c.opt("basket"), &basket, &err))

@@ -478,8 +478,9 @@ Json Till::Impl::checkout(const Json &req, const std::string &s)
 	loy_redemption r = LOY_INIT(loy_redemption);
 	auto pts = req.find("redeem_points");
 	auto reward = req.find("reward");
-	if (pts != req.end() && reward != req.end())
-		return bad_request("checkout: \"redeem_points\" and \"reward\" exclude each other");
+	auto stamp_card = req.find("stamp_card");
+	if ((pts != req.end()) + (reward != req.end()) + (stamp_card != req.end()) > 1)
+		return bad_request("checkout: \"redeem_points\", \"reward\" and \"stamp_card\" exclude each other");
 	std::string reward_id;
 	if (pts != req.end()) {
 		auto points = int64_of(*pts);
@@ -492,6 +493,12 @@ Json Till::Impl::checkout(const Json &req, const std::string &s)
 			return bad_request("checkout: \"reward\" must be a reward id");
 		reward_id = *reward;
 		r.kind = LOY_REDEEM_REWARD;
+		r.reward = reward_id.c_str();
+	} else if (stamp_card != req.end()) {
+		if (!c_text(*stamp_card) || stamp_card->get<std::string>().empty())
+			return bad_request("checkout: \"stamp_card\" must be a stamp card id");
+		reward_id = *stamp_card;
+		r.kind = LOY_REDEEM_STAMP_CARD;
 		r.reward = reward_id.c_str();
 	}
 	loy_status st = loy_terminal_checkout(main.t, s.c_str(), basket.data(), basket.size(), &r);

@@ -93,6 +93,8 @@ std::string request_digest(const Basket &b, const std::string &token, const Rede
 		text += fmt::format("points:{}", r.points);
 	else if (r.kind == RedeemKind::reward)
 		text += "reward:" + r.reward;
+	else if (r.kind == RedeemKind::stamp_card)
+		text += "stamp_card:" + r.reward;
 	return crypto::to_hex(crypto::sha256(text));
 }
 

@@ -170,7 +170,8 @@ typedef struct loy_member {
 typedef enum loy_redeem_kind {
 	LOY_REDEEM_NONE = 0,
 	LOY_REDEEM_POINTS = 1,
-	LOY_REDEEM_REWARD = 2
+	LOY_REDEEM_REWARD = 2,
+	LOY_REDEEM_STAMP_CARD = 3 /**< the stamp card's reward (program spec 2; since 0.2) */
 } loy_redeem_kind;
 
 /** \brief A redemption on a checkout: LOY_INIT(loy_redemption) for none. */
@@ -178,7 +179,7 @@ typedef struct loy_redemption {
 	size_t size;        /**< sizeof(loy_redemption) */
 	loy_redeem_kind kind;
 	int64_t points;     /**< LOY_REDEEM_POINTS */
-	const char *reward; /**< LOY_REDEEM_REWARD: the reward's id */
+	const char *reward; /**< LOY_REDEEM_REWARD: the reward's id; LOY_REDEEM_STAMP_CARD: the stamp card's */
 } loy_redemption;
 
 /** \brief The figures of a checkout (LOY_INIT(loy_checkout)); the breakdown is in the result JSON. */

@@ -877,6 +877,24 @@ class DonationTest(TerminalCase):
                      "--points", "1")
 
 
+class StampCardOptionTest(TerminalCase):
+    """`checkout --stamp-card ID` (cli.md v2): one redemption a checkout, and
+    a stamp card the program does not have is bad input."""
+
+    def test_a_stamp_card_the_program_lacks_is_bad_input(self):
+        self.setup_terminal()
+        self.enroll()
+        b = self.basket("S-1", "2026-11-23T09:00:00+01:00", [line("COF-01", "coffee", 2, 350)])
+        msg = self.refused(2, "unknown_stamp_card", "checkout", "--card", CARD, "--basket", b,
+                           "--stamp-card", "coffee-card")
+        self.assertIn("coffee-card", msg)
+        for other in (("--redeem", "100"), ("--reward", "free-coffee")):
+            self.refused(2, "bad_argument", "checkout", "--card", CARD, "--basket", b,
+                         "--stamp-card", "coffee-card", *other)
+        # The receipt id was not used up.
+        self.assertEqual(self.checkout(CARD, b)["receipt_id"], "S-1")
+
+
 class HostileInputTest(TerminalCase):
     """Input meant to break the program, or that would break it by accident:
     each is refused with exit 2, one error line, its limit or problem named,

@@ -476,6 +476,25 @@ TEST_CASE("the POS channel names every bad request and goes on")
 	a = pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R1", "2026-11-23T09:00:00+01:00")},
 		     {"redeem_points", 100}, {"reward", "free-coffee"}});
 	CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("exclude each other"));
+	a = pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R1", "2026-11-23T09:00:00+01:00")},
+		     {"stamp_card", "coffee-card"}, {"reward", "free-coffee"}});
+	CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("exclude each other"));
+	a = pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R1", "2026-11-23T09:00:00+01:00")},
+		     {"stamp_card", 5}});
+	CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("\"stamp_card\" must be"));
+	a = pos.ask({{"op", "checkout"}, {"scan", anna}, {"basket", basket("R1", "2026-11-23T09:00:00+01:00")},
+		     {"stamp_card", "coffee-card"}});
+	CHECK(a["error"]["code"] == "unknown_stamp_card");
+	CHECK(a["error"]["exit"] == 2);
+	// Donations: the charity and the points named, the program's charities only.
+	a = pos.ask({{"op", "donate"}, {"scan", anna}, {"points", 5}});
+	CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("\"charity\""));
+	for (const Json &points : {Json(0), Json(-3), Json("5"), Json(1.5), Json(nullptr)}) {
+		a = pos.ask({{"op", "donate"}, {"scan", anna}, {"charity", "red-cross"}, {"points", points}});
+		CHECK_THAT(a["error"]["message"].get<std::string>(), Catch::Contains("\"points\" must be"));
+	}
+	a = pos.ask({{"op", "donate"}, {"scan", anna}, {"charity", "red-cross"}, {"points", 5}});
+	CHECK(a["error"]["code"] == "unknown_charity");
 	a = pos.ask({{"op", "checkout"}, {"scan", "1234"}, {"basket", basket("R1", "2026-11-23T09:00:00+01:00")}});
 	CHECK(a["error"]["code"] == "bad_card");
 	a = pos.ask({{"op", "refund"}, {"receipt_id", "NOPE"}});
