@@ -137,6 +137,14 @@ std::optional<size_t> first_line_with(const Basket &b, const std::string &sku)
 	return std::nullopt;
 }
 
+// The stamps the member holds on card `id` before the checkout (none when
+// the card is missing).
+int64_t held_stamps(const Member &m, const std::string &id)
+{
+	auto it = m.stamps.find(id);
+	return it == m.stamps.end() ? 0 : it->second;
+}
+
 // The stamps a card gives on `w`: its eligible units not given away.
 Result<int64_t> stamp_units(const StampCard &card, const std::vector<Work> &w)
 {
@@ -343,8 +351,7 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 				return declined(Code::declined_reward_not_in_basket,
 						fmt::format("stamp card \"{}\" needs sku {} in the basket", card->id,
 							    card->reward_sku));
-			auto held = m.stamps.find(card->id);
-			const int64_t have = held == m.stamps.end() ? 0 : held->second;
+			const int64_t have = held_stamps(m, card->id);
 			if (have < card->stamps)
 				return declined(Code::declined_insufficient_stamps,
 						fmt::format("stamp card \"{}\": {} stamps needed, {} available", card->id,
@@ -410,8 +417,7 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 				continue;
 			StampChange change{sc.id, *earned, used, std::nullopt};
 			if (m.known) {
-				auto held = m.stamps.find(sc.id);
-				auto after = add_checked(held == m.stamps.end() ? 0 : held->second, *earned - used);
+				auto after = add_checked(held_stamps(m, sc.id), *earned - used);
 				if (!after)
 					return overflow("a stamp card's balance");
 				change.balance = *after;

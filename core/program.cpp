@@ -330,6 +330,33 @@ Result<Reward> parse_reward(const JsonReader &r, int spec)
 	return w;
 }
 
+// An optional list of `key` (at most `size_max`), each element parsed by
+// `parse` and its id refused when `taken` already names something of the
+// program: the sections whose ids are shared (campaigns, stamp cards,
+// charities, ...).
+template <class T, class Parse, class Taken>
+Status parse_id_list(const JsonReader &root, const char *key, size_t size_max, const Program &p, Parse parse,
+		     Taken taken, std::vector<T> &out)
+{
+	if (!root.has(key))
+		return Status::ok();
+	auto list = root.child(key);
+	auto n = list.array_size(size_max);
+	if (!n)
+		return n.status();
+	for (size_t i = 0; i < *n; i++) {
+		auto x = parse(list.element(i), p.spec);
+		if (!x)
+			return x.status();
+		if (taken(x->id))
+			return list.element(i).field_error(
+				"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card or charity",
+						  x->id));
+		out.push_back(std::move(x).value());
+	}
+	return Status::ok();
+}
+
 Result<StampCard> parse_stamp_card(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
@@ -526,40 +553,9 @@ Result<Program> parse_program_json(const JsonReader &root)
 		       std::any_of(p.campaigns.begin(), p.campaigns.end(),
 				   [&](const Campaign &x) { return x.id == name; });
 	};
-	if (root.has("stamp_cards")) {
-		auto list = root.child("stamp_cards");
-		auto n = list.array_size(program_stamp_cards_max);
-		if (!n)
-			return n.status();
-		for (size_t i = 0; i < *n; i++) {
-			auto c = parse_stamp_card(list.element(i), p.spec);
-			if (!c)
-				return c.status();
-			if (id_taken(c->id))
-				return list.element(i).field_error(
-					"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card or "
-							  "charity",
-							  c->id));
-			p.stamp_cards.push_back(*c);
-		}
-	}
-	if (root.has("charities")) {
-		auto list = root.child("charities");
-		auto n = list.array_size(program_charities_max);
-		if (!n)
-			return n.status();
-		for (size_t i = 0; i < *n; i++) {
-			auto c = parse_charity(list.element(i), p.spec);
-			if (!c)
-				return c.status();
-			if (id_taken(c->id))
-				return list.element(i).field_error(
-					"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card or "
-							  "charity",
-							  c->id));
-			p.charities.push_back(*c);
-		}
-	}
+	LOY_TRY(parse_id_list(root, "stamp_cards", program_stamp_cards_max, p, parse_stamp_card, id_taken,
+			      p.stamp_cards));
+	LOY_TRY(parse_id_list(root, "charities", program_charities_max, p, parse_charity, id_taken, p.charities));
 
 	// 0, like an absent field, means points never expire.
 	auto expiry = root.opt_integer("expiry_days", 0, days_max);

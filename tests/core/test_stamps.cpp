@@ -234,3 +234,34 @@ TEST_CASE("a blocked card's receipt moves no stamps back", "[stamps]")
 	REQUIRE(f);
 	CHECK(f->stamps.empty());
 }
+
+TEST_CASE("a receipt's stamps read back from the ledger are checked", "[stamps]")
+{
+	const loy::Program p = program();
+	auto b = make_basket({coffee});
+	auto c = checkout_ok(p, b, member(5), Redemption::of_stamp_card("coffee-card"));
+	Json good = Json::parse(loy::receipt_to_json(loy::make_receipt(b, c, member(5),
+									Redemption::of_stamp_card("coffee-card"))));
+	REQUIRE(loy::receipt_from_json(good.dump()));
+	struct Row {
+		const char *name;
+		void (*change)(Json &);
+		const char *holds;
+	};
+	const Row rows[] = {
+		{"used below zero", [](Json &j) { j["stamps"][0]["used"] = -1; }, "used"},
+		{"more taken back than earned", [](Json &j) { j["stamps"][0]["reversed_so_far"] = 2; }, "reversed_so_far"},
+		{"no id", [](Json &j) { j["stamps"][0].erase("id"); }, "id"},
+		{"the used stamps' flag missing", [](Json &j) { j.erase("stamps_used_returned"); }, "stamps_used_returned"},
+		{"stamps not a list", [](Json &j) { j["stamps"] = 3; }, "stamps"},
+	};
+	for (const Row &r : rows) {
+		INFO(r.name);
+		Json j = good;
+		r.change(j);
+		auto back = loy::receipt_from_json(j.dump());
+		REQUIRE_FALSE(back);
+		CHECK(back.status().code() == Code::bad_json);
+		CHECK_THAT(back.status().message(), Catch::Contains(r.holds));
+	}
+}
