@@ -44,7 +44,10 @@ Json to_json(const CheckoutDone &r)
 	out["redeemed"] = r.redeemed;
 	out["discount"] = r.discount;
 	out["member_discount"] = r.member_discount;
-	out["stamps"] = Json::array();
+	Json stamps = Json::array();
+	for (const auto &c : r.stamps)
+		stamps.push_back(Json{{"id", c.id}, {"earned", c.earned}, {"used", c.used}, {"balance", or_null(c.balance)}});
+	out["stamps"] = std::move(stamps);
 	out["membership"] = nullptr;
 	out["breakdown"] = breakdown_json(r.breakdown);
 	out["balance"] = or_null(r.balance);
@@ -88,8 +91,10 @@ Json to_json(const BalanceView &r)
 	out["blocked"] = r.blocked;
 	out["next_expiry"] = or_null(r.next_expiry);
 	out["segments"] = r.segments;
-	// Stamp cards and memberships: none in a program this build follows.
 	out["stamps"] = Json::object();
+	for (const auto &[id, n] : r.stamps)
+		out["stamps"][id] = n;
+	// Memberships: none in a program this build follows.
 	out["membership"] = nullptr;
 	out["currency"] = r.currency;
 	return out;

@@ -132,6 +132,12 @@ std::string members_answer(const MembersPage &page)
 		// Since protocol 2's program types; absent, a terminal reads none.
 		if (!m.segments.empty())
 			member["segments"] = m.segments;
+		if (!m.stamps.empty()) {
+			Json stamps = Json::object();
+			for (const auto &[card, n] : m.stamps)
+				stamps[card] = n;
+			member["stamps"] = std::move(stamps);
+		}
 		members.push_back(std::move(member));
 	}
 	return Json{{"members", members}, {"watermark", page.watermark}, {"more", page.more}}.dump();

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,7 @@ struct MemberInfo {
 	bool blocked = false;
 	std::optional<std::string> next_expiry; // UTC date
 	std::vector<std::string> segments; // the back office's targeting, in name order
+	std::map<std::string, int64_t> stamps; // stamp card id → stamps available (none at zero); may be < 0
 	int64_t change = 0;
 };
 

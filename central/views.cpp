@@ -68,8 +68,10 @@ ViewJson balance_json(const Balance &b)
 	out["blocked"] = m.blocked;
 	out["next_expiry"] = optional_text(m.next_expiry);
 	out["segments"] = m.segments;
-	// The program types this centre does not run yet: none of them.
 	out["stamps"] = ViewJson::object();
+	for (const auto &[card, n] : m.stamps)
+		out["stamps"][card] = n;
+	// The program types this centre does not run yet: none of them.
 	out["membership"] = nullptr;
 	out["referral"] = nullptr;
 	return out;

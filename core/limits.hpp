@@ -34,6 +34,9 @@ inline constexpr int64_t time_max_s = 253'402'300'799;
 // segment's name: 1 to 64 bytes of UTF-8 without control characters.
 inline constexpr size_t member_segments_max = 64;
 inline constexpr size_t segment_name_bytes_max = 64;
+// Stamp cards a member of the centre's snapshot may hold stamps on (those
+// of the program in force and of earlier versions).
+inline constexpr size_t member_stamp_cards_max = 256;
 
 // Each line's qty, unit price, discount and net, and the basket's total,
 // within the bounds above; Code::bad_basket naming the line otherwise.

@@ -605,14 +605,6 @@ const Reward *Program::find_reward(std::string_view reward_id) const
 	return nullptr;
 }
 
-Status check_carried(const Program &program)
-{
-	if (!program.stamp_cards.empty())
-		return Status(Code::bad_program, "program: stamp_cards is not supported by this build's terminal and "
-						 "centre yet: a till does not take a program it cannot follow");
-	return Status::ok();
-}
-
 const StampCard *Program::find_stamp_card(std::string_view card_id) const
 {
 	for (const auto &c : stamp_cards)

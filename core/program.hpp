@@ -145,12 +145,6 @@ struct Program {
 
 Result<Program> parse_program(std::string_view json_text);
 
-// Sections the engine follows whose state the terminal's ledger and the
-// centre do not carry yet (stamp cards): refused, naming the section, where
-// a program is installed or published, so that no till takes stamps that
-// a sync would lose.
-Status check_carried(const Program &program);
-
 // Minor-unit exponent of an ISO 4217 currency (EUR 2, HUF 2, JPY 0, VND 0,
 // BHD 3), for display only: the engine never needs it.
 int currency_exponent(std::string_view currency) noexcept;

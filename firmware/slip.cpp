@@ -91,6 +91,10 @@ std::vector<std::string> member_lines(const Json &b, int width)
 	out.push_back(row("Redeemable today", points(b["redeemable_today"]), width));
 	if (!text(b, "next_expiry").empty())
 		out.push_back(row("Next expiry", text(b, "next_expiry"), width));
+	if (auto it = b.find("stamps"); it != b.end() && it->is_object())
+		for (const auto &[id, n] : it->items())
+			if (n.is_number_integer())
+				out.push_back(row("Stamps " + id, std::to_string(n.get<int64_t>()), width));
 	return out;
 }
 
@@ -110,6 +114,23 @@ std::vector<std::string> checkout_lines(const Json &c, int width)
 		out.push_back(row("Redeemed", signed_points(-integer(c, "redeemed")), width));
 		out.push_back(row("Discount", money(c, integer(c, "discount")), width));
 	}
+	// Stamp cards: what each got and gave, and the count after it.
+	bool stamp_reward = false;
+	if (auto it = c.find("stamps"); it != c.end() && it->is_array())
+		for (const auto &card : *it) {
+			const std::string id = card.value("id", std::string("?"));
+			const int64_t earned = integer(card, "earned"), used = integer(card, "used");
+			if (used > 0) {
+				stamp_reward = true;
+				out.push_back(row("Stamp reward " + id, fmt::format("{:+} stamps", -used), width));
+			}
+			const auto count = card.find("balance");
+			const std::string after =
+				count != card.end() && count->is_number_integer() ? std::to_string(count->get<int64_t>()) : "-";
+			out.push_back(row("Stamps " + id, fmt::format("{:+} = {}", earned, after), width));
+		}
+	if (stamp_reward && integer(c, "redeemed") == 0 && integer(c, "discount") > 0)
+		out.push_back(row("Discount", money(c, integer(c, "discount")), width));
 	if (integer(c, "pending") > 0 && !text(c, "available_on").empty())
 		out.push_back(row("Available on", text(c, "available_on"), width));
 	out.push_back(row("New balance", points(c["balance"]), width));

@@ -131,6 +131,20 @@ const char *const migrations[] = {
 		local_date INTEGER NOT NULL);
 	CREATE INDEX donations_by_member ON donations (token, local_date);
 	)sql",
+	// 6 → 7: stamp cards (program spec 2). The centre's count per card of
+	// each member of its snapshot (a JSON object; sealed with the row once
+	// it has any), the stamps this terminal's unacknowledged
+	// entries moved, and on each receipt the stamp card whose reward it
+	// took (one a member per local day on a terminal).
+	R"sql(
+	ALTER TABLE server_members ADD COLUMN stamps TEXT NOT NULL DEFAULT '';
+	CREATE TABLE member_stamps (
+		token TEXT NOT NULL,
+		card TEXT NOT NULL,
+		local INTEGER NOT NULL,
+		PRIMARY KEY (token, card)) WITHOUT ROWID;
+	ALTER TABLE receipts ADD COLUMN stamp_card TEXT;
+	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
 
@@ -156,6 +170,7 @@ struct ReceiptRow {
 	std::optional<int64_t> expires_at;
 	std::string request;
 	int64_t earned = 0, redeemed = 0, reversed = 0, returned = 0;
+	std::string stamp_card; // the stamp card whose reward it took; "" for none
 	bool operator==(const ReceiptRow &o) const
 	{
 		return seq == o.seq && last_seq == o.last_seq && token == o.token && program_id == o.program_id &&
@@ -163,7 +178,7 @@ struct ReceiptRow {
 		       at_offset == o.at_offset && local_date == o.local_date &&
 		       available_at == o.available_at && expires_at == o.expires_at &&
 		       request == o.request && earned == o.earned && redeemed == o.redeemed && reversed == o.reversed &&
-		       returned == o.returned;
+		       returned == o.returned && stamp_card == o.stamp_card;
 	}
 };
 
@@ -180,6 +195,16 @@ struct Replay {
 	std::map<std::string, MemberRow> members;
 	std::map<std::string, ReceiptRow> receipts;
 	std::map<int64_t, DonationRow> donations; // by the entry's seq
+	// (token, stamp card) → the stamps unacknowledged entries moved; none
+	// kept at zero.
+	std::map<std::pair<std::string, std::string>, int64_t> stamps;
+	void add_stamps(const std::string &token, const std::string &card, int64_t n)
+	{
+		auto &v = stamps[{token, card}];
+		v += n;
+		if (v == 0)
+			stamps.erase({token, card});
+	}
 };
 
 // Applies one entry to the replayed state. `unacked`: the entry counts in
@@ -220,6 +245,13 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 			row.request = d.at("request").get<std::string>();
 			row.earned = d.at("receipt").at("earned").get<int64_t>();
 			row.redeemed = d.at("receipt").at("redeemed").get<int64_t>();
+			const Json &redemption = d.at("receipt").at("redemption");
+			if (redemption.is_object() && redemption.contains("stamp_card"))
+				row.stamp_card = redemption["stamp_card"].get<std::string>();
+			if (unacked && d.at("receipt").contains("stamps"))
+				for (const auto &x : d["receipt"]["stamps"])
+					r.add_stamps(token, x.at("id").get<std::string>(),
+						     x.at("earned").get<int64_t>() - x.at("used").get<int64_t>());
 			if (!r.receipts.emplace(receipt_id, row).second)
 				return corrupt(fmt::format("entry {}: receipt {} recorded twice", seq, receipt_id));
 		} else if (kind == "refund") {
@@ -234,6 +266,11 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 				auto &m = r.members[token];
 				m.local_points += points;
 				m.local_spend -= d.at("spend_reversed").get<int64_t>();
+				if (d.contains("stamps"))
+					for (const auto &x : d["stamps"])
+						r.add_stamps(token, x.at("id").get<std::string>(),
+							     x.at("returned").get<int64_t>() -
+								     x.at("reversed").get<int64_t>());
 			}
 		} else if (kind == "adjust") {
 			if (unacked)
@@ -555,6 +592,35 @@ std::string segments_text(const std::vector<std::string> &names)
 	return out;
 }
 
+// A member's stamps as the snapshot row keeps them: a JSON object of
+// stamp card id → count, in id order; "" for none.
+std::string stamps_text(const std::map<std::string, int64_t> &stamps)
+{
+	if (stamps.empty())
+		return {};
+	nlohmann::json j = nlohmann::json::object();
+	for (const auto &[id, n] : stamps)
+		j[id] = n;
+	return j.dump();
+}
+
+// The row's text read back; anything else is damage.
+Result<std::map<std::string, int64_t>> stamps_of(const std::string &text)
+{
+	std::map<std::string, int64_t> out;
+	if (text.empty())
+		return out;
+	auto j = nlohmann::json::parse(text, nullptr, false);
+	if (j.is_discarded() || !j.is_object())
+		return corrupt("server_members: a member's stamps are not a JSON object");
+	for (const auto &[id, n] : j.items()) {
+		if (!n.is_number_integer())
+			return corrupt(fmt::format("server_members: the stamps of card \"{}\" are not a count", id));
+		out[id] = n.get<int64_t>();
+	}
+	return out;
+}
+
 std::vector<std::string> segments_of(const std::string &text)
 {
 	std::vector<std::string> out;
@@ -574,11 +640,15 @@ std::string Ledger::seal_member(const ServerMemberRow &m) const
 {
 	const std::string balance = std::to_string(m.balance), pending = std::to_string(m.pending),
 			  spend = std::to_string(m.spend);
-	// A row of a member in no segment seals as before schema 5.
+	// A row of a member in no segment seals as before schema 5, one
+	// without stamps as before schema 7.
+	const std::string segments = segments_text(m.segments);
+	if (!m.stamps.empty())
+		return seal("server_members", {m.token, m.masked, balance, pending, spend, m.tier,
+					       m.blocked ? "1" : "0", m.next_expiry, segments, stamps_text(m.stamps)});
 	if (m.segments.empty())
 		return seal("server_members",
 			    {m.token, m.masked, balance, pending, spend, m.tier, m.blocked ? "1" : "0", m.next_expiry});
-	const std::string segments = segments_text(m.segments);
 	return seal("server_members", {m.token, m.masked, balance, pending, spend, m.tier, m.blocked ? "1" : "0",
 				       m.next_expiry, segments});
 }
@@ -586,9 +656,9 @@ std::string Ledger::seal_member(const ServerMemberRow &m) const
 Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *token)
 {
 	auto st = db_.prepare(token ? "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
-				      "blocked, coalesce(next_expiry, ''), mac, segments FROM server_members WHERE token = ?1"
+				      "blocked, coalesce(next_expiry, ''), mac, segments, stamps FROM server_members WHERE token = ?1"
 				    : "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
-				      "blocked, coalesce(next_expiry, ''), mac, segments FROM server_members ORDER BY token");
+				      "blocked, coalesce(next_expiry, ''), mac, segments, stamps FROM server_members ORDER BY token");
 	if (!st)
 		return st.status();
 	if (token)
@@ -607,6 +677,10 @@ Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *t
 		m.next_expiry = r.text(7);
 		m.mac = r.blob(8);
 		m.segments = segments_of(r.text(9));
+		auto stamps = stamps_of(r.text(10));
+		if (!stamps)
+			return stamps.status();
+		m.stamps = std::move(stamps).value();
 		out.push_back(std::move(m));
 		return Status::ok();
 	}));
@@ -617,10 +691,12 @@ Status Ledger::put_server_member(const ServerMemberRow &m)
 {
 	auto up = db_.prepare(
 		"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked, "
-		"next_expiry, mac, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (token) DO "
+		"next_expiry, mac, segments, stamps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+		"ON CONFLICT (token) DO "
 		"UPDATE SET masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
 		"spend = excluded.spend, tier = excluded.tier, blocked = excluded.blocked, "
-		"next_expiry = excluded.next_expiry, mac = excluded.mac, segments = excluded.segments");
+		"next_expiry = excluded.next_expiry, mac = excluded.mac, segments = excluded.segments, "
+		"stamps = excluded.stamps");
 	if (!up)
 		return up.status();
 	auto &s = up.value();
@@ -633,6 +709,7 @@ Status Ledger::put_server_member(const ServerMemberRow &m)
 		s.bind(8, m.next_expiry);
 	s.bind_blob(9, mac.data(), mac.size());
 	s.bind(10, segments_text(m.segments));
+	s.bind(11, stamps_text(m.stamps));
 	return s.run();
 }
 
@@ -820,7 +897,15 @@ Status Ledger::rebuild_derived()
 	auto r = replay_journal(db_, *acked);
 	if (!r)
 		return r.status();
-	LOY_TRY(db_.exec("DELETE FROM members; DELETE FROM receipts; DELETE FROM donations;"));
+	LOY_TRY(db_.exec("DELETE FROM members; DELETE FROM receipts; DELETE FROM donations; "
+			 "DELETE FROM member_stamps;"));
+	auto si = db_.prepare("INSERT INTO member_stamps (token, card, local) VALUES (?1, ?2, ?3)");
+	if (!si)
+		return si.status();
+	for (const auto &[key, n] : r->stamps) {
+		si.value().reset();
+		LOY_TRY(si.value().bind(1, key.first).bind(2, key.second).bind(3, n).run());
+	}
 	auto di = db_.prepare("INSERT INTO donations (seq, token, charity, points, local_date) "
 			      "VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (!di)
@@ -841,8 +926,8 @@ Status Ledger::rebuild_derived()
 	}
 	auto ri = db_.prepare("INSERT INTO receipts (receipt_id, seq, last_seq, token, program_id, "
 			      "program_version, local_date, available_at, expires_at, request, earned, "
-			      "redeemed, reversed, returned, at_utc, at_offset) VALUES "
-			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+			      "redeemed, reversed, returned, at_utc, at_offset, stamp_card) VALUES "
+			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
 	if (!ri)
 		return ri.status();
 	for (const auto &[id, x] : r->receipts) {
@@ -852,6 +937,10 @@ Status Ledger::rebuild_derived()
 		s.bind(6, x.program_version).bind(7, x.local_date).bind(8, x.available_at);
 		s.bind(9, x.expires_at).bind(10, x.request).bind(11, x.earned).bind(12, x.redeemed);
 		s.bind(13, x.reversed).bind(14, x.returned).bind(15, x.at_utc).bind(16, x.at_offset);
+		if (x.stamp_card.empty())
+			s.bind_null(17);
+		else
+			s.bind(17, x.stamp_card);
 		LOY_TRY(s.run());
 	}
 	return Status::ok();
@@ -994,7 +1083,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		fail(v.entries, "members table lacks a member the journal has");
 	auto rs = db_.prepare("SELECT receipt_id, seq, token, program_id, program_version, local_date, "
 			      "available_at, expires_at, request, last_seq, earned, redeemed, "
-			      "reversed, returned, at_utc, at_offset FROM receipts");
+			      "reversed, returned, at_utc, at_offset, coalesce(stamp_card, '') FROM receipts");
 	if (!rs)
 		return rs.status();
 	size_t receipts = 0;
@@ -1019,6 +1108,7 @@ Result<Ledger::Verdict> Ledger::verify()
 		x.returned = s.int64(13);
 		x.at_utc = s.int64(14);
 		x.at_offset = s.int64(15);
+		x.stamp_card = s.text(16);
 		in_table.insert(s.text(0));
 		auto it = r->receipts.find(s.text(0));
 		if (it == r->receipts.end() || !(it->second == x))
@@ -1049,6 +1139,23 @@ Result<Ledger::Verdict> Ledger::verify()
 	LOY_TRY(ds_read);
 	if (donations != r->donations.size())
 		fail(v.entries, "donations table lacks a donation the journal has");
+	auto ss = db_.prepare("SELECT token, card, local FROM member_stamps WHERE local != 0");
+	if (!ss)
+		return ss.status();
+	size_t stamp_rows = 0;
+	Status ss_read = ss.value().each([&]() -> Status {
+		stamp_rows++;
+		const auto &s = ss.value();
+		auto it = r->stamps.find({s.text(0), s.text(1)});
+		if (it == r->stamps.end() || it->second != s.int64(2))
+			fail(v.entries, fmt::format("member_stamps table differs from the journal for member {}…, "
+						    "stamp card {}",
+						    s.text(0).substr(0, 12), s.text(1)));
+		return Status::ok();
+	});
+	LOY_TRY(ss_read);
+	if (stamp_rows != r->stamps.size())
+		fail(v.entries, "member_stamps table lacks stamps the journal has");
 	return v;
 }
 

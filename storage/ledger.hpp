@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,7 +20,7 @@
 
 namespace loy {
 
-inline constexpr int schema_version = 6;
+inline constexpr int schema_version = 7;
 
 // What a journal entry says. `body` is the canonical text that is hashed and
 // MACed; the other fields are columns kept beside it for queries.
@@ -48,6 +49,7 @@ struct ServerMemberRow {
 	int64_t balance = 0, pending = 0, spend = 0;
 	bool blocked = false;
 	std::vector<std::string> segments; // the centre's targeting (names hold no newline)
+	std::map<std::string, int64_t> stamps; // stamp card id → count (spec 2); may be below zero
 	std::string mac; // as read; put_server_member seals it anew
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,9 @@ struct CheckoutDone {
 	int64_t member_discount = 0;   // the tier's member price, money
 	std::vector<Part> breakdown;   // in the engine's order
 	std::optional<int64_t> balance; // none for an unknown card
+	// The stamp cards it touched, in program order; a balance after it
+	// when the member's stamps are known.
+	std::vector<StampChange> stamps;
 	bool replayed = false;          // the recorded answer to the same request
 	int64_t pending = 0;            // of `earned`, not yet available
 	int64_t eligible_spend = 0;
@@ -82,6 +86,9 @@ struct BalanceView {
 	bool blocked = false;
 	std::optional<std::string> next_expiry; // YYYY-MM-DD
 	std::vector<std::string> segments;      // the last snapshot's
+	// Stamps available per stamp card: each card of the program in force,
+	// and any other the member holds stamps on; none for an unknown card.
+	std::map<std::string, int64_t> stamps;
 	std::string currency;
 };
 

@@ -126,6 +126,15 @@ OJson checkout_entry_result(const CheckoutDone &d)
 	j["expires_on"] = d.expires_on ? OJson(*d.expires_on) : OJson(nullptr);
 	if (d.blocked)
 		j["blocked"] = true;
+	if (!d.stamps.empty()) { // since specification 2
+		OJson stamps = OJson::array();
+		for (const auto &c : d.stamps)
+			stamps.push_back(OJson{{"id", c.id},
+					       {"earned", c.earned},
+					       {"used", c.used},
+					       {"balance", c.balance ? OJson(*c.balance) : OJson(nullptr)}});
+		j["stamps"] = std::move(stamps);
+	}
 	return j;
 }
 
@@ -155,6 +164,14 @@ Result<CheckoutDone> checkout_from_entry(const std::string &entry_data, const st
 		if (!j.at("expires_on").is_null())
 			d.expires_on = j.at("expires_on").get<std::string>();
 		d.blocked = j.value("blocked", false);
+		if (j.contains("stamps"))
+			for (const auto &c : j["stamps"]) {
+				StampChange x{c.at("id").get<std::string>(), c.at("earned").get<int64_t>(),
+					      c.at("used").get<int64_t>(), std::nullopt};
+				if (!c.at("balance").is_null())
+					x.balance = c["balance"].get<int64_t>();
+				d.stamps.push_back(std::move(x));
+			}
 		return d;
 	} catch (const OJson::exception &e) {
 		return bad(Code::storage,
@@ -175,8 +192,26 @@ struct MemberView {
 	std::vector<std::string> segments; // the snapshot's; none for a card not in it
 	int64_t local_points = 0;  // unacknowledged changes
 	int64_t local_spend = 0;
+	// Per stamp card: the snapshot's count, and what unacknowledged entries
+	// moved.
+	std::map<std::string, int64_t> server_stamps, local_stamps;
 	bool known() const { return enrolled || synced; }
 	int64_t qualifying() const { return server_spend + local_spend; }
+	int64_t stamps_on(const std::string &card) const
+	{
+		auto s = server_stamps.find(card), l = local_stamps.find(card);
+		return (s == server_stamps.end() ? 0 : s->second) + (l == local_stamps.end() ? 0 : l->second);
+	}
+	// Stamps available per card: the snapshot's plus the local changes.
+	std::map<std::string, int64_t> stamps() const
+	{
+		std::map<std::string, int64_t> out;
+		for (const auto &[card, n] : server_stamps)
+			out[card] += n;
+		for (const auto &[card, n] : local_stamps)
+			out[card] += n;
+		return out;
+	}
 };
 
 Result<MemberView> read_member(Ledger &ledger, const std::string &token)
@@ -196,6 +231,14 @@ Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 		m.local_points = st.value().int64(2);
 		m.local_spend = st.value().int64(3);
 	}
+	auto local = db.prepare("SELECT card, local FROM member_stamps WHERE token = ?1");
+	if (!local)
+		return local.status();
+	local.value().bind(1, token);
+	LOY_TRY(local.value().each([&]() -> Status {
+		m.local_stamps[local.value().text(0)] = local.value().int64(1);
+		return Status::ok();
+	}));
 	// The centre's snapshot decides what the member may spend: its seal is
 	// checked before it is used.
 	auto rows = ledger.server_members(&token);
@@ -211,8 +254,41 @@ Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 		m.blocked = r.blocked;
 		m.server_next_expiry = r.next_expiry;
 		m.segments = r.segments;
+		m.server_stamps = r.stamps;
 	}
 	return m;
+}
+
+// Whether the member took a stamp card's reward on this terminal on `day`.
+Result<bool> stamp_reward_on(Ledger &l, const std::string &token, Days day)
+{
+	auto st = l.db().prepare("SELECT 1 FROM receipts WHERE token = ?1 AND local_date = ?2 AND "
+				 "stamp_card IS NOT NULL LIMIT 1");
+	if (!st)
+		return st.status();
+	st.value().bind(1, token).bind(2, day);
+	auto row = st.value().step();
+	if (!row)
+		return row.status();
+	return *row;
+}
+
+// Adds `changes` (card → stamps) to the member's unacknowledged stamps,
+// each kept within what a member may hold.
+Status add_local_stamps(Ledger &l, const MemberView &m, const std::string &token,
+			const std::map<std::string, int64_t> &changes)
+{
+	for (const auto &[card, n] : changes) {
+		if (n == 0)
+			continue;
+		LOY_TRY(check_member_total(m.stamps_on(card), n, "stamps"));
+		auto up = l.db().prepare("INSERT INTO member_stamps (token, card, local) VALUES (?1, ?2, ?3) "
+					 "ON CONFLICT (token, card) DO UPDATE SET local = local + excluded.local");
+		if (!up)
+			return up.status();
+		LOY_TRY(up.value().bind(1, token).bind(2, card).bind(3, n).run());
+	}
+	return Status::ok();
 }
 
 struct Unacked {
@@ -606,7 +682,6 @@ Result<ProgramLoaded> Terminal::program_load(std::string_view json, int64_t now)
 	auto p = parse_program(json);
 	if (!p)
 		return p.status();
-	LOY_TRY(check_carried(*p));
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	auto loaded = install_program(*p, json, now);
@@ -666,9 +741,13 @@ Result<std::vector<Terminal::Pending>> Terminal::unacked(int64_t after, size_t m
 
 namespace {
 
-// Per member token: the points and the qualifying spend that the journal
-// entries after `after`, up to `through`, moved.
-using AckedSums = std::map<std::string, std::pair<int64_t, int64_t>>;
+// What the journal entries after `after`, up to `through`, moved: per
+// member token the points and the qualifying spend, per (token, stamp card)
+// the stamps.
+struct AckedSums {
+	std::map<std::string, std::pair<int64_t, int64_t>> members;
+	std::map<std::pair<std::string, std::string>, int64_t> stamps;
+};
 
 Result<AckedSums> sum_acked(db::Db &db, int64_t after, int64_t through)
 {
@@ -686,7 +765,7 @@ Result<AckedSums> sum_acked(db::Db &db, int64_t after, int64_t through)
 	AckedSums sums;
 	Status st_read = st.value().each([&]() -> Status {
 		const std::string kind = st.value().text(2);
-		auto &d = sums[st.value().text(0)];
+		auto &d = sums.members[st.value().text(0)];
 		if (kind == "checkout" || kind == "refund" || kind == "adjust" || kind == "donate")
 			d.first += st.value().int64(1);
 		if (kind == "checkout" || kind == "refund") {
@@ -698,6 +777,26 @@ Result<AckedSums> sum_acked(db::Db &db, int64_t after, int64_t through)
 	});
 	LOY_TRY(st_read);
 	st.value().reset();
+	// Stamps (spec 2): a checkout's earned less used, a refund's given back
+	// less taken back; only entries that name stamps are parsed for them.
+	auto ss = db.prepare(
+		"SELECT j.token, json_extract(s.value, '$.id'), "
+		"json_extract(s.value, '$.earned') - json_extract(s.value, '$.used') "
+		"FROM journal j, json_each(j.body, '$.data.receipt.stamps') s WHERE j.seq > ?1 AND j.seq <= ?2 "
+		"AND j.kind = 'checkout' AND instr(j.body, '\"stamps\":[') > 0 "
+		"UNION ALL SELECT j.token, json_extract(s.value, '$.id'), "
+		"json_extract(s.value, '$.returned') - json_extract(s.value, '$.reversed') "
+		"FROM journal j, json_each(j.body, '$.data.stamps') s WHERE j.seq > ?1 AND j.seq <= ?2 "
+		"AND j.kind = 'refund' AND instr(j.body, '\"stamps\":[') > 0");
+	if (!ss)
+		return ss.status();
+	ss.value().bind(1, after).bind(2, through);
+	LOY_TRY(ss.value().each([&]() -> Status {
+		if (ss.value().is_null(1) || ss.value().is_null(2))
+			return Status(Code::storage, "ledger: an entry's stamps lack their card or count");
+		sums.stamps[{ss.value().text(0), ss.value().text(1)}] += ss.value().int64(2);
+		return Status::ok();
+	}));
 	return sums;
 }
 
@@ -709,9 +808,6 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 	std::optional<Program> program;
 	if (program_json) {
 		auto p = parse_program(*program_json);
-		if (p)
-			if (Status carried = check_carried(*p); !carried)
-				p = carried;
 		if (!p)
 			return Status(Code::network, "sync: the server's program is invalid: " + p.status().message());
 		program = std::move(p).value();
@@ -753,13 +849,21 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 				return sums.status();
 			early = std::move(sums).value();
 		}
-		for (const auto &[token, d] : *early) {
+		for (const auto &[token, d] : early->members) {
 			auto up = ledger_.db().prepare("UPDATE members SET local_points = local_points - ?2, "
 						       "local_spend = local_spend - ?3 WHERE token = ?1");
 			if (!up)
 				return up.status();
 			LOY_TRY(up.value().bind(1, token).bind(2, d.first).bind(3, d.second).run());
 		}
+		for (const auto &[key, n] : early->stamps) {
+			auto up = ledger_.db().prepare("UPDATE member_stamps SET local = local - ?3 "
+						       "WHERE token = ?1 AND card = ?2");
+			if (!up)
+				return up.status();
+			LOY_TRY(up.value().bind(1, key.first).bind(2, key.second).bind(3, n).run());
+		}
+		LOY_TRY(ledger_.db().exec("DELETE FROM member_stamps WHERE local = 0"));
 		LOY_TRY(ledger_.set_meta("acked_through", std::to_string(acked_through)));
 	}
 	for (const auto &m : members) {
@@ -773,6 +877,7 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 		row.blocked = m.blocked;
 		row.next_expiry = m.next_expiry;
 		row.segments = m.segments;
+		row.stamps = m.stamps;
 		LOY_TRY(ledger_.put_server_member(row));
 	}
 	LOY_TRY(ledger_.set_meta("member_watermark", std::to_string(watermark)));
@@ -964,6 +1069,13 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	member.qualifying_spend = m->qualifying();
 	member.redeemed_today = sums->redeemed_day;
 	member.segments = m->segments;
+	member.stamps = m->stamps();
+	if (r.kind == RedeemKind::stamp_card) {
+		auto taken = stamp_reward_on(ledger_, token, day);
+		if (!taken)
+			return taken.status();
+		member.stamp_reward_today = *taken;
+	}
 
 	auto c = loy::checkout(p, *basket, member, r);
 	if (!c)
@@ -991,6 +1103,7 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	result.discount = c->discount;
 	result.member_discount = c->member_discount;
 	result.breakdown = c->breakdown;
+	result.stamps = c->stamps;
 	if (member.known)
 		result.balance = member.balance + delta - pending_now;
 	result.replayed = false;
@@ -1027,16 +1140,24 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 
 	auto ins = ledger_.db().prepare(
 		"INSERT INTO receipts (receipt_id, seq, last_seq, token, program_id, program_version, at_utc, "
-		"at_offset, local_date, available_at, expires_at, request, earned, redeemed) "
-		"VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+		"at_offset, local_date, available_at, expires_at, request, earned, redeemed, stamp_card) "
+		"VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
 	if (!ins)
 		return ins.status();
 	auto &s = ins.value();
 	s.bind(1, basket->receipt_id).bind(2, e.seq).bind(3, token).bind(4, p.id).bind(5, p.version);
 	s.bind(6, at).bind(7, int64_t{basket->at.offset_s}).bind(8, day).bind(9, available_at);
 	s.bind(10, expires_at).bind(11, request).bind(12, c->earned).bind(13, c->redeemed);
+	if (r.kind == RedeemKind::stamp_card)
+		s.bind(14, r.reward);
+	else
+		s.bind_null(14);
 	LOY_TRY(s.run());
 	LOY_TRY(upsert_member(ledger_.db(), token, masked, 0, delta, c->eligible));
+	std::map<std::string, int64_t> stamps;
+	for (const auto &x : c->stamps)
+		stamps[x.id] += x.earned - x.used;
+	LOY_TRY(add_local_stamps(ledger_, *m, token, stamps));
 	LOY_TRY(tx.commit());
 	return result;
 }
@@ -1068,6 +1189,14 @@ std::string refund_entry_data(const Receipt &after, const Refund &f, int64_t spe
 	data["complete"] = f.complete;
 	if (!ids.empty())
 		data["refund_ids"] = ids;
+	// Per stamp card: the stamps taken back and those of its reward given
+	// back (since specification 2; absent when none moved).
+	if (!f.stamps.empty()) {
+		OJson stamps = OJson::array();
+		for (const auto &c : f.stamps)
+			stamps.push_back(OJson{{"id", c.id}, {"reversed", c.earned}, {"returned", c.used}});
+		data["stamps"] = std::move(stamps);
+	}
 	return data.dump();
 }
 
@@ -1173,6 +1302,15 @@ Result<RefundDone> Terminal::refund(std::string_view receipt_id, const std::vect
 	LOY_TRY(up.value().bind(1, receipt_id).bind(2, e.seq).bind(3, f->points_reversed)
 			.bind(4, f->points_returned).run());
 	LOY_TRY(upsert_member(ledger_.db(), token, "", 0, delta, -spend_reversed));
+	if (!f->stamps.empty()) {
+		auto m = read_member(ledger_, token);
+		if (!m)
+			return m.status();
+		std::map<std::string, int64_t> stamps;
+		for (const auto &x : f->stamps)
+			stamps[x.id] += x.used - x.earned;
+		LOY_TRY(add_local_stamps(ledger_, *m, token, stamps));
+	}
 
 	auto out = answer(f->points_reversed, f->points_returned, f->complete, false);
 	if (!out)
@@ -1216,6 +1354,11 @@ Result<BalanceView> Terminal::balance(std::string_view scan, int64_t clock)
 			0, std::min(available, p.redeem.offline_daily_cap - sums->redeemed_day));
 	out.qualifying_spend = m->qualifying();
 	out.segments = m->segments;
+	if (m->known()) {
+		out.stamps = m->stamps();
+		for (const auto &card : p.stamp_cards)
+			out.stamps.emplace(card.id, 0);
+	}
 	out.blocked = m->blocked;
 	if (sums->next_expiry)
 		out.next_expiry = format_date(Timestamp{*sums->next_expiry, now->offset_s}.local_date());

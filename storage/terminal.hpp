@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,6 +98,7 @@ public:
 		int64_t balance = 0, pending = 0, qualifying_spend = 0;
 		bool blocked = false;
 		std::vector<std::string> segments;
+		std::map<std::string, int64_t> stamps; // stamp card id → count (spec 2)
 	};
 	Result<SyncSettings> sync_settings();
 	Result<std::vector<Pending>> unacked(int64_t after, size_t max);

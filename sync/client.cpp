@@ -155,6 +155,24 @@ Result<MembersPage> read_members_fields(const nlohmann::json &doc)
 				x.segments.push_back(*name);
 			}
 		}
+		// Stamps per stamp card (spec 2): absent from an older centre, or
+		// for a member holding none.
+		if (m.has("stamps")) {
+			const JsonReader stamps = m.child("stamps");
+			LOY_TRY(stamps.expect_object());
+			if (stamps.node().size() > member_stamp_cards_max)
+				return stamps.error(fmt::format("must name at most {} stamp cards", member_stamp_cards_max));
+			for (const auto &item : stamps.node().items()) {
+				const std::string &card = item.key();
+				if (card.empty() || card.size() > name_length_max)
+					return stamps.error(fmt::format("a stamp card id must be 1 to {} bytes",
+									name_length_max));
+				auto count = stamps.integer(card.c_str(), -member_total_max, member_total_max);
+				if (!count)
+					return count.status();
+				x.stamps[card] = *count;
+			}
+		}
 		page.members.push_back(std::move(x));
 	}
 	auto watermark = root.integer("watermark", 0, INT64_MAX);

@@ -10,9 +10,10 @@ JSON lines, as a POS written in any language would. The Budapest link is cut
 at noon and comes back in the afternoon: the terminal keeps selling, then
 syncs by itself soon after the link returns; both sync again at night. Then
 the central report and each terminal's status. Mid-morning the back office
-publishes version 8 of the program (specification 2: a charity members may
-give points to); each till takes it at its next sync, and a member donates
-at the Vienna till in the evening.
+publishes version 8 of the program (specification 2: charities members may
+give points to, a coffee stamp card); each till takes it at its next sync,
+and in the evening a member fills her coffee card at the Vienna till, takes
+its free coffee, and donates points.
 
 Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and central/)
 Everything goes to a temporary dir, removed at the end (KEEP=1 keeps it).
@@ -212,6 +213,9 @@ jitter = 10%
             extra = f", redeemed {r['redeemed']} for {r['discount'] / 100:.2f} {r['currency']}" \
                 if r["redeemed"] else ""
             bal = r["balance"] if r["balance"] is not None else "unknown"
+            for c in r.get("stamps", []):
+                gave = f"{c['earned']} stamp(s)" + (f", reward for {c['used']}" if c["used"] else "")
+                extra += f"; {c['id']}: {gave}, now {c['balance']}"
             say(f"   {self.name}: {receipt} {r['card']} earned {r['earned']}{extra}; balance {bal}")
             MOVED[r["card"]] = MOVED.get(r["card"], 0) + r["earned"] - r["redeemed"]
         else:
@@ -294,12 +298,15 @@ def main():
             v8 = json.load(f)
         v8.update({"spec": 2, "version": 8,
                    "charities": [{"id": "red-cross", "name": "Red Cross"},
-                                 {"id": "food-bank", "name": "Budapest Food Bank"}]})
+                                 {"id": "food-bank", "name": "Budapest Food Bank"}],
+                   "stamp_cards": [{"id": "coffee-card", "sku": "COF-01", "stamps": 4,
+                                    "reward_sku": "COF-01", "expiry_days": 180}]})
         v8_path = os.path.join(work, "cafe-rewards-v8.json")
         with open(v8_path, "w") as f:
             json.dump(v8, f)
         run(CENTRAL, "--data-dir", central, "program", "publish", v8_path)
-        say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities")
+        say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities,\n"
+            "         and a coffee card gives the 5th coffee free after 4")
         vie.clock(set="2026-11-23T11:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -355,6 +362,14 @@ def main():
         vie.scan(ANNA)
         vie.sale("VIE-0004", [CAKE, COFFEE])
         vie.scan(ANNA)
+        vie.sale("VIE-0006", [COFFEE])
+        # Four stamps: the card is full, and the next coffee is on the house.
+        vie.scan(ANNA)
+        r = vie.sale("VIE-0007", [COFFEE], stamp_card="coffee-card")["result"]
+        if r["discount"] != COFFEE["unit_price"] or r["stamps"] != [
+                {"id": "coffee-card", "earned": 1, "used": 4, "balance": 1}]:
+            sys.exit(f"store-day: the coffee card's reward was not one coffee: {r}")
+        vie.scan(ANNA)
         a = vie.request("donate", charity="red-cross", points=50)
         if not a["ok"]:
             sys.exit(f"store-day: donation refused: {a['error']['message']}")
@@ -387,6 +402,9 @@ def main():
         report = json.loads(run(CENTRAL, "--data-dir", central, "report", "--json").stdout)
         if report["donations"] != [{"charity": "red-cross", "points": 50, "value": 50}]:
             sys.exit(f"store-day: the report's donations are {report['donations']}")
+        anna = json.loads(run(CENTRAL, "--data-dir", central, "balance", "--card", ANNA, "--json").stdout)
+        if anna["stamps"] != {"coffee-card": 1}:
+            sys.exit(f"store-day: the centre holds Anna's coffee stamps as {anna['stamps']}, the till 1")
         say("   (The centre never trusts a terminal's clock; it flags it. Both tills fast-forwarded\n"
             "   their day while the centre's clock ran at real pace from 08:00, so they are hours\n"
             "   ahead of it ('skewed', and entries stamped in the centre's future), and Vienna's\n"

@@ -446,17 +446,6 @@ class ProgramTest(TerminalCase):
         variant("min_spend", lambda d: d["campaigns"][2].pop("min_spend"))
         return docs
 
-    def test_a_program_with_stamp_cards_is_refused_until_the_terminal_carries_them(self):
-        # The engine follows stamp cards; the ledger and the sync do not
-        # carry stamps yet, so no till takes stamps a sync would lose.
-        self.init()
-        p = load_program()
-        p.update({"spec": 2, "version": 8,
-                  "stamp_cards": [{"id": "coffee-card", "sku": "COF-01", "stamps": 10, "reward_sku": "COF-01"}]})
-        msg = self.refused(2, "bad_program", "program", "load", self.write_json(p))
-        self.assertIn("stamp_cards", msg)
-        self.assertIsNone(self.ok("status")["program"])
-
     def test_invalid_program_refused_naming_the_field(self):
         self.init()
         for field, doc in self.invalid_documents():
@@ -893,6 +882,96 @@ class StampCardOptionTest(TerminalCase):
                          "--stamp-card", "coffee-card", *other)
         # The receipt id was not used up.
         self.assertEqual(self.checkout(CARD, b)["receipt_id"], "S-1")
+
+
+class StampCardTest(TerminalCase):
+    """Stamp cards at the till (program.md v2, "Stamp cards"; cli.md): stamps
+    per unit sold, the reward at the card's stamps-th stamp, its declines,
+    refunds, and the member's stamps in balance; all kept by the ledger,
+    replayed and verified."""
+
+    def program(self, stamps=3):
+        p = load_program()
+        p.update({"spec": 2, "version": 8})
+        p["stamp_cards"] = [
+            {"id": "coffee-card", "sku": "COF-01", "stamps": stamps, "reward_sku": "COF-01",
+             "expiry_days": 180},
+            {"id": "bean-card", "category": "beans", "stamps": 5, "reward_sku": "BEAN-1K"}]
+        return p
+
+    def coffee(self, receipt_id, qty, at="2026-11-23T09:00:00+01:00", *extra):
+        b = self.basket(receipt_id, at, [line("COF-01", "coffee", qty, 350)])
+        return self.checkout(CARD, b, *extra)
+
+    def test_stamps_earned_spent_and_refunded(self):
+        self.setup_terminal(self.program())
+        self.enroll()
+        self.assertEqual(self.balance()["stamps"], {"coffee-card": 0, "bean-card": 0})
+        res = self.coffee("S-1", 2)
+        self.assertEqual(res["stamps"], [{"id": "coffee-card", "earned": 2, "used": 0, "balance": 2}])
+        self.assertEqual(self.balance()["stamps"], {"coffee-card": 2, "bean-card": 0})
+        # One short of the card's 3: declined, never clipped, nothing recorded.
+        b = self.basket("S-2", "2026-11-23T10:00:00+01:00", [line("COF-01", "coffee", 1, 350)])
+        msg = self.refused(3, "insufficient_stamps", "checkout", "--card", CARD, "--basket", b,
+                           "--stamp-card", "coffee-card")
+        self.assertIn("coffee-card", msg)
+        self.coffee("S-3", 1)  # the 3rd stamp
+        # The reward: one unit of COF-01 given (no stamp for it), the other sold.
+        b = self.basket("S-4", "2026-11-23T11:00:00+01:00", [line("COF-01", "coffee", 2, 350)])
+        res = self.checkout(CARD, b, "--stamp-card", "coffee-card")
+        self.assertEqual(res["stamps"], [{"id": "coffee-card", "earned": 1, "used": 3, "balance": 1}])
+        self.assertEqual(res["discount"], 350)
+        self.assertEqual(res["redeemed"], 0)
+        # The same request again: the recorded answer, stamps included.
+        again = self.checkout(CARD, b, "--stamp-card", "coffee-card")
+        self.assertTrue(again["replayed"])
+        self.assertEqual(again["stamps"], res["stamps"])
+        self.assertEqual(self.balance()["stamps"]["coffee-card"], 1)
+        # Beans by category.
+        res = self.checkout(CARD, self.basket("S-5", "2026-11-23T12:00:00+01:00",
+                                              [line("BEAN-1K", "beans", 2, 1890)]))
+        self.assertEqual(res["stamps"], [{"id": "bean-card", "earned": 2, "used": 0, "balance": 2}])
+        # A refund of the reward line: the sold unit first (its stamp taken
+        # back), then the given one (the 3 stamps used come back).
+        self.ok("refund", "--receipt", "S-4", "--line", "COF-01=1")
+        self.assertEqual(self.balance()["stamps"]["coffee-card"], 0)
+        self.ok("refund", "--receipt", "S-4", "--line", "COF-01=1")
+        self.assertEqual(self.balance()["stamps"]["coffee-card"], 3)
+        self.ok("refund", "--receipt", "S-5")
+        self.assertEqual(self.balance()["stamps"], {"coffee-card": 3, "bean-card": 0})
+        self.assertTrue(self.ok("verify")["ok"])
+        # The derived stamps are checked against the journal.
+        con = sqlite3.connect(os.path.join(self.data, "ledger.db"))
+        con.execute("UPDATE member_stamps SET local = local + 7")
+        con.commit()
+        con.close()
+        r = self.run_cli("verify")
+        self.assertNotEqual(r.rc, 0, str(r))
+        self.assertIn("member_stamps", r.out + r.err)
+
+    def test_one_stamp_reward_a_day_on_a_terminal(self):
+        self.setup_terminal(self.program(stamps=2))
+        self.enroll()
+        self.coffee("D-1", 6)
+        self.coffee("D-2", 1, "2026-11-23T10:00:00+01:00", "--stamp-card", "coffee-card")
+        b = self.basket("D-3", "2026-11-23T23:30:00+01:00", [line("COF-01", "coffee", 1, 350)])
+        self.refused(3, "stamp_daily_limit", "checkout", "--card", CARD, "--basket", b,
+                     "--stamp-card", "coffee-card")
+        # The basket's local day decides: past midnight, another day.
+        res = self.coffee("D-4", 1, "2026-11-24T00:10:00+01:00", "--stamp-card", "coffee-card")
+        self.assertEqual(res["stamps"], [{"id": "coffee-card", "earned": 0, "used": 2, "balance": 2}])
+
+    def test_a_card_not_known_here_has_no_stamps_to_spend(self):
+        self.setup_terminal(self.program())
+        other = "4539578763621486"
+        self.secrets.add(other)
+        b = self.basket("U-1", "2026-11-23T09:00:00+01:00", [line("COF-01", "coffee", 4, 350)])
+        res = self.checkout(other, b)
+        self.assertEqual(res["stamps"], [{"id": "coffee-card", "earned": 4, "used": 0, "balance": None}])
+        self.assertEqual(self.balance(other)["stamps"], {})
+        b = self.basket("U-2", "2026-11-23T10:00:00+01:00", [line("COF-01", "coffee", 1, 350)])
+        self.refused(3, "balance_unknown", "checkout", "--card", other, "--basket", b,
+                     "--stamp-card", "coffee-card")
 
 
 class HostileInputTest(TerminalCase):

@@ -881,9 +881,6 @@ class DonationTest(SyncCase):
         v8.update({"spec": 2, "version": 8})
         v8["redeem"]["point_value"] = 2
         v8["charities"] = [{"id": "red-cross", "name": "Red Cross"}, {"id": "food-bank", "name": "Food Bank"}]
-        # Stamp cards are not carried by the centre yet: refused, naming them.
-        stamped = dict(v8, stamp_cards=[{"id": "c", "sku": "COF-01", "stamps": 5, "reward_sku": "COF-01"}])
-        c.fails(2, "bad_program", "program", "publish", self.write_json(stamped, "stamped.json"))
         c.publish(self.write_json(v8, "v8.json"))
         t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
         for t in (t1, t2):
@@ -915,6 +912,66 @@ class DonationTest(SyncCase):
         self.assertEqual(stores, {"S1": 100, "S2": 50})
         for t in (t1, t2):
             t.verify()
+        srv.stop()
+
+
+class StampTest(SyncCase):
+    """Stamp cards across terminals: stamps earned at one till are spent at
+    another after a sync; a reward taken offline at two terminals drives the
+    centre's count below zero, the next stamps pay that back, a refund gives
+    a reward's stamps back, and every terminal ends on the centre's count."""
+
+    def stamp_checkout(self, t, card, doc):
+        return t.ok("checkout", "--card", card, "--basket", "-", "--stamp-card", "coffee-card",
+                    stdin=json.dumps(doc))
+
+    def test_stamps_offline_at_two_terminals_go_below_zero_and_are_paid_back(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["stamp_cards"] = [{"id": "coffee-card", "sku": "COF-01", "stamps": 3, "reward_sku": "COF-01"}]
+        c.publish(self.write_json(v8, "v8.json"))
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(A)
+        coffee = lambda rid, qty: basket(rid, [line("COF-01", "coffee", qty, 350)])  # noqa: E731
+        self.assertEqual(t1.checkout(A, coffee("C-1", 4))["stamps"],
+                         [{"id": "coffee-card", "earned": 4, "used": 0, "balance": 4}])
+        t1.sync()
+        self.assertEqual(c.balance(A)["stamps"], {"coffee-card": 4})
+        t2.sync()
+        self.assertEqual(t2.balance(A)["stamps"], {"coffee-card": 4})
+        # Offline at both: each till sees 4 and gives the reward.
+        r1 = self.stamp_checkout(t1, A, coffee("C-2", 1))
+        r2 = self.stamp_checkout(t2, A, coffee("C-3", 1))
+        for r in (r1, r2):
+            self.assertEqual(r["stamps"], [{"id": "coffee-card", "earned": 0, "used": 3, "balance": 1}])
+        for t in (t1, t2):
+            t.sync()
+            t.sync()  # a retried sync moves nothing twice
+        self.assertEqual(c.balance(A)["stamps"], {"coffee-card": -2})
+        t1.sync()
+        self.assertEqual(t1.balance(A)["stamps"], {"coffee-card": -2})
+        fails = t1.run("checkout", "--card", A, "--basket", "-", "--stamp-card", "coffee-card",
+                       stdin=json.dumps(coffee("C-4", 1)))
+        self.check_error(fails, 3, "insufficient_stamps")
+        # The next stamps pay the debt back first.
+        self.assertEqual(t1.checkout(A, coffee("C-5", 3))["stamps"][0]["balance"], 1)
+        # A refund of T2's reward receipt gives its 3 stamps back.
+        t2.refund("C-3")
+        for t in (t1, t2, t1):
+            t.sync()
+        self.assertEqual(c.balance(A)["stamps"], {"coffee-card": 4})
+        for t in (t1, t2):
+            self.assertEqual(t.balance(A)["stamps"], {"coffee-card": 4})
+            t.verify()
+        # Every stamp accounted for in the centre's lots and debts.
+        lots = c.query("SELECT sum(stamps), sum(remaining) FROM stamp_lots")
+        self.assertEqual(lots, [(4 + 3 + 3, 4)])
+        self.assertEqual(c.query("SELECT coalesce(sum(debt), 0) FROM stamp_debts"), [(0,)])
         srv.stop()
 
 
@@ -1424,6 +1481,24 @@ class HostileRequestTest(SyncCase):
                  [{"kind": "donate", "token": token, "points": -5,
                    "data": {"masked": "****0000", "charity": "red-cross"}}],
                  "missing or of the wrong type"),
+                ("stamps earned below zero",
+                 [{"kind": "checkout", "token": token, "receipt": "F-7",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
+                            "receipt": {"eligible": 100, "earned": 1, "redeemed": 0,
+                                        "stamps": [{"id": "c", "earned": -1, "used": 0}]}}}],
+                 "stamps' earned must be 0 to"),
+                ("stamps of a card without an id",
+                 [{"kind": "checkout", "token": token, "receipt": "F-6",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
+                            "receipt": {"eligible": 100, "earned": 1, "redeemed": 0,
+                                        "stamps": [{"id": "", "earned": 1, "used": 0}]}}}],
+                 "a stamp card id must be 1 to 64 bytes"),
+                ("stamps that are no list",
+                 [{"kind": "checkout", "token": token, "receipt": "F-5",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
+                            "receipt": {"eligible": 100, "earned": 1, "redeemed": 0,
+                                        "stamps": {"c": 1}}}}],
+                 "stamps must be a list"),
                 ("101 adjustments of -10^15: a debt past a member's bound",
                  [{"kind": "adjust", "token": token, "points": -10 ** 15, "data": {}}] * 101,
                  "past the 100000000000000000 a member may hold")):
@@ -2027,6 +2102,35 @@ class ExpiryTest(SyncCase):
                          "report right after the sync: outstanding must be what the members hold "
                          "(%d), the %d expired points counted as expired: %r"
                          % (new["earned"], old["earned"], rep))
+        srv.stop()
+
+    def test_stamps_expire_at_the_centre_oldest_first(self):
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["stamp_cards"] = [{"id": "coffee-card", "sku": "COF-01", "stamps": 3, "reward_sku": "COF-01",
+                              "expiry_days": 180}]
+        c.publish(self.write_json(v8, "v8.json"))
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        t.enroll(A)
+        coffee = lambda rid, qty, when: basket(rid, [line("COF-01", "coffee", qty, 350)], when)  # noqa: E731
+        t.checkout(A, coffee("OLD-1", 4, at(200 * 24 * 60)))
+        t.checkout(A, coffee("MID-1", 2, at(170 * 24 * 60)))
+        # Offline the till knows no expiry: the old stamps buy a reward.
+        res = t.ok("checkout", "--card", A, "--basket", "-", "--stamp-card", "coffee-card",
+                   stdin=json.dumps(coffee("NEW-1", 1, at(60))))
+        self.assertEqual(res["stamps"][0]["balance"], 3)
+        t.sync()
+        # At the centre the 4 stamps 200 days old are expired (expiry_days
+        # 180); the reward took the next oldest, 170 days old, and owes one.
+        self.assertEqual(c.balance(A)["stamps"], {"coffee-card": -1})
+        t.sync()
+        self.assertEqual(t.balance(A)["stamps"], {"coffee-card": -1})
+        self.assertEqual(c.query("SELECT sum(expired) FROM stamp_lots"), [(4,)])
+        t.verify()
         srv.stop()
 
 

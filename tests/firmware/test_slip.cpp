@@ -77,3 +77,36 @@ TEST_CASE("member and receipt lines fit the paper whatever the names")
 		}
 	}
 }
+
+TEST_CASE("a slip shows each stamp card's stamps, a stamp reward and its money off")
+{
+	Json c{{"receipt_id", "S-4"},
+	       {"card", "****7895"},
+	       {"tier", "Member"},
+	       {"earned", 3},
+	       {"redeemed", 0},
+	       {"discount", 350},
+	       {"currency", "EUR"},
+	       {"breakdown", {{{"rule", "base"}, {"points", 3}}}},
+	       {"stamps", Json::parse(R"([{"id":"coffee-card","earned":1,"used":3,"balance":1},
+	                                  {"id":"bean-card","earned":2,"used":0,"balance":null}])")},
+	       {"balance", 40}};
+	auto lines = loy::fw::checkout_lines(c, 40);
+	auto has = [&](const std::string &start, const std::string &end) {
+		for (const auto &l : lines)
+			if (l.rfind(start, 0) == 0 && l.size() >= end.size() && l.compare(l.size() - end.size(), end.size(), end) == 0)
+				return true;
+		return false;
+	};
+	CHECK(has("Stamp reward coffee-card", "-3 stamps"));
+	CHECK(has("Stamps coffee-card", "+1 = 1"));
+	CHECK(has("Stamps bean-card", "+2 = -")); // not known here: no count
+	CHECK(has("Discount", "3.50"));
+	Json b{{"card", "****7895"}, {"known", true}, {"tier", "Member"}, {"balance", 40}, {"pending", 0},
+	       {"redeemable_today", 40}, {"stamps", {{"coffee-card", 7}}}};
+	auto member = loy::fw::member_lines(b, 32);
+	bool shown = false;
+	for (const auto &l : member)
+		shown = shown || (l.rfind("Stamps coffee-card", 0) == 0 && l.back() == '7');
+	CHECK(shown);
+}

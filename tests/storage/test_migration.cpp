@@ -27,7 +27,9 @@ void downgrade_to_v2(const std::string &dir)
 	db.exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
 		"DELETE FROM meta WHERE key = 'sealed'; ALTER TABLE meta DROP COLUMN mac; "
 		"ALTER TABLE programs DROP COLUMN mac; ALTER TABLE server_members DROP COLUMN mac; "
-		"ALTER TABLE server_members DROP COLUMN segments; DROP TABLE donations; PRAGMA user_version = 2; COMMIT;");
+		"ALTER TABLE server_members DROP COLUMN segments; DROP TABLE donations; "
+		"ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
+		"ALTER TABLE receipts DROP COLUMN stamp_card; PRAGMA user_version = 2; COMMIT;");
 	std::remove((dir + "/" + loy::sealed_item).c_str());
 }
 
@@ -214,6 +216,8 @@ TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
 	const auto journal = RawDb(ledger_path(tmp.data())).rows("SELECT * FROM journal ORDER BY seq");
 	RawDb(ledger_path(tmp.data())).exec("BEGIN; DROP TABLE recovery; DROP TABLE rebased; "
 					    "ALTER TABLE server_members DROP COLUMN segments; DROP TABLE donations; "
+		"ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
+		"ALTER TABLE receipts DROP COLUMN stamp_card; "
 					    "PRAGMA user_version = 3; COMMIT;");
 	auto t = loy::Terminal::open(tmp.data());
 	INFO(t.status().message());
@@ -251,7 +255,9 @@ TEST_CASE("schema 4 gains the members' segments, its snapshot's seals unchanged"
 	const auto snapshot = RawDb(ledger_path(tmp.data())).rows(rows);
 	REQUIRE(snapshot.size() == 1);
 	RawDb(ledger_path(tmp.data())).exec("BEGIN; ALTER TABLE server_members DROP COLUMN segments; "
-					    "DROP TABLE donations; PRAGMA user_version = 4; COMMIT;");
+					    "DROP TABLE donations; "
+		"ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
+		"ALTER TABLE receipts DROP COLUMN stamp_card; PRAGMA user_version = 4; COMMIT;");
 	auto t = loy::Terminal::open(tmp.data());
 	INFO(t.status().message());
 	REQUIRE(t);
