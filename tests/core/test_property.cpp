@@ -1,5 +1,6 @@
-// Property test of the rules engine: seeded random programs, baskets, members,
-// redemptions and refund sequences, run through the engine and through the
+// Property test of the rules engine: seeded random programs (half of them of
+// spec 2: member prices, segments, stamp cards), baskets, members (with stamps),
+// redemptions (points, rewards, stamp cards) and refund sequences, run through the engine and through the
 // independent model (tests/model), plus invariants of spec/program.md that hold
 // whatever the inputs. `--rng-seed N` replays a run; a failure prints the seed,
 // the documents of the failing case and a shrunk copy of it.
@@ -280,6 +281,31 @@ json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 			uses_v2 = uses_v2 || c.contains("segments");
 		p["campaigns"] = camps;
 	}
+	// Stamp cards (v2): 0–3 of them, on a sku or a category of the baskets'
+	// pools, their reward mostly the card's own sku, sometimes one never sold.
+	if (v2) {
+		const int64_t ncards = g.range(0, 3);
+		if (ncards > 0 || g.chance(20)) {
+			json cards = json::array();
+			std::vector<std::string> pool = skus;
+			pool.push_back("Z"); // never sold
+			for (int64_t i = 0; i < ncards; i++) {
+				json c = {{"id", fmt::format("s{}", i)}};
+				const bool by_sku = g.chance(65);
+				if (by_sku)
+					c["sku"] = g.pick(skus);
+				else
+					c["category"] = g.pick(categories);
+				c["stamps"] = g.chance(25) ? 1 : g.range(2, 12);
+				c["reward_sku"] = by_sku && g.chance(60) ? c["sku"] : json(g.pick(pool));
+				if (g.chance(30))
+					c["expiry_days"] = g.range(1, 365);
+				cards.push_back(c);
+			}
+			p["stamp_cards"] = cards;
+			uses_v2 = true;
+		}
+	}
 	// A document that uses a v2 key must say so; one that does not may, too.
 	if (uses_v2 || (v2 && g.chance(30)))
 		p["spec"] = 2;
@@ -419,6 +445,43 @@ void gen_member(Gen &g, Case &k, Want want)
 	if (m.known && g.chance(50))
 		m.segments = gen_segments(g).get<std::vector<std::string>>();
 
+	// Stamps per card (v2), known only with the balance: none, 0, exactly or one
+	// short of the card's `stamps`, more, or a debt below zero.
+	const json cards = prog.value("stamp_cards", json::array());
+	if (m.known)
+		for (const auto &c : cards) {
+			const int64_t need = c["stamps"];
+			const int64_t way = g.range(0, 9);
+			if (way == 0)
+				continue; // the card holds none: absent
+			m.stamps[c["id"]] = way == 1   ? 0
+					    : way == 2 ? need
+					    : way == 3 ? need - 1
+					    : way == 4 ? -g.range(1, 20)
+					    : way == 5 ? need + g.range(1, 20)
+						       : g.range(0, 2 * need);
+		}
+	m.stamp_reward_today = g.chance(friendly ? 10 : 25);
+	// A stamp card's reward on some checkouts of a program that has cards.
+	if (want != Want::points && !cards.empty() && g.chance(30)) {
+		if (g.chance(3)) {
+			k.redeem.stamp_card = "no-such-card";
+			return;
+		}
+		const json &c = cards[static_cast<size_t>(g.range(0, static_cast<int64_t>(cards.size()) - 1))];
+		const std::string id = c["id"];
+		const int64_t need = c["stamps"];
+		k.redeem.stamp_card = id;
+		if (friendly) {
+			if (m.known)
+				m.stamps[id] = g.chance(25) ? need : need + g.range(0, 20);
+			m.stamp_reward_today = g.chance(5);
+		} else if (m.known && g.chance(30)) {
+			m.stamps[id] = need - g.range(0, 1); // the boundary
+		}
+		return;
+	}
+
 	const json &rd = prog["redeem"];
 	const int64_t pv = rd["point_value"], min_points = rd["min_points"], max_pct = rd["max_pct"],
 		      cap = rd["offline_daily_cap"];
@@ -480,6 +543,9 @@ void gen_refunds(Gen &g, Case &k)
 	for (const auto &rw : k.program->value("rewards", json::array()))
 		if (rw["id"] == k.redeem.reward)
 			reward_sku = rw["sku"];
+	for (const auto &c : k.program->value("stamp_cards", json::array()))
+		if (c["id"] == k.redeem.stamp_card)
+			reward_sku = c["reward_sku"];
 	const int64_t steps = g.range(1, 3);
 	for (int64_t s = 0; s < steps; s++) {
 		std::vector<std::string> open;
@@ -542,11 +608,15 @@ std::string describe(const Case &k)
 	   << "\nmember: known=" << k.member.known << " blocked=" << k.member.blocked
 	   << " balance=" << k.member.balance << " qualifying_spend=" << k.member.qualifying_spend
 	   << " redeemed_today=" << k.member.redeemed_today
-	   << " segments=" << json(k.member.segments).dump() << "\nredeem: ";
+	   << " segments=" << json(k.member.segments).dump()
+	   << " stamps=" << json(k.member.stamps).dump()
+	   << " stamp_reward_today=" << k.member.stamp_reward_today << "\nredeem: ";
 	if (k.redeem.points)
 		os << k.redeem.points << " points";
 	else if (!k.redeem.reward.empty())
 		os << "reward " << k.redeem.reward;
+	else if (!k.redeem.stamp_card.empty())
+		os << "stamp card " << k.redeem.stamp_card;
 	else
 		os << "none";
 	if (!k.refunds.empty()) {
@@ -574,6 +644,9 @@ loy::Member to_engine(const model::Member &m)
 	e.qualifying_spend = m.qualifying_spend;
 	e.redeemed_today = m.redeemed_today;
 	e.segments = m.segments;
+	for (const auto &kv : m.stamps)
+		e.stamps[kv.first] = kv.second;
+	e.stamp_reward_today = m.stamp_reward_today;
 	return e;
 }
 
@@ -583,6 +656,8 @@ loy::Redemption to_engine(const model::Redeem &r)
 		return loy::Redemption::of_points(r.points);
 	if (!r.reward.empty())
 		return loy::Redemption::of_reward(r.reward);
+	if (!r.stamp_card.empty())
+		return loy::Redemption::of_stamp_card(r.stamp_card);
 	return loy::Redemption::none();
 }
 
@@ -596,6 +671,8 @@ loy::Code decline_code(const std::string &d)
 		{"reward_not_in_basket", loy::Code::declined_reward_not_in_basket},
 		{"insufficient_points", loy::Code::declined_insufficient_points},
 		{"daily_cap", loy::Code::declined_daily_cap},
+		{"insufficient_stamps", loy::Code::declined_insufficient_stamps},
+		{"stamp_daily_limit", loy::Code::declined_stamp_daily_limit},
 	};
 	auto it = codes.find(d);
 	return it == codes.end() ? loy::Code::internal : it->second;
@@ -670,6 +747,65 @@ std::string segments_problems(const json &program, const std::vector<std::string
 	return why;
 }
 
+// A checkout's stamp changes as text, the cards it touched (earned or used
+// stamps) in program order: "s0+2-0=7 s1+1-5" (no balance: the stamps are not known).
+std::string stamps_text(const std::vector<loy::StampChange> &v)
+{
+	std::string s;
+	for (const auto &c : v) {
+		s += fmt::format("{}{}+{}-{}", s.empty() ? "" : " ", c.id, c.earned, c.used);
+		if (c.balance)
+			s += fmt::format("={}", *c.balance);
+	}
+	return "[" + s + "]";
+}
+
+std::string stamps_text(const std::vector<model::StampMove> &v)
+{
+	std::string s;
+	for (const auto &c : v) {
+		if (c.earned == 0 && c.used == 0)
+			continue;
+		s += fmt::format("{}{}+{}-{}", s.empty() ? "" : " ", c.id, c.earned, c.used);
+		if (c.balance_known)
+			s += fmt::format("={}", c.balance);
+	}
+	return "[" + s + "]";
+}
+
+// A refund's stamp moves as text, per card id: "s0-2+0 s1-0+5" (taken back, used given back).
+std::string refund_stamps_text(const std::vector<loy::StampChange> &v)
+{
+	std::map<std::string, std::pair<int64_t, int64_t>> by_id;
+	std::string dup;
+	for (const auto &c : v) {
+		if (by_id.count(c.id))
+			dup = " (" + c.id + " twice)";
+		by_id[c.id] = {c.earned, c.used};
+	}
+	std::string s;
+	for (const auto &kv : by_id)
+		if (kv.second.first != 0 || kv.second.second != 0)
+			s += fmt::format("{}{}-{}+{}", s.empty() ? "" : " ", kv.first, kv.second.first,
+					 kv.second.second);
+	return "[" + s + "]" + dup;
+}
+
+std::string refund_stamps_text(const model::Refund &r)
+{
+	std::map<std::string, std::pair<long long, long long>> by_id;
+	for (const auto &kv : r.stamps_reversed)
+		by_id[kv.first].first = kv.second;
+	for (const auto &kv : r.stamps_used_returned)
+		by_id[kv.first].second = kv.second;
+	std::string s;
+	for (const auto &kv : by_id)
+		if (kv.second.first != 0 || kv.second.second != 0)
+			s += fmt::format("{}{}-{}+{}", s.empty() ? "" : " ", kv.first, kv.second.first,
+					 kv.second.second);
+	return "[" + s + "]";
+}
+
 // One case through the engine and the model.
 struct Run {
 	std::shared_ptr<const loy::Program> program;
@@ -709,6 +845,10 @@ Run run_checkout(const Case &k)
 		if (k.redeem.reward == "no-such-reward" && run.e->status().code() != loy::Code::unknown_reward)
 			run.diff = fmt::format("an unknown reward gave {}, not unknown_reward",
 					       loy::code_name(run.e->status().code()));
+		if (k.redeem.stamp_card == "no-such-card" &&
+		    run.e->status().code() != loy::Code::unknown_stamp_card)
+			run.diff = fmt::format("an unknown stamp card gave {}, not unknown_stamp_card",
+					       loy::code_name(run.e->status().code()));
 		return run;
 	}
 
@@ -742,6 +882,7 @@ Run run_checkout(const Case &k)
 	field("member_discount", c.member_discount, static_cast<int64_t>(run.m.member_discount));
 	why += segments_problems(*k.program, c.segments, member_segments(k.member));
 	field("breakdown", parts_text(c.breakdown), parts_text(run.m.breakdown));
+	field("stamps", stamps_text(c.stamps), stamps_text(run.m.stamps));
 	why += breakdown_problems(c);
 	return run;
 }
@@ -772,6 +913,13 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 					   "(complete {}), the checkout earned {} and redeemed {}; ",
 					   f->points_reversed, f->points_returned, f->complete, c.earned,
 					   c.redeemed);
+		// Every stamp the checkout gave is taken back, every stamp it used given back.
+		std::vector<loy::StampChange> all;
+		for (const auto &x : c.stamps)
+			all.push_back({x.id, x.earned, x.used, std::nullopt});
+		if (refund_stamps_text(f->stamps) != refund_stamps_text(all))
+			why += fmt::format("a single full refund moved stamps {}, the checkout {}; ",
+					   refund_stamps_text(f->stamps), refund_stamps_text(all));
 	}
 
 	loy::Receipt rc = loy::make_receipt(b, c, em, er);
@@ -785,6 +933,7 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 	std::map<std::string, long long> before;
 	model::Refund earlier;
 	int64_t reversed = 0, returned = 0;
+	std::vector<loy::StampChange> stamps_moved; // summed over the refunds
 	for (size_t s = 0; s < k.refunds.size(); s++) {
 		const auto &step = k.refunds[s];
 		std::vector<loy::ReturnLine> units;
@@ -834,8 +983,16 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 			why += at + fmt::format("moved reversed {} returned {}, the model {} and {}; ",
 						f->points_reversed, f->points_returned,
 						m.points_reversed, m.points_returned);
+		if (refund_stamps_text(f->stamps) != refund_stamps_text(m))
+			why += at + fmt::format("moved stamps {}, the model {}; ", refund_stamps_text(f->stamps),
+						refund_stamps_text(m));
 		if (f->points_reversed < 0 || f->points_returned < 0)
 			why += at + "a negative move; ";
+		for (const auto &x : f->stamps) {
+			if (x.earned < 0 || x.used < 0)
+				why += at + "a negative stamp move; ";
+			stamps_moved.push_back({x.id, x.earned, x.used, std::nullopt});
+		}
 		for (size_t i = 0; i < b.lines.size(); i++)
 			if (f->returned.size() != b.lines.size() ||
 			    f->returned[i] != b.lines[i].qty - left[i]) {
@@ -849,6 +1006,10 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 		loy::apply_refund(rc, *f);
 		earlier.points_reversed += m.points_reversed;
 		earlier.points_returned += m.points_returned;
+		for (const auto &kv : m.stamps_reversed)
+			earlier.stamps_reversed[kv.first] += kv.second;
+		for (const auto &kv : m.stamps_used_returned)
+			earlier.stamps_used_returned[kv.first] += kv.second;
 		for (const auto &kv : taken)
 			before[kv.first] += kv.second;
 		if (!why.empty())
@@ -858,6 +1019,21 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 		why += fmt::format("the refunds moved {} earned and {} redeemed points in all, the "
 				   "checkout earned {} and redeemed {}; ",
 				   reversed, returned, c.earned, c.redeemed);
+	if (why.empty()) {
+		std::map<std::string, std::pair<int64_t, int64_t>> sum;
+		for (const auto &x : stamps_moved) {
+			sum[x.id].first += x.earned;
+			sum[x.id].second += x.used;
+		}
+		std::vector<loy::StampChange> total, given;
+		for (const auto &kv : sum)
+			total.push_back({kv.first, kv.second.first, kv.second.second, std::nullopt});
+		for (const auto &x : c.stamps)
+			given.push_back({x.id, x.earned, x.used, std::nullopt});
+		if (refund_stamps_text(total) != refund_stamps_text(given))
+			why += fmt::format("the refunds moved stamps {} in all, the checkout {}; ",
+					   refund_stamps_text(total), refund_stamps_text(given));
+	}
 	return why;
 }
 
@@ -982,6 +1158,14 @@ std::vector<Case> smaller(const Case &k)
 			with_program([i](json &p) { p["tiers"][i].erase("discount_pct"); });
 	if (!k.member.segments.empty())
 		with([](Case &c) { c.member.segments.clear(); });
+	if (prog.contains("stamp_cards"))
+		for (size_t i = 0; i < prog["stamp_cards"].size(); i++)
+			if (prog["stamp_cards"][i]["id"] != k.redeem.stamp_card)
+				with_program([i](json &p) { p["stamp_cards"].erase(i); });
+	if (!k.member.stamps.empty())
+		with([](Case &c) { c.member.stamps.clear(); });
+	if (k.member.stamp_reward_today)
+		with([](Case &c) { c.member.stamp_reward_today = false; });
 	const size_t nlines = k.basket["lines"].size();
 	if (nlines > 1)
 		for (size_t i = 0; i < nlines; i++)
@@ -1010,7 +1194,7 @@ std::vector<Case> smaller(const Case &k)
 		with([](Case &c) { c.member.qualifying_spend = 0; });
 	if (k.member.redeemed_today != 0)
 		with([](Case &c) { c.member.redeemed_today = 0; });
-	if (!k.redeem.reward.empty() || k.redeem.points != 0)
+	if (!k.redeem.reward.empty() || k.redeem.points != 0 || !k.redeem.stamp_card.empty())
 		with([](Case &c) { c.redeem = model::Redeem(); });
 	for (size_t i = 0; i + 1 < k.refunds.size(); i++)
 		with([i](Case &c) { c.refunds.erase(c.refunds.begin() + static_cast<std::ptrdiff_t>(i)); });
@@ -1080,14 +1264,22 @@ TEST_CASE("engine and model agree on every checkout", "[property]")
 {
 	std::map<loy::Code, int> outcomes;
 	int member_priced = 0, targeted = 0, targeted_missed = 0;
+	int stamped = 0, stamp_rewards = 0, stamp_rewards_tried = 0;
 	check_property(1, checkout_cases, Want::any, [&](const Case &k, bool *skipped, bool *app) {
 		Run run = run_checkout(k);
 		*skipped = run.skipped;
 		*app = !run.skipped;
 		if (!run.skipped && run.e)
 			outcomes[run.e->status().code()]++;
+		if (!run.skipped && !k.redeem.stamp_card.empty())
+			stamp_rewards_tried++;
 		if (run.accepted()) {
 			member_priced += run.m.member_discount > 0 ? 1 : 0;
+			stamp_rewards += k.redeem.stamp_card.empty() ? 0 : 1;
+			stamped += std::any_of(run.m.stamps.begin(), run.m.stamps.end(),
+					       [](const model::StampMove &x) { return x.earned > 0; })
+					   ? 1
+					   : 0;
 			// Campaigns with `segments`: given (in the breakdown), and
 			// withheld from a member in none of their segments.
 			const auto segs = member_segments(k.member);
@@ -1110,12 +1302,19 @@ TEST_CASE("engine and model agree on every checkout", "[property]")
 	CHECK(member_priced > checkout_cases / 20);
 	CHECK(targeted > checkout_cases / 50);
 	CHECK(targeted_missed > checkout_cases / 50);
+	// Stamp cards (v2): stamps earned, and the cards' rewards tried and taken.
+	INFO("stamps earned on " << stamped << ", stamp rewards tried " << stamp_rewards_tried
+				 << ", taken " << stamp_rewards);
+	CHECK(stamped > checkout_cases / 10);
+	CHECK(stamp_rewards_tried > checkout_cases / 20);
+	CHECK(stamp_rewards > checkout_cases / 100);
 	// The generator reaches every outcome, or the agreement above means little.
 	using loy::Code;
 	for (Code o : {Code::ok, Code::declined_blocked, Code::declined_balance_unknown,
 		       Code::declined_min_points, Code::declined_max_pct,
 		       Code::declined_reward_not_in_basket, Code::declined_insufficient_points,
-		       Code::declined_daily_cap}) {
+		       Code::declined_daily_cap, Code::declined_insufficient_stamps,
+		       Code::declined_stamp_daily_limit}) {
 		INFO("outcome " << loy::code_name(o));
 		CHECK(outcomes[o] > 0);
 	}
@@ -1139,9 +1338,24 @@ TEST_CASE("a campaign whose days, tiers or segments list is empty applies to not
 
 TEST_CASE("refunds give back exactly what was earned and redeemed", "[property]")
 {
-	int applicable = 0;
-	check_property(2, refund_cases, Want::refunds, run_refunds, &applicable);
+	int applicable = 0, stamp_receipts = 0, stamp_reward_receipts = 0;
+	check_property(
+		2, refund_cases, Want::refunds,
+		[&](const Case &k, bool *skipped, bool *app) {
+			std::string why = run_refunds(k, skipped, app);
+			if (*app && k.program->contains("stamp_cards") && !(*k.program)["stamp_cards"].empty())
+				stamp_receipts++;
+			if (*app && !k.redeem.stamp_card.empty())
+				stamp_reward_receipts++;
+			return why;
+		},
+		&applicable);
 	CHECK(applicable > refund_cases / 2);
+	// Receipts of programs with stamp cards, and of stamp cards' rewards, are refunded.
+	INFO("stamp card receipts refunded " << stamp_receipts << ", of a stamp reward "
+					     << stamp_reward_receipts);
+	CHECK(stamp_receipts > refund_cases / 10);
+	CHECK(stamp_reward_receipts > refund_cases / 50);
 }
 
 TEST_CASE("a points redemption lowers S by D and the points by at most D's worth",

@@ -168,6 +168,38 @@ const json* find_reward(const json& program, const std::string& id) {
     return nullptr;
 }
 
+// ---------------------------------------------------------------- stamp cards (spec v2)
+
+const json* find_stamp_card(const json& program, const std::string& id) {
+    if (!program.contains("stamp_cards")) return nullptr;
+    for (const auto& c : program.at("stamp_cards"))
+        if (str(c, "id") == id) return &c;
+    return nullptr;
+}
+
+// A card counts the units of its `sku`, or of its `category` when it names one instead.
+bool card_counts(const json& card, const Line& l) {
+    if (card.contains("category")) return l.category == str(card, "category");
+    return l.sku == str(card, "sku");
+}
+
+// Stamps the lines give a card: one per eligible unit sold, i.e. present and not
+// given by a reward or by a stamp card.
+i128 stamps_of(const json& card, const std::vector<Line>& lines) {
+    i128 n = 0;
+    for (const auto& l : lines) {
+        if (!l.eligible || !card_counts(card, l)) continue;
+        i128 sold = (i128)l.units - l.given;
+        if (sold > 0) n += sold;
+    }
+    return n;
+}
+
+long long held_stamps(const Member& m, const std::string& id) {
+    auto it = m.stamps.find(id);
+    return it == m.stamps.end() ? 0 : it->second;
+}
+
 const json& tier_for_spend(const json& program, long long qs) {
     const json& tiers = program.at("tiers");
     const json* best = nullptr;
@@ -328,7 +360,9 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
 
     const bool by_points = r.points != 0;
     const bool by_reward = !r.reward.empty();
-    if (by_points && by_reward) throw std::invalid_argument("model: both points and reward");
+    const bool by_stamp = !r.stamp_card.empty();
+    if ((int)by_points + (int)by_reward + (int)by_stamp > 1)
+        throw std::invalid_argument("model: more than one redemption");
     if (r.points < 0) throw std::invalid_argument("model: negative points");
 
     std::vector<Line> lines = make_lines(program, basket, full_units(basket));
@@ -343,17 +377,40 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
         reward = find_reward(program, r.reward);
         if (!reward) throw std::invalid_argument("model: unknown reward " + r.reward);
     }
+    const json* card = nullptr;
+    if (by_stamp) {
+        card = find_stamp_card(program, r.stamp_card);
+        if (!card) throw std::invalid_argument("model: unknown stamp card " + r.stamp_card);
+    }
+    const json no_cards = json::array();
+    const json& cards = program.contains("stamp_cards") ? program.at("stamp_cards") : no_cards;
 
-    // Blocked: earns nothing, redeems nothing.
+    // Blocked: earns nothing (no points, no stamps), redeems nothing.
     if (m.blocked) {
-        if (by_points || by_reward) {
+        if (by_points || by_reward || by_stamp) {
             out.decline = "blocked";
             return out;
         }
         out.eligible_spend = to_ll(S0, "S");
         out.breakdown.push_back({"base", 0});
         out.earned = 0;
+        for (const auto& c : cards)
+            out.stamps.push_back({str(c, "id"), 0, 0, m.known, m.known ? held_stamps(m, str(c, "id")) : 0});
         return out;
+    }
+
+    // A stamp card's reward (spec v2): declined, never clipped. Checked in the order of
+    // a reward's: stamps known, the reward's sku in the basket, enough stamps, then the
+    // offline bound (one stamp reward a member, terminal and local day). The points
+    // balance and the daily points cap are not involved.
+    if (by_stamp) {
+        if (!m.known) { out.decline = "balance_unknown"; return out; }
+        size_t rl = first_line_with_sku(basket, str(*card, "reward_sku"));
+        if (rl == lines.size()) { out.decline = "reward_not_in_basket"; return out; }
+        if (held_stamps(m, r.stamp_card) < num(*card, "stamps", 0)) { out.decline = "insufficient_stamps"; return out; }
+        if (m.stamp_reward_today) { out.decline = "stamp_daily_limit"; return out; }
+        out.discount = to_ll(apply_reward(lines, rl), "discount");
+        out.redeemed = 0;
     }
 
     i128 points = 0;  // points the redemption costs
@@ -395,6 +452,15 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
     out.eligible_spend = to_ll(S, "S");
     out.member_discount = to_ll(member_discount, "member_discount");
     out.earned = sum_parts(out.breakdown);
+    for (const auto& c : cards) {
+        StampMove sm;
+        sm.id = str(c, "id");
+        sm.earned = to_ll(stamps_of(c, lines), "stamps earned");
+        sm.used = (by_stamp && sm.id == r.stamp_card) ? num(c, "stamps", 0) : 0;
+        sm.balance_known = m.known;
+        if (m.known) sm.balance = to_ll((i128)held_stamps(m, sm.id) + sm.earned - sm.used, "stamps balance");
+        out.stamps.push_back(sm);
+    }
     return out;
 }
 
@@ -428,6 +494,21 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
     const long long point_value = num(redeem, "point_value", 0);
     const bool by_points = r.points != 0;
     const bool by_reward = !r.reward.empty();
+    const bool by_stamp = !r.stamp_card.empty();
+    const json* card = nullptr;
+    if (by_stamp) {
+        card = find_stamp_card(program, r.stamp_card);
+        if (!card) throw std::invalid_argument("model: unknown stamp card " + r.stamp_card);
+    }
+    // The line that carried the reward or the stamp card's reward: the first with its sku.
+    size_t given_line = basket.at("lines").size();
+    if (by_reward) {  // the checkout was accepted: the reward was given
+        const json* reward = find_reward(program, r.reward);
+        if (!reward) throw std::invalid_argument("model: unknown reward " + r.reward);
+        given_line = first_line_with_sku(basket, str(*reward, "sku"));
+    } else if (by_stamp) {
+        given_line = first_line_with_sku(basket, str(*card, "reward_sku"));
+    }
 
     // The receipt's tier (decided at checkout), whose member price applies again.
     const json& tier = tier_by_name(program, original.tier);
@@ -456,11 +537,9 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
         if (!m.blocked) {
             if (by_points && original.redeemed > 0) {
                 spread(lines, ((i128)original.redeemed - returned_total) * point_value);
-            } else if (by_reward && original.redeemed > 0) {
-                const json* reward = find_reward(program, r.reward);
-                if (!reward) throw std::invalid_argument("model: unknown reward " + r.reward);
-                size_t rl = first_line_with_sku(basket, str(*reward, "sku"));
-                if (rl < lines.size() && lines[rl].units >= 1) apply_reward(lines, rl);
+            } else if (given_line < lines.size()) {
+                // A reward or a stamp card's reward stays while its line keeps a unit.
+                if (lines[given_line].units >= 1) apply_reward(lines, given_line);
             }
             i128 S = 0;
             earn_R = sum_parts(accrue(program, basket, tier, member_segments(m), lines, S));
@@ -473,6 +552,33 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
     if (rev < 0) rev = 0;
     out.points_reversed = to_ll(rev, "points_reversed");
     out.points_returned = to_ll(returned_total - earlier.points_returned, "points_returned");
+
+    // Stamps (spec v2). The unit given on its line (by a reward or a stamp card's
+    // reward) goes back last: the sold units are returned first, so the line's given
+    // unit stays while it keeps any. Taken back = stamps earned at checkout less what
+    // the remaining sold units give, less what earlier refunds took back. The used
+    // stamps come back once, when the stamp reward's line keeps no unit. A blocked
+    // card's receipt gave no stamps and moves none back.
+    if (!m.blocked && program.contains("stamp_cards")) {
+        std::vector<Line> left = make_lines(program, basket, units);
+        if (given_line < left.size() && left[given_line].units >= 1) left[given_line].given = 1;
+        for (const auto& c : program.at("stamp_cards")) {
+            const std::string id = str(c, "id");
+            long long earned = 0, used = 0;
+            for (const auto& sm : original.stamps)
+                if (sm.id == id) { earned = sm.earned; used = sm.used; }
+            auto before_rev = earlier.stamps_reversed.find(id);
+            auto before_used = earlier.stamps_used_returned.find(id);
+            i128 rev_s = (i128)earned - stamps_of(c, left) -
+                         (before_rev == earlier.stamps_reversed.end() ? 0 : before_rev->second);
+            if (rev_s < 0) throw std::logic_error("model: stamps came back to a refund");
+            i128 used_back = 0;
+            if (by_stamp && id == r.stamp_card && given_line < left.size() && left[given_line].units == 0)
+                used_back = (i128)used - (before_used == earlier.stamps_used_returned.end() ? 0 : before_used->second);
+            if (rev_s != 0) out.stamps_reversed[id] = to_ll(rev_s, "stamps reversed");
+            if (used_back != 0) out.stamps_used_returned[id] = to_ll(used_back, "stamps used returned");
+        }
+    }
     return out;
 }
 

@@ -23,17 +23,33 @@ struct Member {
     long long qualifying_spend = 0;
     long long redeemed_today = 0;   // points already redeemed today by this member on this terminal
     std::vector<std::string> segments;  // segments from the last snapshot (an unknown card: none)
+    // Stamp cards (spec v2): stamps available per card id (last sync plus unacknowledged
+    // local changes; may be below zero). A card missing here holds none. Meaningful only
+    // when `known` (an unknown card's stamps are not known).
+    std::map<std::string, long long> stamps;
+    bool stamp_reward_today = false;    // took a stamp-card reward on this terminal this local day
 };
 
-// At most one of them set; both empty = no redemption.
+// At most one of them set; all empty = no redemption.
 struct Redeem {
     long long points = 0;
     std::string reward;             // reward id
+    std::string stamp_card;         // stamp card id (spec v2): the card's reward
+};
+
+// What a checkout did to one stamp card of the program (spec v2).
+struct StampMove {
+    std::string id;
+    long long earned = 0;           // stamps given: eligible units sold of its sku / category
+    long long used = 0;             // stamps spent on its reward (its `stamps`, or 0)
+    bool balance_known = false;     // the member's stamps are known
+    long long balance = 0;          // after the checkout, when known
 };
 
 struct Checkout {
     // "" when accepted, else one of: blocked, balance_unknown, below_min_points,
-    // over_max_pct, reward_not_in_basket, insufficient_points, daily_cap
+    // over_max_pct, reward_not_in_basket, insufficient_points, daily_cap,
+    // insufficient_stamps, stamp_daily_limit
     std::string decline;
     std::string tier;               // tier name used
     long long earned = 0;
@@ -42,17 +58,25 @@ struct Checkout {
     long long eligible_spend = 0;   // S
     long long member_discount = 0;  // money taken off by the tier's discount_pct (spec v2)
     std::vector<Part> breakdown;
+    // One entry per stamp card of the program, in program order (also those it
+    // left untouched: earned 0, used 0). Empty when declined.
+    std::vector<StampMove> stamps;
 };
 
 // program and basket are the JSON documents of the spec (assumed valid).
 // Throws std::invalid_argument on inputs outside the model's domain
-// (unknown reward id, both redemption forms set, overflow of 64 bits, ...).
+// (unknown reward or stamp card id, two redemption forms set, overflow of 64 bits, ...).
 Checkout checkout(const nlohmann::json& program, const nlohmann::json& basket, const Member& m,
                   const Redeem& r);
 
 struct Refund {
     long long points_reversed = 0;
     long long points_returned = 0;
+    // Stamp cards (spec v2), per card id: stamps taken back (one per returned unit
+    // that was sold) and used stamps given back (when the stamp reward's line keeps
+    // no unit). Cards that moved nothing may be missing.
+    std::map<std::string, long long> stamps_reversed;
+    std::map<std::string, long long> stamps_used_returned;
 };
 
 // A refund of a receipt accepted by checkout(). `m` is the member as it was at
