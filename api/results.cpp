@@ -34,6 +34,13 @@ Json to_json(const Donated &r)
 	return Json{{"card", r.card}, {"charity", r.charity}, {"points", r.points}, {"balance", or_null(r.balance)}};
 }
 
+Json membership_json(const std::optional<MembershipShown> &m)
+{
+	if (!m)
+		return nullptr;
+	return Json{{"id", m->id}, {"until", m->until}};
+}
+
 Json to_json(const CheckoutDone &r)
 {
 	Json out;
@@ -48,7 +55,7 @@ Json to_json(const CheckoutDone &r)
 	for (const auto &c : r.stamps)
 		stamps.push_back(Json{{"id", c.id}, {"earned", c.earned}, {"used", c.used}, {"balance", or_null(c.balance)}});
 	out["stamps"] = std::move(stamps);
-	out["membership"] = nullptr;
+	out["membership"] = membership_json(r.membership);
 	out["breakdown"] = breakdown_json(r.breakdown);
 	out["balance"] = or_null(r.balance);
 	out["replayed"] = r.replayed;
@@ -94,8 +101,7 @@ Json to_json(const BalanceView &r)
 	out["stamps"] = Json::object();
 	for (const auto &[id, n] : r.stamps)
 		out["stamps"][id] = n;
-	// Memberships: none in a program this build follows.
-	out["membership"] = nullptr;
+	out["membership"] = membership_json(r.membership);
 	out["currency"] = r.currency;
 	return out;
 }

@@ -138,6 +138,12 @@ std::string members_answer(const MembersPage &page)
 				stamps[card] = n;
 			member["stamps"] = std::move(stamps);
 		}
+		if (!m.memberships.empty()) {
+			Json runs = Json::object();
+			for (const auto &[id, run] : m.memberships)
+				runs[id] = Json{{"from", format_date(run.from)}, {"until", format_date(run.until)}};
+			member["memberships"] = std::move(runs);
+		}
 		members.push_back(std::move(member));
 	}
 	return Json{{"members", members}, {"watermark", page.watermark}, {"more", page.more}}.dump();

@@ -239,8 +239,20 @@ CREATE TABLE stamp_debts (
 	PRIMARY KEY (token, card)
 ) WITHOUT ROWID;
 )sql";
+// Version 10: paid memberships (program.md v2, "Paid membership"): each
+// member's run of each membership, local dates [from, until) in days since
+// 1970-01-01, extended and shortened by the entries as they are applied.
+const char *const sqlite_v10 = R"sql(
+CREATE TABLE memberships (
+	token TEXT NOT NULL,
+	membership TEXT NOT NULL,
+	from_day INTEGER NOT NULL,
+	until_day INTEGER NOT NULL,
+	PRIMARY KEY (token, membership)
+) WITHOUT ROWID;
+)sql";
 const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5,
-					 sqlite_v6, sqlite_v7, sqlite_v8, sqlite_v9};
+					 sqlite_v6, sqlite_v7, sqlite_v8, sqlite_v9, sqlite_v10};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -390,8 +402,18 @@ CREATE TABLE stamp_debts (
 	PRIMARY KEY (token, card)
 );
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3,
-					     postgresql_v4, postgresql_v5, postgresql_v6};
+// Version 7: as SQLite's version 10.
+const char *const postgresql_v7 = R"sql(
+CREATE TABLE memberships (
+	token TEXT COLLATE "C" NOT NULL,
+	membership TEXT COLLATE "C" NOT NULL,
+	from_day BIGINT NOT NULL,
+	until_day BIGINT NOT NULL,
+	PRIMARY KEY (token, membership)
+);
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4,
+					     postgresql_v5, postgresql_v6, postgresql_v7};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -518,6 +540,9 @@ private:
 			   const std::string &receipt, int64_t at, std::optional<int64_t> expires, int64_t n);
 	Status take_stamps(const std::string &token, const std::string &card, int64_t n, int64_t at,
 			   const std::string *terminal = nullptr, const std::string *receipt = nullptr);
+	// Memberships (spec 2), likewise: the days an entry bought (from its
+	// receipt's local day) or took off.
+	Status apply_memberships(const std::string &token, const std::string &kind, const Json &e, int64_t day);
 	// When stamps that card `card` of the entry's program gave at `at` expire.
 	Result<std::optional<int64_t>> stamp_expiry(const Json &e, const std::string &card, int64_t at);
 	Result<std::map<std::string, std::map<std::string, int64_t>>> member_stamps(const std::vector<std::string> &tokens,
@@ -985,6 +1010,9 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 				available = 0;
 			add_lot(b, token, store, terminal, receipt, available, expires, x.earned);
 			LOY_TRY(apply_stamps(terminal, token, receipt, kind, e, at, now));
+			if (d.contains("memberships"))
+				LOY_TRY(apply_memberships(token, kind, e,
+							  num(d, "local_date", time_min_s / day_s, time_max_s / day_s)));
 		} else if (kind == "refund") {
 			const int64_t reversed = num(d, "reversed", 0, receipt_points_max);
 			const int64_t returned = num(d, "returned", 0, receipt_points_max);
@@ -1024,6 +1052,8 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			LOY_TRY(consume(b, m, left, now));
 			add_lot(b, token, store, terminal, receipt, now, x.expires_at, returned);
 			LOY_TRY(apply_stamps(terminal, token, receipt, kind, e, x.at_utc, now));
+			if (d.contains("memberships"))
+				LOY_TRY(apply_memberships(token, kind, e, 0));
 		} else if (kind == "donate") {
 			// The till checked the program's charity and the member's
 			// balance; here the points leave the member as a redemption's do.
@@ -1185,6 +1215,52 @@ Status SqlStore::apply_stamps(const std::string &terminal, const std::string &to
 				return expires.status();
 			LOY_TRY(give_stamps(token, card, terminal, receipt, at, *expires, *returned));
 		}
+	}
+	return Status::ok();
+}
+
+Status SqlStore::apply_memberships(const std::string &token, const std::string &kind, const Json &e, int64_t day)
+{
+	const int64_t seq = e.at("seq").get<int64_t>();
+	const Json &list = e.at("data").at("memberships");
+	if (!list.is_array() || list.size() > program_memberships_max)
+		return bad(Code::bad_argument, fmt::format("entry {}: memberships must be a list of at most {}", seq,
+							   program_memberships_max));
+	for (const Json &x : list) {
+		const std::string id = x.at("id").get<std::string>();
+		if (id.empty() || id.size() > name_length_max || !utf8_valid(id))
+			return bad(Code::bad_argument, fmt::format("entry {}: a membership id must be 1 to {} bytes of "
+								   "UTF-8",
+								   seq, name_length_max));
+		const Json &v = x.at("days");
+		if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > membership_ahead_max)
+			return bad(Code::bad_argument, fmt::format("entry {}: membership days must be 1 to {}", seq,
+								   membership_ahead_max));
+		const int64_t days = v.get<int64_t>();
+		auto row = c_->query("SELECT from_day, until_day FROM memberships WHERE token = ?1 AND membership = ?2",
+				     {token, id});
+		if (!row)
+			return row.status();
+		std::optional<MembershipRun> run;
+		if (!row->empty())
+			run = MembershipRun{row->int64(0, 0), row->int64(0, 1)};
+		if (kind == "refund") {
+			// The units back shorten the run they bought.
+			if (!run)
+				return bad(Code::bad_argument, fmt::format("entry {}: refunds days of membership {}, which "
+									   "this member never had",
+									   seq, id));
+			run->until -= days;
+		} else {
+			auto bought = membership_bought(run, day, days);
+			if (!bought)
+				return bad(Code::bad_argument, fmt::format("entry {}: {}", seq, bought.status().message()));
+			run = *bought;
+		}
+		LOY_TRY(c_->exec("INSERT INTO memberships (token, membership, from_day, until_day) VALUES (?1, ?2, ?3, ?4) "
+				 "ON CONFLICT (token, membership) DO UPDATE SET from_day = excluded.from_day, "
+				 "until_day = excluded.until_day",
+				 {token, id, run->from, run->until}));
 	}
 	return Status::ok();
 }
@@ -1699,6 +1775,13 @@ Result<std::vector<MemberInfo>> SqlStore::member_info(const std::vector<std::str
 		return stamps.status();
 	for (auto &[token, cards] : *stamps)
 		found[token].stamps = std::move(cards);
+	auto runs = c_->query(fmt::format("SELECT token, membership, from_day, until_day FROM memberships WHERE token {}",
+					  in(1)),
+			      {list});
+	if (!runs)
+		return runs.status();
+	for (size_t r = 0; r < runs->size(); r++)
+		found[runs->text(r, 0)].memberships[runs->text(r, 1)] = MembershipRun{runs->int64(r, 2), runs->int64(r, 3)};
 	auto p = current_program();
 	if (!p)
 		return p.status();

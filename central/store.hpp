@@ -18,6 +18,7 @@
 
 #include "base/crypto.hpp"
 #include "base/status.hpp"
+#include "core/engine.hpp"
 
 namespace loy::central {
 
@@ -76,6 +77,7 @@ struct MemberInfo {
 	std::optional<std::string> next_expiry; // UTC date
 	std::vector<std::string> segments; // the back office's targeting, in name order
 	std::map<std::string, int64_t> stamps; // stamp card id → stamps available (none at zero); may be < 0
+	std::map<std::string, MembershipRun> memberships; // by membership id
 	int64_t change = 0;
 };
 

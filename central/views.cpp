@@ -71,8 +71,14 @@ ViewJson balance_json(const Balance &b)
 	out["stamps"] = ViewJson::object();
 	for (const auto &[card, n] : m.stamps)
 		out["stamps"][card] = n;
-	// The program types this centre does not run yet: none of them.
-	out["membership"] = nullptr;
+	// The membership whose run ends last, running or not.
+	const std::pair<const std::string, MembershipRun> *last = nullptr;
+	for (const auto &x : m.memberships)
+		if (!last || x.second.until > last->second.until)
+			last = &x;
+	out["membership"] = last ? ViewJson{{"id", last->first}, {"until", format_date(last->second.until)}}
+				 : ViewJson(nullptr);
+	// The program types this centre does not run yet.
 	out["referral"] = nullptr;
 	return out;
 }

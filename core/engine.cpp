@@ -47,7 +47,9 @@ Result<std::vector<Work>> work_lines(const Program &p, const Basket &b,
 				return overflow("a line's remaining discount");
 			net = units * l.unit_price - *disc;
 		}
-		w.push_back(Work{&l, units, net, !p.excluded(l.sku, l.category), 0});
+		// A membership's line buys days: it earns and counts for nothing.
+		const bool eligible = !p.excluded(l.sku, l.category) && !p.membership_of_sku(l.sku);
+		w.push_back(Work{&l, units, net, eligible, 0});
 	}
 	return w;
 }
@@ -198,9 +200,11 @@ std::optional<int64_t> extra(const Earn &earn, int64_t spend, int64_t pct)
 	return *q / 100;
 }
 
-// Step 4 and 5 of the accrual: the breakdown of the points earned on `w`.
+// Step 4 and 5 of the accrual: the breakdown of the points earned on `w`,
+// with a part for each membership of `running` (ids), after the campaigns.
 Result<std::vector<Part>> earn(const Program &p, const Tier &tier, const std::vector<Work> &w,
-			       const Timestamp &at, const std::vector<std::string> &segments)
+			       const Timestamp &at, const std::vector<std::string> &segments,
+			       const std::vector<std::string> &running)
 {
 	const int64_t s = eligible_sum(w);
 	std::vector<Part> parts;
@@ -263,7 +267,28 @@ Result<std::vector<Part>> earn(const Program &p, const Tier &tier, const std::ve
 		if (pts > 0)
 			parts.push_back(Part{c.id, pts});
 	}
+	for (const auto &ms : p.memberships) {
+		if (std::find(running.begin(), running.end(), ms.id) == running.end())
+			continue;
+		auto v = extra(p.earn, s, ms.multiplier_pct);
+		if (!v)
+			return overflow("a membership's points");
+		if (*v > 0)
+			parts.push_back(Part{"membership:" + ms.id, *v});
+	}
 	return parts;
+}
+
+// The ids of the program's memberships that run on `day`, in program order.
+std::vector<std::string> running_on(const Program &p, const std::map<std::string, MembershipRun> &runs, Days day)
+{
+	std::vector<std::string> out;
+	for (const auto &ms : p.memberships) {
+		auto it = runs.find(ms.id);
+		if (it != runs.end() && it->second.runs_on(day))
+			out.push_back(ms.id);
+	}
+	return out;
 }
 
 Result<int64_t> sum_parts(const std::vector<Part> &parts)
@@ -281,6 +306,19 @@ Result<int64_t> sum_parts(const std::vector<Part> &parts)
 Status declined(Code code, std::string message) { return Status(code, std::move(message)); }
 
 } // namespace
+
+Result<MembershipRun> membership_bought(const std::optional<MembershipRun> &run, Days day, int64_t days)
+{
+	MembershipRun out{day, day};
+	if (run && run->until > day)
+		out = *run;
+	if (days < 0 || days > membership_ahead_max || out.until - day > membership_ahead_max - days)
+		return Status(Code::bad_basket, fmt::format("the membership would run past {} days after the "
+							    "receipt's day",
+							    membership_ahead_max));
+	out.until += days;
+	return out;
+}
 
 Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, const Redemption &r)
 {
@@ -330,6 +368,32 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 			return Status(Code::unknown_reward,
 				      fmt::format("reward \"{}\" is not in program {} v{}", r.reward,
 						  p.id, p.version));
+	}
+
+	// Memberships the basket buys (spec 2): not by a blocked card, so that
+	// the POS does not sell it.
+	const Days day = b.at.local_date();
+	if (m.known)
+		out.memberships = m.memberships;
+	out.memberships_before = running_on(p, out.memberships, day);
+	for (const auto &l : b.lines) {
+		const Membership *ms = p.membership_of_sku(l.sku);
+		if (!ms)
+			continue;
+		if (m.blocked)
+			return declined(Code::declined_blocked,
+					fmt::format("the card is blocked: it cannot buy membership \"{}\"", ms->id));
+		auto days = mul_checked(ms->days, l.qty);
+		if (!days)
+			return overflow("a membership's days");
+		auto it = out.memberships.find(ms->id);
+		auto run = membership_bought(it == out.memberships.end() ? std::nullopt
+									 : std::optional<MembershipRun>(it->second),
+					     day, *days);
+		if (!run)
+			return run.status();
+		out.memberships[ms->id] = *run;
+		out.memberships_bought.push_back(MembershipDays{ms->id, *days});
 	}
 
 	// The checks of "Balance and redemption", in the spec's order.
@@ -431,7 +495,8 @@ Result<Checkout> checkout(const Program &p, const Basket &b, const Member &m, co
 		out.breakdown.push_back(Part{"base", 0});
 		return out;
 	}
-	auto parts = earn(p, tier, w, b.at, m.segments);
+	// A membership bought on this receipt already counts for its lines.
+	auto parts = earn(p, tier, w, b.at, m.segments, running_on(p, out.memberships, day));
 	if (!parts)
 		return parts.status();
 	auto total = sum_parts(*parts);
@@ -603,7 +668,16 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 				stamps_after[sc.id] = *kept;
 			}
 		if (tier) {
-			auto parts = earn(p, *tier, w, b.at, rc.segments);
+			// A membership runs for the rest if it ran before the receipt
+			// or one of its units stays on it.
+			std::vector<std::string> running = rc.memberships_before;
+			for (size_t i = 0; i < b.lines.size(); i++) {
+				const Membership *ms = p.membership_of_sku(b.lines[i].sku);
+				if (ms && remaining[i] > 0 &&
+				    std::find(running.begin(), running.end(), ms->id) == running.end())
+					running.push_back(ms->id);
+			}
+			auto parts = earn(p, *tier, w, b.at, rc.segments, running);
 			if (!parts)
 				return parts.status();
 			auto total = sum_parts(*parts);
@@ -632,6 +706,17 @@ Result<Refund> refund(const Program &p, const Receipt &rc, const std::vector<Ret
 		}
 		if (reversed > 0 || used_back > 0)
 			out.stamps.push_back(StampChange{sc.id, reversed, used_back, std::nullopt});
+	}
+	// The membership units back now shorten it by their days.
+	for (size_t i = 0; i < b.lines.size(); i++) {
+		const Membership *ms = p.membership_of_sku(b.lines[i].sku);
+		const int64_t back = out.returned[i] - (rc.returned.empty() ? 0 : rc.returned[i]);
+		if (!ms || back <= 0)
+			continue;
+		auto days = mul_checked(ms->days, back);
+		if (!days)
+			return overflow("a membership's days");
+		out.memberships.push_back(MembershipDays{ms->id, *days});
 	}
 	return out;
 }

@@ -17,6 +17,21 @@
 
 namespace loy {
 
+// A paid membership's run (spec 2, "Paid membership"): local dates
+// [from, until), days since 1970-01-01.
+struct MembershipRun {
+	Days from = 0;
+	Days until = 0;
+	bool runs_on(Days day) const { return from <= day && day < until; }
+};
+
+// Most days a membership may run past the day of the receipt that buys it.
+inline constexpr int64_t membership_ahead_max = days_max;
+
+// `days` bought on local day `day`: from the end of a run still going then,
+// else from `day`. Runs past membership_ahead_max days ahead are refused.
+Result<MembershipRun> membership_bought(const std::optional<MembershipRun> &run, Days day, int64_t days);
+
 // What the caller knows of the member before this checkout.
 struct Member {
 	bool known = false;            // balance known: came in a sync or enrolled here
@@ -29,6 +44,14 @@ struct Member {
 	// a card missing here holds none. May be below zero.
 	std::map<std::string, int64_t> stamps;
 	bool stamp_reward_today = false; // took a stamp reward on this terminal, this local day
+	// Memberships by id, known when `known` is; none: never had one.
+	std::map<std::string, MembershipRun> memberships;
+};
+
+// Days of a membership bought (a checkout) or taken off (a refund).
+struct MembershipDays {
+	std::string id;
+	int64_t days = 0;
 };
 
 enum class RedeemKind { none, points, reward, stamp_card };
@@ -71,6 +94,11 @@ struct Checkout {
 	std::vector<std::string> segments;
 	// The stamp cards it touched (earned or used stamps), in program order.
 	std::vector<StampChange> stamps;
+	// Memberships: those running on the basket's day before it, the days
+	// its lines bought (in line order), and the member's runs after it.
+	std::vector<std::string> memberships_before;
+	std::vector<MembershipDays> memberships_bought;
+	std::map<std::string, MembershipRun> memberships;
 };
 
 // Accrual and redemption of one basket. Declines come back as a Status whose
@@ -102,6 +130,7 @@ struct Receipt {
 	std::vector<StampChange> stamps;
 	std::map<std::string, int64_t> stamps_reversed_so_far;
 	bool stamps_used_returned = false;
+	std::vector<std::string> memberships_before; // Checkout::memberships_before
 };
 
 struct ReturnLine {
@@ -118,6 +147,8 @@ struct Refund {
 	// Per stamp card touched: `earned` the stamps taken back now, `used`
 	// the stamps of its reward given back now.
 	std::vector<StampChange> stamps;
+	// Days taken off each membership whose units came back now.
+	std::vector<MembershipDays> memberships;
 };
 
 // A refund of `units` (empty: every unit not yet returned) of a receipt

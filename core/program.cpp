@@ -49,7 +49,7 @@ Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
 }
 
 // The v2 sections this build cannot follow yet: refused by name.
-constexpr const char *v2_sections_unsupported[] = {"memberships", "referral", "challenges", "partners"};
+constexpr const char *v2_sections_unsupported[] = {"referral", "challenges", "partners"};
 
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
@@ -350,7 +350,7 @@ Status parse_id_list(const JsonReader &root, const char *key, size_t size_max, c
 			return x.status();
 		if (taken(x->id))
 			return list.element(i).field_error(
-				"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card or charity",
+				"id", fmt::format("\"{}\" is a duplicate: ids are one a campaign, stamp card, charity or membership",
 						  x->id));
 		out.push_back(std::move(x).value());
 	}
@@ -392,6 +392,32 @@ Result<StampCard> parse_stamp_card(const JsonReader &r, int spec)
 		return expiry.status();
 	c.expiry_days = *expiry;
 	return c;
+}
+
+Result<Membership> parse_membership(const JsonReader &r, int spec)
+{
+	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {}, {"id", "sku", "days", "multiplier_pct"}));
+	Membership m;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	m.id = *id;
+	auto sku = r.string("sku", name_length_max);
+	if (!sku)
+		return sku.status();
+	if (sku->empty())
+		return r.field_error("sku", "must not be empty");
+	m.sku = *sku;
+	auto days = r.integer("days", 1, days_max);
+	if (!days)
+		return days.status();
+	m.days = *days;
+	auto pct = r.integer("multiplier_pct", 100, pct_max);
+	if (!pct)
+		return pct.status();
+	m.multiplier_pct = *pct;
+	return m;
 }
 
 Result<Charity> parse_charity(const JsonReader &r, int spec)
@@ -547,15 +573,32 @@ Result<Program> parse_program_json(const JsonReader &root)
 	}
 
 	// Ids name one thing each across the program's campaigns, stamp cards,
-	// charities (and, as they come, memberships, challenges, partners).
+	// charities, memberships (and, as they come, challenges, partners).
 	auto id_taken = [&p](const std::string &name) {
-		return p.find_charity(name) || p.find_stamp_card(name) ||
+		return p.find_charity(name) || p.find_stamp_card(name) || p.find_membership(name) ||
 		       std::any_of(p.campaigns.begin(), p.campaigns.end(),
 				   [&](const Campaign &x) { return x.id == name; });
 	};
 	LOY_TRY(parse_id_list(root, "stamp_cards", program_stamp_cards_max, p, parse_stamp_card, id_taken,
 			      p.stamp_cards));
 	LOY_TRY(parse_id_list(root, "charities", program_charities_max, p, parse_charity, id_taken, p.charities));
+	LOY_TRY(parse_id_list(root, "memberships", program_memberships_max, p, parse_membership, id_taken,
+			      p.memberships));
+	// A membership's sku buys it and nothing else: not a second
+	// membership's, nor one a reward or a stamp card gives away.
+	for (size_t i = 0; i < p.memberships.size(); i++) {
+		const std::string &sku = p.memberships[i].sku;
+		const bool clash =
+			p.membership_of_sku(sku) != &p.memberships[i] ||
+			std::any_of(p.rewards.begin(), p.rewards.end(), [&](const Reward &w) { return w.sku == sku; }) ||
+			std::any_of(p.stamp_cards.begin(), p.stamp_cards.end(),
+				    [&](const StampCard &c) { return c.reward_sku == sku; });
+		if (clash)
+			return root.child("memberships").element(i).field_error(
+				"sku", fmt::format("\"{}\" is another membership's, or a reward's, or a stamp card's "
+						   "reward_sku: a membership's sku buys it alone",
+						   sku));
+	}
 
 	// 0, like an absent field, means points never expire.
 	auto expiry = root.opt_integer("expiry_days", 0, days_max);
@@ -610,6 +653,22 @@ const StampCard *Program::find_stamp_card(std::string_view card_id) const
 	for (const auto &c : stamp_cards)
 		if (c.id == card_id)
 			return &c;
+	return nullptr;
+}
+
+const Membership *Program::find_membership(std::string_view membership_id) const
+{
+	for (const auto &m : memberships)
+		if (m.id == membership_id)
+			return &m;
+	return nullptr;
+}
+
+const Membership *Program::membership_of_sku(std::string_view sku) const
+{
+	for (const auto &m : memberships)
+		if (m.sku == sku)
+			return &m;
 	return nullptr;
 }
 

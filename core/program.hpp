@@ -23,6 +23,7 @@ inline constexpr size_t program_rewards_max = 1024;
 inline constexpr size_t program_charities_max = 256;
 inline constexpr size_t charity_name_bytes_max = 200;
 inline constexpr size_t program_stamp_cards_max = 64;
+inline constexpr size_t program_memberships_max = 64;
 inline constexpr int64_t stamps_max = 1000000;     // stamps a card's reward may need
 inline constexpr size_t program_excludes_max = 4096;
 inline constexpr size_t name_length_max = 64;  // ids, skus, categories, tier names
@@ -117,6 +118,16 @@ struct StampCard {
 	}
 };
 
+// A paid membership (spec 2, "Paid membership"): a basket line of `sku`
+// buys `days` a unit; while it runs the member earns as under a multiplier
+// of `multiplier_pct`.
+struct Membership {
+	std::string id;
+	std::string sku;
+	int64_t days = 1;
+	int64_t multiplier_pct = 100;
+};
+
 struct Program {
 	int spec = 1;                     // the specification it needs
 	std::string id;
@@ -132,6 +143,7 @@ struct Program {
 	std::vector<Reward> rewards;
 	std::vector<Charity> charities;
 	std::vector<StampCard> stamp_cards;
+	std::vector<Membership> memberships;
 	std::optional<int64_t> expiry_days; // absent or 0 in the document: never expire
 	int64_t pending_days = 0;
 
@@ -141,6 +153,9 @@ struct Program {
 	const Reward *find_reward(std::string_view reward_id) const;
 	const Charity *find_charity(std::string_view charity_id) const;
 	const StampCard *find_stamp_card(std::string_view card_id) const;
+	const Membership *find_membership(std::string_view membership_id) const;
+	// The membership a line of `sku` buys, if any.
+	const Membership *membership_of_sku(std::string_view sku) const;
 };
 
 Result<Program> parse_program(std::string_view json_text);

@@ -45,6 +45,7 @@ Receipt make_receipt(const Basket &b, const Checkout &c, const Member &m, const 
 	rc.returned.assign(b.lines.size(), 0);
 	for (const auto &s : c.stamps)
 		rc.stamps.push_back(StampChange{s.id, s.earned, s.used, std::nullopt});
+	rc.memberships_before = c.memberships_before;
 	return rc;
 }
 
@@ -96,6 +97,8 @@ std::string receipt_to_json(const Receipt &r)
 		doc["stamps"] = stamps;
 		doc["stamps_used_returned"] = r.stamps_used_returned;
 	}
+	if (!r.memberships_before.empty())
+		doc["memberships_before"] = r.memberships_before;
 	return doc.dump();
 }
 
@@ -131,6 +134,18 @@ Result<Receipt> receipt_from_json(std::string_view text)
 			if (!name)
 				return name.status();
 			rc.segments.push_back(*name);
+		}
+	}
+	if (r.has("memberships_before")) {
+		auto ids = r.child("memberships_before");
+		auto n = ids.array_size(program_memberships_max);
+		if (!n)
+			return n.status();
+		for (size_t i = 0; i < *n; i++) {
+			auto id = ids.element(i).as_string(name_length_max);
+			if (!id)
+				return id.status();
+			rc.memberships_before.push_back(*id);
 		}
 	}
 	auto red = r.child("redemption");

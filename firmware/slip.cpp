@@ -64,6 +64,15 @@ void header(std::vector<std::string> &out, const Json &r, int width)
 	out.push_back(row("Loyalty " + text(r, "card"), tier.empty() ? std::string("-") : tier, width));
 }
 
+// The member's membership, running or not: its id and the day it ends.
+void membership_line(std::vector<std::string> &out, const Json &r, int width)
+{
+	auto it = r.find("membership");
+	if (it == r.end() || !it->is_object())
+		return;
+	out.push_back(row("Membership " + text(*it, "id"), "until " + text(*it, "until"), width));
+}
+
 } // namespace
 
 std::string format_money(const std::string &currency, int64_t amount)
@@ -91,6 +100,7 @@ std::vector<std::string> member_lines(const Json &b, int width)
 	out.push_back(row("Redeemable today", points(b["redeemable_today"]), width));
 	if (!text(b, "next_expiry").empty())
 		out.push_back(row("Next expiry", text(b, "next_expiry"), width));
+	membership_line(out, b, width);
 	if (auto it = b.find("stamps"); it != b.end() && it->is_object())
 		for (const auto &[id, n] : it->items())
 			if (n.is_number_integer())
@@ -131,6 +141,7 @@ std::vector<std::string> checkout_lines(const Json &c, int width)
 		}
 	if (stamp_reward && integer(c, "redeemed") == 0 && integer(c, "discount") > 0)
 		out.push_back(row("Discount", money(c, integer(c, "discount")), width));
+	membership_line(out, c, width);
 	if (integer(c, "pending") > 0 && !text(c, "available_on").empty())
 		out.push_back(row("Available on", text(c, "available_on"), width));
 	out.push_back(row("New balance", points(c["balance"]), width));

@@ -145,6 +145,21 @@ const char *const migrations[] = {
 		PRIMARY KEY (token, card)) WITHOUT ROWID;
 	ALTER TABLE receipts ADD COLUMN stamp_card TEXT;
 	)sql",
+	// 7 → 8: paid memberships (program spec 2). Each member's runs in the
+	// centre's snapshot (a JSON object; sealed with the row once it has
+	// any), and the days this terminal's unacknowledged entries bought
+	// (> 0, on the receipt's local day) or took off (< 0), in entry order.
+	R"sql(
+	ALTER TABLE server_members ADD COLUMN memberships TEXT NOT NULL DEFAULT '';
+	CREATE TABLE membership_changes (
+		seq INTEGER NOT NULL,
+		token TEXT NOT NULL,
+		membership TEXT NOT NULL,
+		days INTEGER NOT NULL,
+		local_date INTEGER NOT NULL,
+		PRIMARY KEY (seq, membership)) WITHOUT ROWID;
+	CREATE INDEX membership_changes_by_member ON membership_changes (token, seq);
+	)sql",
 };
 static_assert(std::size(migrations) == schema_version, "one migration per schema version");
 
@@ -195,6 +210,16 @@ struct Replay {
 	std::map<std::string, MemberRow> members;
 	std::map<std::string, ReceiptRow> receipts;
 	std::map<int64_t, DonationRow> donations; // by the entry's seq
+	// Unacknowledged membership days, by (seq, membership id).
+	struct MembershipChange {
+		std::string token;
+		int64_t days = 0, local_date = 0;
+		bool operator==(const MembershipChange &o) const
+		{
+			return token == o.token && days == o.days && local_date == o.local_date;
+		}
+	};
+	std::map<std::pair<int64_t, std::string>, MembershipChange> memberships;
 	// (token, stamp card) → the stamps unacknowledged entries moved; none
 	// kept at zero.
 	std::map<std::pair<std::string, std::string>, int64_t> stamps;
@@ -248,6 +273,10 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 			const Json &redemption = d.at("receipt").at("redemption");
 			if (redemption.is_object() && redemption.contains("stamp_card"))
 				row.stamp_card = redemption["stamp_card"].get<std::string>();
+			if (unacked && d.contains("memberships"))
+				for (const auto &x : d["memberships"])
+					r.memberships[{seq, x.at("id").get<std::string>()}] = Replay::MembershipChange{
+						token, x.at("days").get<int64_t>(), row.local_date};
 			if (unacked && d.at("receipt").contains("stamps"))
 				for (const auto &x : d["receipt"]["stamps"])
 					r.add_stamps(token, x.at("id").get<std::string>(),
@@ -266,6 +295,11 @@ Status replay_entry(Replay &r, int64_t seq, const std::string &kind, const std::
 				auto &m = r.members[token];
 				m.local_points += points;
 				m.local_spend -= d.at("spend_reversed").get<int64_t>();
+				if (d.contains("memberships"))
+					for (const auto &x : d["memberships"])
+						r.memberships[{seq, x.at("id").get<std::string>()}] =
+							Replay::MembershipChange{token, -x.at("days").get<int64_t>(),
+										 it->second.local_date};
 				if (d.contains("stamps"))
 					for (const auto &x : d["stamps"])
 						r.add_stamps(token, x.at("id").get<std::string>(),
@@ -621,6 +655,34 @@ Result<std::map<std::string, int64_t>> stamps_of(const std::string &text)
 	return out;
 }
 
+// A member's membership runs as the snapshot row keeps them: a JSON object
+// of id → [from, until] (days since 1970-01-01); "" for none.
+std::string memberships_text(const std::map<std::string, MembershipRun> &runs)
+{
+	if (runs.empty())
+		return {};
+	nlohmann::json j = nlohmann::json::object();
+	for (const auto &[id, run] : runs)
+		j[id] = nlohmann::json::array({run.from, run.until});
+	return j.dump();
+}
+
+Result<std::map<std::string, MembershipRun>> memberships_of(const std::string &text)
+{
+	std::map<std::string, MembershipRun> out;
+	if (text.empty())
+		return out;
+	auto j = nlohmann::json::parse(text, nullptr, false);
+	if (j.is_discarded() || !j.is_object())
+		return corrupt("server_members: a member's memberships are not a JSON object");
+	for (const auto &[id, run] : j.items()) {
+		if (!run.is_array() || run.size() != 2 || !run[0].is_number_integer() || !run[1].is_number_integer())
+			return corrupt(fmt::format("server_members: membership \"{}\" is not [from, until]", id));
+		out[id] = MembershipRun{run[0].get<int64_t>(), run[1].get<int64_t>()};
+	}
+	return out;
+}
+
 std::vector<std::string> segments_of(const std::string &text)
 {
 	std::vector<std::string> out;
@@ -641,8 +703,13 @@ std::string Ledger::seal_member(const ServerMemberRow &m) const
 	const std::string balance = std::to_string(m.balance), pending = std::to_string(m.pending),
 			  spend = std::to_string(m.spend);
 	// A row of a member in no segment seals as before schema 5, one
-	// without stamps as before schema 7.
+	// without stamps as before schema 7, one without memberships as before
+	// schema 8.
 	const std::string segments = segments_text(m.segments);
+	if (!m.memberships.empty())
+		return seal("server_members", {m.token, m.masked, balance, pending, spend, m.tier, m.blocked ? "1" : "0",
+					       m.next_expiry, segments, stamps_text(m.stamps),
+					       memberships_text(m.memberships)});
 	if (!m.stamps.empty())
 		return seal("server_members", {m.token, m.masked, balance, pending, spend, m.tier,
 					       m.blocked ? "1" : "0", m.next_expiry, segments, stamps_text(m.stamps)});
@@ -656,9 +723,11 @@ std::string Ledger::seal_member(const ServerMemberRow &m) const
 Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *token)
 {
 	auto st = db_.prepare(token ? "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
-				      "blocked, coalesce(next_expiry, ''), mac, segments, stamps FROM server_members WHERE token = ?1"
+				      "blocked, coalesce(next_expiry, ''), mac, segments, stamps, memberships FROM server_members "
+				      "WHERE token = ?1"
 				    : "SELECT token, coalesce(masked, ''), balance, pending, spend, coalesce(tier, ''), "
-				      "blocked, coalesce(next_expiry, ''), mac, segments, stamps FROM server_members ORDER BY token");
+				      "blocked, coalesce(next_expiry, ''), mac, segments, stamps, memberships FROM server_members "
+				      "ORDER BY token");
 	if (!st)
 		return st.status();
 	if (token)
@@ -681,6 +750,10 @@ Result<std::vector<ServerMemberRow>> Ledger::server_members(const std::string *t
 		if (!stamps)
 			return stamps.status();
 		m.stamps = std::move(stamps).value();
+		auto runs = memberships_of(r.text(11));
+		if (!runs)
+			return runs.status();
+		m.memberships = std::move(runs).value();
 		out.push_back(std::move(m));
 		return Status::ok();
 	}));
@@ -691,12 +764,13 @@ Status Ledger::put_server_member(const ServerMemberRow &m)
 {
 	auto up = db_.prepare(
 		"INSERT INTO server_members (token, masked, balance, pending, spend, tier, blocked, "
-		"next_expiry, mac, segments, stamps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+		"next_expiry, mac, segments, stamps, memberships) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+		"?11, ?12) "
 		"ON CONFLICT (token) DO "
 		"UPDATE SET masked = excluded.masked, balance = excluded.balance, pending = excluded.pending, "
 		"spend = excluded.spend, tier = excluded.tier, blocked = excluded.blocked, "
 		"next_expiry = excluded.next_expiry, mac = excluded.mac, segments = excluded.segments, "
-		"stamps = excluded.stamps");
+		"stamps = excluded.stamps, memberships = excluded.memberships");
 	if (!up)
 		return up.status();
 	auto &s = up.value();
@@ -710,6 +784,7 @@ Status Ledger::put_server_member(const ServerMemberRow &m)
 	s.bind_blob(9, mac.data(), mac.size());
 	s.bind(10, segments_text(m.segments));
 	s.bind(11, stamps_text(m.stamps));
+	s.bind(12, memberships_text(m.memberships));
 	return s.run();
 }
 
@@ -898,7 +973,16 @@ Status Ledger::rebuild_derived()
 	if (!r)
 		return r.status();
 	LOY_TRY(db_.exec("DELETE FROM members; DELETE FROM receipts; DELETE FROM donations; "
-			 "DELETE FROM member_stamps;"));
+			 "DELETE FROM member_stamps; DELETE FROM membership_changes;"));
+	auto mc = db_.prepare("INSERT INTO membership_changes (seq, token, membership, days, local_date) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!mc)
+		return mc.status();
+	for (const auto &[key, x] : r->memberships) {
+		mc.value().reset();
+		LOY_TRY(mc.value().bind(1, key.first).bind(2, x.token).bind(3, key.second).bind(4, x.days)
+				.bind(5, x.local_date).run());
+	}
 	auto si = db_.prepare("INSERT INTO member_stamps (token, card, local) VALUES (?1, ?2, ?3)");
 	if (!si)
 		return si.status();
@@ -1156,6 +1240,23 @@ Result<Ledger::Verdict> Ledger::verify()
 	LOY_TRY(ss_read);
 	if (stamp_rows != r->stamps.size())
 		fail(v.entries, "member_stamps table lacks stamps the journal has");
+	auto cs = db_.prepare("SELECT seq, token, membership, days, local_date FROM membership_changes");
+	if (!cs)
+		return cs.status();
+	size_t change_rows = 0;
+	Status cs_read = cs.value().each([&]() -> Status {
+		change_rows++;
+		const auto &s = cs.value();
+		auto it = r->memberships.find({s.int64(0), s.text(2)});
+		if (it == r->memberships.end() ||
+		    !(it->second == Replay::MembershipChange{s.text(1), s.int64(3), s.int64(4)}))
+			fail(s.int64(0), fmt::format("membership_changes table differs from the journal at entry {}",
+						     s.int64(0)));
+		return Status::ok();
+	});
+	LOY_TRY(cs_read);
+	if (change_rows != r->memberships.size())
+		fail(v.entries, "membership_changes table lacks a membership the journal bought or refunded");
 	return v;
 }
 

@@ -17,10 +17,11 @@
 #include "base/crypto.hpp"
 #include "storage/keys.hpp"
 #include "storage/sqlite.hpp"
+#include "core/engine.hpp"
 
 namespace loy {
 
-inline constexpr int schema_version = 7;
+inline constexpr int schema_version = 8;
 
 // What a journal entry says. `body` is the canonical text that is hashed and
 // MACed; the other fields are columns kept beside it for queries.
@@ -50,6 +51,7 @@ struct ServerMemberRow {
 	bool blocked = false;
 	std::vector<std::string> segments; // the centre's targeting (names hold no newline)
 	std::map<std::string, int64_t> stamps; // stamp card id → count (spec 2); may be below zero
+	std::map<std::string, MembershipRun> memberships; // by membership id (spec 2)
 	std::string mac; // as read; put_server_member seals it anew
 };
 

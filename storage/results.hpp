@@ -38,6 +38,13 @@ struct Enrolled {
 };
 
 // checkout: what the receipt earned and redeemed, and the member after it.
+// A member's membership as checkout and balance show it: the one whose
+// run ends last, whether or not it runs on a given day.
+struct MembershipShown {
+	std::string id;
+	std::string until; // YYYY-MM-DD, exclusive
+};
+
 struct CheckoutDone {
 	std::string receipt_id;
 	std::string card; // masked
@@ -51,6 +58,7 @@ struct CheckoutDone {
 	// The stamp cards it touched, in program order; a balance after it
 	// when the member's stamps are known.
 	std::vector<StampChange> stamps;
+	std::optional<MembershipShown> membership; // after it; none: the member never had one
 	bool replayed = false;          // the recorded answer to the same request
 	int64_t pending = 0;            // of `earned`, not yet available
 	int64_t eligible_spend = 0;
@@ -89,6 +97,7 @@ struct BalanceView {
 	// Stamps available per stamp card: each card of the program in force,
 	// and any other the member holds stamps on; none for an unknown card.
 	std::map<std::string, int64_t> stamps;
+	std::optional<MembershipShown> membership;
 	std::string currency;
 };
 

@@ -126,6 +126,8 @@ OJson checkout_entry_result(const CheckoutDone &d)
 	j["expires_on"] = d.expires_on ? OJson(*d.expires_on) : OJson(nullptr);
 	if (d.blocked)
 		j["blocked"] = true;
+	if (d.membership)
+		j["membership"] = OJson{{"id", d.membership->id}, {"until", d.membership->until}};
 	if (!d.stamps.empty()) { // since specification 2
 		OJson stamps = OJson::array();
 		for (const auto &c : d.stamps)
@@ -164,6 +166,9 @@ Result<CheckoutDone> checkout_from_entry(const std::string &entry_data, const st
 		if (!j.at("expires_on").is_null())
 			d.expires_on = j.at("expires_on").get<std::string>();
 		d.blocked = j.value("blocked", false);
+		if (j.contains("membership"))
+			d.membership = MembershipShown{j["membership"].at("id").get<std::string>(),
+						       j["membership"].at("until").get<std::string>()};
 		if (j.contains("stamps"))
 			for (const auto &c : j["stamps"]) {
 				StampChange x{c.at("id").get<std::string>(), c.at("earned").get<int64_t>(),
@@ -195,12 +200,40 @@ struct MemberView {
 	// Per stamp card: the snapshot's count, and what unacknowledged entries
 	// moved.
 	std::map<std::string, int64_t> server_stamps, local_stamps;
+	// Memberships: the snapshot's runs, and the days unacknowledged entries
+	// bought (> 0, on their day) or took off (< 0), in entry order.
+	std::map<std::string, MembershipRun> server_memberships;
+	struct MembershipChange {
+		std::string id;
+		int64_t days;
+		Days day;
+	};
+	std::vector<MembershipChange> local_memberships;
 	bool known() const { return enrolled || synced; }
 	int64_t qualifying() const { return server_spend + local_spend; }
 	int64_t stamps_on(const std::string &card) const
 	{
 		auto s = server_stamps.find(card), l = local_stamps.find(card);
 		return (s == server_stamps.end() ? 0 : s->second) + (l == local_stamps.end() ? 0 : l->second);
+	}
+	// The member's runs: the snapshot's, with the local changes applied.
+	Result<std::map<std::string, MembershipRun>> memberships() const
+	{
+		std::map<std::string, MembershipRun> runs = server_memberships;
+		for (const auto &c : local_memberships) {
+			auto it = runs.find(c.id);
+			if (c.days < 0) {
+				if (it != runs.end())
+					it->second.until += c.days;
+				continue;
+			}
+			auto run = membership_bought(it == runs.end() ? std::nullopt : std::optional<MembershipRun>(it->second),
+						     c.day, c.days);
+			if (!run)
+				return Status(Code::storage, "ledger: " + run.status().message());
+			runs[c.id] = *run;
+		}
+		return runs;
 	}
 	// Stamps available per card: the snapshot's plus the local changes.
 	std::map<std::string, int64_t> stamps() const
@@ -231,6 +264,16 @@ Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 		m.local_points = st.value().int64(2);
 		m.local_spend = st.value().int64(3);
 	}
+	auto bought = db.prepare("SELECT membership, days, local_date FROM membership_changes WHERE token = ?1 "
+				 "ORDER BY seq, membership");
+	if (!bought)
+		return bought.status();
+	bought.value().bind(1, token);
+	LOY_TRY(bought.value().each([&]() -> Status {
+		const auto &b = bought.value();
+		m.local_memberships.push_back(MemberView::MembershipChange{b.text(0), b.int64(1), b.int64(2)});
+		return Status::ok();
+	}));
 	auto local = db.prepare("SELECT card, local FROM member_stamps WHERE token = ?1");
 	if (!local)
 		return local.status();
@@ -255,8 +298,50 @@ Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 		m.server_next_expiry = r.next_expiry;
 		m.segments = r.segments;
 		m.server_stamps = r.stamps;
+		m.server_memberships = r.memberships;
 	}
 	return m;
+}
+
+// The membership shown: the run that ends last (ties: the first id).
+std::optional<MembershipShown> shown(const std::map<std::string, MembershipRun> &runs)
+{
+	const std::pair<const std::string, MembershipRun> *last = nullptr;
+	for (const auto &x : runs)
+		if (!last || x.second.until > last->second.until)
+			last = &x;
+	if (!last)
+		return std::nullopt;
+	return MembershipShown{last->first, format_date(last->second.until)};
+}
+
+// The days of each membership, summed in first-seen order, as an entry's
+// `memberships` ([{"id", "days"}]).
+OJson membership_days_json(const std::vector<MembershipDays> &v)
+{
+	OJson out = OJson::array();
+	for (const auto &x : v) {
+		auto it = std::find_if(out.begin(), out.end(), [&](const OJson &e) { return e["id"] == x.id; });
+		if (it == out.end())
+			out.push_back(OJson{{"id", x.id}, {"days", x.days}});
+		else
+			(*it)["days"] = (*it)["days"].get<int64_t>() + x.days;
+	}
+	return out;
+}
+
+Status add_membership_changes(Ledger &l, int64_t seq, const std::string &token, const OJson &days, Days day,
+			      int sign)
+{
+	for (const auto &x : days) {
+		auto ins = l.db().prepare("INSERT INTO membership_changes (seq, token, membership, days, local_date) "
+					  "VALUES (?1, ?2, ?3, ?4, ?5)");
+		if (!ins)
+			return ins.status();
+		LOY_TRY(ins.value().bind(1, seq).bind(2, token).bind(3, x["id"].get<std::string>())
+				.bind(4, sign * x["days"].get<int64_t>()).bind(5, day).run());
+	}
+	return Status::ok();
 }
 
 // Whether the member took a stamp card's reward on this terminal on `day`.
@@ -864,6 +949,10 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 			LOY_TRY(up.value().bind(1, key.first).bind(2, key.second).bind(3, n).run());
 		}
 		LOY_TRY(ledger_.db().exec("DELETE FROM member_stamps WHERE local = 0"));
+		auto gone = ledger_.db().prepare("DELETE FROM membership_changes WHERE seq <= ?1");
+		if (!gone)
+			return gone.status();
+		LOY_TRY(gone.value().bind(1, acked_through).run());
 		LOY_TRY(ledger_.set_meta("acked_through", std::to_string(acked_through)));
 	}
 	for (const auto &m : members) {
@@ -878,6 +967,7 @@ Status Terminal::record_sync(int64_t acked_through, const std::vector<ServerMemb
 		row.next_expiry = m.next_expiry;
 		row.segments = m.segments;
 		row.stamps = m.stamps;
+		row.memberships = m.memberships;
 		LOY_TRY(ledger_.put_server_member(row));
 	}
 	LOY_TRY(ledger_.set_meta("member_watermark", std::to_string(watermark)));
@@ -1070,6 +1160,10 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	member.redeemed_today = sums->redeemed_day;
 	member.segments = m->segments;
 	member.stamps = m->stamps();
+	auto runs = m->memberships();
+	if (!runs)
+		return runs.status();
+	member.memberships = std::move(runs).value();
 	if (r.kind == RedeemKind::stamp_card) {
 		auto taken = stamp_reward_on(ledger_, token, day);
 		if (!taken)
@@ -1104,6 +1198,7 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	result.member_discount = c->member_discount;
 	result.breakdown = c->breakdown;
 	result.stamps = c->stamps;
+	result.membership = shown(c->memberships);
 	if (member.known)
 		result.balance = member.balance + delta - pending_now;
 	result.replayed = false;
@@ -1126,6 +1221,10 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	data["request"] = request;
 	data["receipt"] = OJson::parse(receipt_to_json(receipt));
 	data["result"] = checkout_entry_result(result);
+	// The membership days bought (since specification 2; absent when none).
+	const OJson bought = membership_days_json(c->memberships_bought);
+	if (!bought.empty())
+		data["memberships"] = bought;
 
 	Entry e;
 	e.kind = "checkout";
@@ -1158,6 +1257,7 @@ Result<CheckoutDone> Terminal::checkout(std::string_view scan, std::string_view 
 	for (const auto &x : c->stamps)
 		stamps[x.id] += x.earned - x.used;
 	LOY_TRY(add_local_stamps(ledger_, *m, token, stamps));
+	LOY_TRY(add_membership_changes(ledger_, e.seq, token, bought, day, 1));
 	LOY_TRY(tx.commit());
 	return result;
 }
@@ -1189,6 +1289,9 @@ std::string refund_entry_data(const Receipt &after, const Refund &f, int64_t spe
 	data["complete"] = f.complete;
 	if (!ids.empty())
 		data["refund_ids"] = ids;
+	// The membership days the units back take off (since specification 2).
+	if (!f.memberships.empty())
+		data["memberships"] = membership_days_json(f.memberships);
 	// Per stamp card: the stamps taken back and those of its reward given
 	// back (since specification 2; absent when none moved).
 	if (!f.stamps.empty()) {
@@ -1302,6 +1405,9 @@ Result<RefundDone> Terminal::refund(std::string_view receipt_id, const std::vect
 	LOY_TRY(up.value().bind(1, receipt_id).bind(2, e.seq).bind(3, f->points_reversed)
 			.bind(4, f->points_returned).run());
 	LOY_TRY(upsert_member(ledger_.db(), token, "", 0, delta, -spend_reversed));
+	if (!f->memberships.empty())
+		LOY_TRY(add_membership_changes(ledger_, e.seq, token, membership_days_json(f->memberships),
+					       after.basket.at.local_date(), -1));
 	if (!f->stamps.empty()) {
 		auto m = read_member(ledger_, token);
 		if (!m)
@@ -1355,6 +1461,10 @@ Result<BalanceView> Terminal::balance(std::string_view scan, int64_t clock)
 	out.qualifying_spend = m->qualifying();
 	out.segments = m->segments;
 	if (m->known()) {
+		auto runs = m->memberships();
+		if (!runs)
+			return runs.status();
+		out.membership = shown(*runs);
 		out.stamps = m->stamps();
 		for (const auto &card : p.stamp_cards)
 			out.stamps.emplace(card.id, 0);

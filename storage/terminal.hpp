@@ -99,6 +99,7 @@ public:
 		bool blocked = false;
 		std::vector<std::string> segments;
 		std::map<std::string, int64_t> stamps; // stamp card id → count (spec 2)
+		std::map<std::string, MembershipRun> memberships; // by id (spec 2)
 	};
 	Result<SyncSettings> sync_settings();
 	Result<std::vector<Pending>> unacked(int64_t after, size_t max);

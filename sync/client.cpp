@@ -173,6 +173,31 @@ Result<MembersPage> read_members_fields(const nlohmann::json &doc)
 				x.stamps[card] = *count;
 			}
 		}
+		// Memberships (spec 2): id → {"from", "until"} local dates.
+		if (m.has("memberships")) {
+			const JsonReader runs = m.child("memberships");
+			LOY_TRY(runs.expect_object());
+			if (runs.node().size() > program_memberships_max)
+				return runs.error(fmt::format("must name at most {} memberships", program_memberships_max));
+			for (const auto &item : runs.node().items()) {
+				const std::string &id = item.key();
+				if (id.empty() || id.size() > name_length_max)
+					return runs.error(fmt::format("a membership id must be 1 to {} bytes", name_length_max));
+				const JsonReader run = runs.child(id.c_str());
+				LOY_TRY(run.expect_object());
+				auto from = run.string("from", date_bytes_max);
+				auto until = run.string("until", date_bytes_max);
+				for (const Status &st : {from.status(), until.status()})
+					if (!st)
+						return st;
+				auto f = parse_date(*from), u = parse_date(*until);
+				if (!f)
+					return run.field_error("from", f.status().message());
+				if (!u)
+					return run.field_error("until", u.status().message());
+				x.memberships[id] = MembershipRun{*f, *u};
+			}
+		}
 		page.members.push_back(std::move(x));
 	}
 	auto watermark = root.integer("watermark", 0, INT64_MAX);

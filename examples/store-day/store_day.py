@@ -11,9 +11,10 @@ at noon and comes back in the afternoon: the terminal keeps selling, then
 syncs by itself soon after the link returns; both sync again at night. Then
 the central report and each terminal's status. Mid-morning the back office
 publishes version 8 of the program (specification 2: charities members may
-give points to, a coffee stamp card); each till takes it at its next sync,
-and in the evening a member fills her coffee card at the Vienna till, takes
-its free coffee, and donates points.
+give points to, a coffee stamp card, a paid Plus membership); each till
+takes it at its next sync: in the afternoon a member buys Plus at the
+Budapest till, and in the evening another fills her coffee card at the
+Vienna till, takes its free coffee, and donates points.
 
 Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and central/)
 Everything goes to a temporary dir, removed at the end (KEEP=1 keeps it).
@@ -245,6 +246,7 @@ CROISSANTS = line("CRS-02", "pastry", 3, 250, 50)
 BEANS = line("BNS-1KG", "grocery", 2, 1890)
 CAKE = line("CAK-01", "pastry", 4, 520)
 TOBACCO = line("TAB-07", "tobacco", 1, 890)
+PLUS = line("MEM-PLUS", "membership", 1, 4900)
 
 
 def main():
@@ -300,13 +302,14 @@ def main():
                    "charities": [{"id": "red-cross", "name": "Red Cross"},
                                  {"id": "food-bank", "name": "Budapest Food Bank"}],
                    "stamp_cards": [{"id": "coffee-card", "sku": "COF-01", "stamps": 4,
-                                    "reward_sku": "COF-01", "expiry_days": 180}]})
+                                    "reward_sku": "COF-01", "expiry_days": 180}],
+                   "memberships": [{"id": "plus", "sku": "MEM-PLUS", "days": 365, "multiplier_pct": 200}]})
         v8_path = os.path.join(work, "cafe-rewards-v8.json")
         with open(v8_path, "w") as f:
             json.dump(v8, f)
         run(CENTRAL, "--data-dir", central, "program", "publish", v8_path)
         say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities,\n"
-            "         and a coffee card gives the 5th coffee free after 4")
+            "         a coffee card gives the 5th coffee free after 4, and Plus (49.00 a year) doubles points")
         vie.clock(set="2026-11-23T11:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -352,6 +355,13 @@ def main():
         # The link-up sync is due 20 s (±10%) after the link came back.
         bud.synced("link back", n, lambda: bud.clock(advance_ms=2_000))
         bud.scan(BELA)
+        # v8 reached Budapest with that sync: Bela buys a year of Plus, and
+        # its double points count on this very basket.
+        r = bud.sale("BUD-0005", [COFFEE, PLUS])["result"]
+        if r["membership"] is None or r["membership"]["id"] != "plus" or \
+                "membership:plus" not in {p["rule"] for p in r["breakdown"]}:
+            sys.exit(f"store-day: the Plus membership was not bought with BUD-0005: {r}")
+        say(f"   Budapest: {r['card']} buys Plus at the till: double points until {r['membership']['until']}")
 
         step("Evening: a shift change in Vienna syncs; sales; then the nightly sync in both stores")
         vie.clock(set="2026-11-23T17:00:00+01:00")
@@ -405,6 +415,9 @@ def main():
         anna = json.loads(run(CENTRAL, "--data-dir", central, "balance", "--card", ANNA, "--json").stdout)
         if anna["stamps"] != {"coffee-card": 1}:
             sys.exit(f"store-day: the centre holds Anna's coffee stamps as {anna['stamps']}, the till 1")
+        bela = json.loads(run(CENTRAL, "--data-dir", central, "balance", "--card", BELA, "--json").stdout)
+        if (bela["membership"] or {}).get("id") != "plus":
+            sys.exit(f"store-day: the centre does not hold Bela's Plus membership: {bela}")
         say("   (The centre never trusts a terminal's clock; it flags it. Both tills fast-forwarded\n"
             "   their day while the centre's clock ran at real pace from 08:00, so they are hours\n"
             "   ahead of it ('skewed', and entries stamped in the centre's future), and Vienna's\n"

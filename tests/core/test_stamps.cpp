@@ -128,7 +128,7 @@ TEST_CASE("a stamp reward's declines", "[stamps]")
 	const Row rows[] = {
 		{"one stamp short of the 5th", {coffee}, member(4), "coffee-card", Code::declined_insufficient_stamps},
 		{"below zero", {coffee}, member(-2), "coffee-card", Code::declined_insufficient_stamps},
-		{"no stamps of that card at all", {croissant}, loy::Member{true, false, 0, 0, 0, {}, {}, false},
+		{"no stamps of that card at all", {croissant}, loy::Member{true, false, 0, 0, 0, {}, {}, false, {}},
 		 "pastry-card", Code::declined_insufficient_stamps},
 		{"the reward's sku not in the basket", {croissant}, member(9), "coffee-card",
 		 Code::declined_reward_not_in_basket},

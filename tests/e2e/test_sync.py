@@ -975,6 +975,57 @@ class StampTest(SyncCase):
         srv.stop()
 
 
+class MembershipTest(SyncCase):
+    """A membership bought at one store runs at every store after a sync; a
+    blocked card cannot buy one; a refund at the store that sold it shortens
+    it at the centre and, from their next sync, at every terminal."""
+
+    def test_bought_at_one_store_runs_at_the_other(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["memberships"] = [{"id": "plus", "sku": "MEM-PLUS", "days": 365, "multiplier_pct": 200}]
+        c.publish(self.write_json(v8, "v8.json"))
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(A)
+        plus = line("MEM-PLUS", "membership", 1, 4900)
+        day = at(30)[:10]
+        bought = t1.checkout(A, basket("M-1", [plus, line("BEAN-1K", "beans", 1, 1890)]))
+        until = bought["membership"]["until"]
+        self.assertEqual(bought["membership"]["id"], "plus")
+        self.assertGreater(until, day)
+        t1.sync()
+        self.assertEqual(c.balance(A)["membership"], {"id": "plus", "until": until})
+        t2.sync()
+        self.assertEqual(t2.balance(A)["membership"], {"id": "plus", "until": until})
+        res = t2.checkout(A, basket("N-1", [line("BEAN-1K", "beans", 1, 1890)]))
+        self.assertIn("membership:plus", {p["rule"] for p in res["breakdown"]}, str(res))
+        # Bought again at T2 while it runs: 365 days more, from its end.
+        again = t2.checkout(A, basket("N-2", [plus]))["membership"]["until"]
+        self.assertGreater(again, until)
+        t2.sync()
+        self.assertEqual(c.balance(A)["membership"]["until"], again)
+        # T1's refund of its unit takes 365 days off at the centre.
+        t1.refund("M-1")
+        t1.sync()
+        self.assertEqual(c.balance(A)["membership"]["until"], until)
+        t2.sync()
+        self.assertEqual(t2.balance(A)["membership"]["until"], until)
+        # A card blocked at the centre cannot buy one at the till.
+        c.ok("block", "--card", A)
+        t2.sync()
+        r = t2.run("checkout", "--card", A, "--basket", "-", stdin=json.dumps(basket("N-3", [plus])))
+        self.check_error(r, 3, "blocked_card")
+        for t in (t1, t2):
+            t.sync()
+            t.verify()
+        srv.stop()
+
+
 class ClockTest(SyncCase):
     DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
 
@@ -1499,6 +1550,26 @@ class HostileRequestTest(SyncCase):
                             "receipt": {"eligible": 100, "earned": 1, "redeemed": 0,
                                         "stamps": {"c": 1}}}}],
                  "stamps must be a list"),
+                ("a membership of no days",
+                 [{"kind": "checkout", "token": token, "receipt": "F-4",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0, "local_date": 20833,
+                            "receipt": {"eligible": 0, "earned": 0, "redeemed": 0},
+                            "memberships": [{"id": "plus", "days": 0}]}}],
+                 "membership days must be 1 to"),
+                ("a membership bought for two centuries",
+                 [{"kind": "checkout", "token": token, "receipt": "F-3",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0, "local_date": 20833,
+                            "receipt": {"eligible": 0, "earned": 0, "redeemed": 0},
+                            "memberships": [{"id": "plus", "days": 36600}, {"id": "plus", "days": 36600}]}}],
+                 "would run past"),
+                ("a refund of a membership the member never had",
+                 [{"kind": "checkout", "token": token, "receipt": "F-2",
+                   "data": {"at_utc": 1800000000, "expires_at": None, "available_at": 0,
+                            "receipt": {"eligible": 100, "earned": 1, "redeemed": 0}}},
+                  {"kind": "refund", "token": token, "receipt": "F-2",
+                   "data": {"reversed": 1, "returned": 0, "spend_reversed": 100,
+                            "memberships": [{"id": "plus", "days": 30}]}}],
+                 "which this member never had"),
                 ("101 adjustments of -10^15: a debt past a member's bound",
                  [{"kind": "adjust", "token": token, "points": -10 ** 15, "data": {}}] * 101,
                  "past the 100000000000000000 a member may hold")):

@@ -78,7 +78,7 @@ TEST_CASE("member and receipt lines fit the paper whatever the names")
 	}
 }
 
-TEST_CASE("a slip shows each stamp card's stamps, a stamp reward and its money off")
+TEST_CASE("a slip shows each stamp card's stamps, a stamp reward and its money off, the membership")
 {
 	Json c{{"receipt_id", "S-4"},
 	       {"card", "****7895"},
@@ -90,6 +90,7 @@ TEST_CASE("a slip shows each stamp card's stamps, a stamp reward and its money o
 	       {"breakdown", {{{"rule", "base"}, {"points", 3}}}},
 	       {"stamps", Json::parse(R"([{"id":"coffee-card","earned":1,"used":3,"balance":1},
 	                                  {"id":"bean-card","earned":2,"used":0,"balance":null}])")},
+	       {"membership", {{"id", "plus"}, {"until", "2027-11-23"}}},
 	       {"balance", 40}};
 	auto lines = loy::fw::checkout_lines(c, 40);
 	auto has = [&](const std::string &start, const std::string &end) {
@@ -102,6 +103,7 @@ TEST_CASE("a slip shows each stamp card's stamps, a stamp reward and its money o
 	CHECK(has("Stamps coffee-card", "+1 = 1"));
 	CHECK(has("Stamps bean-card", "+2 = -")); // not known here: no count
 	CHECK(has("Discount", "3.50"));
+	CHECK(has("Membership plus", "until 2027-11-23")); // its end, exclusive as in cli.md
 	Json b{{"card", "****7895"}, {"known", true}, {"tier", "Member"}, {"balance", 40}, {"pending", 0},
 	       {"redeemable_today", 40}, {"stamps", {{"coffee-card", 7}}}};
 	auto member = loy::fw::member_lines(b, 32);

@@ -29,7 +29,8 @@ void downgrade_to_v2(const std::string &dir)
 		"ALTER TABLE programs DROP COLUMN mac; ALTER TABLE server_members DROP COLUMN mac; "
 		"ALTER TABLE server_members DROP COLUMN segments; DROP TABLE donations; "
 		"ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
-		"ALTER TABLE receipts DROP COLUMN stamp_card; PRAGMA user_version = 2; COMMIT;");
+		"ALTER TABLE receipts DROP COLUMN stamp_card; "
+		"ALTER TABLE server_members DROP COLUMN memberships; DROP TABLE membership_changes; PRAGMA user_version = 2; COMMIT;");
 	std::remove((dir + "/" + loy::sealed_item).c_str());
 }
 
@@ -218,6 +219,7 @@ TEST_CASE("schema 3 gains the recovery tables, its ledger unchanged")
 					    "ALTER TABLE server_members DROP COLUMN segments; DROP TABLE donations; "
 		"ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
 		"ALTER TABLE receipts DROP COLUMN stamp_card; "
+		"ALTER TABLE server_members DROP COLUMN memberships; DROP TABLE membership_changes; "
 					    "PRAGMA user_version = 3; COMMIT;");
 	auto t = loy::Terminal::open(tmp.data());
 	INFO(t.status().message());
@@ -257,7 +259,8 @@ TEST_CASE("schema 4 gains the members' segments, its snapshot's seals unchanged"
 	RawDb(ledger_path(tmp.data())).exec("BEGIN; ALTER TABLE server_members DROP COLUMN segments; "
 					    "DROP TABLE donations; "
 		"ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
-		"ALTER TABLE receipts DROP COLUMN stamp_card; PRAGMA user_version = 4; COMMIT;");
+		"ALTER TABLE receipts DROP COLUMN stamp_card; "
+		"ALTER TABLE server_members DROP COLUMN memberships; DROP TABLE membership_changes; PRAGMA user_version = 4; COMMIT;");
 	auto t = loy::Terminal::open(tmp.data());
 	INFO(t.status().message());
 	REQUIRE(t);

@@ -174,7 +174,8 @@ TEST_CASE("schema 6 gains stamps, its snapshot's seals unchanged")
 	snapshot = RawDb(ledger_path(tmp.data())).rows(rows);
 	RawDb(ledger_path(tmp.data()))
 		.exec("BEGIN; ALTER TABLE server_members DROP COLUMN stamps; DROP TABLE member_stamps; "
-		      "ALTER TABLE receipts DROP COLUMN stamp_card; PRAGMA user_version = 6; COMMIT;");
+		      "ALTER TABLE receipts DROP COLUMN stamp_card; ALTER TABLE server_members DROP COLUMN memberships; "
+		      "DROP TABLE membership_changes; PRAGMA user_version = 6; COMMIT;");
 	auto t = open_terminal(tmp.data());
 	RawDb db(ledger_path(tmp.data()));
 	CHECK(db.integer("PRAGMA user_version") == loy::schema_version);
