@@ -310,8 +310,13 @@ Status declined(Code code, std::string message) { return Status(code, std::move(
 Result<MembershipRun> membership_bought(const std::optional<MembershipRun> &run, Days day, int64_t days)
 {
 	MembershipRun out{day, day};
-	if (run && run->until > day)
+	if (run && run->runs_on(day))
 		out = *run;
+	else if (run && run->from > day)
+		// A run that starts later (a receipt from before it, pushed late):
+		// the days bought run from this receipt's day, the later run's
+		// after them, so that the purchase counts for its receipt.
+		out.until = day + (run->until - run->from);
 	if (days < 0 || days > membership_ahead_max || out.until - day > membership_ahead_max - days)
 		return Status(Code::bad_basket, fmt::format("the membership would run past {} days after the "
 							    "receipt's day",

@@ -29,7 +29,8 @@ struct MembershipRun {
 inline constexpr int64_t membership_ahead_max = days_max;
 
 // `days` bought on local day `day`: from the end of a run still going then,
-// else from `day`. Runs past membership_ahead_max days ahead are refused.
+// else from `day` (a run that starts later follows the days bought, its
+// length kept). Runs past membership_ahead_max days ahead are refused.
 Result<MembershipRun> membership_bought(const std::optional<MembershipRun> &run, Days day, int64_t days);
 
 // What the caller knows of the member before this checkout.

@@ -85,6 +85,9 @@ TEST_CASE("memberships: bought, extended, and earning while they run", "[members
 		 "plus[-30,0)"},
 		{"not started yet (bought ahead): not running", {coffee}, member({{"plus", {tue + 1, tue + 31}}}),
 		 "base=10", "plus[1,31)"},
+		{"bought before a run that starts later: from today, counting, the later days after",
+		 {coffee, plus_unit}, member({{"plus", {tue + 10, tue + 40}}}), "base=10, membership:plus=10",
+		 "plus[0,60)"},
 		{"two memberships: one part each, in program order", {coffee, max_unit},
 		 member({{"plus", {tue - 1, tue + 9}}}), "base=10, membership:plus=10, membership:max=20",
 		 "max[0,7), plus[-1,9)"},
@@ -201,6 +204,9 @@ TEST_CASE("membership_bought: from the day, or from the end of a run still going
 	r = loy::membership_bought(MembershipRun{90, 100}, 100, 30); // ended: until is exclusive
 	REQUIRE(r);
 	CHECK((r->from == 100 && r->until == 130));
+	r = loy::membership_bought(MembershipRun{110, 120}, 100, 30); // starts later: its 10 days follow
+	REQUIRE(r);
+	CHECK((r->from == 100 && r->until == 140));
 	CHECK_FALSE(loy::membership_bought(MembershipRun{0, 36600 + 100}, 100, 1));
 	CHECK_FALSE(loy::membership_bought(std::nullopt, 100, -1));
 }

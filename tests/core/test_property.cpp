@@ -1,8 +1,9 @@
 // Property test of the rules engine: seeded random programs (half of them of
-// spec 2: member prices, segments, stamp cards), baskets, members (with stamps),
-// redemptions (points, rewards, stamp cards) and refund sequences, run through the engine and through the
-// independent model (tests/model), plus invariants of spec/program.md that hold
-// whatever the inputs. `--rng-seed N` replays a run; a failure prints the seed,
+// spec 2: member prices, segments, stamp cards, paid memberships), baskets,
+// members (with stamps and membership runs), redemptions (points, rewards,
+// stamp cards) and refund sequences, and donations, run through the engine and
+// through the independent model (tests/model), plus invariants of
+// spec/program.md that hold whatever the inputs. `--rng-seed N` replays a run; a failure prints the seed,
 // the documents of the failing case and a shrunk copy of it.
 #include <catch2/catch.hpp>
 
@@ -39,6 +40,11 @@ constexpr int checkout_cases = 2500;
 constexpr int refund_cases = 1500;
 constexpr int redemption_cases = 1500;
 constexpr int empty_lists_cases = 500;
+// Paid memberships (v2): checkouts and refunds under programs that all have
+// memberships, and donations.
+constexpr int membership_checkout_cases = 1000;
+constexpr int membership_refund_cases = 700;
+constexpr int donation_cases = 4000;
 // Cases run under each random program.
 constexpr int cases_per_program = 4;
 // Failing cases reported in full per property before it stops looking.
@@ -223,7 +229,22 @@ json gen_campaign(Gen &g, size_t i, int64_t anchor, const json &tiers, bool empt
 	return c;
 }
 
-json gen_program(Gen &g, int64_t anchor, bool empty_lists)
+// Paid memberships (v2) of a program: 1–3, each with a sku the baskets sell
+// only as a membership ("M0" …), days 1–400 (often short), multiplier 100–400.
+json gen_memberships(Gen &g)
+{
+	json ms = json::array();
+	const int64_t n = g.range(1, 3);
+	for (int64_t i = 0; i < n; i++)
+		ms.push_back({{"id", fmt::format("m{}", i)},
+			      {"sku", fmt::format("M{}", i)},
+			      {"days", g.chance(20) ? g.range(1, 3) : g.range(1, 400)},
+			      {"multiplier_pct", g.chance(10) ? 100 : g.range(101, 400)}});
+	return ms;
+}
+
+// `memberships`: the program is of spec 2 and has paid memberships.
+json gen_program(Gen &g, int64_t anchor, bool empty_lists, bool memberships = false)
 {
 	json p = {{"program", "prop"},
 		  {"version", 1},
@@ -247,7 +268,7 @@ json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 	}
 	// Half the programs may use the v2 keys of this test: a tier's
 	// `discount_pct` (member price) and a campaign's `segments`.
-	const bool v2 = g.chance(50);
+	const bool v2 = memberships || g.chance(50);
 	bool uses_v2 = false;
 	json tiers = json::array();
 	int64_t spend = g.chance(80) ? 0 : g.range(1, 5000);
@@ -306,6 +327,11 @@ json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 			uses_v2 = true;
 		}
 	}
+	// Paid memberships (v2): always when asked, else on a share of the v2 programs.
+	if (memberships || (v2 && g.chance(30))) {
+		p["memberships"] = gen_memberships(g);
+		uses_v2 = true;
+	}
 	// A document that uses a v2 key must say so; one that does not may, too.
 	if (uses_v2 || (v2 && g.chance(30)))
 		p["spec"] = 2;
@@ -331,7 +357,7 @@ json gen_program(Gen &g, int64_t anchor, bool empty_lists)
 	return p;
 }
 
-json gen_basket(Gen &g, int64_t anchor)
+json gen_basket(Gen &g, int64_t anchor, const json &program)
 {
 	// A sku mostly keeps one price in a basket, so equal nets (and ties in the
 	// largest remainder) are common.
@@ -364,6 +390,26 @@ json gen_basket(Gen &g, int64_t anchor)
 		json twin = lines[static_cast<size_t>(g.range(0, n - 1))];
 		twin["category"] = g.pick(categories);
 		lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(g.range(0, n)), twin);
+	}
+	// Paid memberships (v2): 1–2 lines buying one (1–3 units) anywhere in the
+	// basket, sometimes the same membership twice, in a category of the pool
+	// (stamp cards and item bonuses by category must not count them).
+	const json ms = program.value("memberships", json::array());
+	if (!ms.empty() && g.chance(45)) {
+		const int64_t nm = g.range(1, 2);
+		for (int64_t i = 0; i < nm; i++) {
+			const json &x = ms[static_cast<size_t>(g.range(0, static_cast<int64_t>(ms.size()) - 1))];
+			const int64_t qty = g.range(1, 3);
+			const int64_t price = g.chance(10) ? 0 : g.range(100, 9000);
+			json l = {{"sku", x["sku"]}, {"qty", qty}, {"unit_price", price}};
+			if (g.chance(70))
+				l["category"] = g.pick(categories);
+			if (g.chance(20))
+				l["discount"] = g.range(0, qty * price);
+			lines.insert(lines.begin() +
+					     static_cast<std::ptrdiff_t>(g.range(0, static_cast<int64_t>(lines.size()))),
+				     l);
+		}
 	}
 	return {{"receipt_id", "R-1"}, {"at", gen_at(g, anchor + g.range(0, 6))}, {"lines", lines}};
 }
@@ -422,6 +468,40 @@ struct Case {
 // redemption, refunds to follow, or campaigns whose days, tiers or segments list is empty.
 enum class Want { any, points, refunds, empty_lists };
 
+// The basket's local date, days since 1970-01-01 (its `at` starts with it).
+int64_t basket_day(const json &basket)
+{
+	const std::string at = basket["at"];
+	return days_from_civil(std::stoll(at.substr(0, 4)), std::stoll(at.substr(5, 2)),
+			       std::stoll(at.substr(8, 2)));
+}
+
+// Runs of the program's memberships (v2), placed around the basket's local
+// date: none, ended (some on the day before, i.e. `until` = the day), running
+// (from the day, or ending the day after), or starting later. Given to
+// unknown cards too: the engine must take them as none.
+void gen_runs(Gen &g, Case &k)
+{
+	const int64_t day = basket_day(k.basket);
+	for (const auto &x : k.program->value("memberships", json::array())) {
+		const int64_t way = g.range(0, 9);
+		int64_t from = 0, until = 0;
+		if (way <= 1) {
+			continue; // never held
+		} else if (way <= 3) { // ended
+			until = day - (g.chance(40) ? 0 : g.range(1, 400));
+			from = until - g.range(1, 400);
+		} else if (way <= 7) { // running on the day
+			from = g.chance(20) ? day : day - g.range(1, 400);
+			until = g.chance(20) ? day + 1 : day + g.range(1, 400);
+		} else { // starting later
+			from = day + (g.chance(30) ? 1 : g.range(1, 100));
+			until = from + g.range(1, 400);
+		}
+		k.member.memberships[x["id"].get<std::string>()] = {from, until};
+	}
+}
+
 void gen_member(Gen &g, Case &k, Want want)
 {
 	const json &prog = *k.program;
@@ -462,6 +542,7 @@ void gen_member(Gen &g, Case &k, Want want)
 						       : g.range(0, 2 * need);
 		}
 	m.stamp_reward_today = g.chance(friendly ? 10 : 25);
+	gen_runs(g, k);
 	// A stamp card's reward on some checkouts of a program that has cards.
 	if (want != Want::points && !cards.empty() && g.chance(30)) {
 		if (g.chance(3)) {
@@ -578,11 +659,12 @@ struct World {
 	std::shared_ptr<const loy::Program> parsed;
 };
 
-World gen_world(Gen &g, Want want)
+World gen_world(Gen &g, Want want, bool memberships)
 {
 	World w;
 	w.anchor = gen_anchor(g);
-	w.program = std::make_shared<const json>(gen_program(g, w.anchor, want == Want::empty_lists));
+	w.program = std::make_shared<const json>(
+		gen_program(g, w.anchor, want == Want::empty_lists, memberships));
 	auto p = loy::parse_program(w.program->dump());
 	if (p)
 		w.parsed = std::make_shared<const loy::Program>(*p);
@@ -594,7 +676,7 @@ Case gen_case(Gen &g, const World &w, Want want)
 	Case k;
 	k.program = w.program;
 	k.parsed = w.parsed;
-	k.basket = gen_basket(g, w.anchor);
+	k.basket = gen_basket(g, w.anchor, *w.program);
 	gen_member(g, k, want);
 	if (want == Want::refunds)
 		gen_refunds(g, k);
@@ -610,7 +692,10 @@ std::string describe(const Case &k)
 	   << " redeemed_today=" << k.member.redeemed_today
 	   << " segments=" << json(k.member.segments).dump()
 	   << " stamps=" << json(k.member.stamps).dump()
-	   << " stamp_reward_today=" << k.member.stamp_reward_today << "\nredeem: ";
+	   << " stamp_reward_today=" << k.member.stamp_reward_today << " memberships=";
+	for (const auto &kv : k.member.memberships)
+		os << kv.first << "[" << date_text(kv.second.from) << "," << date_text(kv.second.until) << ") ";
+	os << "\nredeem: ";
 	if (k.redeem.points)
 		os << k.redeem.points << " points";
 	else if (!k.redeem.reward.empty())
@@ -647,6 +732,8 @@ loy::Member to_engine(const model::Member &m)
 	for (const auto &kv : m.stamps)
 		e.stamps[kv.first] = kv.second;
 	e.stamp_reward_today = m.stamp_reward_today;
+	for (const auto &kv : m.memberships)
+		e.memberships[kv.first] = loy::MembershipRun{kv.second.from, kv.second.until};
 	return e;
 }
 
@@ -806,6 +893,63 @@ std::string refund_stamps_text(const model::Refund &r)
 	return "[" + s + "]";
 }
 
+// Paid memberships (v2) as text: bought days in line order "m0+365 m1+30",
+// runs by id "m0[20500,20865)", days taken off by id "m0-365".
+std::string days_text(const std::vector<loy::MembershipDays> &v, const char *sign)
+{
+	std::string s;
+	for (const auto &x : v)
+		s += fmt::format("{}{}{}{}", s.empty() ? "" : " ", x.id, sign, x.days);
+	return "[" + s + "]";
+}
+
+std::string days_text(const std::vector<model::MembershipDays> &v, const char *sign)
+{
+	std::string s;
+	for (const auto &x : v)
+		s += fmt::format("{}{}{}{}", s.empty() ? "" : " ", x.id, sign, x.days);
+	return "[" + s + "]";
+}
+
+// Days taken off by a refund, summed per id (the engine lists one entry per
+// line, so an id may come twice), zero moves left out.
+std::string refund_days_text(const std::vector<loy::MembershipDays> &v)
+{
+	std::map<std::string, int64_t> by_id;
+	for (const auto &x : v)
+		by_id[x.id] += x.days;
+	std::string s;
+	for (const auto &kv : by_id)
+		if (kv.second != 0)
+			s += fmt::format("{}{}-{}", s.empty() ? "" : " ", kv.first, kv.second);
+	return "[" + s + "]";
+}
+
+std::string refund_days_text(const std::map<std::string, long long> &m)
+{
+	std::string s;
+	for (const auto &kv : m)
+		if (kv.second != 0)
+			s += fmt::format("{}{}-{}", s.empty() ? "" : " ", kv.first, kv.second);
+	return "[" + s + "]";
+}
+
+std::string runs_text(const std::map<std::string, loy::MembershipRun> &m)
+{
+	std::string s;
+	for (const auto &kv : m)
+		s += fmt::format("{}{}[{},{})", s.empty() ? "" : " ", kv.first, kv.second.from, kv.second.until);
+	return "[" + s + "]";
+}
+
+std::string runs_text(const std::map<std::string, model::Run> &m)
+{
+	std::string s;
+	for (const auto &kv : m)
+		s += fmt::format("{}{}[{},{})", s.empty() ? "" : " ", kv.first, kv.second.from, kv.second.until);
+	return "[" + s + "]";
+}
+
 // One case through the engine and the model.
 struct Run {
 	std::shared_ptr<const loy::Program> program;
@@ -883,6 +1027,10 @@ Run run_checkout(const Case &k)
 	why += segments_problems(*k.program, c.segments, member_segments(k.member));
 	field("breakdown", parts_text(c.breakdown), parts_text(run.m.breakdown));
 	field("stamps", stamps_text(c.stamps), stamps_text(run.m.stamps));
+	field("memberships_before", sorted(c.memberships_before), sorted(run.m.memberships_before));
+	field("memberships_bought", days_text(c.memberships_bought, "+"),
+	      days_text(run.m.memberships_bought, "+"));
+	field("memberships after", runs_text(c.memberships), runs_text(run.m.memberships));
 	why += breakdown_problems(c);
 	return run;
 }
@@ -920,6 +1068,11 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 		if (refund_stamps_text(f->stamps) != refund_stamps_text(all))
 			why += fmt::format("a single full refund moved stamps {}, the checkout {}; ",
 					   refund_stamps_text(f->stamps), refund_stamps_text(all));
+		// Every membership day the checkout bought is taken off.
+		if (refund_days_text(f->memberships) != refund_days_text(c.memberships_bought))
+			why += fmt::format("a single full refund took off membership days {}, the checkout "
+					   "bought {}; ",
+					   refund_days_text(f->memberships), refund_days_text(c.memberships_bought));
 	}
 
 	loy::Receipt rc = loy::make_receipt(b, c, em, er);
@@ -934,6 +1087,7 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 	model::Refund earlier;
 	int64_t reversed = 0, returned = 0;
 	std::vector<loy::StampChange> stamps_moved; // summed over the refunds
+	std::vector<loy::MembershipDays> days_moved; // summed over the refunds
 	for (size_t s = 0; s < k.refunds.size(); s++) {
 		const auto &step = k.refunds[s];
 		std::vector<loy::ReturnLine> units;
@@ -986,6 +1140,15 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 		if (refund_stamps_text(f->stamps) != refund_stamps_text(m))
 			why += at + fmt::format("moved stamps {}, the model {}; ", refund_stamps_text(f->stamps),
 						refund_stamps_text(m));
+		if (refund_days_text(f->memberships) != refund_days_text(m.membership_days))
+			why += at + fmt::format("took off membership days {}, the model {}; ",
+						refund_days_text(f->memberships),
+						refund_days_text(m.membership_days));
+		for (const auto &x : f->memberships) {
+			if (x.days < 0)
+				why += at + "negative membership days; ";
+			days_moved.push_back(x);
+		}
 		if (f->points_reversed < 0 || f->points_returned < 0)
 			why += at + "a negative move; ";
 		for (const auto &x : f->stamps) {
@@ -1033,6 +1196,10 @@ std::string run_refunds(const Case &k, bool *skipped, bool *applicable)
 		if (refund_stamps_text(total) != refund_stamps_text(given))
 			why += fmt::format("the refunds moved stamps {} in all, the checkout {}; ",
 					   refund_stamps_text(total), refund_stamps_text(given));
+		if (refund_days_text(days_moved) != refund_days_text(c.memberships_bought))
+			why += fmt::format("the refunds took off membership days {} in all, the checkout "
+					   "bought {}; ",
+					   refund_days_text(days_moved), refund_days_text(c.memberships_bought));
 	}
 	return why;
 }
@@ -1092,6 +1259,14 @@ std::string run_redemption(const Case &k, bool *skipped, bool *applicable)
 						   drop, simple);
 		} else if (part.rule.rfind("tier:", 0) == 0) {
 			bound = rate_bound(p.find_tier(c.tier)->multiplier_pct);
+		} else if (part.rule.rfind("membership:", 0) == 0) {
+			// A paid membership's part: a multiplier of its own (v2).
+			const loy::Membership *ms = p.find_membership(part.rule.substr(11));
+			if (!ms) {
+				why += "unknown membership " + part.rule + "; ";
+				continue;
+			}
+			bound = rate_bound(ms->multiplier_pct);
 		} else {
 			const loy::Campaign *camp = nullptr;
 			for (const auto &x : p.campaigns)
@@ -1166,6 +1341,11 @@ std::vector<Case> smaller(const Case &k)
 		with([](Case &c) { c.member.stamps.clear(); });
 	if (k.member.stamp_reward_today)
 		with([](Case &c) { c.member.stamp_reward_today = false; });
+	if (prog.contains("memberships"))
+		for (size_t i = 0; i < prog["memberships"].size(); i++)
+			with_program([i](json &p) { p["memberships"].erase(i); });
+	for (const auto &kv : k.member.memberships)
+		with([id = kv.first](Case &c) { c.member.memberships.erase(id); });
 	const size_t nlines = k.basket["lines"].size();
 	if (nlines > 1)
 		for (size_t i = 0; i < nlines; i++)
@@ -1223,7 +1403,7 @@ Case shrink(Case k, const std::function<bool(const Case &)> &fails)
 // shrunk, and counted; the model's refusals are counted and must stay rare.
 void check_property(unsigned salt, int n, Want want,
 		    const std::function<std::string(const Case &, bool *, bool *)> &prop,
-		    int *applicable_out = nullptr)
+		    int *applicable_out = nullptr, bool memberships = false)
 {
 	const unsigned seed = Catch::rngSeed();
 	INFO("replay with --rng-seed " << seed);
@@ -1233,7 +1413,7 @@ void check_property(unsigned salt, int n, Want want,
 	World w;
 	for (int i = 0; i < n && failures < failures_reported_max; i++) {
 		if (i % cases_per_program == 0)
-			w = gen_world(g, want);
+			w = gen_world(g, want, memberships);
 		const Case k = gen_case(g, w, want);
 		bool skip = false, app = false;
 		const std::string why = prop(k, &skip, &app);
@@ -1364,4 +1544,231 @@ TEST_CASE("a points redemption lowers S by D and the points by at most D's worth
 	int applicable = 0;
 	check_property(3, redemption_cases, Want::points, run_redemption, &applicable);
 	CHECK(applicable > redemption_cases / 2);
+}
+
+// Paid memberships (v2): every program has 1–3 memberships; baskets buy them
+// (often), members hold runs that ended, run or start later. Engine and model
+// agree on the decline, the points and breakdown (membership parts), the
+// memberships running before, those bought and the runs after.
+TEST_CASE("engine and model agree on checkouts with paid memberships", "[property]")
+{
+	std::map<loy::Code, int> outcomes;
+	int bought = 0, extended = 0, after_ended = 0, over_later = 0, by_unknown = 0;
+	int part_running = 0, part_bought = 0, blocked_buyer = 0, bought_redeeming = 0, twice = 0;
+	check_property(
+		5, membership_checkout_cases, Want::any,
+		[&](const Case &k, bool *skipped, bool *app) {
+			Run run = run_checkout(k);
+			*skipped = run.skipped;
+			*app = !run.skipped;
+			if (run.skipped || !run.e)
+				return run.diff;
+			outcomes[run.e->status().code()]++;
+			bool buys = false;
+			for (const auto &l : k.basket["lines"])
+				buys = buys || l["sku"].get<std::string>()[0] == 'M';
+			if (buys && k.member.blocked && run.m.decline == "blocked")
+				blocked_buyer++;
+			if (!run.accepted())
+				return run.diff;
+			const int64_t day = basket_day(k.basket);
+			const model::Checkout &m = run.m;
+			std::map<std::string, int> times;
+			for (const auto &x : m.memberships_bought) {
+				times[x.id]++;
+				auto held = k.member.memberships.find(x.id);
+				const bool has = k.member.known && held != k.member.memberships.end();
+				if (has && held->second.until <= day)
+					after_ended++;
+				if (has && held->second.from > day)
+					over_later++;
+			}
+			for (const auto &kv : times) {
+				twice += kv.second > 1 ? 1 : 0;
+				if (std::find(m.memberships_before.begin(), m.memberships_before.end(), kv.first) !=
+				    m.memberships_before.end())
+					extended++;
+			}
+			if (!m.memberships_bought.empty()) {
+				bought++;
+				by_unknown += k.member.known ? 0 : 1;
+				bought_redeeming += k.redeem.points != 0 || !k.redeem.reward.empty() ||
+							    !k.redeem.stamp_card.empty()
+						    ? 1
+						    : 0;
+			}
+			for (const auto &part : m.breakdown) {
+				if (part.rule.rfind("membership:", 0) != 0)
+					continue;
+				const std::string id = part.rule.substr(11);
+				if (times.count(id) &&
+				    std::find(m.memberships_before.begin(), m.memberships_before.end(), id) ==
+					    m.memberships_before.end())
+					part_bought++;
+				else
+					part_running++;
+			}
+			return run.diff;
+		},
+		nullptr, true);
+	INFO("bought " << bought << ", extending a running one " << extended << ", after an ended one "
+		       << after_ended << ", over one starting later " << over_later << ", by an unknown card "
+		       << by_unknown << ", one membership on two lines " << twice << ", with a redemption "
+		       << bought_redeeming << "; membership parts of a running one " << part_running
+		       << ", of one bought on the receipt " << part_bought << "; blocked buyers declined "
+		       << blocked_buyer);
+	const int n = membership_checkout_cases;
+	CHECK(bought > n / 10);
+	CHECK(extended > n / 50);
+	CHECK(after_ended > n / 100);
+	CHECK(over_later > n / 200);
+	CHECK(by_unknown > 0); // rare: an unknown card that redeems is declined
+	CHECK(twice > n / 200);
+	CHECK(bought_redeeming > n / 50);
+	CHECK(part_running > n / 10);
+	CHECK(part_bought > n / 50);
+	CHECK(blocked_buyer > n / 200);
+	using loy::Code;
+	for (Code o : {Code::ok, Code::declined_blocked, Code::declined_balance_unknown,
+		       Code::declined_min_points, Code::declined_max_pct,
+		       Code::declined_reward_not_in_basket, Code::declined_insufficient_points,
+		       Code::declined_daily_cap, Code::declined_insufficient_stamps,
+		       Code::declined_stamp_daily_limit}) {
+		INFO("outcome " << loy::code_name(o));
+		CHECK(outcomes[o] > 0);
+	}
+}
+
+// Paid memberships (v2): refunds in random parts of receipts that bought
+// memberships or ran under them: points against the model's recompute (a
+// membership runs while a unit of its sku remains or it ran before the
+// receipt), and the days taken off per membership.
+TEST_CASE("refunds of receipts with paid memberships agree with the model", "[property]")
+{
+	int applicable = 0, buying = 0, days_partly = 0, running_before = 0, kept_by_unit = 0;
+	check_property(
+		6, membership_refund_cases, Want::refunds,
+		[&](const Case &k, bool *skipped, bool *app) {
+			std::string why = run_refunds(k, skipped, app);
+			if (!*app || *skipped)
+				return why;
+			std::map<std::string, int64_t> sold; // membership units on the receipt
+			for (const auto &l : k.basket["lines"])
+				if (l["sku"].get<std::string>()[0] == 'M')
+					sold[l["sku"]] += l["qty"].get<int64_t>();
+			if (!sold.empty())
+				buying++;
+			bool before = false;
+			for (const auto &kv : k.member.memberships)
+				before = before || (k.member.known && kv.second.from <= basket_day(k.basket) &&
+						    basket_day(k.basket) < kv.second.until);
+			running_before += before ? 1 : 0;
+			// A part of the refunds (not the last) returns some of a
+			// membership's units, or keeps all of them while others go back.
+			std::map<std::string, int64_t> back;
+			for (size_t s = 0; s + 1 < k.refunds.size(); s++)
+				for (const auto &kv : k.refunds[s]) {
+					back[kv.first] += kv.second;
+					if (sold.count(kv.first))
+						days_partly++;
+				}
+			for (const auto &kv : sold)
+				if (k.refunds.size() > 1 && back[kv.first] < kv.second)
+					kept_by_unit++;
+			return why;
+		},
+		&applicable, true);
+	INFO("refunded " << applicable << ", buying memberships " << buying << ", under a membership "
+			 << "that ran before " << running_before << ", parts returning membership units "
+			 << days_partly << ", membership units kept while others go back " << kept_by_unit);
+	const int n = membership_refund_cases;
+	CHECK(applicable > n / 2);
+	CHECK(buying > n / 10);
+	CHECK(running_before > n / 5);
+	CHECK(days_partly > n / 20);
+	CHECK(kept_by_unit > n / 20);
+}
+
+// Charity donations (v2): random programs with 0–3 charities, members (known or
+// not, blocked, balances, what they redeemed today) and points around the
+// limits (0, negative, the balance exactly, the daily cap exactly): the
+// engine's check_donation gives the model's outcome.
+TEST_CASE("engine and model agree on donations", "[property]")
+{
+	const unsigned seed = Catch::rngSeed();
+	INFO("replay with --rng-seed " << seed);
+	std::seed_seq seq = seed_for(7);
+	Gen g(seq);
+	std::map<loy::Code, int> outcomes;
+	int at_balance = 0, at_cap = 0, failures = 0;
+	json prog;
+	std::optional<loy::Program> parsed;
+	for (int i = 0; i < donation_cases && failures < failures_reported_max; i++) {
+		if (i % 20 == 0) {
+			prog = gen_program(g, gen_anchor(g), false);
+			const int64_t nc = g.range(0, 3);
+			if (nc > 0 || g.chance(30)) {
+				json cs = json::array();
+				for (int64_t c = 0; c < nc; c++)
+					cs.push_back({{"id", fmt::format("ch{}", c)}, {"name", fmt::format("Charity {}", c)}});
+				prog["charities"] = cs;
+				prog["spec"] = 2;
+			}
+			auto p = loy::parse_program(prog.dump());
+			REQUIRE(p);
+			parsed = *p;
+		}
+		model::Member m;
+		m.known = g.chance(85);
+		m.blocked = g.chance(12);
+		m.balance = g.chance(10) ? 0 : g.range(0, 10000);
+		const int64_t cap = prog["redeem"]["offline_daily_cap"];
+		m.redeemed_today = g.chance(30) ? 0 : g.chance(20) ? cap : g.range(0, 3000);
+		const json cs = prog.value("charities", json::array());
+		const std::string charity = !cs.empty() && g.chance(85)
+						    ? cs[static_cast<size_t>(g.range(0, static_cast<int64_t>(cs.size()) - 1))]["id"]
+							      .get<std::string>()
+						    : g.chance(50) ? "no-such-charity" : "c0";
+		int64_t points = 0;
+		switch (g.range(0, 9)) {
+		case 0: points = 0; break;
+		case 1: points = -g.range(1, 100); break;
+		case 2: points = m.balance; break;
+		case 3: points = m.balance + 1; break;
+		case 4: points = cap - m.redeemed_today; break;
+		case 5: points = cap - m.redeemed_today + 1; break;
+		default: points = g.range(1, 3000); break;
+		}
+		const std::string want = model::donate(prog, m, charity, points);
+		const loy::Status got = loy::check_donation(*parsed, to_engine(m), charity, points);
+		outcomes[got.code()]++;
+		if (want.empty() && points == m.balance)
+			at_balance++;
+		if (want.empty() && m.redeemed_today + points == cap)
+			at_cap++;
+		static const std::map<std::string, loy::Code> extra = {
+			{"", loy::Code::ok},
+			{"unknown_charity", loy::Code::unknown_charity},
+			{"bad_argument", loy::Code::bad_argument},
+		};
+		const loy::Code expected = extra.count(want) ? extra.at(want) : decline_code(want);
+		if (got.code() != expected) {
+			failures++;
+			FAIL_CHECK(fmt::format("donation case {}: program {}\nmember known={} blocked={} balance={} "
+					       "redeemed_today={}, charity {}, points {}: engine {} ({}), model {}",
+					       i, prog.dump(), m.known, m.blocked, m.balance, m.redeemed_today,
+					       charity, points, loy::code_name(got.code()), got.message(),
+					       want.empty() ? "ok" : want));
+		}
+	}
+	INFO("accepted at the balance exactly " << at_balance << ", at the daily cap exactly " << at_cap);
+	CHECK(at_balance > 0);
+	CHECK(at_cap > 0);
+	using loy::Code;
+	for (Code o : {Code::ok, Code::unknown_charity, Code::bad_argument, Code::declined_blocked,
+		       Code::declined_balance_unknown, Code::declined_insufficient_points,
+		       Code::declined_daily_cap}) {
+		INFO("outcome " << loy::code_name(o));
+		CHECK(outcomes[o] > 20);
+	}
 }

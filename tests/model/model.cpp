@@ -79,7 +79,28 @@ struct Line {
     long long given = 0;      // units given by a reward on this line (0 or 1)
 };
 
+// ---------------------------------------------------------------- paid memberships (spec v2)
+
+// The membership a line of `sku` buys, if any.
+const json* membership_of_sku(const json& program, const std::string& sku) {
+    if (!program.contains("memberships")) return nullptr;
+    for (const auto& ms : program.at("memberships"))
+        if (str(ms, "sku") == sku) return &ms;
+    return nullptr;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// "Running on day d": from <= d < until.
+bool runs_on(const Run& r, long long day) { return r.from <= day && day < r.until; }
+
+// A line that buys a membership earns nothing and counts for nothing: it is not
+// eligible (not in S, no member price, no share of a redemption, no stamps, no
+// item_bonus).
 bool is_eligible(const json& program, const std::string& sku, const std::string& category) {
+    if (membership_of_sku(program, sku)) return false;
     const json ex = program.contains("exclude") ? program.at("exclude") : json::object();
     if (list_has(ex, "categories", category)) return false;
     if (list_has(ex, "skus", sku)) return false;
@@ -266,9 +287,12 @@ bool campaign_applies(const json& c, long long local_day, const std::string& tie
 }
 
 // Steps 3-5 of Accrual over lines whose net already includes the redemption.
+// `running`: the ids of the memberships that run for this receipt; each gives a part
+// `membership:<id>` like a multiplier campaign (no cap), after the campaigns, in
+// program order.
 std::vector<Part> accrue(const json& program, const json& basket, const json& tier,
                          const std::vector<std::string>& segs, const std::vector<Line>& lines,
-                         i128& S_out) {
+                         const std::vector<std::string>& running, i128& S_out) {
     const json& earn = program.at("earn");
     i128 p = num(earn, "points", 0), per = num(earn, "per", 0);
     if (per == 0) throw std::invalid_argument("model: earn.per is 0");
@@ -315,6 +339,14 @@ std::vector<Part> accrue(const json& program, const json& basket, const json& ti
             }
             if (c.contains("cap") && part > (i128)num(c, "cap", 0)) part = num(c, "cap", 0);
             if (part != 0) out.push_back({str(c, "id"), to_ll(part, "campaign")});
+        }
+    }
+    if (program.contains("memberships")) {
+        for (const auto& ms : program.at("memberships")) {
+            const std::string id = str(ms, "id");
+            if (!contains(running, id)) continue;
+            i128 part = mult_part(program, S, num(ms, "multiplier_pct", 100));
+            if (part != 0) out.push_back({"membership:" + id, to_ll(part, "membership")});
         }
     }
     return out;
@@ -385,9 +417,24 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
     const json no_cards = json::array();
     const json& cards = program.contains("stamp_cards") ? program.at("stamp_cards") : no_cards;
 
-    // Blocked: earns nothing (no points, no stamps), redeems nothing.
+    // Paid memberships: those held (none for a card whose balance is unknown) and
+    // those running on the basket's local date before it.
+    const long long day = day_number(str(basket, "at"));
+    const std::map<std::string, Run> held = m.known ? m.memberships : std::map<std::string, Run>{};
+    std::vector<std::string> before;
+    if (program.contains("memberships"))
+        for (const auto& ms : program.at("memberships")) {
+            auto it = held.find(str(ms, "id"));
+            if (it != held.end() && runs_on(it->second, day)) before.push_back(str(ms, "id"));
+        }
+    bool buys_membership = false;
+    for (const auto& l : basket.at("lines"))
+        if (membership_of_sku(program, str(l, "sku"))) buys_membership = true;
+
+    // Blocked: earns nothing (no points, no stamps), redeems nothing, and cannot buy
+    // a membership (declined before the redemption's checks).
     if (m.blocked) {
-        if (by_points || by_reward || by_stamp) {
+        if (buys_membership || by_points || by_reward || by_stamp) {
             out.decline = "blocked";
             return out;
         }
@@ -396,6 +443,8 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
         out.earned = 0;
         for (const auto& c : cards)
             out.stamps.push_back({str(c, "id"), 0, 0, m.known, m.known ? held_stamps(m, str(c, "id")) : 0});
+        out.memberships_before = before;
+        out.memberships = held;
         return out;
     }
 
@@ -447,8 +496,41 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
         out.redeemed = to_ll(points, "redeemed");
     }
 
+    // The basket's membership lines buy, in line order: `days × qty` days each, from
+    // the end of the run of that id when it ends after the basket's local date (one
+    // still running, or one starting later: the member holds one run an id), else
+    // from the basket's local date. A membership bought here counts for this
+    // receipt's other lines, as does one that ran before it: a part for each
+    // membership whose run after the purchases covers the basket's local date.
+    // A run that starts later is not "still running": the days bought run from
+    // the receipt's day (so they count for it), and the later run's days follow.
+    out.memberships = held;
+    for (const auto& l : basket.at("lines")) {
+        const json* ms = membership_of_sku(program, str(l, "sku"));
+        if (!ms) continue;
+        const std::string id = str(*ms, "id");
+        const i128 days = (i128)num(*ms, "days", 0) * num(l, "qty", 0);
+        auto it = out.memberships.find(id);
+        Run r;
+        if (it != out.memberships.end() && runs_on(it->second, day))
+            r = {it->second.from, to_ll((i128)it->second.until + days, "membership until")};
+        else if (it != out.memberships.end() && it->second.from > day)
+            r = {day, to_ll((i128)day + days + (it->second.until - it->second.from), "membership until")};
+        else
+            r = {day, to_ll((i128)day + days, "membership until")};
+        // The engine refuses a run ending more than 36600 days (a century) past the
+        // basket's day; outside the model's domain.
+        if ((i128)r.until - day > 36600) throw std::invalid_argument("model: membership too long");
+        out.memberships[id] = r;
+        out.memberships_bought.push_back({id, to_ll(days, "membership days")});
+    }
+    out.memberships_before = before;
+    std::vector<std::string> running;
+    for (const auto& kv : out.memberships)
+        if (runs_on(kv.second, day)) running.push_back(kv.first);
+
     i128 S = 0;
-    out.breakdown = accrue(program, basket, tier, member_segments(m), lines, S);
+    out.breakdown = accrue(program, basket, tier, member_segments(m), lines, running, S);
     out.eligible_spend = to_ll(S, "S");
     out.member_discount = to_ll(member_discount, "member_discount");
     out.earned = sum_parts(out.breakdown);
@@ -464,6 +546,27 @@ Checkout checkout(const json& program, const json& basket, const Member& m, cons
     return out;
 }
 
+// ---------------------------------------------------------------- donations (spec v2)
+
+std::string donate(const json& program, const Member& m, const std::string& charity, long long points) {
+    bool listed_charity = false;
+    if (program.contains("charities"))
+        for (const auto& c : program.at("charities"))
+            if (str(c, "id") == charity) listed_charity = true;
+    if (!listed_charity) return "unknown_charity";
+    if (points <= 0) return "bad_argument";
+    // Declined like a redemption for money, in the same order, without min_points
+    // (and without max_pct: there is no basket).
+    if (m.blocked) return "blocked";
+    if (!m.known) return "balance_unknown";
+    if ((i128)points > (i128)m.balance) return "insufficient_points";
+    const json redeem = program.contains("redeem") ? program.at("redeem") : json::object();
+    if (redeem.contains("offline_daily_cap") &&
+        (i128)m.redeemed_today + points > (i128)num(redeem, "offline_daily_cap", 0))
+        return "daily_cap";
+    return "";
+}
+
 // ---------------------------------------------------------------- refund
 
 Refund refund(const json& program, const json& basket, const Member& m, const Redeem& r,
@@ -473,6 +576,7 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
 
     std::vector<long long> units = full_units(basket);
     for (const auto& kv : returned_before) take_units(basket, units, kv.first, kv.second);
+    const std::vector<long long> units_before = units;
     long long left_before = 0;
     for (long long u : units) left_before += u;
     if (returned_now.empty()) {
@@ -541,13 +645,30 @@ Refund refund(const json& program, const json& basket, const Member& m, const Re
                 // A reward or a stamp card's reward stays while its line keeps a unit.
                 if (lines[given_line].units >= 1) apply_reward(lines, given_line);
             }
+            // A membership runs for the remaining units when it ran before the receipt
+            // or a unit of its sku remains on it.
+            std::vector<std::string> running = original.memberships_before;
+            for (const auto& l : lines) {
+                const json* ms = membership_of_sku(program, l.sku);
+                if (ms && l.units > 0 && !contains(running, str(*ms, "id"))) running.push_back(str(*ms, "id"));
+            }
             i128 S = 0;
-            earn_R = sum_parts(accrue(program, basket, tier, member_segments(m), lines, S));
+            earn_R = sum_parts(accrue(program, basket, tier, member_segments(m), lines, running, S));
         }
         reversed_total = (i128)original.earned - earn_R;
     }
 
     Refund out;
+    // Paid memberships: each unit of a membership's sku returned now takes its `days` off.
+    const json& blines = basket.at("lines");
+    for (size_t i = 0; i < blines.size(); ++i) {
+        const json* ms = membership_of_sku(program, str(blines[i], "sku"));
+        if (!ms) continue;
+        const i128 back = (i128)(units_before[i] - units[i]) * num(*ms, "days", 0);
+        if (back != 0)
+            out.membership_days[str(*ms, "id")] =
+                to_ll((i128)out.membership_days[str(*ms, "id")] + back, "membership days");
+    }
     i128 rev = reversed_total - earlier.points_reversed;
     if (rev < 0) rev = 0;
     out.points_reversed = to_ll(rev, "points_reversed");

@@ -15,6 +15,19 @@ struct Part {
     long long points;
 };
 
+// A paid membership's run (spec v2): local days since 1970-01-01, [from, until).
+struct Run {
+    long long from = 0;
+    long long until = 0;
+    bool operator==(const Run& o) const { return from == o.from && until == o.until; }
+};
+
+// Days of a membership bought by one basket line, or taken off by a refund.
+struct MembershipDays {
+    std::string id;
+    long long days = 0;
+};
+
 // State of the member before the checkout.
 struct Member {
     bool known = true;              // balance known (came in last sync or enrolled here)
@@ -28,6 +41,10 @@ struct Member {
     // when `known` (an unknown card's stamps are not known).
     std::map<std::string, long long> stamps;
     bool stamp_reward_today = false;    // took a stamp-card reward on this terminal this local day
+    // Paid memberships (spec v2), per membership id: the run [from, until) in local
+    // days since 1970-01-01, `until` exclusive. A membership missing here was never
+    // held. Meaningful only when `known`: an unknown card's memberships are none.
+    std::map<std::string, Run> memberships;
 };
 
 // At most one of them set; all empty = no redemption.
@@ -49,7 +66,8 @@ struct StampMove {
 struct Checkout {
     // "" when accepted, else one of: blocked, balance_unknown, below_min_points,
     // over_max_pct, reward_not_in_basket, insufficient_points, daily_cap,
-    // insufficient_stamps, stamp_daily_limit
+    // insufficient_stamps, stamp_daily_limit ("blocked" also for a blocked card whose
+    // basket buys a membership)
     std::string decline;
     std::string tier;               // tier name used
     long long earned = 0;
@@ -61,6 +79,14 @@ struct Checkout {
     // One entry per stamp card of the program, in program order (also those it
     // left untouched: earned 0, used 0). Empty when declined.
     std::vector<StampMove> stamps;
+    // Paid memberships (spec v2). Empty when declined.
+    // The ids running on the basket's local date before it, in program order.
+    std::vector<std::string> memberships_before;
+    // One entry per basket line that buys a membership, in line order: days × qty.
+    std::vector<MembershipDays> memberships_bought;
+    // The member's runs after the checkout (those it held, as far as known, with
+    // what the basket bought).
+    std::map<std::string, Run> memberships;
 };
 
 // program and basket are the JSON documents of the spec (assumed valid).
@@ -77,11 +103,23 @@ struct Refund {
     // no unit). Cards that moved nothing may be missing.
     std::map<std::string, long long> stamps_reversed;
     std::map<std::string, long long> stamps_used_returned;
+    // Paid memberships (spec v2), per membership id: days taken off now (the
+    // membership's `days` per unit of its sku returned now). Zero moves may be missing.
+    std::map<std::string, long long> membership_days;
 };
+
+// Charity donations (spec v2): a donation of `points` to charity `charity` by
+// member `m`. Returns "" when accepted, else one of: unknown_charity (not one of
+// the program's `charities`), bad_argument (points not positive), blocked,
+// balance_unknown, insufficient_points, daily_cap. `m.redeemed_today` counts the
+// member's redemptions (and donations) on this terminal that local day.
+std::string donate(const nlohmann::json& program, const Member& m, const std::string& charity,
+                   long long points);
 
 // A refund of a receipt accepted by checkout(). `m` is the member as it was at
 // checkout: its segments decide the campaigns of the recompute; the tier is
-// original.tier (its discount_pct is applied again to the remaining units).
+// original.tier (its discount_pct is applied again to the remaining units); the
+// memberships that ran before it are original.memberships_before.
 // returned_before: sku -> units already returned by earlier refunds (empty for the first).
 // returned_now:    sku -> units returned now (empty = all remaining units).
 // earlier:         sum of what earlier refunds of this receipt moved.
