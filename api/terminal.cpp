@@ -211,6 +211,13 @@ loy_status loy_terminal_enroll(loy_terminal *t, const char *scan)
 	return run(t, [&](loy::Terminal &term) { return term.enroll(scan, t->now()); });
 }
 
+loy_status loy_terminal_enroll_referred(loy_terminal *t, const char *scan, const char *referrer_scan)
+{
+	if (t && (!scan || !referrer_scan))
+		return fail(t, Code::bad_argument, "enroll: no card scan or no referrer's (NULL)");
+	return run(t, [&](loy::Terminal &term) { return term.enroll(scan, t->now(), referrer_scan); });
+}
+
 loy_status loy_terminal_donate(loy_terminal *t, const char *scan, const char *charity, int64_t points)
 {
 	if (t && (!scan || !charity))

@@ -33,7 +33,7 @@ const char usage[] =
 	"  serve --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem\n"
 	"        [--workers N (16)] [--waiting N (64)]   past them: 503 + Retry-After\n"
 	"  program publish FILE.json\n"
-	"  enroll --card SCAN\n"
+	"  enroll --card SCAN [--referrer SCAN]\n"
 	"  block --card SCAN\n"
 	"  balance --card SCAN\n"
 	"  segment --card SCAN (--add NAME | --remove NAME)\n"
@@ -177,13 +177,16 @@ int cmd_program(Cli &c, loy::central::Store &store)
 int cmd_card(Cli &c, loy::central::Store &store, const std::string &cmd)
 {
 	std::string bad;
-	if (!c.only({"card"}, &bad))
+	if (!c.only(cmd == "enroll" ? std::initializer_list<const char *>{"card", "referrer"}
+				    : std::initializer_list<const char *>{"card"},
+		    &bad))
 		return c.bad_args(cmd + " does not take " + bad);
 	if (!c.opt("card"))
 		return c.bad_args(cmd + " needs --card SCAN");
 	const std::string &scan = *c.opt("card");
 	if (cmd == "enroll" || cmd == "block") {
-		auto r = cmd == "enroll" ? store.enroll(scan, c.now_utc()) : store.block(scan, c.now_utc());
+		const std::string referrer = c.opt("referrer") ? *c.opt("referrer") : std::string();
+		auto r = cmd == "enroll" ? store.enroll(scan, c.now_utc(), referrer) : store.block(scan, c.now_utc());
 		if (!r)
 			return c.fail_status(r.status());
 		const Json out = cmd == "enroll" ? loy::central::enrolled_json(*r) : loy::central::blocked_json(*r);
@@ -214,6 +217,15 @@ int cmd_card(Cli &c, loy::central::Store &store, const std::string &cmd)
 				names += (names.empty() ? "" : ", ") + name;
 			print_line("Segments", names);
 		}
+		for (const auto &[card, n] : m.stamps)
+			print_line(("Stamps " + card).c_str(), std::to_string(n));
+		const loy::central::ViewJson j = loy::central::balance_json(*r);
+		if (const auto &ms = j.at("membership"); ms.is_object())
+			print_line(("Membership " + ms.at("id").get<std::string>()).c_str(),
+				   "until " + ms.at("until").get<std::string>());
+		if (m.referral)
+			print_line(("Referred by " + m.referral->referrer).c_str(),
+				   m.referral->status + ": " + m.referral->reason);
 	});
 }
 

@@ -65,6 +65,13 @@ struct EntriesPage {
 };
 inline constexpr int entries_page_max = 500;
 
+// A new member's referral as `balance` shows it (program spec 2).
+struct ReferralShown {
+	std::string referrer; // masked
+	std::string status;   // pending, rewarded, rejected
+	std::string reason;
+};
+
 struct MemberInfo {
 	std::string token;
 	std::string masked;
@@ -78,6 +85,7 @@ struct MemberInfo {
 	std::vector<std::string> segments; // the back office's targeting, in name order
 	std::map<std::string, int64_t> stamps; // stamp card id → stamps available (none at zero); may be < 0
 	std::map<std::string, MembershipRun> memberships; // by membership id
+	std::optional<ReferralShown> referral;             // balance only, not the members page
 	int64_t change = 0;
 };
 
@@ -191,7 +199,9 @@ public:
 	// Administrative commands (cli.md); their JSON is built at the edge
 	// (central/views.hpp). `document`: a program as published (spec/program.md).
 	virtual Result<Published> publish_program(std::string_view document, int64_t now) = 0;
-	virtual Result<MarkedCard> enroll(std::string_view scan, int64_t now) = 0;
+	// `referrer` (a card scan, or empty): the member who brought this card
+	// (program spec 2, "Referral"), accepted or refused at once.
+	virtual Result<MarkedCard> enroll(std::string_view scan, int64_t now, std::string_view referrer = {}) = 0;
 	virtual Result<MarkedCard> block(std::string_view scan, int64_t now) = 0;
 	// Puts the member in segment `name` (add) or takes it out; the
 	// terminals learn it with the member's next change. Answers the member

@@ -78,8 +78,10 @@ ViewJson balance_json(const Balance &b)
 			last = &x;
 	out["membership"] = last ? ViewJson{{"id", last->first}, {"until", format_date(last->second.until)}}
 				 : ViewJson(nullptr);
-	// The program types this centre does not run yet.
-	out["referral"] = nullptr;
+	out["referral"] = m.referral ? ViewJson{{"referrer", m.referral->referrer},
+						{"status", m.referral->status},
+						{"reason", m.referral->reason}}
+				     : ViewJson(nullptr);
 	return out;
 }
 

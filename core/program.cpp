@@ -49,7 +49,7 @@ Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
 }
 
 // The v2 sections this build cannot follow yet: refused by name.
-constexpr const char *v2_sections_unsupported[] = {"referral", "challenges", "partners"};
+constexpr const char *v2_sections_unsupported[] = {"challenges", "partners"};
 
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
@@ -420,6 +420,29 @@ Result<Membership> parse_membership(const JsonReader &r, int spec)
 	return m;
 }
 
+Result<Referral> parse_referral(const JsonReader &r, int spec)
+{
+	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {},
+			   {"referrer_points", "referee_points", "min_spend", "window_days", "max_per_referrer"}));
+	Referral x;
+	auto referrer = r.integer("referrer_points", 0, points_max);
+	auto referee = r.integer("referee_points", 0, points_max);
+	auto min_spend = r.opt_integer("min_spend", 0, money_max);
+	auto window = r.integer("window_days", 1, days_max);
+	auto most = r.opt_integer("max_per_referrer", 0, INT64_MAX);
+	for (const Status &st : {referrer.status(), referee.status(), min_spend.status(), window.status(),
+				 most.status()})
+		if (!st)
+			return st;
+	x.referrer_points = *referrer;
+	x.referee_points = *referee;
+	x.min_spend = min_spend->value_or(0);
+	x.window_days = *window;
+	x.max_per_referrer = *most;
+	return x;
+}
+
 Result<Charity> parse_charity(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
@@ -584,6 +607,12 @@ Result<Program> parse_program_json(const JsonReader &root)
 	LOY_TRY(parse_id_list(root, "charities", program_charities_max, p, parse_charity, id_taken, p.charities));
 	LOY_TRY(parse_id_list(root, "memberships", program_memberships_max, p, parse_membership, id_taken,
 			      p.memberships));
+	if (root.has("referral")) {
+		auto referral = parse_referral(root.child("referral"), p.spec);
+		if (!referral)
+			return referral.status();
+		p.referral = *referral;
+	}
 	// A membership's sku buys it and nothing else: not a second
 	// membership's, nor one a reward or a stamp card gives away.
 	for (size_t i = 0; i < p.memberships.size(); i++) {

@@ -128,6 +128,16 @@ struct Membership {
 	int64_t multiplier_pct = 100;
 };
 
+// Referral (spec 2, "Referral (central)"): decided by the central server;
+// the terminal records who referred a card at its enrolment.
+struct Referral {
+	int64_t referrer_points = 0;
+	int64_t referee_points = 0;
+	int64_t min_spend = 0;
+	int64_t window_days = 1;
+	std::optional<int64_t> max_per_referrer; // absent: no limit
+};
+
 struct Program {
 	int spec = 1;                     // the specification it needs
 	std::string id;
@@ -144,6 +154,7 @@ struct Program {
 	std::vector<Charity> charities;
 	std::vector<StampCard> stamp_cards;
 	std::vector<Membership> memberships;
+	std::optional<Referral> referral;
 	std::optional<int64_t> expiry_days; // absent or 0 in the document: never expire
 	int64_t pending_days = 0;
 

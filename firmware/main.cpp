@@ -29,7 +29,7 @@ const char usage[] =
 	"  init --terminal-id T --store S [--tz ZONE]\n"
 	"       [--server https://HOST:PORT --ca CA.pem --cert T.pem --key T.key --token-key TOKEN.key]\n"
 	"  program load FILE.json\n"
-	"  enroll --card SCAN\n"
+	"  enroll --card SCAN [--referrer SCAN]\n"
 	"  checkout --card SCAN --basket FILE.json|- [--redeem POINTS | --reward ID | --stamp-card ID]\n"
 	"  donate --card SCAN --charity ID --points N\n"
 	"  refund --receipt ID [--line SKU=QTY ...] [--refund-id ID]\n"
@@ -121,11 +121,13 @@ int cmd_program(Cli &c)
 int cmd_enroll(Cli &c)
 {
 	std::string bad;
-	if (!c.only({"card"}, &bad))
+	if (!c.only({"card", "referrer"}, &bad))
 		return c.bad_args("enroll does not take " + bad);
 	if (!c.opt("card"))
 		return c.bad_args("enroll needs --card SCAN");
-	loy_status st = loy_terminal_enroll(c.t, c.opt("card")->c_str());
+	loy_status st = c.opt("referrer") ? loy_terminal_enroll_referred(c.t, c.opt("card")->c_str(),
+									 c.opt("referrer")->c_str())
+					  : loy_terminal_enroll(c.t, c.opt("card")->c_str());
 	if (st != LOY_OK)
 		return c.fail_last(st);
 	Json r = c.result();

@@ -423,6 +423,14 @@ Json Till::Impl::request(const Json &req)
 		std::string s;
 		if (!scan_of(s))
 			return bad_request(op + ": no card: scan one or send \"scan\" (the reader's text)");
+		// An enrolment may name who referred the card (POS.md: "referrer").
+		const auto referrer = req.find("referrer");
+		if (op == "enroll" && referrer != req.end()) {
+			if (!referrer->is_string())
+				return bad_request("enroll: \"referrer\" must be the referrer's card scan (a string)");
+			return main.answer(loy_terminal_enroll_referred(main.t, s.c_str(),
+									referrer->get<std::string>().c_str()));
+		}
 		loy_status st = op == "enroll" ? loy_terminal_enroll(main.t, s.c_str())
 					       : loy_terminal_balance(main.t, s.c_str());
 		return main.answer(st);

@@ -1009,7 +1009,7 @@ Status upsert_member(db::Db &db, const std::string &token, const std::string &ma
 
 } // namespace
 
-Result<Enrolled> Terminal::enroll(std::string_view scan, int64_t now)
+Result<Enrolled> Terminal::enroll(std::string_view scan, int64_t now, std::string_view referrer)
 {
 	LOY_TRY(check_anchor());
 	LOY_TRY(load_program());
@@ -1018,24 +1018,42 @@ Result<Enrolled> Terminal::enroll(std::string_view scan, int64_t now)
 	if (!digits)
 		return digits.status();
 	std::string token = ledger_.member_token(*digits), masked = mask_card(*digits);
+	std::string referrer_token, referrer_masked;
+	if (!referrer.empty()) {
+		auto by = parse_card_scan(referrer, program_->card);
+		if (!by)
+			return Status(by.status().code(), "--referrer: " + by.status().message());
+		referrer_token = ledger_.member_token(*by);
+		referrer_masked = mask_card(*by);
+	}
 	db::Transaction tx(ledger_.db());
 	LOY_TRY(tx.begin());
 	auto m = read_member(ledger_, token);
 	if (!m)
 		return m.status();
 	bool created = false;
-	if (!m->known()) {
+	if (!m->known() || !referrer.empty()) {
 		Entry e;
 		e.kind = "enroll";
 		e.token = token;
 		e.program_id = program_->id;
 		e.program_version = program_->version;
 		e.device_time = rfc3339_utc(now);
-		e.data = OJson{{"masked", masked}}.dump();
+		OJson data{{"masked", masked}};
+		if (!referrer.empty()) {
+			// The enrolment's local day starts the referral's window.
+			auto at = effective_now(ledger_, tz_, now);
+			if (!at)
+				return at.status();
+			data["referrer"] = referrer_token;
+			data["referrer_masked"] = referrer_masked;
+			data["local_date"] = at->local_date();
+		}
+		e.data = data.dump();
 		LOY_TRY(ledger_.append(e));
+		created = !m->known();
 		LOY_TRY(upsert_member(ledger_.db(), token, masked, 1, 0, 0));
 		LOY_TRY(tx.commit());
-		created = true;
 	}
 	Enrolled out;
 	out.card = masked;

@@ -52,7 +52,11 @@ public:
 	// Every result holds the figures of cli.md's object for that command
 	// (storage/results.hpp); its JSON is the C API's (api/results.hpp).
 	Result<ProgramLoaded> program_load(std::string_view json, int64_t now_utc);
-	Result<Enrolled> enroll(std::string_view scan, int64_t now_utc);
+	// `referrer` (a card scan, or empty): the member who brought this one
+	// (program spec 2, "Referral"); the centre decides whether it counts.
+	// A card known here already is not enrolled again, but a referral
+	// named for it is recorded, for the centre to refuse with its reason.
+	Result<Enrolled> enroll(std::string_view scan, int64_t now_utc, std::string_view referrer = {});
 	// Points from the member to one of the program's charities (spec 2),
 	// checked as a redemption for money is; the local day is the
 	// terminal's clock in its zone.

@@ -13,8 +13,10 @@ the central report and each terminal's status. Mid-morning the back office
 publishes version 8 of the program (specification 2: charities members may
 give points to, a coffee stamp card, a paid Plus membership); each till
 takes it at its next sync: in the afternoon a member buys Plus at the
-Budapest till, and in the evening another fills her coffee card at the
-Vienna till, takes its free coffee, and donates points.
+Budapest till, a customer enrolled in the morning in Vienna on a member's
+referral earns both their bonuses with her first basket, and in the evening
+a member fills her coffee card at the Vienna till, takes its free coffee,
+and donates points.
 
 Usage: store_day.py BUILD_DIR   (the dir holding firmware/ and central/)
 Everything goes to a temporary dir, removed at the end (KEEP=1 keeps it).
@@ -291,8 +293,8 @@ def main():
         vie.scan(BELA, "qr")
         vie.sale("VIE-0001", [BEANS, COFFEE])
         vie.scan(CLARA)
-        a = vie.request("enroll")
-        say(f"   Vienna  : enrolled {a['result']['card']} at the till")
+        a = vie.request("enroll", referrer=ANNA)
+        say(f"   Vienna  : enrolled {a['result']['card']} at the till, brought by Anna (****7895)")
         vie.sale("VIE-0002", [CAKE])
         run(CENTRAL, "--data-dir", central, "block", "--card", DAVID)
         say("   10:30 back office blocks card ****1111 at the centre")
@@ -303,13 +305,16 @@ def main():
                                  {"id": "food-bank", "name": "Budapest Food Bank"}],
                    "stamp_cards": [{"id": "coffee-card", "sku": "COF-01", "stamps": 4,
                                     "reward_sku": "COF-01", "expiry_days": 180}],
-                   "memberships": [{"id": "plus", "sku": "MEM-PLUS", "days": 365, "multiplier_pct": 200}]})
+                   "memberships": [{"id": "plus", "sku": "MEM-PLUS", "days": 365, "multiplier_pct": 200}],
+                   "referral": {"referrer_points": 200, "referee_points": 100, "min_spend": 2000,
+                                "window_days": 30, "max_per_referrer": 10}})
         v8_path = os.path.join(work, "cafe-rewards-v8.json")
         with open(v8_path, "w") as f:
             json.dump(v8, f)
         run(CENTRAL, "--data-dir", central, "program", "publish", v8_path)
         say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities,\n"
-            "         a coffee card gives the 5th coffee free after 4, and Plus (49.00 a year) doubles points")
+            "         a coffee card gives the 5th coffee free after 4, Plus (49.00 a year) doubles points,\n"
+            "         and a friend's first basket of 20.00 pays a referral (200 to the referrer, 100 to the friend)")
         vie.clock(set="2026-11-23T11:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -422,6 +427,15 @@ def main():
             "   their day while the centre's clock ran at real pace from 08:00, so they are hours\n"
             "   ahead of it ('skewed', and entries stamped in the centre's future), and Vienna's\n"
             "   clock 'went_back' at 18:20.)")
+        # Clara's first basket (20.80 of cake) came in with Vienna's 11:00
+        # sync, after v8: the centre paid the referral's bonuses.
+        clara = json.loads(run(CENTRAL, "--data-dir", central, "balance", "--card", CLARA, "--json").stdout)
+        if (clara["referral"] or {}).get("status") != "rewarded":
+            sys.exit(f"store-day: Clara's referral was not rewarded: {clara['referral']}")
+        say(f"   referral of {clara['card']} by {clara['referral']['referrer']}: {clara['referral']['status']} "
+            f"({clara['referral']['reason']})")
+        MOVED[clara["card"]] += 100
+        MOVED[clara["referral"]["referrer"]] += 200
         for card in (ANNA, BELA, CLARA, DAVID):
             say("   " + run(CENTRAL, "--data-dir", central, "balance", "--card", card).stdout.strip())
         # Nothing sold offline is lost or counted twice: each member's balance

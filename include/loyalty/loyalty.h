@@ -319,6 +319,15 @@ LOY_API loy_status loy_terminal_program_load(loy_terminal *t, const char *json, 
 /** \brief Enrols a card on this terminal: its balance becomes known here. */
 LOY_API loy_status loy_terminal_enroll(loy_terminal *t, const char *scan);
 /**
+ * \brief loy_terminal_enroll() of a card brought by the member of
+ * `referrer_scan` (program spec 2, "Referral"). The centre decides whether
+ * the referral counts; a card known here already is not enrolled again (its
+ * result says "enrolled": false), but the referral is recorded for the
+ * centre to refuse with its reason. A referrer's scan that is no card is
+ * LOY_E_BAD_CARD. Since 0.2.
+ */
+LOY_API loy_status loy_terminal_enroll_referred(loy_terminal *t, const char *scan, const char *referrer_scan);
+/**
  * \brief Records a checkout: points earned, and the redemption if any.
  * A receipt id seen before returns the recorded result ("replayed": true)
  * for the same request, LOY_E_RECEIPT_CONFLICT for another.

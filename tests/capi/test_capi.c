@@ -312,6 +312,27 @@ static void terminal_donate(const char *program, size_t plen)
 	nftw(dir2, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* loy_terminal_enroll_referred (since 0.2): the referral is recorded with
+ * the enrolment, and with a card known already; a referrer's scan that is no
+ * card is refused naming it. */
+static void terminal_enroll_referred(const char *program, size_t plen)
+{
+	CHECK(loy_terminal_enroll_referred(NULL, "6280001234567895", "4539578763621486") == LOY_E_BAD_ARGUMENT);
+	char dir[] = "/tmp/loyalty-capi-XXXXXX";
+	loy_terminal *t = temp_terminal(dir, NULL, program, plen);
+	if (!t)
+		return;
+	CHECK(loy_terminal_enroll_referred(t, "6280001234567895", NULL) == LOY_E_BAD_ARGUMENT);
+	CHECK(loy_terminal_enroll_referred(t, "6280001234567895", "12") == LOY_E_BAD_CARD);
+	CHECK(strstr(loy_terminal_errmsg(t), "--referrer") != NULL);
+	CHECK(loy_terminal_enroll_referred(t, "6280001234567895", "4539578763621486") == LOY_OK);
+	CHECK(strstr(loy_terminal_result_json(t), "\"enrolled\":true") != NULL);
+	CHECK(loy_terminal_enroll_referred(t, "6280001234567895", "4539578763621486") == LOY_OK);
+	CHECK(strstr(loy_terminal_result_json(t), "\"enrolled\":false") != NULL);
+	loy_terminal_free(t);
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* loy_terminal_utc_offset(): the terminal's zone at fixed instants. */
 static void terminal_utc_offset(void)
 {
@@ -563,6 +584,7 @@ int main(int argc, char **argv)
 	terminal_on_hal(program, plen);
 	terminal_errors_and_results(program, plen);
 	terminal_donate(program, plen);
+	terminal_enroll_referred(program, plen);
 	terminal_utc_offset();
 	engine_messages(program, plen);
 	printf("%d passed, %d failed\n", passed, failed);

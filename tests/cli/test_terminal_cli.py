@@ -1040,6 +1040,34 @@ class MembershipTest(TerminalCase):
         self.assertIsNone(self.balance(other)["membership"])  # not known here: nothing shown
 
 
+class ReferrerTest(TerminalCase):
+    """`enroll --referrer SCAN` (cli.md v2): the enrolment's entry names the
+    referrer by its token and masked card (never the number), with the
+    enrolment's local day; the centre decides the referral."""
+
+    def test_enroll_with_a_referrer(self):
+        self.setup_terminal()
+        friend = "4539578763621486"
+        self.secrets.add(friend)
+        res = self.ok("enroll", "--card", CARD, "--referrer", friend)
+        self.assertEqual(res["enrolled"], True)
+        (data,) = self.journal("SELECT json_extract(body, '$.data') FROM journal WHERE kind = 'enroll'")[0:1]
+        d = json.loads(data[0])
+        self.assertEqual(d["referrer_masked"], "****" + friend[-4:])
+        self.assertEqual(len(d["referrer"]), 64)
+        self.assertIsInstance(d["local_date"], int)
+        # Known here already: not enrolled again, the referral still recorded
+        # (for the centre to refuse, naming why).
+        again = self.ok("enroll", "--card", CARD, "--referrer", friend)
+        self.assertEqual(again["enrolled"], False)
+        self.assertEqual(len(self.journal("SELECT seq FROM journal WHERE kind = 'enroll'")), 2)
+        self.assertEqual(self.ok("enroll", "--card", CARD)["enrolled"], False)
+        self.assertEqual(len(self.journal("SELECT seq FROM journal WHERE kind = 'enroll'")), 2)
+        msg = self.refused(2, "bad_card", "enroll", "--card", "4000000000000002", "--referrer", "1234")
+        self.assertIn("--referrer", msg)
+        self.assertTrue(self.ok("verify")["ok"])
+
+
 class HostileInputTest(TerminalCase):
     """Input meant to break the program, or that would break it by accident:
     each is refused with exit 2, one error line, its limit or problem named,

@@ -15,6 +15,7 @@ crash rounds are fewer. LOYALTY_E2E_KEEP=1 keeps the temporary dirs.
 
 import argparse
 import copy
+import datetime
 import hashlib
 import json
 import math
@@ -1022,6 +1023,99 @@ class MembershipTest(SyncCase):
         self.check_error(r, 3, "blocked_card")
         for t in (t1, t2):
             t.sync()
+            t.verify()
+        srv.stop()
+
+
+class ReferralTest(SyncCase):
+    """Referrals decided by the centre (program.md v2, "Referral"): a card
+    enrolled at one store with a referrer who shops at another; the first
+    receipt of S >= min_spend in the window pays both bonuses; a refund
+    below min_spend takes them back and the next qualifying receipt pays
+    them; a self-referral, a known card and the referrer's limit are refused
+    with their reasons; nothing paid twice on retried syncs."""
+
+    def test_referral_across_stores(self):
+        # The window counts local days from the enrolment's: every receipt
+        # and the tills' enrolments fall on the programs' today at noon UTC
+        # (13:00 at the Budapest tills), whatever the hour the test runs.
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        env = dict(os.environ, **{program_clock.ENV: str(int(noon.timestamp() - time.time()))})
+
+        def when(minutes):
+            return program_clock.rfc3339(noon + datetime.timedelta(minutes=minutes))
+
+        def basket(rid, lines):
+            return {"receipt_id": rid, "at": when(len(rid) + int(rid[2:])), "lines": lines}
+
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        v8["referral"] = {"referrer_points": 200, "referee_points": 100, "min_spend": 2000,
+                          "window_days": 30, "max_per_referrer": 2}
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        res = t2.ok("enroll", "--card", B, "--referrer", A, env=env)
+        self.assertEqual(res["enrolled"], True)
+        small = t2.checkout(B, basket("B-1", [line("BEAN-1K", "beans", 1, 1000)]))  # S 1000 < 2000
+        big = t2.checkout(B, basket("B-2", [line("BEAN-1K", "beans", 2, 1500)]))    # S 3000
+        for _ in range(2):
+            t2.sync()  # retried: paid once
+        b = c.balance(B)
+        self.assertEqual(b["referral"]["referrer"], mask(A))
+        self.assertEqual(b["referral"]["status"], "rewarded", str(b))
+        self.assertEqual(b["balance"], small["earned"] + big["earned"] + 100)
+        self.assertEqual(c.balance(A)["balance"], 200)
+        self.assertIsNone(c.balance(A)["referral"])
+        t1.sync()
+        self.assertEqual(t1.balance(A)["balance"], 200)  # the referrer's bonus reached the other store
+        # The qualifying receipt refunded below min_spend: both bonuses back.
+        back = t2.refund("B-2", "BEAN-1K=1")
+        t2.sync()
+        b = c.balance(B)
+        self.assertEqual(b["referral"]["status"], "pending", str(b))
+        self.assertEqual(b["balance"], small["earned"] + big["earned"] - back["points_reversed"])
+        self.assertEqual(c.balance(A)["balance"], 0)
+        # The next qualifying receipt earns them instead.
+        again = t2.checkout(B, basket("B-3", [line("BEAN-1K", "beans", 3, 1000)]))
+        t2.sync()
+        b = c.balance(B)
+        self.assertEqual(b["referral"]["status"], "rewarded", str(b))
+        self.assertIn("B-3", b["referral"]["reason"])
+        self.assertEqual(c.balance(A)["balance"], 200)
+        # Refused, each with its reason.
+        t1.enroll(D)
+        t1.ok("enroll", "--card", D, "--referrer", A, env=env)    # D was known already
+        t1.ok("enroll", "--card", E, "--referrer", E, env=env)    # itself
+        t1.ok("enroll", "--card", F, "--referrer", C, env=env)    # C is no member
+        t1.sync()
+        reasons = {card: c.balance(card)["referral"] for card in (D, E, F)}
+        for card, words in ((D, "known"), (E, "itself"), (F, "not a known member")):
+            self.assertEqual(reasons[card]["status"], "rejected", str(reasons))
+            self.assertIn(words, reasons[card]["reason"])
+        self.assertFalse(c.balance(C)["known"])  # named as a referrer only: still no member
+        # At the centre: referred once more (its 2nd), then the limit.
+        g, h = luhn_complete("400000000000000"), luhn_complete("400000000000001")
+        self.assertEqual(c.balance(g)["known"], False)
+        c.ok("enroll", "--card", g, "--referrer", A)
+        t1.sync()
+        t1.checkout(g, basket("G-1", [line("BEAN-1K", "beans", 2, 1500)]))
+        t1.sync()
+        self.assertEqual(c.balance(g)["referral"]["status"], "rewarded")
+        self.assertEqual(c.balance(A)["balance"], 400)
+        c.ok("enroll", "--card", h, "--referrer", A)
+        self.assertEqual(c.balance(h)["referral"]["status"], "rejected")
+        self.assertIn("rewarded referrals", c.balance(h)["referral"]["reason"])
+        # Every point the members hold was issued: the report counts the bonuses.
+        rep = c.report()
+        held = sum(c.balance(x)["balance"] for x in (A, B, D, E, F, g, h))
+        self.assertEqual(rep["points_outstanding"], held, str(rep))
+        for t in (t1, t2):
             t.verify()
         srv.stop()
 
