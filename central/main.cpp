@@ -13,6 +13,7 @@
 
 #include "base/cli.hpp"
 #include "base/crypto.hpp"
+#include "base/timeutil.hpp"
 #include "central/server.hpp"
 #include "central/store.hpp"
 #include "central/views.hpp"
@@ -38,6 +39,7 @@ const char usage[] =
 	"  balance --card SCAN\n"
 	"  segment --card SCAN (--add NAME | --remove NAME)\n"
 	"  report\n"
+	"  settlement --from DATE --until DATE\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
@@ -252,6 +254,36 @@ int cmd_segment(Cli &c, loy::central::Store &store)
 	});
 }
 
+// What each coalition partner owes and is owed for [--from, --until).
+int cmd_settlement(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (!c.only({"from", "until"}, &bad))
+		return c.bad_args("settlement does not take " + bad);
+	if (!c.opt("from") || !c.opt("until"))
+		return c.bad_args("settlement needs --from DATE and --until DATE (local dates, until exclusive)");
+	auto from = loy::parse_date(*c.opt("from"));
+	auto until = loy::parse_date(*c.opt("until"));
+	if (!from)
+		return c.bad_args("--from: " + from.status().message());
+	if (!until)
+		return c.bad_args("--until: " + until.status().message());
+	if (*until <= *from)
+		return c.bad_args("--until must be after --from (the range is [from, until))");
+	auto r = store.settlement(*from, *until);
+	if (!r)
+		return c.fail_status(r.status());
+	return loy::cli::print_result(c, loy::central::settlement_json(*r), [&](const Json &) {
+		std::printf("Settlement %s to %s (until exclusive)\n", loy::format_date(r->from).c_str(),
+			    loy::format_date(r->until).c_str());
+		for (const auto &x : r->partners)
+			std::printf("  %-16s issued %10lld  redeemed %10lld  owes %12lld  credit %12lld  net %+13lld\n",
+				    x.partner.c_str(), static_cast<long long>(x.issued), static_cast<long long>(x.redeemed),
+				    static_cast<long long>(x.owes), static_cast<long long>(x.credit),
+				    static_cast<long long>(x.net));
+	});
+}
+
 int cmd_report(Cli &c, loy::central::Store &store)
 {
 	std::string bad;
@@ -310,6 +342,8 @@ int dispatch(Cli &c)
 		return cmd_segment(c, store);
 	if (cmd == "report")
 		return cmd_report(c, store);
+	if (cmd == "settlement")
+		return cmd_settlement(c, store);
 	return c.bad_args("unknown command \"" + cmd + "\"");
 }
 

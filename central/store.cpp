@@ -558,6 +558,7 @@ public:
 	Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) override;
 	Result<Balance> balance(std::string_view scan, int64_t now) override;
 	Result<Report> report(int64_t now) override;
+	Result<Settlement> settlement(Days from, Days until) override;
 	Result<crypto::Key> token_key() override;
 
 private:
@@ -2347,6 +2348,47 @@ Result<Balance> SqlStore::balance(std::string_view scan, int64_t now)
 		for (const auto &sc : (*p)->stamp_cards)
 			info.stamps.emplace(sc.id, 0);
 	return Balance{card->second, std::move(info)};
+}
+
+Result<Settlement> SqlStore::settlement(Days from, Days until)
+{
+	auto p = current_program();
+	if (!p)
+		return p.status();
+	// A receipt counts on its local date, and so do its refunds; one the
+	// centre holds no local date of (pushed before version 11) on its UTC day.
+	auto rows = c_->query("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts WHERE "
+			      "coalesce(local_date, CASE WHEN at_utc >= 0 THEN at_utc / 86400 ELSE (at_utc + 1) / 86400 - 1 "
+			      "END) >= ?1 AND coalesce(local_date, CASE WHEN at_utc >= 0 THEN at_utc / 86400 ELSE "
+			      "(at_utc + 1) / 86400 - 1 END) < ?2 GROUP BY store",
+			      {from, until});
+	if (!rows)
+		return rows.status();
+	Settlement out;
+	out.from = from;
+	out.until = until;
+	if (*p)
+		for (const auto &x : (*p)->partners)
+			out.partners.push_back(PartnerSettlement{x.id});
+	out.partners.push_back(PartnerSettlement{"owner"});
+	for (size_t r = 0; r < rows->size(); r++) {
+		const Partner *x = *p ? (*p)->partner_of_store(rows->text(r, 0)) : nullptr;
+		PartnerSettlement &s = x ? out.partners[static_cast<size_t>(x - (*p)->partners.data())] : out.partners.back();
+		s.issued += rows->int64(r, 1);
+		s.redeemed += rows->int64(r, 2);
+	}
+	for (size_t i = 0; i + 1 < out.partners.size(); i++) {
+		PartnerSettlement &s = out.partners[i];
+		const Partner &x = (*p)->partners[i];
+		auto owes = mul_checked(s.issued, x.issue_cost), credit = mul_checked(s.redeemed, x.redeem_credit);
+		if (!owes || !credit)
+			return bad(Code::overflow, fmt::format("settlement: partner {}'s sums are too large to compute exactly",
+							       x.id));
+		s.owes = *owes;
+		s.credit = *credit;
+		s.net = *credit - *owes; // each within 10^15 × 10^6
+	}
+	return out;
 }
 
 Result<Report> SqlStore::report(int64_t now)

@@ -172,6 +172,22 @@ struct Report {
 	std::vector<CharityReport> donations; // by charity id
 };
 
+// A coalition partner's settlement over local dates [from, until) (program
+// spec 2): points issued at its stores (earned net of refunds, the centre's
+// bonuses left out) and redeemed there (net of refunds), what it owes for
+// the first (issued × issue_cost), is credited for the second (redeemed ×
+// redeem_credit), and the net, in minor units. The owner ("owner") has the
+// stores of no partner, at rates of 0.
+struct PartnerSettlement {
+	std::string partner;
+	int64_t issued = 0, redeemed = 0, owes = 0, credit = 0, net = 0;
+};
+
+struct Settlement {
+	Days from = 0, until = 0;
+	std::vector<PartnerSettlement> partners; // the program's, in its order, then the owner
+};
+
 // What the server and the administrative commands need of the central
 // store, written once over central/sql.hpp for SQLite and PostgreSQL.
 // One instance per thread (each holds one database connection).
@@ -210,6 +226,7 @@ public:
 	virtual Result<Balance> balance(std::string_view scan, int64_t now) = 0;
 	// Sweeps availability and expiry up to `now` first.
 	virtual Result<Report> report(int64_t now) = 0;
+	virtual Result<Settlement> settlement(Days from, Days until) = 0;
 
 	// The chain's card-token key: SQLite keeps it in the data dir
 	// (token.key), PostgreSQL in the database, so that every centre on it

@@ -85,6 +85,19 @@ ViewJson balance_json(const Balance &b)
 	return out;
 }
 
+ViewJson settlement_json(const Settlement &s)
+{
+	ViewJson partners = ViewJson::array();
+	for (const auto &x : s.partners)
+		partners.push_back(ViewJson{{"partner", x.partner},
+					    {"issued", x.issued},
+					    {"redeemed", x.redeemed},
+					    {"owes", x.owes},
+					    {"credit", x.credit},
+					    {"net", x.net}});
+	return ViewJson{{"from", format_date(s.from)}, {"until", format_date(s.until)}, {"partners", partners}};
+}
+
 ViewJson report_json(const Report &r)
 {
 	ViewJson terminals = ViewJson::array();

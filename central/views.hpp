@@ -21,6 +21,7 @@ ViewJson enrolled_json(const MarkedCard &c);
 ViewJson blocked_json(const MarkedCard &c);
 ViewJson balance_json(const Balance &b);
 ViewJson report_json(const Report &r);
+ViewJson settlement_json(const Settlement &s);
 
 // A terminal's clock trouble by name, as the report's "clock_flags" lists
 // it (and the human report prints it): "skewed", "went_back",

@@ -48,9 +48,6 @@ Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
 	return Status::ok();
 }
 
-// The v2 sections this build cannot follow yet: refused by name.
-constexpr const char *v2_sections_unsupported[] = {"challenges", "partners"};
-
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
 	auto n = r.array_size(size_max);
@@ -443,6 +440,93 @@ Result<Referral> parse_referral(const JsonReader &r, int spec)
 	return x;
 }
 
+Result<Challenge> parse_challenge(const JsonReader &r, int spec)
+{
+	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {},
+			   {"id", "kind", "count", "points", "min_spend", "from", "until", "window_days"}));
+	Challenge c;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	c.id = *id;
+	auto kind = r.string("kind", name_length_max);
+	if (!kind)
+		return kind.status();
+	if (*kind == "visits")
+		c.kind = ChallengeKind::visits;
+	else if (*kind == "categories")
+		c.kind = ChallengeKind::categories;
+	else if (*kind == "spend")
+		c.kind = ChallengeKind::spend;
+	else
+		return r.field_error("kind", fmt::format("\"{}\" is not a challenge kind (visits, categories, spend)",
+							 utf8_scrub(*kind)));
+	auto count = r.integer("count", 1, c.kind == ChallengeKind::spend ? money_max : days_max);
+	auto points = r.integer("points", 0, points_max);
+	auto min_spend = r.opt_integer("min_spend", 0, money_max);
+	auto window = r.opt_integer("window_days", 1, days_max);
+	for (const Status &st : {count.status(), points.status(), min_spend.status(), window.status()})
+		if (!st)
+			return st;
+	c.count = *count;
+	c.points = *points;
+	c.min_spend = min_spend->value_or(1);
+	c.window_days = *window;
+	if (!r.has("from"))
+		return r.field_error("from", "is missing: a challenge runs between two dates");
+	if (!r.has("until"))
+		return r.field_error("until", "is missing: a challenge runs between two dates");
+	auto from = opt_date(r, "from");
+	if (!from)
+		return from.status();
+	auto until = opt_date(r, "until");
+	if (!until)
+		return until.status();
+	c.from = **from;
+	c.until = **until;
+	if (c.until <= c.from)
+		return r.field_error("until", fmt::format("must be after from ({}), got {}", format_date(c.from),
+							  format_date(c.until)));
+	if (c.until - c.from > days_max)
+		return r.field_error("until", fmt::format("runs more than {} days after from", days_max));
+	return c;
+}
+
+Result<Partner> parse_partner(const JsonReader &r, int spec)
+{
+	LOY_TRY(r.expect_object());
+	LOY_TRY(known_keys(r, spec, {}, {"id", "name", "stores", "issue_cost", "redeem_credit"}));
+	Partner x;
+	auto id = r.string("id", name_length_max);
+	if (!id)
+		return id.status();
+	if (*id == "owner")
+		return r.field_error("id", "\"owner\" names the program owner in settlements: a partner needs another");
+	x.id = *id;
+	auto name = r.string("name", charity_name_bytes_max);
+	if (!name)
+		return name.status();
+	if (name->empty())
+		return r.field_error("name", "must not be empty");
+	x.name = *name;
+	auto stores = string_list(r.child("stores"), partner_stores_max);
+	if (!stores)
+		return stores.status();
+	for (const auto &st : *stores)
+		if (st.empty() || st.size() > name_length_max)
+			return r.field_error("stores", fmt::format("a store id must be 1 to {} bytes", name_length_max));
+	x.stores = std::move(stores).value();
+	auto issue = r.integer("issue_cost", 0, partner_rate_max);
+	auto credit = r.integer("redeem_credit", 0, partner_rate_max);
+	for (const Status &st : {issue.status(), credit.status()})
+		if (!st)
+			return st;
+	x.issue_cost = *issue;
+	x.redeem_credit = *credit;
+	return x;
+}
+
 Result<Charity> parse_charity(const JsonReader &r, int spec)
 {
 	LOY_TRY(r.expect_object());
@@ -479,10 +563,9 @@ Result<Program> parse_program_json(const JsonReader &root)
 			   {"spec", "program", "version", "currency", "card", "earn", "exclude", "tiers",
 			    "campaigns", "redeem", "rewards", "expiry_days", "pending_days"},
 			   {"stamp_cards", "memberships", "referral", "challenges", "charities", "partners"}));
-	for (const char *section : v2_sections_unsupported)
-		if (root.has(section))
-			return root.field_error(section, "is not supported by this build yet: a till does not take "
-							 "a program it cannot follow");
+	if (root.has("challenges")) // TEMP-CHALLENGES
+		return root.field_error("challenges", "is not supported by this build yet: a till does not take "
+						      "a program it cannot follow");
 	auto id = root.string("program", name_length_max);
 	if (!id)
 		return id.status();
@@ -599,6 +682,9 @@ Result<Program> parse_program_json(const JsonReader &root)
 	// charities, memberships (and, as they come, challenges, partners).
 	auto id_taken = [&p](const std::string &name) {
 		return p.find_charity(name) || p.find_stamp_card(name) || p.find_membership(name) ||
+		       std::any_of(p.partners.begin(), p.partners.end(), [&](const Partner &x) { return x.id == name; }) ||
+		       std::any_of(p.challenges.begin(), p.challenges.end(),
+				   [&](const Challenge &x) { return x.id == name; }) ||
 		       std::any_of(p.campaigns.begin(), p.campaigns.end(),
 				   [&](const Campaign &x) { return x.id == name; });
 	};
@@ -607,6 +693,18 @@ Result<Program> parse_program_json(const JsonReader &root)
 	LOY_TRY(parse_id_list(root, "charities", program_charities_max, p, parse_charity, id_taken, p.charities));
 	LOY_TRY(parse_id_list(root, "memberships", program_memberships_max, p, parse_membership, id_taken,
 			      p.memberships));
+	LOY_TRY(parse_id_list(root, "partners", program_partners_max, p, parse_partner, id_taken, p.partners));
+	LOY_TRY(parse_id_list(root, "challenges", program_challenges_max, p, parse_challenge, id_taken,
+			      p.challenges));
+	// A store belongs to one partner at most.
+	std::set<std::string> owned;
+	for (size_t i = 0; i < p.partners.size(); i++)
+		for (const auto &st : p.partners[i].stores)
+			if (!owned.insert(st).second)
+				return root.child("partners").element(i).field_error(
+					"stores", fmt::format("store \"{}\" is named twice: a store belongs to one partner "
+							      "at most",
+							      st));
 	if (root.has("referral")) {
 		auto referral = parse_referral(root.child("referral"), p.spec);
 		if (!referral)
@@ -682,6 +780,15 @@ const StampCard *Program::find_stamp_card(std::string_view card_id) const
 	for (const auto &c : stamp_cards)
 		if (c.id == card_id)
 			return &c;
+	return nullptr;
+}
+
+const Partner *Program::partner_of_store(std::string_view store) const
+{
+	for (const auto &x : partners)
+		for (const auto &st : x.stores)
+			if (st == store)
+				return &x;
 	return nullptr;
 }
 

@@ -24,6 +24,10 @@ inline constexpr size_t program_charities_max = 256;
 inline constexpr size_t charity_name_bytes_max = 200;
 inline constexpr size_t program_stamp_cards_max = 64;
 inline constexpr size_t program_memberships_max = 64;
+inline constexpr size_t program_partners_max = 256;
+inline constexpr size_t program_challenges_max = 64;
+inline constexpr size_t partner_stores_max = 10000;
+inline constexpr int64_t partner_rate_max = 1000000; // minor units a point
 inline constexpr int64_t stamps_max = 1000000;     // stamps a card's reward may need
 inline constexpr size_t program_excludes_max = 4096;
 inline constexpr size_t name_length_max = 64;  // ids, skus, categories, tier names
@@ -138,6 +142,41 @@ struct Referral {
 	std::optional<int64_t> max_per_referrer; // absent: no limit
 };
 
+// A coalition partner (spec 2, "Coalition partners (central)"): the stores
+// it owns, what it pays a point its customers earn there (`issue_cost`) and
+// what it is paid a point they spend there (`redeem_credit`), in minor units.
+struct Partner {
+	std::string id;
+	std::string name;
+	std::vector<std::string> stores;
+	int64_t issue_cost = 0;
+	int64_t redeem_credit = 0;
+};
+
+// A challenge (spec 2, "Challenges (central)"), decided by the central
+// server: in each window of `window_days` from `from` (absent: one window)
+// to `until` (exclusive), a member whose receipts reach `count` earns
+// `points` once.
+enum class ChallengeKind { visits, categories, spend };
+struct Challenge {
+	std::string id;
+	ChallengeKind kind = ChallengeKind::visits;
+	int64_t count = 1;
+	int64_t points = 0;
+	int64_t min_spend = 1; // visits: a day counts with a receipt of S >= min_spend
+	Days from = 0, until = 0;
+	std::optional<int64_t> window_days;
+	// The first day of the window holding `day`; none outside [from, until).
+	std::optional<Days> window_of(Days day) const
+	{
+		if (day < from || day >= until)
+			return std::nullopt;
+		return window_days ? from + (day - from) / *window_days * *window_days : from;
+	}
+	// The day after the window starting at `start`'s last (the last ends at until).
+	Days window_end(Days start) const { return window_days ? std::min(until, start + *window_days) : until; }
+};
+
 struct Program {
 	int spec = 1;                     // the specification it needs
 	std::string id;
@@ -155,6 +194,8 @@ struct Program {
 	std::vector<StampCard> stamp_cards;
 	std::vector<Membership> memberships;
 	std::optional<Referral> referral;
+	std::vector<Partner> partners;
+	std::vector<Challenge> challenges;
 	std::optional<int64_t> expiry_days; // absent or 0 in the document: never expire
 	int64_t pending_days = 0;
 
@@ -165,6 +206,8 @@ struct Program {
 	const Charity *find_charity(std::string_view charity_id) const;
 	const StampCard *find_stamp_card(std::string_view card_id) const;
 	const Membership *find_membership(std::string_view membership_id) const;
+	// The partner that owns `store`; none: the program owner's.
+	const Partner *partner_of_store(std::string_view store) const;
 	// The membership a line of `sku` buys, if any.
 	const Membership *membership_of_sku(std::string_view sku) const;
 };

@@ -307,14 +307,17 @@ def main():
                                     "reward_sku": "COF-01", "expiry_days": 180}],
                    "memberships": [{"id": "plus", "sku": "MEM-PLUS", "days": 365, "multiplier_pct": 200}],
                    "referral": {"referrer_points": 200, "referee_points": 100, "min_spend": 2000,
-                                "window_days": 30, "max_per_referrer": 10}})
+                                "window_days": 30, "max_per_referrer": 10},
+                   "partners": [{"id": "graben-bakery", "name": "Bäckerei am Graben", "stores": ["VIE-GRABEN"],
+                                 "issue_cost": 1, "redeem_credit": 1}]})
         v8_path = os.path.join(work, "cafe-rewards-v8.json")
         with open(v8_path, "w") as f:
             json.dump(v8, f)
         run(CENTRAL, "--data-dir", central, "program", "publish", v8_path)
         say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities,\n"
             "         a coffee card gives the 5th coffee free after 4, Plus (49.00 a year) doubles points,\n"
-            "         and a friend's first basket of 20.00 pays a referral (200 to the referrer, 100 to the friend)")
+            "         a friend's first basket of 20.00 pays a referral (200 to the referrer, 100 to the friend),\n"
+            "         and the Vienna store is a partner's, the Bäckerei am Graben, settling its points")
         vie.clock(set="2026-11-23T11:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -446,6 +449,26 @@ def main():
                 sys.exit(f"store-day: {b['card']}: the centre holds {b['balance']} points, "
                          f"the tills moved {MOVED.get(b['card'], 0)}")
         say(f"   every balance at the centre is the sum of what the tills recorded ({len(MOVED)} members)")
+
+        step("The partner's settlement for the day")
+        say(run(CENTRAL, "--data-dir", central, "settlement", "--from", "2026-11-23", "--until",
+                "2026-11-24").stdout.rstrip())
+        settled = json.loads(run(CENTRAL, "--data-dir", central, "settlement", "--from", "2026-11-23",
+                                 "--until", "2026-11-24", "--json").stdout)
+        stores = {x["store"]: x for x in report["stores"]}
+        by = {x["partner"]: x for x in settled["partners"]}
+        # The partner's points are its store's, less the referral's bonuses
+        # (the centre's, paid on Clara's Vienna receipt); the rest the owner's.
+        want = {"graben-bakery": (stores["VIE-GRABEN"]["points_issued"] - 300,
+                                  stores["VIE-GRABEN"]["points_redeemed"]),
+                "owner": (stores["BUD-ANDRASSY"]["points_issued"], stores["BUD-ANDRASSY"]["points_redeemed"])}
+        for name, (issued, redeemed) in want.items():
+            got = by[name]
+            if (got["issued"], got["redeemed"]) != (issued, redeemed) or \
+                    got["net"] != got["credit"] - got["owes"]:
+                sys.exit(f"store-day: {name}'s settlement {got} is not its store's points {issued}, {redeemed}")
+        say(f"   the bakery owes {by['graben-bakery']['owes']} and is credited {by['graben-bakery']['credit']}: "
+            f"net {by['graben-bakery']['net']} (minor units)")
 
         step("Each terminal's status, and the ledger verified")
         for t in tills:

@@ -1120,6 +1120,67 @@ class ReferralTest(SyncCase):
         srv.stop()
 
 
+class SettlementTest(SyncCase):
+    """Coalition partners (program.md v2): points issued and redeemed at a
+    partner's stores, net of refunds, settled at its rates for a range of
+    local dates; the stores of no partner are the owner's."""
+
+    def test_settlement_across_partners(self):
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        today = noon.date()
+
+        def basket(rid, lines, minutes=0):
+            return {"receipt_id": rid, "lines": lines,
+                    "at": program_clock.rfc3339(noon + datetime.timedelta(minutes=minutes))}
+
+        c = self.new_central(terminals=("T1", "T2", "T3"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        v8["partners"] = [{"id": "bakery-co", "name": "Bakery & Co", "stores": ["S2", "S3"],
+                           "issue_cost": 1, "redeem_credit": 2}]
+        v8["referral"] = {"referrer_points": 50, "referee_points": 50, "window_days": 30}
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t1, t2, t3 = (self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2"),
+                      self.new_terminal("T3", "S3"))
+        for t in (t1, t2, t3):
+            t.init(c, srv.port)
+            t.sync()
+        owner = t1.checkout(A, basket("O-1", [line("BEAN-1K", "beans", 10, 1890)]))
+        b1 = t2.checkout(A, basket("P-1", [line("BEAN-1K", "beans", 5, 1890)], 5))
+        for t in (t1, t2):
+            t.sync()
+        t3.sync()
+        spent = t3.checkout(A, basket("P-2", [line("BEAN-1K", "beans", 4, 1890)], 10), redeem=200)
+        back = t2.refund("P-1", "BEAN-1K=2")
+        # A referral's bonus is the centre's, no partner's issue.
+        # (enrolled at the receipts' noon: the referral's window counts days)
+        at_noon = dict(os.environ, **{program_clock.ENV: str(int(noon.timestamp() - time.time()))})
+        t3.ok("enroll", "--card", B, "--referrer", A, env=at_noon)
+        friend = t3.checkout(B, basket("P-3", [line("BEAN-1K", "beans", 1, 1890)], 15))
+        for t in (t1, t2, t3):
+            t.sync()
+        self.assertEqual(c.balance(B)["referral"]["status"], "rewarded")
+        day = today.isoformat()
+        after = (today + datetime.timedelta(days=1)).isoformat()
+        res = c.ok("settlement", "--from", day, "--until", after)
+        bakery_issued = b1["earned"] - back["points_reversed"] + spent["earned"] + friend["earned"]
+        bakery_redeemed = spent["redeemed"]
+        self.assertEqual(res, {"from": day, "until": after, "partners": [
+            {"partner": "bakery-co", "issued": bakery_issued, "redeemed": bakery_redeemed,
+             "owes": bakery_issued, "credit": 2 * bakery_redeemed, "net": 2 * bakery_redeemed - bakery_issued},
+            {"partner": "owner", "issued": owner["earned"], "redeemed": 0, "owes": 0, "credit": 0, "net": 0}]})
+        # A range without those days settles nothing.
+        before = (today - datetime.timedelta(days=3)).isoformat()
+        empty = c.ok("settlement", "--from", before, "--until", day)
+        self.assertEqual([p["issued"] for p in empty["partners"]], [0, 0])
+        c.fails(2, "bad_argument", "settlement", "--from", after, "--until", day)
+        c.fails(2, "bad_argument", "settlement", "--from", day)
+        c.fails(2, "bad_argument", "settlement", "--from", "2026-02-30", "--until", after)
+        srv.stop()
+
+
 class ClockTest(SyncCase):
     DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
 
