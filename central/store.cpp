@@ -279,8 +279,29 @@ CREATE TABLE bonuses (
 CREATE INDEX bonuses_by_ref ON bonuses (kind, ref);
 ALTER TABLE receipts ADD COLUMN local_date INTEGER;
 )sql";
+// Version 12: challenges (program.md v2, "Challenges (central)"): each
+// receipt's categories with eligible spend left, and each member's award
+// per challenge window (paid with the receipt that completed it, or undone).
+const char *const sqlite_v12 = R"sql(
+CREATE TABLE receipt_categories (
+	terminal_id TEXT NOT NULL,
+	receipt_id TEXT NOT NULL,
+	category TEXT NOT NULL,
+	PRIMARY KEY (terminal_id, receipt_id, category)
+) WITHOUT ROWID;
+CREATE TABLE challenge_awards (
+	token TEXT NOT NULL,
+	challenge TEXT NOT NULL,
+	window_start INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	terminal_id TEXT,
+	receipt_id TEXT,
+	PRIMARY KEY (token, challenge, window_start)
+) WITHOUT ROWID;
+CREATE INDEX receipts_by_member_day ON receipts (token, local_date);
+)sql";
 const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6,
-					 sqlite_v7, sqlite_v8, sqlite_v9, sqlite_v10, sqlite_v11};
+					 sqlite_v7, sqlite_v8, sqlite_v9, sqlite_v10, sqlite_v11, sqlite_v12};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -465,8 +486,27 @@ CREATE TABLE bonuses (
 CREATE INDEX bonuses_by_ref ON bonuses (kind, ref);
 ALTER TABLE receipts ADD COLUMN local_date BIGINT;
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4,
-					     postgresql_v5, postgresql_v6, postgresql_v7, postgresql_v8};
+// Version 9: as SQLite's version 12.
+const char *const postgresql_v9 = R"sql(
+CREATE TABLE receipt_categories (
+	terminal_id TEXT COLLATE "C" NOT NULL,
+	receipt_id TEXT COLLATE "C" NOT NULL,
+	category TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (terminal_id, receipt_id, category)
+);
+CREATE TABLE challenge_awards (
+	token TEXT COLLATE "C" NOT NULL,
+	challenge TEXT COLLATE "C" NOT NULL,
+	window_start BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	terminal_id TEXT COLLATE "C",
+	receipt_id TEXT COLLATE "C",
+	PRIMARY KEY (token, challenge, window_start)
+);
+CREATE INDEX receipts_by_member_day ON receipts (token, local_date);
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4, postgresql_v5,
+					     postgresql_v6, postgresql_v7, postgresql_v8, postgresql_v9};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -620,6 +660,14 @@ private:
 				  const std::string &receipt, const Receipt &r);
 	Result<int64_t> rewarded_referrals(const Batch &b, const std::string &referrer);
 	Status write_referrals(const Batch &b);
+	// Challenges (spec 2): after a receipt or its refund, each challenge's
+	// window holding the receipt's day is counted again from the member's
+	// receipts in it (net of refunds); completed, its points are paid once,
+	// dated the receipt that completed it; no longer complete, given back.
+	Status challenges_after(Batch &b, const std::string &terminal, const std::string &token,
+				const std::string &receipt, const Json &e, int64_t now);
+	// The program version an entry names, parsed once (none: not published here).
+	Result<const Program *> entry_program(const Json &e);
 	// Memberships (spec 2), likewise: the days an entry bought (from its
 	// receipt's local day) or took off.
 	Status apply_memberships(const std::string &token, const std::string &kind, const Json &e, int64_t day);
@@ -1108,6 +1156,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			b.receipts[receipt].available_at = available;
 			LOY_TRY(apply_stamps(terminal, token, receipt, kind, e, at, now));
 			LOY_TRY(referral_checkout(b, terminal, token, receipt));
+			LOY_TRY(challenges_after(b, terminal, token, receipt, e, now));
 			if (d.contains("memberships"))
 				LOY_TRY(apply_memberships(token, kind, e,
 							  num(d, "local_date", time_min_s / day_s, time_max_s / day_s)));
@@ -1153,6 +1202,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			if (d.contains("memberships"))
 				LOY_TRY(apply_memberships(token, kind, e, 0));
 			LOY_TRY(referral_refund(b, terminal, token, receipt, now));
+			LOY_TRY(challenges_after(b, terminal, token, receipt, e, now));
 		} else if (kind == "donate") {
 			// The till checked the program's charity and the member's
 			// balance; here the points leave the member as a redemption's do.
@@ -1402,7 +1452,7 @@ Status SqlStore::write_referrals(const Batch &b)
 	return Status::ok();
 }
 
-Result<std::optional<int64_t>> SqlStore::stamp_expiry(const Json &e, const std::string &card, int64_t at)
+Result<const Program *> SqlStore::entry_program(const Json &e)
 {
 	const auto key = std::make_pair(e.at("program").get<std::string>(), e.at("program_version").get<int64_t>());
 	auto it = versions_.find(key);
@@ -1421,9 +1471,163 @@ Result<std::optional<int64_t>> SqlStore::stamp_expiry(const Json &e, const std::
 		}
 		it = versions_.emplace(key, std::move(p)).first;
 	}
+	return static_cast<const Program *>(it->second.get());
+}
+
+Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const std::string &token,
+				  const std::string &receipt, const Json &e, int64_t now)
+{
+	auto p = current_program();
+	if (!p)
+		return p.status();
+	const Receipt &r = b.receipts.at(receipt);
+	if (!*p || (*p)->challenges.empty() || !r.local_date)
+		return Status::ok();
+	const Program &program = **p;
+	// The receipt's categories with eligible spend left (for `categories`):
+	// its lines as the entry has them after it, under the entry's program.
+	const Json &rc = e.at("data").at("receipt");
+	std::set<std::string> categories;
+	auto named = entry_program(e);
+	if (!named)
+		return named.status();
+	const Program &rules = *named ? **named : program;
+	const Json &lines = rc.at("basket").at("lines");
+	const Json *returned = rc.contains("returned") && rc["returned"].is_array() ? &rc["returned"] : nullptr;
+	for (size_t i = 0; i < lines.size(); i++) {
+		const Json &l = lines[i];
+		const std::string sku = l.at("sku").get<std::string>();
+		const std::string category = l.value("category", std::string());
+		const int64_t qty = l.at("qty").get<int64_t>();
+		const int64_t back = returned && i < returned->size() ? (*returned)[i].get<int64_t>() : 0;
+		if (category.empty() || qty - back <= 0 || rules.excluded(sku, category) || rules.membership_of_sku(sku))
+			continue;
+		categories.insert(category);
+	}
+	LOY_TRY(c_->exec("DELETE FROM receipt_categories WHERE terminal_id = ?1 AND receipt_id = ?2", {terminal, receipt}));
+	for (const auto &c : categories)
+		LOY_TRY(c_->exec("INSERT INTO receipt_categories (terminal_id, receipt_id, category) VALUES (?1, ?2, ?3)",
+				 {terminal, receipt, c}));
+	auto blocked = scalar("SELECT count(*) FROM members WHERE token = ?1 AND blocked = 1", {token});
+	if (!blocked)
+		return blocked.status();
+	for (const Challenge &ch : program.challenges) {
+		auto start = ch.window_of(*r.local_date);
+		if (!start)
+			continue;
+		const Days end = ch.window_end(*start);
+		// The member's receipts in the window: the batch's as they stand,
+		// the others as the centre holds them.
+		struct Seen {
+			int64_t at;
+			std::string terminal, receipt, store;
+			int64_t eligible, day, available;
+			std::optional<int64_t> expires;
+		};
+		std::vector<Seen> seen;
+		for (const auto &[id, x] : b.receipts)
+			if (x.token == token && x.local_date && *x.local_date >= *start && *x.local_date < end)
+				seen.push_back(Seen{x.at_utc, terminal, id, x.store, x.eligible, *x.local_date,
+						    x.available_at.value_or(0), x.expires_at});
+		auto rows = c_->query("SELECT terminal_id, receipt_id, store, at_utc, eligible, local_date, expires_at FROM "
+				      "receipts WHERE token = ?1 AND local_date >= ?2 AND local_date < ?3",
+				      {token, *start, end});
+		if (!rows)
+			return rows.status();
+		for (size_t k = 0; k < rows->size(); k++) {
+			if (rows->text(k, 0) == terminal && b.receipts.count(rows->text(k, 1)))
+				continue;
+			seen.push_back(Seen{rows->int64(k, 3), rows->text(k, 0), rows->text(k, 1), rows->text(k, 2),
+					    rows->int64(k, 4), rows->int64(k, 5), 0, rows->optional_int64(k, 6)});
+		}
+		std::sort(seen.begin(), seen.end(), [](const Seen &x, const Seen &y) {
+			return std::tie(x.at, x.terminal, x.receipt) < std::tie(y.at, y.terminal, y.receipt);
+		});
+		// Count in time order: the receipt that reaches `count` completes it.
+		const Seen *completing = nullptr;
+		std::set<int64_t> days;
+		std::set<std::string> kinds;
+		int64_t spend = 0;
+		for (const Seen &x : seen) {
+			int64_t reached = 0;
+			if (ch.kind == ChallengeKind::visits) {
+				if (x.eligible >= ch.min_spend)
+					days.insert(x.day);
+				reached = static_cast<int64_t>(days.size());
+			} else if (ch.kind == ChallengeKind::categories) {
+				if (x.eligible > 0) {
+					auto cs = c_->query("SELECT category FROM receipt_categories WHERE terminal_id = ?1 AND "
+							    "receipt_id = ?2",
+							    {x.terminal, x.receipt});
+					if (!cs)
+						return cs.status();
+					for (size_t k = 0; k < cs->size(); k++)
+						kinds.insert(cs->text(k, 0));
+				}
+				reached = static_cast<int64_t>(kinds.size());
+			} else {
+				spend += x.eligible; // each within money_max: no overflow over a window's receipts
+				reached = spend;
+			}
+			if (reached >= ch.count) {
+				completing = &x;
+				break;
+			}
+		}
+		auto award = c_->query("SELECT status FROM challenge_awards WHERE token = ?1 AND challenge = ?2 AND "
+				       "window_start = ?3",
+				       {token, ch.id, *start});
+		if (!award)
+			return award.status();
+		const bool paid = !award->empty() && award->text(0, 0) == "paid";
+		const std::string ref = token + ":" + ch.id + ":" + std::to_string(*start);
+		const std::string lot_ref = "challenge:" + ch.id + ":" + std::to_string(*start);
+		Member &m = b.members[token];
+		if (completing && !paid && !*blocked) {
+			add_lot(b, token, completing->store, completing->terminal, lot_ref, completing->available,
+				completing->expires, ch.points);
+			m.touched = ++b.touches;
+			if (ch.points > 0)
+				LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points) VALUES ('challenge', ?1, "
+						 "?2, ?3, ?4)",
+						 {ref, token, completing->store, ch.points}));
+			LOY_TRY(c_->exec("INSERT INTO challenge_awards (token, challenge, window_start, status, terminal_id, "
+					 "receipt_id) VALUES (?1, ?2, ?3, 'paid', ?4, ?5) ON CONFLICT (token, challenge, "
+					 "window_start) DO UPDATE SET status = 'paid', terminal_id = excluded.terminal_id, "
+					 "receipt_id = excluded.receipt_id",
+					 {token, ch.id, *start, completing->terminal, completing->receipt}));
+		} else if (!completing && paid) {
+			// No longer complete: its points go back, from their own lot first.
+			int64_t left = ch.points;
+			for (size_t i : m.lots) {
+				Lot &l = b.lots[i];
+				if (l.receipt == lot_ref && l.remaining > 0 && left > 0) {
+					const int64_t take = std::min(left, l.remaining);
+					l.remaining -= take;
+					l.changed = true;
+					m.points -= take;
+					left -= take;
+				}
+			}
+			LOY_TRY(consume(b, m, left, now));
+			m.touched = ++b.touches;
+			LOY_TRY(c_->exec("UPDATE bonuses SET reversed = points WHERE kind = 'challenge' AND ref = ?1", {ref}));
+			LOY_TRY(c_->exec("UPDATE challenge_awards SET status = 'undone' WHERE token = ?1 AND challenge = ?2 AND "
+					 "window_start = ?3",
+					 {token, ch.id, *start}));
+		}
+	}
+	return Status::ok();
+}
+
+Result<std::optional<int64_t>> SqlStore::stamp_expiry(const Json &e, const std::string &card, int64_t at)
+{
+	auto named = entry_program(e);
+	if (!named)
+		return named.status();
 	// A program the centre never published (a terminal's own program
 	// load): its stamps do not expire here.
-	const StampCard *sc = it->second ? it->second->find_stamp_card(card) : nullptr;
+	const StampCard *sc = *named ? (*named)->find_stamp_card(card) : nullptr;
 	if (!sc || !sc->expiry_days)
 		return std::optional<int64_t>();
 	return std::optional<int64_t>(at + *sc->expiry_days * day_s);

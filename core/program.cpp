@@ -563,9 +563,6 @@ Result<Program> parse_program_json(const JsonReader &root)
 			   {"spec", "program", "version", "currency", "card", "earn", "exclude", "tiers",
 			    "campaigns", "redeem", "rewards", "expiry_days", "pending_days"},
 			   {"stamp_cards", "memberships", "referral", "challenges", "charities", "partners"}));
-	if (root.has("challenges")) // TEMP-CHALLENGES
-		return root.field_error("challenges", "is not supported by this build yet: a till does not take "
-						      "a program it cannot follow");
 	auto id = root.string("program", name_length_max);
 	if (!id)
 		return id.status();

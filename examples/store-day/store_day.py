@@ -14,7 +14,8 @@ publishes version 8 of the program (specification 2: charities members may
 give points to, a coffee stamp card, a paid Plus membership); each till
 takes it at its next sync: in the afternoon a member buys Plus at the
 Budapest till, a customer enrolled in the morning in Vienna on a member's
-referral earns both their bonuses with her first basket, and in the evening
+referral earns both their bonuses with her first basket, two members
+complete the week's challenge, and in the evening
 a member fills her coffee card at the Vienna till, takes its free coffee,
 and donates points.
 
@@ -309,7 +310,9 @@ def main():
                    "referral": {"referrer_points": 200, "referee_points": 100, "min_spend": 2000,
                                 "window_days": 30, "max_per_referrer": 10},
                    "partners": [{"id": "graben-bakery", "name": "Bäckerei am Graben", "stores": ["VIE-GRABEN"],
-                                 "issue_cost": 1, "redeem_credit": 1}]})
+                                 "issue_cost": 1, "redeem_credit": 1}],
+                   "challenges": [{"id": "try-two", "kind": "categories", "count": 2, "points": 30,
+                                   "from": "2026-11-23", "until": "2026-11-30"}]})
         v8_path = os.path.join(work, "cafe-rewards-v8.json")
         with open(v8_path, "w") as f:
             json.dump(v8, f)
@@ -317,7 +320,8 @@ def main():
         say("   10:45 back office publishes cafe-rewards v8: members may now give points to two charities,\n"
             "         a coffee card gives the 5th coffee free after 4, Plus (49.00 a year) doubles points,\n"
             "         a friend's first basket of 20.00 pays a referral (200 to the referrer, 100 to the friend),\n"
-            "         and the Vienna store is a partner's, the Bäckerei am Graben, settling its points")
+            "         the Vienna store is a partner's, the Bäckerei am Graben, settling its points,\n"
+            "         and this week's challenge pays 30 points for buying from two categories")
         vie.clock(set="2026-11-23T11:00:00+01:00")
         n = vie.syncs()
         vie.request("sync")
@@ -439,6 +443,11 @@ def main():
             f"({clara['referral']['reason']})")
         MOVED[clara["card"]] += 100
         MOVED[clara["referral"]["referrer"]] += 200
+        # The week's challenge: two categories on the day's receipts (Anna's
+        # coffee and pastry, Bela's beans and coffee; Clara bought pastry only).
+        for card in ("****7895", "****1486"):
+            MOVED[card] += 30
+        say("   challenge try-two completed by ****7895 and ****1486 (two categories): 30 points each")
         for card in (ANNA, BELA, CLARA, DAVID):
             say("   " + run(CENTRAL, "--data-dir", central, "balance", "--card", card).stdout.strip())
         # Nothing sold offline is lost or counted twice: each member's balance
@@ -457,11 +466,12 @@ def main():
                                  "--until", "2026-11-24", "--json").stdout)
         stores = {x["store"]: x for x in report["stores"]}
         by = {x["partner"]: x for x in settled["partners"]}
-        # The partner's points are its store's, less the referral's bonuses
-        # (the centre's, paid on Clara's Vienna receipt); the rest the owner's.
-        want = {"graben-bakery": (stores["VIE-GRABEN"]["points_issued"] - 300,
+        # The partner's points are its store's, less the centre's bonuses
+        # paid on its receipts (the referral on Clara's, Bela's challenge);
+        # Anna's challenge was paid on a Budapest receipt, the owner's.
+        want = {"graben-bakery": (stores["VIE-GRABEN"]["points_issued"] - 300 - 30,
                                   stores["VIE-GRABEN"]["points_redeemed"]),
-                "owner": (stores["BUD-ANDRASSY"]["points_issued"], stores["BUD-ANDRASSY"]["points_redeemed"])}
+                "owner": (stores["BUD-ANDRASSY"]["points_issued"] - 30, stores["BUD-ANDRASSY"]["points_redeemed"])}
         for name, (issued, redeemed) in want.items():
             got = by[name]
             if (got["issued"], got["redeemed"]) != (issued, redeemed) or \

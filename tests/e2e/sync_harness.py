@@ -64,10 +64,10 @@ def pick_tmpbase(explicit=None):
     return tempfile.gettempdir()
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
     finally:
         s.close()
@@ -358,6 +358,19 @@ class Server:
         if wait:
             self.wait_listening()
         return self.proc
+
+    def listening_or_port_taken(self):
+        """Waits until serve listens (True) or exits because its port was
+        taken (False); any other exit is left for wait_listening to report."""
+        deadline = time.monotonic() + 20 * Config.slow
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                return "Address already in use" not in self.log()
+            if port_open(self.port, self.host):
+                return True
+            time.sleep(0.02)
+        return True
 
     def wait_listening(self, limit=None):
         limit = limit or 20 * Config.slow
@@ -716,8 +729,18 @@ class SyncCase(unittest.TestCase):
         return c
 
     def new_server(self, central, port=None, start=True, host="127.0.0.1"):
-        s = Server(self, central, port or free_port(), host)
-        if start:
+        s = Server(self, central, port or free_port(host), host)
+        if start and port is None:
+            # A free port can be taken by another suite's process between
+            # free_port() and serve's bind (the suites run side by side):
+            # then another port, never a retry of anything under test.
+            for _ in range(5):
+                s.start(wait=False)
+                if s.listening_or_port_taken():
+                    break
+                s.port = free_port(host)
+            s.wait_listening()
+        elif start:
             s.start()
         return s
 

@@ -683,8 +683,8 @@ class IdentityTest(SyncCase):
         if other_ok:
             c2 = Central(self, os.path.join(self.tmp, "hq2"), pki_dir=c.pki_dir)
             os.makedirs(c2.root)
-            port2 = free_port()
-            srv2 = self.new_server(c2, port=port2, host="127.0.0.2")
+            srv2 = self.new_server(c2, host="127.0.0.2")
+            port2 = srv2.port
             named = self.new_terminal("T1", "S1")
             named.ok("init", "--terminal-id", "T1", "--store", "S1",
                       "--server", "https://127.0.0.2:%d" % port2, "--ca", c.pki("ca.pem"),
@@ -1111,9 +1111,23 @@ class ReferralTest(SyncCase):
         c.ok("enroll", "--card", h, "--referrer", A)
         self.assertEqual(c.balance(h)["referral"]["status"], "rejected")
         self.assertIn("rewarded referrals", c.balance(h)["referral"]["reason"])
+        # The window's edge: window_days (30) after the enrolment is outside,
+        # the day before it the last day in.
+        k = luhn_complete("400000000000002")
+        t1.ok("enroll", "--card", k, "--referrer", B, env=env)
+        late = {"receipt_id": "K-1", "lines": [line("BEAN-1K", "beans", 2, 1500)],
+                "at": program_clock.rfc3339(noon + datetime.timedelta(days=30))}
+        t1.checkout(k, late)
+        t1.sync()
+        self.assertEqual(c.balance(k)["referral"]["status"], "pending")
+        last = dict(late, receipt_id="K-2", at=program_clock.rfc3339(noon + datetime.timedelta(days=29)))
+        t1.checkout(k, last)
+        t1.sync()
+        self.assertEqual(c.balance(k)["referral"]["status"], "rewarded")
+        self.assertIn("K-2", c.balance(k)["referral"]["reason"])
         # Every point the members hold was issued: the report counts the bonuses.
         rep = c.report()
-        held = sum(c.balance(x)["balance"] for x in (A, B, D, E, F, g, h))
+        held = sum(c.balance(x)["balance"] for x in (A, B, D, E, F, g, h, k))
         self.assertEqual(rep["points_outstanding"], held, str(rep))
         for t in (t1, t2):
             t.verify()
@@ -1178,6 +1192,74 @@ class SettlementTest(SyncCase):
         c.fails(2, "bad_argument", "settlement", "--from", after, "--until", day)
         c.fails(2, "bad_argument", "settlement", "--from", day)
         c.fails(2, "bad_argument", "settlement", "--from", "2026-02-30", "--until", after)
+        srv.stop()
+
+
+class ChallengeTest(SyncCase):
+    """Challenges decided by the centre (program.md v2): visits on distinct
+    local days at two stores complete a window and pay its points once, a
+    refund that undoes it gives them back, the next visit completes it
+    again; a categories challenge counts distinct categories; until is
+    exclusive; retried syncs pay nothing twice."""
+
+    def test_visits_and_categories(self):
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
+
+        def basket(rid, k, lines):
+            return {"receipt_id": rid, "lines": lines,
+                    "at": program_clock.rfc3339(noon + datetime.timedelta(days=k))}
+
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        v8["challenges"] = [
+            # One window of 7 days: [-6, +1); the day after is outside.
+            {"id": "three-visits", "kind": "visits", "count": 3, "points": 100, "min_spend": 500,
+             "from": day(-6), "until": day(1), "window_days": 7},
+            {"id": "two-kinds", "kind": "categories", "count": 2, "points": 40,
+             "from": day(-6), "until": day(1)}]
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        beans = lambda n: line("BEAN-1K", "beans", n, 1890)  # noqa: E731
+        earned = 0
+        earned += t1.checkout(A, basket("V-1", -5, [beans(1)]))["earned"]
+        earned += t1.checkout(A, basket("V-2", -5, [beans(1)]))["earned"]   # the same day: one visit
+        earned += t2.checkout(A, basket("V-3", -4, [line("CRS-02", "pastry", 1, 250)]))["earned"]  # S < 500
+        self.assertEqual(c.balance(A)["balance"], 0)
+        for t in (t1, t2):
+            t.sync()
+        # Two kinds (beans, pastry): the categories challenge is done; 1 visit.
+        self.assertEqual(c.balance(A)["balance"], earned + 40)
+        third = t2.checkout(A, basket("V-4", -3, [beans(1)]))
+        earned += third["earned"]
+        earned += t1.checkout(A, basket("V-5", -2, [beans(1)]))["earned"]   # the 3rd visit
+        for t in (t1, t2, t1, t2):
+            t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned + 40 + 100)
+        # V-4 refunded: two visits left, the window's points go back.
+        back = t2.refund("V-4")
+        t2.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] + 40)
+        # A visit after until (day +1) does not count; one on day 0 does.
+        earned += t1.checkout(A, basket("V-6", 1, [beans(1)]))["earned"]
+        t1.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] + 40)
+        earned += t1.checkout(A, basket("V-7", 0, [beans(1)]))["earned"]
+        t1.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] + 40 + 100)
+        t1.sync()
+        self.assertEqual(t1.balance(A)["balance"], c.balance(A)["balance"])
+        rep = c.report()
+        self.assertEqual(rep["points_outstanding"], c.balance(A)["balance"])
+        # The partners' settlement leaves the centre's bonuses out.
+        s = c.ok("settlement", "--from", day(-7), "--until", day(2))
+        self.assertEqual(s["partners"][-1]["issued"], earned - back["points_reversed"])
         srv.stop()
 
 
