@@ -841,3 +841,22 @@ TEST_CASE("stopping the till ends a sync that waits on a silent server")
 	rig.reset();
 	CHECK(std::chrono::steady_clock::now() - t0 < patience);
 }
+
+TEST_CASE("the POS channel's enroll carries a referrer, checked as a card scan")
+{
+	Rig rig("");
+	Pos pos(rig.socket());
+	const std::string friend_card = "4539578763621486";
+	Json a = pos.ask({{"op", "enroll"}, {"scan", anna}, {"referrer", friend_card}});
+	INFO(a.dump());
+	REQUIRE(a["ok"] == true);
+	CHECK(a["result"]["enrolled"] == true);
+	Json bad = pos.ask({{"op", "enroll"}, {"scan", anna}, {"referrer", "12"}});
+	INFO(bad.dump());
+	CHECK(bad["ok"] == false);
+	CHECK(bad["error"]["code"] == "bad_card");
+	Json wrong = pos.ask({{"op", "enroll"}, {"scan", anna}, {"referrer", 4539578763621486LL}});
+	INFO(wrong.dump());
+	CHECK(wrong["ok"] == false);
+	CHECK(wrong["error"]["code"] == "bad_argument");
+}
