@@ -1262,6 +1262,38 @@ class ChallengeTest(SyncCase):
         self.assertEqual(s["partners"][-1]["issued"], earned - back["points_reversed"])
         srv.stop()
 
+    def test_spend_in_windows_each_paid_once(self):
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        # Windows of 2 days: [-6, -4), [-4, -2), [-2, 0); day 0 is after until.
+        v8["challenges"] = [{"id": "spend-30", "kind": "spend", "count": 3000, "points": 50,
+                             "from": day(-6), "until": day(0), "window_days": 2}]
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        earned = 0
+        receipts = {}
+        for rid, k, qty in (("W-1", -6, 1), ("W-2", -5, 1), ("W-3", -4, 2), ("W-4", -1, 1), ("W-5", 0, 5)):
+            b = {"receipt_id": rid, "lines": [line("BEAN-1K", "beans", qty, 1890)],
+                 "at": program_clock.rfc3339(noon + datetime.timedelta(days=k))}
+            receipts[rid] = t.checkout(A, b)
+            earned += receipts[rid]["earned"]
+        t.sync()
+        t.sync()
+        # 18.90 + 18.90 in the first window, 37.80 in the second: 50 each;
+        # 18.90 in the third and day 0's outside: nothing.
+        self.assertEqual(c.balance(A)["balance"], earned + 100)
+        back = t.refund("W-2")
+        t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] + 50)
+        srv.stop()
+
 
 class ClockTest(SyncCase):
     DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
