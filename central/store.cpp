@@ -666,6 +666,10 @@ private:
 	// dated the receipt that completed it; no longer complete, given back.
 	Status challenges_after(Batch &b, const std::string &terminal, const std::string &token,
 				const std::string &receipt, const Json &e, int64_t now);
+	// The categories of a receipt's lines left that count for a categories
+	// challenge (receipt_categories).
+	Status keep_categories(const std::string &terminal, const std::string &receipt, const Json &e,
+			       const Program &program);
 	// The program version an entry names, parsed once (none: not published here).
 	Result<const Program *> entry_program(const Json &e);
 	// Memberships (spec 2), likewise: the days an entry bought (from its
@@ -944,6 +948,26 @@ Status consume(Batch &b, Member &m, int64_t points, int64_t at)
 	if (left > 0)
 		m.debt += left;
 	return Status::ok();
+}
+
+// A bonus the centre paid, given back: from its own lot first (its
+// `receipt` key, and `terminal` when given), then oldest first.
+Status take_back(Batch &b, Member &m, const std::string *terminal, const std::string &receipt, int64_t points,
+		 int64_t now)
+{
+	int64_t left = points;
+	for (size_t i : m.lots) {
+		Lot &l = b.lots[i];
+		if (left > 0 && l.receipt == receipt && (!terminal || l.terminal == *terminal) && l.remaining > 0) {
+			const int64_t take = std::min(left, l.remaining);
+			l.remaining -= take;
+			l.changed = true;
+			m.points -= take;
+			left -= take;
+		}
+	}
+	m.touched = ++b.touches;
+	return consume(b, m, left, now);
 }
 
 // A new lot of points; pays back the member's debt first.
@@ -1371,21 +1395,7 @@ Status SqlStore::referral_refund(Batch &b, const std::string &terminal, const st
 	if (!paid)
 		return paid.status();
 	for (size_t row = 0; row < paid->size(); row++) {
-		const std::string who = paid->text(row, 0);
-		Member &m = b.members[who];
-		int64_t left = paid->int64(row, 1);
-		for (size_t i : m.lots) {
-			Lot &l = b.lots[i];
-			if (l.terminal == terminal && l.receipt == ref && l.remaining > 0 && left > 0) {
-				const int64_t take = std::min(left, l.remaining);
-				l.remaining -= take;
-				l.changed = true;
-				m.points -= take;
-				left -= take;
-			}
-		}
-		LOY_TRY(consume(b, m, left, now));
-		m.touched = ++b.touches;
+		LOY_TRY(take_back(b, b.members[paid->text(row, 0)], &terminal, ref, paid->int64(row, 1), now));
 	}
 	LOY_TRY(c_->exec("UPDATE bonuses SET reversed = points WHERE kind = 'referral' AND ref = ?1", {token}));
 	x.status = "pending";
@@ -1474,18 +1484,9 @@ Result<const Program *> SqlStore::entry_program(const Json &e)
 	return static_cast<const Program *>(it->second.get());
 }
 
-Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const std::string &token,
-				  const std::string &receipt, const Json &e, int64_t now)
+Status SqlStore::keep_categories(const std::string &terminal, const std::string &receipt, const Json &e,
+				 const Program &program)
 {
-	auto p = current_program();
-	if (!p)
-		return p.status();
-	const Receipt &r = b.receipts.at(receipt);
-	if (!*p || (*p)->challenges.empty() || !r.local_date)
-		return Status::ok();
-	const Program &program = **p;
-	// The receipt's categories with eligible spend left (for `categories`):
-	// its lines as the entry has them after it, under the entry's program.
 	const Json &rc = e.at("data").at("receipt");
 	std::set<std::string> categories;
 	auto named = entry_program(e);
@@ -1508,6 +1509,26 @@ Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const s
 	for (const auto &c : categories)
 		LOY_TRY(c_->exec("INSERT INTO receipt_categories (terminal_id, receipt_id, category) VALUES (?1, ?2, ?3)",
 				 {terminal, receipt, c}));
+	return Status::ok();
+}
+
+Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const std::string &token,
+				  const std::string &receipt, const Json &e, int64_t now)
+{
+	auto p = current_program();
+	if (!p)
+		return p.status();
+	const Receipt &r = b.receipts.at(receipt);
+	if (!*p || (*p)->challenges.empty() || !r.local_date)
+		return Status::ok();
+	const Program &program = **p;
+	// The receipt's categories with eligible spend left, kept when a
+	// `categories` challenge counts them: its lines as the entry has them
+	// after it, under the entry's program.
+	const bool by_category = std::any_of(program.challenges.begin(), program.challenges.end(),
+					     [](const Challenge &ch) { return ch.kind == ChallengeKind::categories; });
+	if (by_category)
+		LOY_TRY(keep_categories(terminal, receipt, e, program));
 	auto blocked = scalar("SELECT count(*) FROM members WHERE token = ?1 AND blocked = 1", {token});
 	if (!blocked)
 		return blocked.status();
@@ -1597,20 +1618,8 @@ Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const s
 					 "receipt_id = excluded.receipt_id",
 					 {token, ch.id, *start, completing->terminal, completing->receipt}));
 		} else if (!completing && paid) {
-			// No longer complete: its points go back, from their own lot first.
-			int64_t left = ch.points;
-			for (size_t i : m.lots) {
-				Lot &l = b.lots[i];
-				if (l.receipt == lot_ref && l.remaining > 0 && left > 0) {
-					const int64_t take = std::min(left, l.remaining);
-					l.remaining -= take;
-					l.changed = true;
-					m.points -= take;
-					left -= take;
-				}
-			}
-			LOY_TRY(consume(b, m, left, now));
-			m.touched = ++b.touches;
+			// No longer complete: its points go back.
+			LOY_TRY(take_back(b, m, nullptr, lot_ref, ch.points, now));
 			LOY_TRY(c_->exec("UPDATE bonuses SET reversed = points WHERE kind = 'challenge' AND ref = ?1", {ref}));
 			LOY_TRY(c_->exec("UPDATE challenge_awards SET status = 'undone' WHERE token = ?1 AND challenge = ?2 AND "
 					 "window_start = ?3",

@@ -71,11 +71,7 @@ ViewJson balance_json(const Balance &b)
 	out["stamps"] = ViewJson::object();
 	for (const auto &[card, n] : m.stamps)
 		out["stamps"][card] = n;
-	// The membership whose run ends last, running or not.
-	const std::pair<const std::string, MembershipRun> *last = nullptr;
-	for (const auto &x : m.memberships)
-		if (!last || x.second.until > last->second.until)
-			last = &x;
+	const auto *last = latest_run(m.memberships);
 	out["membership"] = last ? ViewJson{{"id", last->first}, {"until", format_date(last->second.until)}}
 				 : ViewJson(nullptr);
 	out["referral"] = m.referral ? ViewJson{{"referrer", m.referral->referrer},

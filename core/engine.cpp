@@ -307,6 +307,15 @@ Status declined(Code code, std::string message) { return Status(code, std::move(
 
 } // namespace
 
+const std::pair<const std::string, MembershipRun> *latest_run(const std::map<std::string, MembershipRun> &runs)
+{
+	const std::pair<const std::string, MembershipRun> *last = nullptr;
+	for (const auto &x : runs)
+		if (!last || x.second.until > last->second.until)
+			last = &x;
+	return last;
+}
+
 Result<MembershipRun> membership_bought(const std::optional<MembershipRun> &run, Days day, int64_t days)
 {
 	MembershipRun out{day, day};

@@ -33,6 +33,10 @@ inline constexpr int64_t membership_ahead_max = days_max;
 // length kept). Runs past membership_ahead_max days ahead are refused.
 Result<MembershipRun> membership_bought(const std::optional<MembershipRun> &run, Days day, int64_t days);
 
+// The membership a member shows (checkout, balance): the run that ends
+// last, running or not (ties: the first id); null for none.
+const std::pair<const std::string, MembershipRun> *latest_run(const std::map<std::string, MembershipRun> &runs);
+
 // What the caller knows of the member before this checkout.
 struct Member {
 	bool known = false;            // balance known: came in a sync or enrolled here

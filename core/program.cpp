@@ -48,6 +48,17 @@ Status known_keys(const JsonReader &r, int spec, Keys v1, Keys v2 = {})
 	return Status::ok();
 }
 
+// A required string of 1 to `length_max` bytes (ids, skus, names).
+Result<std::string> nonempty(const JsonReader &r, const char *key, size_t length_max)
+{
+	auto v = r.string(key, length_max);
+	if (!v)
+		return v.status();
+	if (v->empty())
+		return r.field_error(key, "must not be empty");
+	return v;
+}
+
 Result<std::vector<std::string>> string_list(const JsonReader &r, size_t size_max)
 {
 	auto n = r.array_size(size_max);
@@ -368,21 +379,17 @@ Result<StampCard> parse_stamp_card(const JsonReader &r, int spec)
 		return r.field_error(by_sku ? "category" : "sku",
 				     by_sku ? "cannot be given with sku: a stamp card counts one or the other"
 					    : "is missing: a stamp card counts units of a sku or of a category");
-	auto what = r.string(by_sku ? "sku" : "category", name_length_max);
+	auto what = nonempty(r, by_sku ? "sku" : "category", name_length_max);
 	if (!what)
 		return what.status();
-	if (what->empty())
-		return r.field_error(by_sku ? "sku" : "category", "must not be empty");
 	(by_sku ? c.sku : c.category) = *what;
 	auto stamps = r.integer("stamps", 1, stamps_max);
 	if (!stamps)
 		return stamps.status();
 	c.stamps = *stamps;
-	auto reward = r.string("reward_sku", name_length_max);
+	auto reward = nonempty(r, "reward_sku", name_length_max);
 	if (!reward)
 		return reward.status();
-	if (reward->empty())
-		return r.field_error("reward_sku", "must not be empty");
 	c.reward_sku = *reward;
 	auto expiry = r.opt_integer("expiry_days", 1, days_max);
 	if (!expiry)
@@ -400,11 +407,9 @@ Result<Membership> parse_membership(const JsonReader &r, int spec)
 	if (!id)
 		return id.status();
 	m.id = *id;
-	auto sku = r.string("sku", name_length_max);
+	auto sku = nonempty(r, "sku", name_length_max);
 	if (!sku)
 		return sku.status();
-	if (sku->empty())
-		return r.field_error("sku", "must not be empty");
 	m.sku = *sku;
 	auto days = r.integer("days", 1, days_max);
 	if (!days)
@@ -504,11 +509,9 @@ Result<Partner> parse_partner(const JsonReader &r, int spec)
 	if (*id == "owner")
 		return r.field_error("id", "\"owner\" names the program owner in settlements: a partner needs another");
 	x.id = *id;
-	auto name = r.string("name", charity_name_bytes_max);
+	auto name = nonempty(r, "name", charity_name_bytes_max);
 	if (!name)
 		return name.status();
-	if (name->empty())
-		return r.field_error("name", "must not be empty");
 	x.name = *name;
 	auto stores = string_list(r.child("stores"), partner_stores_max);
 	if (!stores)
@@ -536,11 +539,9 @@ Result<Charity> parse_charity(const JsonReader &r, int spec)
 	if (!id)
 		return id.status();
 	c.id = *id;
-	auto name = r.string("name", charity_name_bytes_max);
+	auto name = nonempty(r, "name", charity_name_bytes_max);
 	if (!name)
 		return name.status();
-	if (name->empty())
-		return r.field_error("name", "must not be empty");
 	c.name = *name;
 	return c;
 }

@@ -303,13 +303,10 @@ Result<MemberView> read_member(Ledger &ledger, const std::string &token)
 	return m;
 }
 
-// The membership shown: the run that ends last (ties: the first id).
+// The membership shown (latest_run), its end as a date.
 std::optional<MembershipShown> shown(const std::map<std::string, MembershipRun> &runs)
 {
-	const std::pair<const std::string, MembershipRun> *last = nullptr;
-	for (const auto &x : runs)
-		if (!last || x.second.until > last->second.until)
-			last = &x;
+	const auto *last = latest_run(runs);
 	if (!last)
 		return std::nullopt;
 	return MembershipShown{last->first, format_date(last->second.until)};
