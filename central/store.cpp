@@ -1618,8 +1618,17 @@ Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const s
 					 "receipt_id = excluded.receipt_id",
 					 {token, ch.id, *start, completing->terminal, completing->receipt}));
 		} else if (!completing && paid) {
-			// No longer complete: its points go back.
-			LOY_TRY(take_back(b, m, nullptr, lot_ref, ch.points, now));
+			// No longer complete: the points it paid go back (what the
+			// bonuses row holds: the program may have changed since).
+			auto owed = c_->query("SELECT points - reversed FROM bonuses WHERE kind = 'challenge' AND ref = ?1 "
+					      "AND points > reversed",
+					      {ref});
+			if (!owed)
+				return owed.status();
+			int64_t points = 0;
+			for (size_t row = 0; row < owed->size(); row++)
+				points += owed->int64(row, 0); // one unreversed row per award: no overflow
+			LOY_TRY(take_back(b, m, nullptr, lot_ref, points, now));
 			LOY_TRY(c_->exec("UPDATE bonuses SET reversed = points WHERE kind = 'challenge' AND ref = ?1", {ref}));
 			LOY_TRY(c_->exec("UPDATE challenge_awards SET status = 'undone' WHERE token = ?1 AND challenge = ?2 AND "
 					 "window_start = ?3",

@@ -1294,6 +1294,39 @@ class ChallengeTest(SyncCase):
         self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] + 50)
         srv.stop()
 
+    def test_undone_after_a_new_program_takes_back_what_it_paid(self):
+        """A challenge paid 50 under version 8; version 9 makes it 500. Its
+        undoing then takes back the 50 it paid, not what it pays now."""
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        v8["challenges"] = [{"id": "spend-30", "kind": "spend", "count": 3000, "points": 50,
+                             "from": day(-6), "until": day(1)}]
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        earned = 0
+        for rid, k in (("U-1", -3), ("U-2", -2)):
+            b = {"receipt_id": rid, "lines": [line("BEAN-1K", "beans", 1, 1890)],
+                 "at": program_clock.rfc3339(noon + datetime.timedelta(days=k))}
+            earned += t.checkout(A, b)["earned"]
+        t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned + 50)
+        v9 = dict(v8, version=9)
+        v9["challenges"] = [dict(v8["challenges"][0], points=500)]
+        c.publish(self.write_json(v9, "v9.json"))
+        t.sync()
+        back = t.refund("U-2")
+        t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"])
+        self.assertEqual(c.report()["points_outstanding"], earned - back["points_reversed"])
+        srv.stop()
+
 
 class ClockTest(SyncCase):
     DATED = True  # its expectations depend on the day: tests/run-dates.sh runs it on others
