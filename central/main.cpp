@@ -38,7 +38,7 @@ const char usage[] =
 	"  block --card SCAN\n"
 	"  balance --card SCAN\n"
 	"  segment --card SCAN (--add NAME | --remove NAME)\n"
-	"  report\n"
+	"  report [--from DATE --until DATE] [--store S]   local dates, until exclusive\n"
 	"  settlement --from DATE --until DATE\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
@@ -287,9 +287,16 @@ int cmd_settlement(Cli &c, loy::central::Store &store)
 int cmd_report(Cli &c, loy::central::Store &store)
 {
 	std::string bad;
-	if (!c.only({}, &bad))
+	if (!c.only({"from", "until", "store"}, &bad))
 		return c.bad_args("report does not take " + bad);
-	auto r = store.report(c.now_utc());
+	const auto text = [&](const char *name) {
+		const std::string *v = c.opt(name);
+		return v ? std::optional<std::string>(*v) : std::nullopt;
+	};
+	auto q = loy::central::report_query(text("from"), text("until"), text("store"));
+	if (!q)
+		return c.bad_args("report: " + q.status().message());
+	auto r = store.report(*q, c.now_utc());
 	if (!r)
 		return c.fail_status(r.status());
 	return loy::cli::print_result(c, loy::central::report_json(*r), [&](const Json &) {
@@ -301,6 +308,18 @@ int cmd_report(Cli &c, loy::central::Store &store)
 		if (r->points.donated != 0)
 			print_line("Points donated", n(r->points.donated));
 		print_line("Points outstanding", n(r->points.outstanding()));
+		print_line("Liability", n(r->liability));
+		print_line("Active members", n(r->active_members));
+		print_line("New members", n(r->new_members));
+		print_line("Receipts", n(r->receipts));
+		print_line("Average basket", n(r->average_basket));
+		const auto pct = [](int64_t bp) { return fmt::format("{}.{:02d} %", bp / 100, bp % 100); };
+		print_line("Redemption rate", pct(r->redemption_rate_bp));
+		print_line("Breakage", pct(r->breakage_bp));
+		print_line("Repeat rate", pct(r->repeat_rate_bp));
+		for (const auto &x : r->campaigns)
+			std::printf("  campaign %-16s %10s pts  on spend %s\n", x.id.c_str(), n(x.points).c_str(),
+				    n(x.spend).c_str());
 		for (const auto &d : r->donations)
 			std::printf("  charity %-12s %10s pts  worth %s\n", d.charity.c_str(), n(d.points).c_str(),
 				    n(d.value).c_str());

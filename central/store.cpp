@@ -300,8 +300,25 @@ CREATE TABLE challenge_awards (
 ) WITHOUT ROWID;
 CREATE INDEX receipts_by_member_day ON receipts (token, local_date);
 )sql";
-const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6,
-					 sqlite_v7, sqlite_v8, sqlite_v9, sqlite_v10, sqlite_v11, sqlite_v12};
+// Version 13: the back office's KPIs (cli.md, "The back office"): the
+// points each campaign gave a receipt (its breakdown's parts) and the
+// receipt's eligible spend then, and the local
+// date of the receipt each bonus was paid with (NULL before: counted only
+// in a report over every date).
+const char *const sqlite_v13 = R"sql(
+CREATE TABLE receipt_campaigns (
+	terminal_id TEXT NOT NULL,
+	receipt_id TEXT NOT NULL,
+	campaign TEXT NOT NULL,
+	points INTEGER NOT NULL,
+	spend INTEGER NOT NULL,
+	PRIMARY KEY (terminal_id, receipt_id, campaign)
+) WITHOUT ROWID;
+ALTER TABLE bonuses ADD COLUMN local_date INTEGER;
+CREATE INDEX receipts_by_day ON receipts (local_date);
+)sql";
+const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4,  sqlite_v5,  sqlite_v6, sqlite_v7,
+					 sqlite_v8, sqlite_v9, sqlite_v10, sqlite_v11, sqlite_v12, sqlite_v13};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -505,8 +522,22 @@ CREATE TABLE challenge_awards (
 );
 CREATE INDEX receipts_by_member_day ON receipts (token, local_date);
 )sql";
-const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4, postgresql_v5,
-					     postgresql_v6, postgresql_v7, postgresql_v8, postgresql_v9};
+// Version 10: as SQLite's version 13.
+const char *const postgresql_v10 = R"sql(
+CREATE TABLE receipt_campaigns (
+	terminal_id TEXT COLLATE "C" NOT NULL,
+	receipt_id TEXT COLLATE "C" NOT NULL,
+	campaign TEXT COLLATE "C" NOT NULL,
+	points BIGINT NOT NULL,
+	spend BIGINT NOT NULL,
+	PRIMARY KEY (terminal_id, receipt_id, campaign)
+);
+ALTER TABLE bonuses ADD COLUMN local_date BIGINT;
+CREATE INDEX receipts_by_day ON receipts (local_date);
+)sql";
+const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4,
+					     postgresql_v5, postgresql_v6, postgresql_v7, postgresql_v8,
+					     postgresql_v9, postgresql_v10};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -549,10 +580,21 @@ struct Member {
 struct Receipt {
 	std::string token, store;
 	int64_t at_utc = 0, eligible = 0, earned = 0, redeemed = 0, reversed = 0, returned = 0;
+	int64_t eligible_at_checkout = 0; // a new receipt's
 	std::optional<int64_t> expires_at;
 	std::optional<int64_t> local_date, available_at; // available_at: of this batch's only
+	// A new receipt's campaign parts (its breakdown but base, tier and
+	// membership), for the report.
+	std::vector<std::pair<std::string, int64_t>> campaigns;
 	bool is_new = false, changed = false;
 };
+
+// A breakdown part that is a campaign's (program.md, "Earning": the others
+// are base, tier:<name> and membership:<id>).
+bool is_campaign_part(const std::string &rule)
+{
+	return rule != "base" && rule.rfind("tier:", 0) != 0 && rule.rfind("membership:", 0) != 0;
+}
 
 // A member's gift of points to a charity (a terminal's "donate" entry).
 struct Donation {
@@ -597,7 +639,7 @@ public:
 	Result<MarkedCard> block(std::string_view scan, int64_t now) override;
 	Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) override;
 	Result<Balance> balance(std::string_view scan, int64_t now) override;
-	Result<Report> report(int64_t now) override;
+	Result<Report> report(const ReportQuery &q, int64_t now) override;
 	Result<Settlement> settlement(Days from, Days until) override;
 	Result<crypto::Key> token_key() override;
 
@@ -1161,11 +1203,34 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			x.store = store;
 			x.at_utc = at;
 			x.eligible = num(r, "eligible", 0, money_max);
+			x.eligible_at_checkout = x.eligible;
 			x.earned = num(r, "earned", 0, receipt_points_max);
 			x.redeemed = num(r, "redeemed", 0, receipt_points_max);
 			x.expires_at = expires;
 			if (d.contains("local_date"))
 				x.local_date = num(d, "local_date", time_min_s / day_s, time_max_s / day_s);
+			// The campaigns' parts as the terminal's answer gave them, for the
+			// report: at most one per campaign, each within a receipt's points.
+			if (d.contains("result") && d.at("result").contains("breakdown")) {
+				const Json &parts = d.at("result").at("breakdown");
+				if (!parts.is_array() || parts.size() > program_campaigns_max + 3)
+					throw FieldError{fmt::format("breakdown must be an array of at most {} parts",
+								     program_campaigns_max + 3)};
+				for (const Json &part : parts) {
+					const std::string rule = part.at("rule").get<std::string>();
+					// An id, or "membership:" and an id.
+					if (rule.empty() || rule.size() > name_length_max + 16 || !utf8_valid(rule))
+						throw FieldError{fmt::format("a breakdown rule must be 1 to {} bytes of UTF-8",
+									     name_length_max + 16)};
+					const int64_t points = num(part, "points", 0, receipt_points_max);
+					if (!is_campaign_part(rule) || points == 0)
+						continue;
+					if (std::any_of(x.campaigns.begin(), x.campaigns.end(),
+							[&](const auto &c) { return c.first == rule; }))
+						throw FieldError{fmt::format("breakdown names {} twice", rule)};
+					x.campaigns.emplace_back(rule, points);
+				}
+			}
 			x.is_new = true;
 			m.spend += x.eligible;
 			b.spend_days[{token, utc_day(at)}] += x.eligible;
@@ -1353,9 +1418,9 @@ Result<bool> SqlStore::pay_referral(Batch &b, const std::string &token, Referral
 	for (const auto &[who, points] : {std::make_pair(token, rule.referee_points),
 					  std::make_pair(x.referrer, rule.referrer_points)})
 		if (points > 0)
-			LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points) VALUES ('referral', ?1, ?2, "
-					 "?3, ?4)",
-					 {token, who, r.store, points}));
+			LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points, local_date) VALUES "
+					 "('referral', ?1, ?2, ?3, ?4, ?5)",
+					 {token, who, r.store, points, *r.local_date}));
 	x.status = "rewarded";
 	x.reason = fmt::format("receipt {} of terminal {}", receipt, terminal);
 	x.terminal = terminal;
@@ -1609,9 +1674,9 @@ Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const s
 				completing->expires, ch.points);
 			m.touched = ++b.touches;
 			if (ch.points > 0)
-				LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points) VALUES ('challenge', ?1, "
-						 "?2, ?3, ?4)",
-						 {ref, token, completing->store, ch.points}));
+				LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points, local_date) VALUES "
+						 "('challenge', ?1, ?2, ?3, ?4, ?5)",
+						 {ref, token, completing->store, ch.points, completing->day}));
 			LOY_TRY(c_->exec("INSERT INTO challenge_awards (token, challenge, window_start, status, terminal_id, "
 					 "receipt_id) VALUES (?1, ?2, ?3, 'paid', ?4, ?5) ON CONFLICT (token, challenge, "
 					 "window_start) DO UPDATE SET status = 'paid', terminal_id = excluded.terminal_id, "
@@ -1880,6 +1945,12 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 				inserts));
 	LOY_TRY(c_->update_many("receipts", {"terminal_id", "receipt_id"}, {"eligible", "reversed", "returned"},
 				updates));
+	inserts.clear();
+	for (const auto &[id, x] : b.receipts)
+		for (const auto &[campaign, points] : x.campaigns)
+			inserts.push_back({terminal, id, campaign, points, x.eligible_at_checkout});
+	LOY_TRY(c_->insert_many("receipt_campaigns", {"terminal_id", "receipt_id", "campaign", "points", "spend"},
+				inserts));
 	inserts.clear();
 	for (const auto &[key, eligible] : b.spend_days)
 		if (eligible != 0)
@@ -2572,6 +2643,31 @@ Result<Balance> SqlStore::balance(std::string_view scan, int64_t now)
 	return Balance{card->second, std::move(info)};
 }
 
+namespace {
+
+// The local date a receipt counts on (columns of `table`): the one its
+// terminal recorded, or for one pushed before version 11 its UTC day; a row
+// of no receipt (a left join's), `none`.
+std::string receipt_day(const char *table, const char *none = "NULL")
+{
+	return fmt::format("coalesce({0}.local_date, CASE WHEN {0}.at_utc >= 0 THEN {0}.at_utc / 86400 WHEN "
+			   "{0}.at_utc < 0 THEN ({0}.at_utc + 1) / 86400 - 1 ELSE {1} END)",
+			   table, none);
+}
+
+// floor(part × 10000 / whole) in basis points; 0 when whole is 0.
+Result<int64_t> basis_points(int64_t part, int64_t whole, const char *what)
+{
+	if (whole <= 0 || part <= 0)
+		return int64_t{0};
+	auto bp = mul_div_floor(part, 10000, 1, whole);
+	if (!bp)
+		return bad(Code::overflow, fmt::format("report: {} is too large to compute exactly", what));
+	return *bp;
+}
+
+} // namespace
+
 Result<Settlement> SqlStore::settlement(Days from, Days until)
 {
 	auto p = current_program();
@@ -2579,10 +2675,9 @@ Result<Settlement> SqlStore::settlement(Days from, Days until)
 		return p.status();
 	// A receipt counts on its local date, and so do its refunds; one the
 	// centre holds no local date of (pushed before version 11) on its UTC day.
-	auto rows = c_->query("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts WHERE "
-			      "coalesce(local_date, CASE WHEN at_utc >= 0 THEN at_utc / 86400 ELSE (at_utc + 1) / 86400 - 1 "
-			      "END) >= ?1 AND coalesce(local_date, CASE WHEN at_utc >= 0 THEN at_utc / 86400 ELSE "
-			      "(at_utc + 1) / 86400 - 1 END) < ?2 GROUP BY store",
+	auto rows = c_->query(fmt::format("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts "
+					  "WHERE {0} >= ?1 AND {0} < ?2 GROUP BY store",
+					  receipt_day("receipts")),
 			      {from, until});
 	if (!rows)
 		return rows.status();
@@ -2613,7 +2708,7 @@ Result<Settlement> SqlStore::settlement(Days from, Days until)
 	return out;
 }
 
-Result<Report> SqlStore::report(int64_t now)
+Result<Report> SqlStore::report(const ReportQuery &q, int64_t now)
 {
 	LOY_TRY(transact([&]() -> Status { return sweep(now); }));
 	Report report;
@@ -2621,28 +2716,53 @@ Result<Report> SqlStore::report(int64_t now)
 	if (!members)
 		return members.status();
 	report.members = *members;
+	// ?1, ?2: the dates [from, until); ?3: the store ('' for all); ?4: the
+	// date of rows the centre holds none of (bonuses and their lots from
+	// before version 13), counted only when every date is.
+	constexpr int64_t day_lo = time_min_s / day_s - 1, day_hi = time_max_s / day_s + 1;
+	const bool ranged = q.from || q.until;
+	const Params range{q.from.value_or(day_lo), q.until.value_or(day_hi), q.store.value_or(""),
+			   ranged ? day_hi : day_lo};
+	const std::string day = receipt_day("receipts");
+	const std::string counted = fmt::format("{0} >= ?1 AND {0} < ?2 AND (?3 = '' OR receipts.store = ?3)", day);
 	std::map<std::string, PointTotals> stores;
-	auto rs = c_->query("SELECT store, sum(earned - reversed), sum(redeemed - returned) FROM receipts GROUP BY store");
+	auto rs = c_->query(fmt::format("SELECT store, sum(earned - reversed), sum(redeemed - returned), count(*), "
+					"sum(eligible) FROM receipts WHERE {} GROUP BY store",
+					counted),
+			    range);
 	if (!rs)
 		return rs.status();
 	for (size_t r = 0; r < rs->size(); r++) {
 		auto &s = stores[rs->text(r, 0)];
 		s.issued = rs->int64(r, 1);
 		s.redeemed = rs->int64(r, 2);
+		report.receipts += rs->int64(r, 3);
+		report.spend += rs->int64(r, 4);
 	}
-	// Bonuses the centre paid (referrals) are points issued too, at the
-	// store of the receipt that earned them.
-	auto bs = c_->query("SELECT store, sum(points - reversed) FROM bonuses GROUP BY store");
+	// Bonuses the centre paid (referrals, challenges) are points issued too,
+	// at the store of the receipt that earned them.
+	auto bs = c_->query("SELECT store, sum(points - reversed) FROM bonuses WHERE coalesce(local_date, ?4) >= ?1 AND "
+			    "coalesce(local_date, ?4) < ?2 AND (?3 = '' OR store = ?3) GROUP BY store",
+			    range);
 	if (!bs)
 		return bs.status();
 	for (size_t r = 0; r < bs->size(); r++)
 		stores[bs->text(r, 0)].issued += bs->int64(r, 1);
-	auto ls = c_->query("SELECT store, sum(expired) FROM lots GROUP BY store");
+	// A lot's expiry counts on the date of the receipt that earned it.
+	const std::string lot_day = receipt_day("receipts", "?4");
+	auto ls = c_->query(fmt::format("SELECT lots.store, sum(lots.expired) FROM lots LEFT JOIN receipts ON "
+					"receipts.terminal_id = lots.terminal_id AND receipts.receipt_id = lots.receipt_id "
+					"WHERE lots.expired > 0 AND {0} >= ?1 AND {0} < ?2 AND (?3 = '' OR lots.store = ?3) "
+					"GROUP BY lots.store",
+					lot_day),
+			    range);
 	if (!ls)
 		return ls.status();
 	for (size_t r = 0; r < ls->size(); r++)
 		stores[ls->text(r, 0)].expired = ls->int64(r, 1);
-	auto ds = c_->query("SELECT store, sum(points) FROM donations GROUP BY store");
+	const char *gift = "local_date >= ?1 AND local_date < ?2 AND (?3 = '' OR store = ?3)";
+	auto ds = c_->query(fmt::format("SELECT store, sum(points) FROM donations WHERE {} GROUP BY store", gift),
+			    range);
 	if (!ds)
 		return ds.status();
 	for (size_t r = 0; r < ds->size(); r++)
@@ -2657,15 +2777,18 @@ Result<Report> SqlStore::report(int64_t now)
 	auto program = current_program();
 	if (!program)
 		return program.status();
-	const int64_t point_value = *program ? (*program)->redeem.point_value : 0;
-	auto cs = c_->query("SELECT charity, sum(points) FROM donations GROUP BY charity ORDER BY charity");
+	report.point_value = *program ? (*program)->redeem.point_value : 0;
+	auto cs = c_->query(fmt::format("SELECT charity, sum(points) FROM donations WHERE {} GROUP BY charity "
+					"ORDER BY charity",
+					gift),
+			    range);
 	if (!cs)
 		return cs.status();
 	for (size_t r = 0; r < cs->size(); r++) {
 		// A point value may be any amount of money: the product is
 		// checked, as every sum of money is.
 		CharityReport c{cs->text(r, 0), cs->int64(r, 1), 0};
-		auto value = mul_checked(c.points, point_value);
+		auto value = mul_checked(c.points, report.point_value);
 		if (!value)
 			return bad(Code::storage, fmt::format("central: charity {}'s donations ({} points) are worth "
 							      "more than 64 bits hold",
@@ -2673,6 +2796,87 @@ Result<Report> SqlStore::report(int64_t now)
 		c.value = *value;
 		report.donations.push_back(std::move(c));
 	}
+	auto liability = mul_checked(report.points.outstanding(), report.point_value);
+	if (!liability)
+		return bad(Code::overflow, fmt::format("report: the liability of {} points is more than 64 bits hold",
+						       report.points.outstanding()));
+	report.liability = *liability;
+
+	// Members: active (a receipt counted), repeat (two or more), new (their
+	// first receipt, at the store when one is asked for, is counted).
+	auto am = c_->query(fmt::format("SELECT count(*), coalesce(sum(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) FROM "
+					"(SELECT token, count(*) AS n FROM receipts WHERE {} GROUP BY token) "
+					"AS active",
+					counted),
+			    range);
+	if (!am)
+		return am.status();
+	report.active_members = am->int64(0, 0);
+	report.repeat_members = am->int64(0, 1);
+	auto nm = c_->query(fmt::format("SELECT count(*) FROM (SELECT token, min({}) AS first FROM receipts WHERE "
+					"(?3 = '' OR receipts.store = ?3) GROUP BY token) AS firsts WHERE "
+					"first >= ?1 AND first < ?2",
+					day),
+			    range);
+	if (!nm)
+		return nm.status();
+	report.new_members = nm->int64(0, 0);
+	report.average_basket = report.receipts ? report.spend / report.receipts : 0;
+	auto rate = basis_points(report.points.redeemed, report.points.issued, "the redemption rate");
+	if (!rate)
+		return rate.status();
+	report.redemption_rate_bp = *rate;
+	rate = basis_points(report.points.expired, report.points.issued, "the breakage");
+	if (!rate)
+		return rate.status();
+	report.breakage_bp = *rate;
+	rate = basis_points(report.repeat_members, report.active_members, "the repeat rate");
+	if (!rate)
+		return rate.status();
+	report.repeat_rate_bp = *rate;
+
+	auto cp = c_->query(fmt::format("SELECT campaign, sum(receipt_campaigns.points), sum(receipt_campaigns.spend) "
+					"FROM receipt_campaigns JOIN receipts ON receipts.terminal_id = "
+					"receipt_campaigns.terminal_id AND receipts.receipt_id = receipt_campaigns.receipt_id "
+					"WHERE {} GROUP BY campaign ORDER BY campaign",
+					counted),
+			    range);
+	if (!cp)
+		return cp.status();
+	for (size_t r = 0; r < cp->size(); r++)
+		report.campaigns.push_back(CampaignReport{cp->text(r, 0), cp->int64(r, 1), cp->int64(r, 2)});
+
+	// The series by day: the receipts', then the bonuses paid with them.
+	std::map<Days, DayReport> days;
+	auto dr = c_->query(fmt::format("SELECT {0}, count(*), count(DISTINCT token), sum(eligible), "
+					"sum(earned - reversed), sum(redeemed - returned) FROM receipts WHERE {1} "
+					"GROUP BY {0}",
+					day, counted),
+			    range);
+	if (!dr)
+		return dr.status();
+	for (size_t r = 0; r < dr->size(); r++) {
+		DayReport &d = days[dr->int64(r, 0)];
+		d.date = dr->int64(r, 0);
+		d.receipts = dr->int64(r, 1);
+		d.members = dr->int64(r, 2);
+		d.spend = dr->int64(r, 3);
+		d.points.issued = dr->int64(r, 4);
+		d.points.redeemed = dr->int64(r, 5);
+	}
+	auto db = c_->query("SELECT local_date, sum(points - reversed) FROM bonuses WHERE local_date >= ?1 AND "
+			    "local_date < ?2 AND (?3 = '' OR store = ?3) GROUP BY local_date",
+			    range);
+	if (!db)
+		return db.status();
+	for (size_t r = 0; r < db->size(); r++) {
+		DayReport &d = days[db->int64(r, 0)];
+		d.date = db->int64(r, 0);
+		d.points.issued += db->int64(r, 1);
+	}
+	for (auto &[date, d] : days)
+		report.days.push_back(d);
+
 	auto ts = c_->query("SELECT terminal_id, store, acked_through, last_push, max_skew_s, clock_skew_s, "
 			    "entries_back, entries_future, refused_pushes, last_refusal, last_refusal_at "
 			    "FROM terminals ORDER BY terminal_id");

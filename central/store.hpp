@@ -162,14 +162,54 @@ struct TerminalReport {
 	bool future_entries() const { return entries_from_future > 0; }
 };
 
+// What a campaign gave over the report's receipts: the points of its part
+// in their breakdowns, and the eligible spend of the receipts it touched,
+// both as checked out (refunds are not taken off).
+struct CampaignReport {
+	std::string id;
+	int64_t points = 0;
+	int64_t spend = 0;
+};
+
+// One local day of the report's receipts.
+struct DayReport {
+	Days date = 0;
+	int64_t receipts = 0;
+	int64_t members = 0;   // with a receipt that day
+	int64_t spend = 0;     // eligible, net of refunds
+	PointTotals points;    // issued and redeemed (expired and donated: the totals only)
+};
+
+// Which receipts a report counts (cli.md, "The back office"): those of the
+// local dates [from, until) and of one store; empty: every one. A refund
+// counts on its receipt's date; a lot's expiry on the date of the receipt
+// that earned it; a donation on its own date; a bonus the centre paid on
+// the date of the receipt that earned it.
+struct ReportQuery {
+	std::optional<Days> from, until;
+	std::optional<std::string> store;
+};
+
 // The back office's report: members, the chain's points, each terminal (by
-// id) and each store (by name).
+// id) and each store (by name), then the KPIs of the receipts the query
+// counts. Rates in basis points, floored, 0 when their divisor is 0.
 struct Report {
 	int64_t members = 0;
 	PointTotals points;
 	std::vector<TerminalReport> terminals;
 	std::vector<StoreReport> stores;
 	std::vector<CharityReport> donations; // by charity id
+	int64_t point_value = 0;              // the current program's, money per point
+	int64_t liability = 0;                // points.outstanding() × point_value
+	int64_t active_members = 0;           // with a receipt counted
+	int64_t repeat_members = 0;           // with two or more
+	int64_t new_members = 0;              // whose first receipt ever is counted
+	int64_t receipts = 0;
+	int64_t spend = 0;                    // eligible, net of refunds
+	int64_t average_basket = 0;           // spend / receipts, floored
+	int64_t redemption_rate_bp = 0, breakage_bp = 0, repeat_rate_bp = 0;
+	std::vector<CampaignReport> campaigns; // by id
+	std::vector<DayReport> days;          // by date, days with receipts only
 };
 
 // A coalition partner's settlement over local dates [from, until) (program
@@ -225,7 +265,7 @@ public:
 	virtual Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) = 0;
 	virtual Result<Balance> balance(std::string_view scan, int64_t now) = 0;
 	// Sweeps availability and expiry up to `now` first.
-	virtual Result<Report> report(int64_t now) = 0;
+	virtual Result<Report> report(const ReportQuery &q, int64_t now) = 0;
 	virtual Result<Settlement> settlement(Days from, Days until) = 0;
 
 	// The chain's card-token key: SQLite keeps it in the data dir

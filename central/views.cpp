@@ -110,6 +110,17 @@ ViewJson report_json(const Report &r)
 	ViewJson donations = ViewJson::array();
 	for (const auto &c : r.donations)
 		donations.push_back(ViewJson{{"charity", c.charity}, {"points", c.points}, {"value", c.value}});
+	ViewJson campaigns = ViewJson::array();
+	for (const auto &c : r.campaigns)
+		campaigns.push_back(ViewJson{{"id", c.id}, {"points", c.points}, {"spend", c.spend}});
+	ViewJson days = ViewJson::array();
+	for (const auto &d : r.days)
+		days.push_back(ViewJson{{"date", format_date(d.date)},
+					{"receipts", d.receipts},
+					{"members", d.members},
+					{"spend", d.spend},
+					{"points_issued", d.points.issued},
+					{"points_redeemed", d.points.redeemed}});
 	ViewJson out;
 	out["members"] = r.members;
 	out["points_issued"] = r.points.issued;
@@ -117,10 +128,48 @@ ViewJson report_json(const Report &r)
 	out["points_expired"] = r.points.expired;
 	out["points_donated"] = r.points.donated;
 	out["points_outstanding"] = r.points.outstanding();
+	out["liability"] = r.liability;
+	out["active_members"] = r.active_members;
+	out["new_members"] = r.new_members;
+	out["repeat_members"] = r.repeat_members;
+	out["receipts"] = r.receipts;
+	out["spend"] = r.spend;
+	out["average_basket"] = r.average_basket;
+	out["redemption_rate_bp"] = r.redemption_rate_bp;
+	out["breakage_bp"] = r.breakage_bp;
+	out["repeat_rate_bp"] = r.repeat_rate_bp;
+	out["campaigns"] = campaigns;
+	out["days"] = days;
 	out["terminals"] = terminals;
 	out["stores"] = stores;
 	out["donations"] = donations;
 	return out;
+}
+
+Result<ReportQuery> report_query(const std::optional<std::string> &from, const std::optional<std::string> &until,
+				 const std::optional<std::string> &store)
+{
+	ReportQuery q;
+	if (from) {
+		auto d = parse_date(*from);
+		if (!d)
+			return Status(Code::bad_argument, "from: " + d.status().message());
+		q.from = *d;
+	}
+	if (until) {
+		auto d = parse_date(*until);
+		if (!d)
+			return Status(Code::bad_argument, "until: " + d.status().message());
+		q.until = *d;
+	}
+	if (q.from && q.until && *q.until <= *q.from)
+		return Status(Code::bad_argument, "until must be after from (the range is [from, until))");
+	if (store) {
+		if (store->empty() || store->size() > 64)
+			return Status(Code::bad_argument, "store must be a store name of 1 to 64 bytes");
+		q.store = *store;
+	}
+	return q;
 }
 
 } // namespace loy::central

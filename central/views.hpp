@@ -23,6 +23,13 @@ ViewJson balance_json(const Balance &b);
 ViewJson report_json(const Report &r);
 ViewJson settlement_json(const Settlement &s);
 
+// A report's query from its texts (the command line's --from, --until and
+// --store, or the dashboard's query string): dates YYYY-MM-DD, until after
+// from, a store name of 1 to 64 bytes; absent ones absent. The error names
+// the field.
+Result<ReportQuery> report_query(const std::optional<std::string> &from, const std::optional<std::string> &until,
+				 const std::optional<std::string> &store);
+
 // A terminal's clock trouble by name, as the report's "clock_flags" lists
 // it (and the human report prints it): "skewed", "went_back",
 // "future_entries", in that order.

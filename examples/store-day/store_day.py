@@ -37,7 +37,10 @@ import time
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release")
 HERE = os.path.dirname(os.path.abspath(__file__))
 TERMINAL = os.path.join(BUILD, "firmware", "loyalty-terminal")
-CENTRAL = os.path.join(BUILD, "central", "loyalty-central")
+# A terminal's cross build has no centre of its own: it names the host's
+# (LOYALTY_CENTRAL), which runs natively, as a store's tills reach an x86-64
+# centre.
+CENTRAL = os.environ.get("LOYALTY_CENTRAL") or os.path.join(BUILD, "central", "loyalty-central")
 PROGRAM = os.path.join(HERE, "..", "programs", "cafe-rewards.json")
 
 # The day the demo plays, whatever day it runs on: the tills' simulated
@@ -68,8 +71,14 @@ def step(text):
 EMULATOR = [a for a in os.environ.get("LOYALTY_EMULATOR", "").split(",") if a]
 
 
+def emulated(args):
+    """The command line as it runs: the host's centre natively."""
+    native = args[0] == CENTRAL and os.environ.get("LOYALTY_CENTRAL")
+    return ([] if native else EMULATOR) + list(args)
+
+
 def run(*args, check=True):
-    p = subprocess.run(EMULATOR + list(args), capture_output=True, text=True)
+    p = subprocess.run(emulated(args), capture_output=True, text=True)
     if check and p.returncode != 0:
         sys.exit(f"store-day: {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
     return p
@@ -265,9 +274,9 @@ def main():
         run(CENTRAL, "--data-dir", central, "pki", "init", "--out", pki, "--terminals", "T-BUD-1,T-VIE-1")
         port = free_port()
         serve_log = open(os.path.join(work, "central.log"), "w")
-        serve = subprocess.Popen(EMULATOR + [CENTRAL, "--data-dir", central, "serve", "--listen", f"127.0.0.1:{port}",
-                                  "--cert", f"{pki}/server.pem", "--key", f"{pki}/server.key",
-                                  "--client-ca", f"{pki}/ca.pem"], stdout=serve_log, stderr=subprocess.STDOUT)
+        serve = subprocess.Popen(emulated([CENTRAL, "--data-dir", central, "serve", "--listen", f"127.0.0.1:{port}",
+                                           "--cert", f"{pki}/server.pem", "--key", f"{pki}/server.key",
+                                           "--client-ca", f"{pki}/ca.pem"]), stdout=serve_log, stderr=subprocess.STDOUT)
         run(CENTRAL, "--data-dir", central, "program", "publish", PROGRAM)
         for card in (ANNA, BELA, DAVID):
             run(CENTRAL, "--data-dir", central, "enroll", "--card", card)

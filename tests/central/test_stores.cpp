@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -101,6 +103,30 @@ struct Chain {
 			 {"receipt", {{"eligible", earned * 10}, {"earned", earned}, {"redeemed", redeemed}}}},
 		    earned - redeemed);
 	}
+	// A sale on local day `day` with its breakdown's campaign parts.
+	void sale(int member, const std::string &receipt, int64_t day, int64_t eligible, int64_t earned,
+		  int64_t redeemed, const std::map<std::string, int64_t> &campaigns = {})
+	{
+		Json breakdown = Json::array({Json{{"rule", "base"}, {"points", earned}}});
+		for (const auto &[id, points] : campaigns) {
+			breakdown[0]["points"] = breakdown[0]["points"].get<int64_t>() - points;
+			breakdown.push_back(Json{{"rule", id}, {"points", points}});
+		}
+		const int64_t at = day * 86400 + 11 * 3600;
+		add("checkout", token_of(member), receipt,
+		    Json{{"at_utc", at},
+			 {"available_at", at},
+			 {"expires_at", nullptr},
+			 {"local_date", day},
+			 {"receipt", {{"eligible", eligible}, {"earned", earned}, {"redeemed", redeemed}}},
+			 {"result", {{"breakdown", breakdown}}}},
+		    earned - redeemed);
+	}
+	void refund(int member, const std::string &receipt, int64_t reversed, int64_t returned, int64_t spend)
+	{
+		add("refund", token_of(member), receipt,
+		    Json{{"reversed", reversed}, {"returned", returned}, {"spend_reversed", spend}}, returned - reversed);
+	}
 	std::vector<PushEntry> slice(size_t from, size_t to) const
 	{
 		return {entries.begin() + static_cast<std::ptrdiff_t>(from),
@@ -159,7 +185,7 @@ TEST_CASE("stores: one terminal's batches retried to two servers at once are app
 				want[i % 7] += 10 - (i % 5 == 0 ? 3 : 0);
 			for (const auto &[m, points] : want)
 				CHECK(balance(*s, m) == points);
-			auto report = s->report(now);
+			auto report = s->report({}, now);
 			REQUIRE(report);
 			CHECK(report->points.issued == 6000);
 			CHECK(report->points.redeemed == 120 * 3);
@@ -384,15 +410,16 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			REQUIRE(rows->size() == 1);
 			return rows->int64(0, 0);
 		};
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 9);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 10);
 		// What version 1 had: no members' totals.
 		REQUIRE(db.script("ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 				  "DROP TABLE spend_days; DROP INDEX lots_pending; "
 				  "CREATE INDEX lots_by_receipt ON lots (terminal_id, receipt_id); "
 				  "DROP TABLE member_segments; DROP TABLE donations; DROP TABLE stamp_lots; "
 				  "DROP TABLE stamp_debts; DROP TABLE memberships; DROP TABLE referrals; DROP TABLE bonuses; "
-				  "DROP INDEX receipts_by_member_day; ALTER TABLE receipts DROP COLUMN local_date; "
-				  "DROP TABLE receipt_categories; DROP TABLE challenge_awards; "
+				  "DROP INDEX receipts_by_member_day; DROP INDEX receipts_by_day; "
+				  "ALTER TABLE receipts DROP COLUMN local_date; "
+				  "DROP TABLE receipt_categories; DROP TABLE challenge_awards; DROP TABLE receipt_campaigns; "
 				  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
 		{
 			auto s = p.open(); // migrates, back-filling the totals from lots and receipts
@@ -401,7 +428,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			auto again = p.open();
 			auto third = p.open();
 		}
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 9);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 10);
 		CHECK(scalar("SELECT points FROM members") == 15);
 		CHECK(scalar("SELECT spend FROM members") == 150);
 		CHECK(scalar("SELECT sum(eligible) FROM spend_days") == 150);
@@ -412,5 +439,88 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 		CHECK(refused.status().code() == loy::Code::storage);
 		CHECK_THAT(refused.status().message(), Catch::Contains("schema version 99 is newer"));
 		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 99);
+	}
+}
+
+TEST_CASE("stores: the report's KPIs over dates and a store, computed by hand")
+{
+	constexpr int64_t d0 = 20790; // 2026-12-03
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			auto s = p.open();
+			std::ifstream in(LOYALTY_EXAMPLES "/programs/cafe-rewards.json"); // point_value 1
+			std::stringstream doc;
+			doc << in.rdbuf();
+			REQUIRE(s->publish_program(doc.str(), now));
+			Chain t1{"T1"}, t2{"T2"};
+			t1.sale(1, "R1", d0, 1000, 10, 0, {{"double", 2}});
+			t1.sale(1, "R2", d0 + 1, 2000, 20, 5, {{"double", 4}});
+			t1.sale(2, "R3", d0 + 1, 500, 5, 0);
+			t1.refund(1, "R2", 4, 0, 400); // counts on R2's day
+			t2.sale(3, "R4", d0 + 2, 3000, 30, 10, {{"big-spend", 6}});
+			REQUIRE(s->push("T1", "S1", "", t1.entries, now, now));
+			REQUIRE(s->push("T2", "S2", "", t2.entries, now, now));
+
+			auto all = s->report({}, now);
+			INFO(all.status().message());
+			REQUIRE(all);
+			CHECK(all->members == 3);
+			CHECK(all->points.issued == 61); // 10 + 20 - 4 + 5 + 30
+			CHECK(all->points.redeemed == 15);
+			CHECK(all->points.outstanding() == 46);
+			CHECK(all->liability == 46);
+			CHECK(all->receipts == 4);
+			CHECK(all->spend == 6100); // 1000 + 1600 + 500 + 3000
+			CHECK(all->average_basket == 1525);
+			CHECK(all->active_members == 3);
+			CHECK(all->repeat_members == 1);
+			CHECK(all->new_members == 3);
+			CHECK(all->redemption_rate_bp == 2459); // floor(15 × 10000 / 61)
+			CHECK(all->breakage_bp == 0);
+			CHECK(all->repeat_rate_bp == 3333);
+			REQUIRE(all->campaigns.size() == 2);
+			CHECK((all->campaigns[0].id == "big-spend" && all->campaigns[0].points == 6 &&
+			       all->campaigns[0].spend == 3000));
+			CHECK((all->campaigns[1].id == "double" && all->campaigns[1].points == 6 &&
+			       all->campaigns[1].spend == 3000));
+			REQUIRE(all->days.size() == 3);
+			CHECK((all->days[1].date == d0 + 1 && all->days[1].receipts == 2 && all->days[1].members == 2 &&
+			       all->days[1].spend == 2100 && all->days[1].points.issued == 21 &&
+			       all->days[1].points.redeemed == 5));
+
+			// [d0 + 1, d0 + 2): R2 and its refund, R3.
+			auto mid = s->report(loy::central::ReportQuery{d0 + 1, d0 + 2, std::nullopt}, now);
+			REQUIRE(mid);
+			CHECK(mid->points.issued == 21);
+			CHECK(mid->points.redeemed == 5);
+			CHECK(mid->active_members == 2);
+			CHECK(mid->repeat_members == 0);
+			CHECK(mid->new_members == 1); // member 1's first receipt was on d0
+			CHECK(mid->repeat_rate_bp == 0);
+			REQUIRE(mid->campaigns.size() == 1);
+			CHECK((mid->campaigns[0].id == "double" && mid->campaigns[0].points == 4));
+			REQUIRE(mid->stores.size() == 1);
+			CHECK(mid->stores[0].store == "S1");
+			CHECK(mid->members == 3); // every member, whatever the range
+
+			// One store, every date.
+			auto s2 = s->report(loy::central::ReportQuery{std::nullopt, std::nullopt, std::string("S2")}, now);
+			REQUIRE(s2);
+			CHECK(s2->points.issued == 30);
+			CHECK(s2->points.redeemed == 10);
+			CHECK(s2->redemption_rate_bp == 3333);
+			CHECK(s2->active_members == 1);
+			REQUIRE(s2->campaigns.size() == 1);
+			CHECK(s2->campaigns[0].id == "big-spend");
+			REQUIRE(s2->stores.size() == 1);
+
+			// A range with nothing in it.
+			auto none = s->report(loy::central::ReportQuery{d0 + 10, d0 + 11, std::nullopt}, now);
+			REQUIRE(none);
+			CHECK((none->points.issued == 0 && none->receipts == 0 && none->average_basket == 0 &&
+			       none->redemption_rate_bp == 0 && none->days.empty() && none->stores.empty()));
+		}
 	}
 }

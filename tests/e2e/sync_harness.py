@@ -35,13 +35,19 @@ class Config:
     """Set once by test_sync.main()."""
     terminal = None
     central = None
-    emulator = []
+    emulator = []       # in front of the terminal's commands (a cross build's qemu-user)
+    central_emulator = []  # in front of the centre's: empty when it is a host build
     examples = None
     tmpbase = None      # where the temporary dirs go
     slow = 1            # time factor: larger under an emulator
     stop_within = 5     # s from SIGTERM to serve's exit ("a few seconds")
     emulated = False
     postgres = None     # a postgresql.Server: each Central gets a database on it
+
+
+def emulated(cmd):
+    """`cmd` as it runs: under the emulator of the program it starts."""
+    return (Config.central_emulator if cmd[0] == Config.central else Config.emulator) + cmd
 
 
 def emulator_args(text):
@@ -350,7 +356,7 @@ class Server:
         cmd += self.extra_args
         log = open(self.log_path, "w")
         try:
-            self.proc = subprocess.Popen(Config.emulator + cmd, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(emulated(cmd), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
@@ -601,7 +607,7 @@ class Terminal:
 
     def popen_sync(self, env=None):
         cmd = [Config.terminal, "--data-dir", self.data, "sync", "--json"]
-        p = subprocess.Popen(Config.emulator + cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        p = subprocess.Popen(emulated(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env)
         self.case.track(p)
         return p
@@ -659,7 +665,7 @@ class SyncCase(unittest.TestCase):
             note = "".join("%s=%s " % kv for kv in sorted(extra.items()))
         t0 = time.monotonic()
         try:
-            proc = subprocess.run(Config.emulator + cmd, input=stdin, capture_output=True, text=True,
+            proc = subprocess.run(emulated(cmd), input=stdin, capture_output=True, text=True,
                                   timeout=120 * Config.slow, env=env)
         except subprocess.TimeoutExpired as e:
             self.fail("command hung for %.0f s: %s\nstdout: %r\nstderr: %r" %

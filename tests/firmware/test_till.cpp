@@ -601,7 +601,7 @@ TEST_CASE("sync runs by itself: at start, when the link comes back, and at night
 	REQUIRE(expected_skew > loy::central::clock_skew_flag_s);
 	auto store = loy::central::open_store(rig.tmp.path() + "/central");
 	REQUIRE(store);
-	auto report = store.value()->report(rig.central->now());
+	auto report = store.value()->report({}, rig.central->now());
 	REQUIRE(report);
 	Json t = Json::parse(loy::central::report_json(*report).dump())["terminals"][0];
 	INFO(t.dump());
