@@ -40,6 +40,7 @@ const char usage[] =
 	"  segment --card SCAN (--add NAME | --remove NAME)\n"
 	"  report [--from DATE --until DATE] [--store S]   local dates, until exclusive\n"
 	"  settlement --from DATE --until DATE\n"
+	"  fraud                     the flags of the rules in DIR/central.json (or their defaults)\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
@@ -284,6 +285,39 @@ int cmd_settlement(Cli &c, loy::central::Store &store)
 	});
 }
 
+// The centre's configuration (fraud.hpp): DIR/central.json when there is
+// one, the defaults otherwise.
+loy::Result<loy::central::FraudRules> fraud_rules(const Cli &c)
+{
+	std::string text, err;
+	if (!c.args.data_dir.empty()) {
+		const std::string path = c.args.data_dir + "/" + loy::central::central_config_file;
+		struct stat st;
+		if (::stat(path.c_str(), &st) == 0 && !loy::cli::read_input(path, &text, &err))
+			return loy::Status(loy::Code::bad_argument, err);
+	}
+	return loy::central::parse_fraud_rules(text);
+}
+
+int cmd_fraud(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (c.args.words.size() != 1 || !c.only({}, &bad))
+		return c.bad_args("usage: fraud [--json]" + (bad.empty() ? "" : ": it does not take " + bad));
+	auto rules = fraud_rules(c);
+	if (!rules)
+		return c.bad_args(rules.status().message());
+	auto flags = store.fraud(*rules);
+	if (!flags)
+		return c.fail_status(flags.status());
+	return loy::cli::print_result(c, loy::central::fraud_json(*flags), [&](const Json &) {
+		std::printf("Fraud flags %zu\n", flags->size());
+		for (const auto &f : *flags)
+			std::printf("  %s  %-16s %-16s %s\n", loy::format_timestamp(loy::Timestamp{f.first_seen, 0}).c_str(),
+				    f.card.c_str(), f.rule.c_str(), f.detail.c_str());
+	});
+}
+
 int cmd_report(Cli &c, loy::central::Store &store)
 {
 	std::string bad;
@@ -363,6 +397,8 @@ int dispatch(Cli &c)
 		return cmd_report(c, store);
 	if (cmd == "settlement")
 		return cmd_settlement(c, store);
+	if (cmd == "fraud")
+		return cmd_fraud(c, store);
 	return c.bad_args("unknown command \"" + cmd + "\"");
 }
 

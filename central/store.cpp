@@ -317,8 +317,24 @@ CREATE TABLE receipt_campaigns (
 ALTER TABLE bonuses ADD COLUMN local_date INTEGER;
 CREATE INDEX receipts_by_day ON receipts (local_date);
 )sql";
-const char *const sqlite_migrations[] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4,  sqlite_v5,  sqlite_v6, sqlite_v7,
-					 sqlite_v8, sqlite_v9, sqlite_v10, sqlite_v11, sqlite_v12, sqlite_v13};
+// Version 14: fraud signals (cli.md v2, `fraud`): each card's flag per rule
+// with when it was first seen, and the times the rules look at (a receipt's
+// refund in full, a referral's enrolment; NULL before: not looked at).
+const char *const sqlite_v14 = R"sql(
+CREATE TABLE fraud_flags (
+	token TEXT NOT NULL,
+	rule TEXT NOT NULL,
+	detail TEXT NOT NULL,
+	first_seen INTEGER NOT NULL,
+	PRIMARY KEY (token, rule)
+) WITHOUT ROWID;
+ALTER TABLE receipts ADD COLUMN refunded_at INTEGER;
+ALTER TABLE referrals ADD COLUMN enrolled_at INTEGER;
+CREATE INDEX referrals_by_enrolment ON referrals (referrer, enrolled_at);
+)sql";
+const char *const sqlite_migrations[] = {sqlite_v1,  sqlite_v2,  sqlite_v3,  sqlite_v4,  sqlite_v5,
+					 sqlite_v6,  sqlite_v7,  sqlite_v8,  sqlite_v9,  sqlite_v10,
+					 sqlite_v11, sqlite_v12, sqlite_v13, sqlite_v14};
 
 // The PostgreSQL schema, version by version (meta 'schema_version'): the
 // same tables, 64-bit integers, byte-order ("C") text keys so that lists
@@ -535,9 +551,22 @@ CREATE TABLE receipt_campaigns (
 ALTER TABLE bonuses ADD COLUMN local_date BIGINT;
 CREATE INDEX receipts_by_day ON receipts (local_date);
 )sql";
+// Version 11: as SQLite's version 14.
+const char *const postgresql_v11 = R"sql(
+CREATE TABLE fraud_flags (
+	token TEXT COLLATE "C" NOT NULL,
+	rule TEXT COLLATE "C" NOT NULL,
+	detail TEXT NOT NULL,
+	first_seen BIGINT NOT NULL,
+	PRIMARY KEY (token, rule)
+);
+ALTER TABLE receipts ADD COLUMN refunded_at BIGINT;
+ALTER TABLE referrals ADD COLUMN enrolled_at BIGINT;
+CREATE INDEX referrals_by_enrolment ON referrals (referrer, enrolled_at);
+)sql";
 const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4,
 					     postgresql_v5, postgresql_v6, postgresql_v7, postgresql_v8,
-					     postgresql_v9, postgresql_v10};
+					     postgresql_v9, postgresql_v10, postgresql_v11};
 // Taken by whichever centre migrates, so that servers started together
 // migrate once; and by whichever sweeps (one sweep at a time is enough).
 constexpr int64_t migrate_lock = 0x6c6f79616c747931; // "loyalty1"
@@ -581,7 +610,7 @@ struct Receipt {
 	std::string token, store;
 	int64_t at_utc = 0, eligible = 0, earned = 0, redeemed = 0, reversed = 0, returned = 0;
 	int64_t eligible_at_checkout = 0; // a new receipt's
-	std::optional<int64_t> expires_at;
+	std::optional<int64_t> expires_at, refunded_at; // refunded_at: in full, by the terminal's clock
 	std::optional<int64_t> local_date, available_at; // available_at: of this batch's only
 	// A new receipt's campaign parts (its breakdown but base, tier and
 	// membership), for the report.
@@ -607,13 +636,22 @@ struct Donation {
 struct ReferralRow {
 	std::string referrer, referrer_masked;
 	int64_t enrolled_day = 0;
+	int64_t enrolled_at = 0; // a new one's (UTC), by the terminal's clock
 	std::string status, reason; // pending, rewarded, rejected
 	std::optional<std::string> terminal, receipt; // the receipt that earned it
 	bool is_new = false, changed = false;
 };
 
+// A fraud signal the batch raised (fraud_flags), kept if the card has none
+// of its rule yet.
+struct FlagRow {
+	std::string token, rule, detail;
+	int64_t first_seen = 0;
+};
+
 struct Batch {
 	std::map<std::string, ReferralRow> referrals; // by the new card's token
+	std::vector<FlagRow> flags;
 	std::map<std::string, Member> members;
 	std::vector<Donation> donations;
 	std::vector<Lot> lots;
@@ -640,6 +678,7 @@ public:
 	Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) override;
 	Result<Balance> balance(std::string_view scan, int64_t now) override;
 	Result<Report> report(const ReportQuery &q, int64_t now) override;
+	Result<std::vector<FraudFlag>> fraud(const FraudRules &rules) override;
 	Result<Settlement> settlement(Days from, Days until) override;
 	Result<crypto::Key> token_key() override;
 
@@ -693,7 +732,7 @@ private:
 	// row each in bonuses), and a refund that takes it below gives them back
 	// and looks for the next qualifying receipt.
 	Status refer(Batch &b, const std::string &token, bool was_known, const std::string &referrer,
-		     const std::string &referrer_masked, int64_t day);
+		     const std::string &referrer_masked, int64_t day, int64_t at);
 	Status referral_checkout(Batch &b, const std::string &terminal, const std::string &token,
 				 const std::string &receipt);
 	Status referral_refund(Batch &b, const std::string &terminal, const std::string &token,
@@ -1104,7 +1143,8 @@ Status SqlStore::load_batch(Batch &b, const std::string &terminal, const std::ve
 	}
 	if (!receipts.empty()) {
 		auto rs = c_->query(fmt::format("SELECT receipt_id, token, store, at_utc, eligible, earned, redeemed, "
-						"reversed, returned, expires_at, local_date FROM receipts WHERE terminal_id = ?1 "
+						"reversed, returned, expires_at, local_date, refunded_at FROM receipts WHERE "
+						"terminal_id = ?1 "
 						"AND receipt_id {}",
 						in(2)),
 				    {terminal, Param::list(receipts)});
@@ -1122,6 +1162,7 @@ Status SqlStore::load_batch(Batch &b, const std::string &terminal, const std::ve
 			x.returned = rs->int64(r, 8);
 			x.expires_at = rs->optional_int64(r, 9);
 			x.local_date = rs->optional_int64(r, 10);
+			x.refunded_at = rs->optional_int64(r, 11);
 		}
 	}
 	return Status::ok();
@@ -1152,6 +1193,12 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 		const std::string token = e.at("token").get<std::string>();
 		const std::string receipt = e.at("receipt").get<std::string>();
 		const Json &d = e.at("data");
+		// When the terminal says it recorded the entry (the fraud rules'
+		// clock); this server's when it says nothing readable.
+		int64_t recorded = now;
+		if (auto it = e.find("device_time"); it != e.end() && it->is_string())
+			if (auto t = parse_timestamp(it->get<std::string>()))
+				recorded = t->utc_s;
 		// A member token is an HMAC-SHA-256 in hex, a masked card a few
 		// characters: anything else would reach every terminal's snapshot.
 		if (token.size() != member_token_hex_bytes ||
@@ -1183,7 +1230,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 										   "token with its masked card",
 										   seq));
 				LOY_TRY(refer(b, token, was_known, referrer, by,
-					      num(d, "local_date", time_min_s / day_s, time_max_s / day_s)));
+					      num(d, "local_date", time_min_s / day_s, time_max_s / day_s), recorded));
 			}
 		} else if (kind == "checkout") {
 			const Json &r = d.at("receipt");
@@ -1235,7 +1282,14 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 			m.spend += x.eligible;
 			b.spend_days[{token, utc_day(at)}] += x.eligible;
 			b.receipts.emplace(receipt, x);
+			const int64_t owed = m.debt;
 			LOY_TRY(consume(b, m, x.redeemed, at));
+			if (m.debt > owed)
+				b.flags.push_back(FlagRow{token, "negative_balance",
+							  fmt::format("receipt {} at terminal {} redeemed {} points, {} more "
+								      "than the card held",
+								      receipt, terminal, x.redeemed, m.debt - owed),
+							  at});
 			// Without pending_days the points are available at once, even on
 			// a receipt stamped ahead of this server's clock.
 			int64_t available = num(d, "available_at", time_min_s, time_max_s);
@@ -1262,6 +1316,8 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 						       "by this terminal",
 						       seq, receipt));
 			Receipt &x = it->second;
+			if (d.value("complete", false) && !x.refunded_at)
+				x.refunded_at = recorded;
 			x.eligible -= spend_reversed;
 			x.reversed += reversed;
 			x.returned += returned;
@@ -1301,7 +1357,14 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 				return bad(Code::bad_argument, fmt::format("entry {}: charity must be 1 to {} bytes of UTF-8",
 									   seq, name_length_max));
 			const int64_t day = num(d, "local_date", time_min_s / day_s, time_max_s / day_s);
+			const int64_t owed = m.debt;
 			LOY_TRY(consume(b, m, points, now));
+			if (m.debt > owed)
+				b.flags.push_back(FlagRow{token, "negative_balance",
+							  fmt::format("a donation at terminal {} gave {} points, {} more than "
+								      "the card held",
+								      terminal, points, m.debt - owed),
+							  recorded});
 			b.donations.push_back(Donation{seq, token, store, charity, points, day});
 		} else if (kind == "adjust") {
 			int64_t points = num(e, "points", -receipt_points_max, receipt_points_max);
@@ -1336,7 +1399,7 @@ Result<int64_t> SqlStore::rewarded_referrals(const Batch &b, const std::string &
 }
 
 Status SqlStore::refer(Batch &b, const std::string &token, bool was_known, const std::string &referrer,
-		       const std::string &referrer_masked, int64_t day)
+		       const std::string &referrer_masked, int64_t day, int64_t at)
 {
 	// A card's first referral decides; one named again is not a new one.
 	if (b.referrals.count(token))
@@ -1348,6 +1411,7 @@ Status SqlStore::refer(Batch &b, const std::string &token, bool was_known, const
 	x.referrer = referrer;
 	x.referrer_masked = referrer_masked;
 	x.enrolled_day = day;
+	x.enrolled_at = at;
 	x.is_new = true;
 	auto reject = [&](std::string why) {
 		x.status = "rejected";
@@ -1518,11 +1582,11 @@ Status SqlStore::write_referrals(const Batch &b)
 		if (!x.is_new && !x.changed)
 			continue;
 		LOY_TRY(c_->exec("INSERT INTO referrals (token, referrer, referrer_masked, enrolled_day, status, reason, "
-				 "terminal_id, receipt_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (token) DO "
-				 "UPDATE SET status = excluded.status, reason = excluded.reason, "
+				 "terminal_id, receipt_id, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON "
+				 "CONFLICT (token) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
 				 "terminal_id = excluded.terminal_id, receipt_id = excluded.receipt_id",
 				 {token, x.referrer, x.referrer_masked, x.enrolled_day, x.status, x.reason, x.terminal,
-				  x.receipt}));
+				  x.receipt, x.enrolled_at}));
 	}
 	return Status::ok();
 }
@@ -1764,6 +1828,13 @@ Status SqlStore::take_stamps(const std::string &token, const std::string &card, 
 	}
 	if (left <= 0)
 		return Status::ok();
+	// Stamps used that the card no longer held (spent at another till
+	// offline), not those a refund takes back.
+	if (!terminal)
+		LOY_TRY(c_->exec("INSERT INTO fraud_flags (token, rule, detail, first_seen) VALUES (?1, "
+				 "'negative_balance', ?2, ?3) ON CONFLICT (token, rule) DO NOTHING",
+				 {token, fmt::format("{} stamps of card {} used beyond what the card held", left, card),
+				  at}));
 	return c_->exec("INSERT INTO stamp_debts (token, card, debt) VALUES (?1, ?2, ?3) ON CONFLICT (token, card) "
 			"DO UPDATE SET debt = stamp_debts.debt + excluded.debt",
 			{token, card, left});
@@ -1935,16 +2006,16 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 	for (const auto &[id, x] : b.receipts) {
 		if (x.is_new)
 			inserts.push_back({terminal, id, x.token, x.store, x.at_utc, x.eligible, x.earned, x.redeemed,
-					   x.reversed, x.returned, x.expires_at, x.local_date});
+					   x.reversed, x.returned, x.expires_at, x.local_date, x.refunded_at});
 		else if (x.changed)
-			updates.push_back({terminal, id, x.eligible, x.reversed, x.returned});
+			updates.push_back({terminal, id, x.eligible, x.reversed, x.returned, x.refunded_at});
 	}
 	LOY_TRY(c_->insert_many("receipts",
 				{"terminal_id", "receipt_id", "token", "store", "at_utc", "eligible", "earned",
-				 "redeemed", "reversed", "returned", "expires_at", "local_date"},
+				 "redeemed", "reversed", "returned", "expires_at", "local_date", "refunded_at"},
 				inserts));
-	LOY_TRY(c_->update_many("receipts", {"terminal_id", "receipt_id"}, {"eligible", "reversed", "returned"},
-				updates));
+	LOY_TRY(c_->update_many("receipts", {"terminal_id", "receipt_id"},
+				{"eligible", "reversed", "returned", "refunded_at"}, updates));
 	inserts.clear();
 	for (const auto &[id, x] : b.receipts)
 		for (const auto &[campaign, points] : x.campaigns)
@@ -1963,6 +2034,11 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 	LOY_TRY(c_->insert_many("spend_days", {"token", "day", "eligible"}, inserts,
 				"ON CONFLICT (token, day) DO UPDATE SET eligible = spend_days.eligible + excluded.eligible"));
 	LOY_TRY(write_referrals(b));
+	std::vector<Params> flags;
+	for (const FlagRow &f : b.flags)
+		flags.push_back({f.token, f.rule, f.detail, f.first_seen});
+	LOY_TRY(c_->insert_many("fraud_flags", {"token", "rule", "detail", "first_seen"}, flags,
+				"ON CONFLICT (token, rule) DO NOTHING"));
 	// The members touched, in the order of their last change in the batch.
 	std::vector<std::pair<int64_t, const std::string *>> touched;
 	for (const auto &[token, m] : b.members)
@@ -2558,7 +2634,7 @@ Result<MarkedCard> SqlStore::enroll(std::string_view scan, int64_t now, std::str
 			b.referrals[card->first].status = rr->text(0, 0); // decided already
 		const Member &m = b.members[card->first];
 		const bool was_known = m.masked.has_value() || m.enrolled != 0;
-		LOY_TRY(refer(b, card->first, was_known, by->first, by->second, utc_day(now)));
+		LOY_TRY(refer(b, card->first, was_known, by->first, by->second, utc_day(now), now));
 		LOY_TRY(write_referrals(b));
 		LOY_TRY(c_->exec("UPDATE members SET enrolled = 1, masked = ?2 WHERE token = ?1",
 				 {card->first, card->second}));
@@ -2898,6 +2974,133 @@ Result<Report> SqlStore::report(const ReportQuery &q, int64_t now)
 		report.terminals.push_back(std::move(t));
 	}
 	return report;
+}
+
+// The flags of the rules that run over the centre's data (negative_balance
+// is raised as entries are applied), each card's first under each rule.
+Result<std::vector<FraudFlag>> SqlStore::fraud(const FraudRules &rules)
+{
+	std::vector<FlagRow> found;
+	auto first_per_card = [&](const std::string &rule, const sql::Rows &rows, auto detail) {
+		// rows: token, time, ... ordered by token then time: a card's first.
+		for (size_t r = 0; r < rows.size(); r++)
+			if (r == 0 || rows.text(r, 0) != rows.text(r - 1, 0))
+				found.push_back(FlagRow{rows.text(r, 0), rule, detail(r), rows.int64(r, 1)});
+	};
+	// till_velocity: a window of `minutes` over each card's receipts at each
+	// terminal (the offsets are the configuration's numbers, checked there).
+	auto tv = c_->query(fmt::format("SELECT token, at_utc, terminal_id, n FROM (SELECT token, terminal_id, at_utc, "
+					"count(*) OVER (PARTITION BY token, terminal_id ORDER BY at_utc RANGE BETWEEN {} "
+					"PRECEDING AND CURRENT ROW) AS n FROM receipts) AS w WHERE n > ?1 "
+					"ORDER BY token, at_utc, terminal_id",
+					rules.till_minutes * 60),
+			    {rules.till_receipts});
+	if (!tv)
+		return tv.status();
+	first_per_card("till_velocity", *tv, [&](size_t r) {
+		return fmt::format("{} receipts at terminal {} within {} minutes", tv->int64(r, 3), tv->text(r, 2),
+				   rules.till_minutes);
+	});
+	// redeem_spread: the days a card redeemed at enough stores, then when
+	// the last of them was reached (the n-th store's first redemption).
+	const std::string day = receipt_day("receipts");
+	auto days = c_->query(fmt::format("SELECT token, {0}, store, min(at_utc) FROM receipts WHERE redeemed > 0 AND "
+					  "token IN (SELECT token FROM receipts WHERE redeemed > 0 GROUP BY token, {0} "
+					  "HAVING count(DISTINCT store) >= ?1) GROUP BY token, {0}, store "
+					  "ORDER BY token, {0}, 4",
+					  day),
+			      {rules.spread_stores});
+	if (!days)
+		return days.status();
+	for (size_t r = 0; r < days->size();) {
+		size_t end = r;
+		while (end < days->size() && days->text(end, 0) == days->text(r, 0) &&
+		       days->int64(end, 1) == days->int64(r, 1))
+			end++;
+		const size_t stores = end - r;
+		if (stores >= static_cast<size_t>(rules.spread_stores)) {
+			const size_t nth = r + static_cast<size_t>(rules.spread_stores) - 1;
+			const std::string &token = days->text(r, 0);
+			const int64_t at = days->int64(nth, 3);
+			auto same = std::find_if(found.begin(), found.end(), [&](const FlagRow &f) {
+				return f.token == token && f.rule == "redeem_spread";
+			});
+			std::string detail = fmt::format("redemptions at {} stores on {}", stores,
+							 format_date(days->int64(r, 1)));
+			if (same == found.end())
+				found.push_back(FlagRow{token, "redeem_spread", std::move(detail), at});
+			else if (at < same->first_seen)
+				*same = FlagRow{token, "redeem_spread", std::move(detail), at};
+		}
+		r = end;
+	}
+	// refund_loop: receipts that earned points and were refunded in full
+	// within `days` of their at; flagged at the refund that makes `receipts`.
+	auto loops = c_->query("SELECT token, refunded_at, receipt_id, terminal_id FROM receipts WHERE refunded_at IS "
+			       "NOT NULL AND earned > 0 AND refunded_at - at_utc <= ?1 ORDER BY token, refunded_at",
+			       {rules.loop_days * day_s});
+	if (!loops)
+		return loops.status();
+	for (size_t r = 0; r < loops->size();) {
+		size_t end = r;
+		while (end < loops->size() && loops->text(end, 0) == loops->text(r, 0))
+			end++;
+		if (end - r >= static_cast<size_t>(rules.loop_receipts)) {
+			const size_t nth = r + static_cast<size_t>(rules.loop_receipts) - 1;
+			found.push_back(FlagRow{loops->text(r, 0), "refund_loop",
+						fmt::format("{} receipts earning points refunded in full within {} days, "
+							    "the last {} at terminal {}",
+							    end - r, rules.loop_days, loops->text(end - 1, 2),
+							    loops->text(end - 1, 3)),
+						loops->int64(nth, 1)});
+		}
+		r = end;
+	}
+	// referral_burst: a window of `hours` over each referrer's new cards.
+	auto burst = c_->query(fmt::format("SELECT referrer, enrolled_at, n FROM (SELECT referrer, enrolled_at, count(*) "
+					   "OVER (PARTITION BY referrer ORDER BY enrolled_at RANGE BETWEEN {} PRECEDING "
+					   "AND CURRENT ROW) AS n FROM referrals WHERE enrolled_at IS NOT NULL) AS w "
+					   "WHERE n >= ?1 ORDER BY referrer, enrolled_at",
+					   rules.burst_hours * 3600),
+			       {rules.burst_cards});
+	if (!burst)
+		return burst.status();
+	first_per_card("referral_burst", *burst, [&](size_t r) {
+		return fmt::format("{} new cards referred within {} hours", burst->int64(r, 2), rules.burst_hours);
+	});
+
+	std::vector<FraudFlag> out;
+	Status done = transact([&]() -> Status {
+		std::vector<Params> rows;
+		for (const FlagRow &f : found)
+			rows.push_back({f.token, f.rule, f.detail, f.first_seen});
+		LOY_TRY(c_->insert_many("fraud_flags", {"token", "rule", "detail", "first_seen"}, rows,
+					"ON CONFLICT (token, rule) DO NOTHING"));
+		auto all = c_->query("SELECT fraud_flags.token, coalesce(members.masked, '(unknown card)'), rule, detail, "
+				     "first_seen, coalesce(members.blocked, 0) FROM fraud_flags LEFT JOIN members ON "
+				     "members.token = fraud_flags.token ORDER BY first_seen, rule, 2, fraud_flags.token");
+		if (!all)
+			return all.status();
+		std::set<std::string> to_block;
+		out.clear();
+		for (size_t r = 0; r < all->size(); r++) {
+			out.push_back(FraudFlag{all->text(r, 1), all->text(r, 2), all->text(r, 3), all->int64(r, 4)});
+			if (rules.block.count(all->text(r, 2)) && all->int64(r, 5) == 0)
+				to_block.insert(all->text(r, 0));
+		}
+		if (to_block.empty())
+			return Status::ok();
+		const std::vector<std::string> tokens(to_block.begin(), to_block.end()); // sorted: no lock cycles
+		LOY_TRY(lock_members(tokens));
+		std::vector<Params> blocked;
+		for (const auto &t : tokens)
+			blocked.push_back({t, int64_t{1}});
+		LOY_TRY(c_->update_many("members", {"token"}, {"blocked"}, blocked));
+		return touch(tokens);
+	});
+	if (!done)
+		return done;
+	return out;
 }
 
 } // namespace loy::central

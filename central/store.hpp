@@ -18,6 +18,7 @@
 
 #include "base/crypto.hpp"
 #include "base/status.hpp"
+#include "central/fraud.hpp"
 #include "core/engine.hpp"
 
 namespace loy::central {
@@ -267,6 +268,11 @@ public:
 	// Sweeps availability and expiry up to `now` first.
 	virtual Result<Report> report(const ReportQuery &q, int64_t now) = 0;
 	virtual Result<Settlement> settlement(Days from, Days until) = 0;
+	// The fraud flags (fraud.hpp): the rules run over the centre's data,
+	// each card's flag per rule kept with when it was first seen; the cards
+	// of the rules in `rules.block` blocked (the terminals learn it with
+	// their next pull). Ordered by first_seen, rule, card.
+	virtual Result<std::vector<FraudFlag>> fraud(const FraudRules &rules) = 0;
 
 	// The chain's card-token key: SQLite keeps it in the data dir
 	// (token.key), PostgreSQL in the database, so that every centre on it

@@ -146,6 +146,17 @@ ViewJson report_json(const Report &r)
 	return out;
 }
 
+ViewJson fraud_json(const std::vector<FraudFlag> &flags)
+{
+	ViewJson out = ViewJson::array();
+	for (const auto &f : flags)
+		out.push_back(ViewJson{{"card", f.card},
+				       {"rule", f.rule},
+				       {"detail", f.detail},
+				       {"first_seen", utc_time(f.first_seen)}});
+	return ViewJson{{"flags", out}};
+}
+
 Result<ReportQuery> report_query(const std::optional<std::string> &from, const std::optional<std::string> &until,
 				 const std::optional<std::string> &store)
 {

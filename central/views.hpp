@@ -22,6 +22,7 @@ ViewJson blocked_json(const MarkedCard &c);
 ViewJson balance_json(const Balance &b);
 ViewJson report_json(const Report &r);
 ViewJson settlement_json(const Settlement &s);
+ViewJson fraud_json(const std::vector<FraudFlag> &flags);
 
 // A report's query from its texts (the command line's --from, --until and
 // --store, or the dashboard's query string): dates YYYY-MM-DD, until after

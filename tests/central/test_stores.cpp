@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.hpp"
+#include "base/timeutil.hpp"
 #include "central/server.hpp"
 #include "central/sql.hpp"
 #include "central/store.hpp"
@@ -81,13 +82,14 @@ struct Chain {
 	std::string terminal;
 	std::vector<PushEntry> entries;
 	std::string prev = std::string(64, '0');
+	std::string device_time = "2026-11-23T09:00:00Z"; // of the entries added next
 
 	void add(const std::string &kind, const std::string &token, const std::string &receipt, Json data,
 		 int64_t points)
 	{
 		const int64_t seq = static_cast<int64_t>(entries.size()) + 1;
 		Json body{{"v", 1},          {"terminal", terminal}, {"seq", seq},   {"kind", kind},
-			  {"device_time", "2026-11-23T09:00:00Z"},   {"token", token}, {"receipt", receipt},
+			  {"device_time", device_time},              {"token", token}, {"receipt", receipt},
 			  {"program", "p"},  {"program_version", 1}, {"points", points}, {"data", std::move(data)},
 			  {"prev", prev}};
 		const std::string text = body.dump();
@@ -122,10 +124,33 @@ struct Chain {
 			 {"result", {{"breakdown", breakdown}}}},
 		    earned - redeemed);
 	}
-	void refund(int member, const std::string &receipt, int64_t reversed, int64_t returned, int64_t spend)
+	void refund(int member, const std::string &receipt, int64_t reversed, int64_t returned, int64_t spend,
+		    bool complete = false)
 	{
 		add("refund", token_of(member), receipt,
-		    Json{{"reversed", reversed}, {"returned", returned}, {"spend_reversed", spend}}, returned - reversed);
+		    Json{{"reversed", reversed}, {"returned", returned}, {"spend_reversed", spend}, {"complete", complete}},
+		    returned - reversed);
+	}
+	// A sale at `at` (UTC) of a card shown as ****NNNN, on its UTC day.
+	void sale_at(int member, const std::string &receipt, int64_t at, int64_t earned, int64_t redeemed)
+	{
+		add("checkout", token_of(member), receipt,
+		    Json{{"at_utc", at},
+			 {"available_at", at},
+			 {"expires_at", nullptr},
+			 {"local_date", at / 86400},
+			 {"masked", fmt::format("****{:04d}", member)},
+			 {"receipt", {{"eligible", earned * 100}, {"earned", earned}, {"redeemed", redeemed}}}},
+		    earned - redeemed);
+	}
+	void enroll_referred(int member, int referrer)
+	{
+		add("enroll", token_of(member), "",
+		    Json{{"masked", fmt::format("****{:04d}", member)},
+			 {"referrer", token_of(referrer)},
+			 {"referrer_masked", fmt::format("****{:04d}", referrer)},
+			 {"local_date", 20790}},
+		    0);
 	}
 	std::vector<PushEntry> slice(size_t from, size_t to) const
 	{
@@ -410,7 +435,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			REQUIRE(rows->size() == 1);
 			return rows->int64(0, 0);
 		};
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 10);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 11);
 		// What version 1 had: no members' totals.
 		REQUIRE(db.script("ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 				  "DROP TABLE spend_days; DROP INDEX lots_pending; "
@@ -418,8 +443,9 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 				  "DROP TABLE member_segments; DROP TABLE donations; DROP TABLE stamp_lots; "
 				  "DROP TABLE stamp_debts; DROP TABLE memberships; DROP TABLE referrals; DROP TABLE bonuses; "
 				  "DROP INDEX receipts_by_member_day; DROP INDEX receipts_by_day; "
-				  "ALTER TABLE receipts DROP COLUMN local_date; "
+				  "ALTER TABLE receipts DROP COLUMN local_date; ALTER TABLE receipts DROP COLUMN refunded_at; "
 				  "DROP TABLE receipt_categories; DROP TABLE challenge_awards; DROP TABLE receipt_campaigns; "
+				  "DROP TABLE fraud_flags; "
 				  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
 		{
 			auto s = p.open(); // migrates, back-filling the totals from lots and receipts
@@ -428,7 +454,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			auto again = p.open();
 			auto third = p.open();
 		}
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 10);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 11);
 		CHECK(scalar("SELECT points FROM members") == 15);
 		CHECK(scalar("SELECT spend FROM members") == 150);
 		CHECK(scalar("SELECT sum(eligible) FROM spend_days") == 150);
@@ -521,6 +547,106 @@ TEST_CASE("stores: the report's KPIs over dates and a store, computed by hand")
 			REQUIRE(none);
 			CHECK((none->points.issued == 0 && none->receipts == 0 && none->average_basket == 0 &&
 			       none->redemption_rate_bp == 0 && none->days.empty() && none->stores.empty()));
+		}
+	}
+}
+
+TEST_CASE("stores: fraud rules on histories that trigger each, and on clean ones")
+{
+	using loy::central::FraudFlag;
+	constexpr int64_t t0 = 20790 * 86400 + 9 * 3600; // 2026-12-03T09:00:00Z
+	const auto stamp = [](int64_t utc) { return loy::format_timestamp(loy::Timestamp{utc, 0}); };
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			auto s = p.open();
+			Chain t1{"T1"}, t2{"T2"}, t3{"T3"};
+			// Enough points for every redemption below but member 11's.
+			for (int m : {4, 5, 9, 10})
+				t1.sale_at(m, fmt::format("SEED-{}", m), t0 - 86400, 1000, 0);
+			// till_velocity: 21 receipts in 40 minutes (flagged at the 21st);
+			// 20 in 60 minutes; 21 over 3 hours and a half.
+			for (int i = 0; i < 21; i++)
+				t1.sale_at(1, fmt::format("V1-{}", i), t0 + i * 120, 1, 0);
+			for (int i = 0; i < 20; i++)
+				t1.sale_at(2, fmt::format("V2-{}", i), t0 + i * 180, 1, 0);
+			for (int i = 0; i < 21; i++)
+				t1.sale_at(3, fmt::format("V3-{}", i), t0 + i * 600, 1, 0);
+			// redeem_spread: member 4 at three stores in a day; member 5 at two,
+			// the third the next day.
+			t1.sale_at(4, "S4-1", t0 + 3600, 0, 10);
+			t2.sale_at(4, "S4-2", t0 + 7200, 0, 10);
+			t3.sale_at(4, "S4-3", t0 + 10800, 0, 10);
+			t1.sale_at(5, "S5-1", t0 + 3600, 0, 10);
+			t2.sale_at(5, "S5-2", t0 + 7200, 0, 10);
+			t3.sale_at(5, "S5-3", t0 + 86400, 0, 10);
+			// refund_loop: three receipts refunded in full within 7 days; two;
+			// three refunded after 8 days.
+			for (int m : {6, 7, 8})
+				for (int i = 0; i < (m == 7 ? 2 : 3); i++) {
+					const std::string r = fmt::format("L{}-{}", m, i);
+					t2.sale_at(m, r, t0 + i * 60, 10, 0);
+					t2.device_time = stamp(t0 + i * 60 + (m == 8 ? 8 * 86400 : 1800));
+					t2.refund(m, r, 10, 0, 1000, true);
+					t2.device_time = "2026-11-23T09:00:00Z";
+				}
+			// referral_burst: five new cards of member 9 within a day; four of 10.
+			for (int i = 0; i < 5; i++) {
+				t3.device_time = stamp(t0 + i * 3600);
+				t3.enroll_referred(100 + i, 9);
+			}
+			for (int i = 0; i < 4; i++) {
+				t3.device_time = stamp(t0 + i * 3600);
+				t3.enroll_referred(200 + i, 10);
+			}
+			t3.device_time = "2026-11-23T09:00:00Z";
+			// negative_balance: member 11 redeems what it does not have.
+			t1.sale_at(11, "N-1", t0 + 600, 0, 50);
+			REQUIRE(s->push("T1", "S1", "", t1.entries, now, now));
+			REQUIRE(s->push("T2", "S2", "", t2.entries, now, now));
+			REQUIRE(s->push("T3", "S3", "", t3.entries, now, now));
+
+			loy::central::FraudRules rules;
+			rules.block.insert("till_velocity");
+			auto flags = s->fraud(rules);
+			INFO(flags.status().message());
+			REQUIRE(flags);
+			std::map<std::string, FraudFlag> by;
+			for (const auto &f : *flags)
+				by.emplace(f.card + " " + f.rule, f);
+			std::vector<std::string> got;
+			for (const auto &[key, f] : by)
+				got.push_back(key);
+			CHECK(got == std::vector<std::string>{"****0001 till_velocity", "****0004 redeem_spread",
+							       "****0006 refund_loop", "****0009 referral_burst",
+							       "****0011 negative_balance"});
+			CHECK(by["****0001 till_velocity"].first_seen == t0 + 20 * 120);
+			CHECK_THAT(by["****0001 till_velocity"].detail, Catch::Contains("terminal T1"));
+			CHECK(by["****0004 redeem_spread"].first_seen == t0 + 10800);
+			CHECK(by["****0006 refund_loop"].first_seen == t0 + 2 * 60 + 1800);
+			CHECK(by["****0009 referral_burst"].first_seen == t0 + 4 * 3600);
+			CHECK(by["****0011 negative_balance"].first_seen == t0 + 600);
+			// In first_seen order.
+			for (size_t i = 1; i < flags->size(); i++)
+				CHECK((*flags)[i - 1].first_seen <= (*flags)[i].first_seen);
+			// The till_velocity card is blocked, and the terminals learn it.
+			auto blocked = s->members_after(0, loy::central::members_page_max, now);
+			REQUIRE(blocked);
+			for (const auto &m : blocked->members)
+				CHECK(m.blocked == (m.token == token_of(1)));
+			// Run again: the same flags, first seen as before.
+			auto again = s->fraud(loy::central::FraudRules{});
+			REQUIRE(again);
+			CHECK(again->size() == flags->size());
+
+			// Thresholds from the configuration: 20 receipts in 60 minutes
+			// are more than 19.
+			loy::central::FraudRules strict;
+			strict.till_receipts = 19;
+			auto more = s->fraud(strict);
+			REQUIRE(more);
+			CHECK(more->size() == flags->size() + 1);
 		}
 	}
 }

@@ -973,6 +973,8 @@ class StampTest(SyncCase):
         lots = c.query("SELECT sum(stamps), sum(remaining) FROM stamp_lots")
         self.assertEqual(lots, [(4 + 3 + 3, 4)])
         self.assertEqual(c.query("SELECT coalesce(sum(debt), 0) FROM stamp_debts"), [(0,)])
+        # The stamps spent twice offline were flagged, once.
+        self.assertEqual([(f["card"], f["rule"]) for f in c.ok("fraud")["flags"]], [(mask(A), "negative_balance")])
         srv.stop()
 
 
@@ -1275,6 +1277,68 @@ class ReportTest(SyncCase):
         c.fails(2, "bad_argument", "report", "--from", "2026-02-30")
         c.fails(2, "bad_argument", "report", "--store", "")
         c.fails(2, "bad_argument", "report", "--region", "EU")
+        srv.stop()
+
+
+class FraudTest(SyncCase):
+    """Fraud signals (cli.md v2, `fraud`) through both programs: points spent
+    offline at two tills drive a balance below zero, three purchases
+    refunded in full make a loop; each flagged once with the card masked,
+    the rule blocked by the centre's configuration reaching the tills; a
+    clean history flags nothing; a bad configuration is named."""
+
+    def test_flags_from_the_tills_and_a_block_by_configuration(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(A)
+        t1.enroll(B)
+        beans = lambda rid, n: basket(rid, [line("BEAN-1K", "beans", n, 1890)])  # noqa: E731
+        earned = t1.checkout(A, beans("F-1", 16))["earned"]
+        t1.checkout(B, beans("F-2", 2))
+        for t in (t1, t2):
+            t.sync()
+        self.assertEqual(c.ok("fraud"), {"flags": []})
+        # Offline at both tills, each spends most of A's points.
+        spend = earned - 50
+        t1.checkout(A, beans("F-3", 1), redeem=spend)
+        t2.checkout(A, beans("F-4", 1), redeem=spend)
+        # B buys and refunds in full, three times.
+        for k in range(3):
+            t1.checkout(B, beans("L-%d" % k, 1))
+            t1.refund("L-%d" % k)
+        for t in (t1, t2):
+            t.sync()
+        self.assertLess(c.balance(A)["balance"], 0)
+        flags = c.ok("fraud")["flags"]
+        self.assertEqual(sorted((f["card"], f["rule"]) for f in flags),
+                         sorted([(mask(A), "negative_balance"), (mask(B), "refund_loop")]))
+        for f in flags:
+            self.assertRegex(f["first_seen"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+            self.assertTrue(f["detail"])
+        self.assertNotIn(A, json.dumps(flags))
+        self.assertEqual(c.ok("fraud"), {"flags": flags})  # the same, first seen as before
+        self.assertFalse(c.balance(A)["blocked"])
+        # The configuration blocks the loop's card; the tills learn it.
+        with open(os.path.join(c.data, "central.json"), "w") as f:
+            json.dump({"fraud": {"refund_loop": {"block": True}}}, f)
+        self.assertEqual(c.ok("fraud"), {"flags": flags})
+        self.assertTrue(c.balance(B)["blocked"])
+        self.assertFalse(c.balance(A)["blocked"])
+        t2.sync()
+        self.assertTrue(t2.balance(B)["blocked"])
+        text = c.run("fraud", json_out=False)
+        self.assertEqual(text.rc, 0, str(text))
+        self.assertIn("refund_loop", text.out)
+        # A configuration that is not one is named, and changes nothing.
+        with open(os.path.join(c.data, "central.json"), "w") as f:
+            f.write('{"fraud": {"refund_loop": {"days": 0}}}')
+        r = c.fails(2, "bad_argument", "fraud")
+        self.assertIn("refund_loop.days", r.out + r.err)
+        c.fails(2, "bad_argument", "fraud", "--card", A)
         srv.stop()
 
 
