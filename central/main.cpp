@@ -37,6 +37,7 @@ const char usage[] =
 	"  enroll --card SCAN [--referrer SCAN]\n"
 	"  block --card SCAN\n"
 	"  balance --card SCAN\n"
+	"  statement --card SCAN       the member's data: balance, history, lots\n"
 	"  segment --card SCAN (--add NAME | --remove NAME)\n"
 	"  report [--from DATE --until DATE] [--store S]   local dates, until exclusive\n"
 	"  settlement --from DATE --until DATE\n"
@@ -299,6 +300,33 @@ loy::Result<loy::central::FraudRules> fraud_rules(const Cli &c)
 	return loy::central::parse_fraud_rules(text);
 }
 
+int cmd_statement(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (c.args.words.size() != 1 || !c.only({"card"}, &bad) || !c.opt("card"))
+		return c.bad_args("usage: statement --card SCAN [--json]" + (bad.empty() ? "" : ": it does not take " + bad));
+	auto s = store.statement(*c.opt("card"), c.now_utc());
+	if (!s)
+		return c.fail_status(s.status());
+	return loy::cli::print_result(c, loy::central::statement_json(*s), [&](const Json &j) {
+		if (!s->balance.member.known) {
+			std::printf("Card %s: not a member\n", s->balance.card.c_str());
+			return;
+		}
+		std::printf("Card %s  balance %lld  pending %lld\n", s->balance.card.c_str(),
+			    static_cast<long long>(s->balance.member.balance),
+			    static_cast<long long>(s->balance.member.pending));
+		for (const auto &h : j["history"])
+			std::printf("  %s  %-9s %-12s %-20s %+lld\n", h["at"].get<std::string>().c_str(),
+				    h["kind"].get<std::string>().c_str(), h["terminal"].get<std::string>().c_str(),
+				    h["receipt"].get<std::string>().c_str(), static_cast<long long>(h["points"].get<int64_t>()));
+		for (const auto &l : s->lots)
+			std::printf("  lot %lld points, expires %s\n", static_cast<long long>(l.points),
+				    l.expires_at_utc ? loy::format_date(loy::Timestamp{*l.expires_at_utc, 0}.local_date()).c_str()
+						     : "never");
+	});
+}
+
 int cmd_fraud(Cli &c, loy::central::Store &store)
 {
 	std::string bad;
@@ -399,6 +427,8 @@ int dispatch(Cli &c)
 		return cmd_settlement(c, store);
 	if (cmd == "fraud")
 		return cmd_fraud(c, store);
+	if (cmd == "statement")
+		return cmd_statement(c, store);
 	return c.bad_args("unknown command \"" + cmd + "\"");
 }
 

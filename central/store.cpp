@@ -318,8 +318,9 @@ ALTER TABLE bonuses ADD COLUMN local_date INTEGER;
 CREATE INDEX receipts_by_day ON receipts (local_date);
 )sql";
 // Version 14: fraud signals (cli.md v2, `fraud`): each card's flag per rule
-// with when it was first seen, and the times the rules look at (a receipt's
-// refund in full, a referral's enrolment; NULL before: not looked at).
+// with when it was first seen, and the times the rules and a member's
+// statement look at (a receipt's refund in full, a referral's enrolment, a
+// donation, a bonus's receipt; NULL before: not looked at).
 const char *const sqlite_v14 = R"sql(
 CREATE TABLE fraud_flags (
 	token TEXT NOT NULL,
@@ -330,6 +331,8 @@ CREATE TABLE fraud_flags (
 ) WITHOUT ROWID;
 ALTER TABLE receipts ADD COLUMN refunded_at INTEGER;
 ALTER TABLE referrals ADD COLUMN enrolled_at INTEGER;
+ALTER TABLE donations ADD COLUMN at_utc INTEGER;
+ALTER TABLE bonuses ADD COLUMN at_utc INTEGER;
 CREATE INDEX referrals_by_enrolment ON referrals (referrer, enrolled_at);
 )sql";
 const char *const sqlite_migrations[] = {sqlite_v1,  sqlite_v2,  sqlite_v3,  sqlite_v4,  sqlite_v5,
@@ -562,6 +565,8 @@ CREATE TABLE fraud_flags (
 );
 ALTER TABLE receipts ADD COLUMN refunded_at BIGINT;
 ALTER TABLE referrals ADD COLUMN enrolled_at BIGINT;
+ALTER TABLE donations ADD COLUMN at_utc BIGINT;
+ALTER TABLE bonuses ADD COLUMN at_utc BIGINT;
 CREATE INDEX referrals_by_enrolment ON referrals (referrer, enrolled_at);
 )sql";
 const char *const postgresql_migrations[] = {postgresql_v1, postgresql_v2, postgresql_v3, postgresql_v4,
@@ -629,7 +634,7 @@ bool is_campaign_part(const std::string &rule)
 struct Donation {
 	int64_t seq = 0;
 	std::string token, store, charity;
-	int64_t points = 0, local_date = 0;
+	int64_t points = 0, local_date = 0, at_utc = 0;
 };
 
 // A new card's referral (referrals table), as the batch reads and changes it.
@@ -677,6 +682,7 @@ public:
 	Result<MarkedCard> block(std::string_view scan, int64_t now) override;
 	Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) override;
 	Result<Balance> balance(std::string_view scan, int64_t now) override;
+	Result<Statement> statement(std::string_view scan, int64_t now) override;
 	Result<Report> report(const ReportQuery &q, int64_t now) override;
 	Result<std::vector<FraudFlag>> fraud(const FraudRules &rules) override;
 	Result<Settlement> settlement(Days from, Days until) override;
@@ -1365,7 +1371,7 @@ Status SqlStore::apply(Batch &b, const std::string &terminal, const std::string 
 								      "the card held",
 								      terminal, points, m.debt - owed),
 							  recorded});
-			b.donations.push_back(Donation{seq, token, store, charity, points, day});
+			b.donations.push_back(Donation{seq, token, store, charity, points, day, recorded});
 		} else if (kind == "adjust") {
 			int64_t points = num(e, "points", -receipt_points_max, receipt_points_max);
 			if (points > 0)
@@ -1482,9 +1488,9 @@ Result<bool> SqlStore::pay_referral(Batch &b, const std::string &token, Referral
 	for (const auto &[who, points] : {std::make_pair(token, rule.referee_points),
 					  std::make_pair(x.referrer, rule.referrer_points)})
 		if (points > 0)
-			LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points, local_date) VALUES "
-					 "('referral', ?1, ?2, ?3, ?4, ?5)",
-					 {token, who, r.store, points, *r.local_date}));
+			LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points, local_date, at_utc) VALUES "
+					 "('referral', ?1, ?2, ?3, ?4, ?5, ?6)",
+					 {token, who, r.store, points, *r.local_date, r.at_utc}));
 	x.status = "rewarded";
 	x.reason = fmt::format("receipt {} of terminal {}", receipt, terminal);
 	x.terminal = terminal;
@@ -1738,9 +1744,9 @@ Status SqlStore::challenges_after(Batch &b, const std::string &terminal, const s
 				completing->expires, ch.points);
 			m.touched = ++b.touches;
 			if (ch.points > 0)
-				LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points, local_date) VALUES "
-						 "('challenge', ?1, ?2, ?3, ?4, ?5)",
-						 {ref, token, completing->store, ch.points, completing->day}));
+				LOY_TRY(c_->exec("INSERT INTO bonuses (kind, ref, token, store, points, local_date, at_utc) "
+						 "VALUES ('challenge', ?1, ?2, ?3, ?4, ?5, ?6)",
+						 {ref, token, completing->store, ch.points, completing->day, completing->at}));
 			LOY_TRY(c_->exec("INSERT INTO challenge_awards (token, challenge, window_start, status, terminal_id, "
 					 "receipt_id) VALUES (?1, ?2, ?3, 'paid', ?4, ?5) ON CONFLICT (token, challenge, "
 					 "window_start) DO UPDATE SET status = 'paid', terminal_id = excluded.terminal_id, "
@@ -2028,9 +2034,10 @@ Status SqlStore::write_batch(Batch &b, const std::string &terminal)
 			inserts.push_back({key.first, key.second, eligible});
 	std::vector<Params> gifts;
 	for (const Donation &x : b.donations)
-		gifts.push_back({terminal, x.seq, x.token, x.store, x.charity, x.points, x.local_date});
+		gifts.push_back({terminal, x.seq, x.token, x.store, x.charity, x.points, x.local_date, x.at_utc});
 	LOY_TRY(c_->insert_many("donations",
-				{"terminal_id", "seq", "token", "store", "charity", "points", "local_date"}, gifts));
+				{"terminal_id", "seq", "token", "store", "charity", "points", "local_date", "at_utc"},
+				gifts));
 	LOY_TRY(c_->insert_many("spend_days", {"token", "day", "eligible"}, inserts,
 				"ON CONFLICT (token, day) DO UPDATE SET eligible = spend_days.eligible + excluded.eligible"));
 	LOY_TRY(write_referrals(b));
@@ -2717,6 +2724,58 @@ Result<Balance> SqlStore::balance(std::string_view scan, int64_t now)
 		for (const auto &sc : (*p)->stamp_cards)
 			info.stamps.emplace(sc.id, 0);
 	return Balance{card->second, std::move(info)};
+}
+
+Result<Statement> SqlStore::statement(std::string_view scan, int64_t now)
+{
+	auto b = balance(scan, now);
+	if (!b)
+		return b.status();
+	Statement out{std::move(b).value(), {}, {}};
+	if (!out.balance.member.known)
+		return out;
+	const std::string token = out.balance.member.token;
+	auto rs = c_->query("SELECT at_utc, terminal_id, receipt_id, earned - redeemed, returned - reversed, "
+			    "coalesce(refunded_at, at_utc) FROM receipts WHERE token = ?1 ORDER BY at_utc, terminal_id, "
+			    "receipt_id",
+			    {token});
+	if (!rs)
+		return rs.status();
+	for (size_t r = 0; r < rs->size(); r++) {
+		out.history.push_back(
+			HistoryItem{rs->int64(r, 0), rs->text(r, 1), rs->text(r, 2), "checkout", rs->int64(r, 3)});
+		if (rs->int64(r, 4) != 0)
+			out.history.push_back(
+				HistoryItem{rs->int64(r, 5), rs->text(r, 1), rs->text(r, 2), "refund", rs->int64(r, 4)});
+	}
+	// The centre's bonuses, at the receipt's time they were paid with.
+	auto bs = c_->query("SELECT kind, points - reversed, ref, coalesce(at_utc, local_date * 86400, 0) FROM bonuses "
+			    "WHERE token = ?1 ORDER BY id",
+			    {token});
+	if (!bs)
+		return bs.status();
+	for (size_t r = 0; r < bs->size(); r++)
+		if (bs->int64(r, 1) != 0)
+			out.history.push_back(HistoryItem{bs->int64(r, 3), "", bs->text(r, 2), bs->text(r, 0), bs->int64(r, 1)});
+	auto ds = c_->query("SELECT terminal_id, seq, charity, points, coalesce(at_utc, local_date * 86400) FROM "
+			    "donations WHERE token = ?1",
+			    {token});
+	if (!ds)
+		return ds.status();
+	for (size_t r = 0; r < ds->size(); r++)
+		out.history.push_back(
+			HistoryItem{ds->int64(r, 4), ds->text(r, 0), ds->text(r, 2), "donation", -ds->int64(r, 3)});
+	std::stable_sort(out.history.begin(), out.history.end(),
+			 [](const HistoryItem &x, const HistoryItem &y) { return x.at_utc < y.at_utc; });
+	auto ls = c_->query("SELECT receipts.at_utc, lots.remaining, lots.expires_at FROM lots LEFT JOIN receipts ON "
+			    "receipts.terminal_id = lots.terminal_id AND receipts.receipt_id = lots.receipt_id WHERE "
+			    "lots.token = ?1 AND lots.remaining > 0 ORDER BY lots.expires_at IS NULL, lots.expires_at, lots.id",
+			    {token});
+	if (!ls)
+		return ls.status();
+	for (size_t r = 0; r < ls->size(); r++)
+		out.lots.push_back(LotItem{ls->optional_int64(r, 0), ls->int64(r, 1), ls->optional_int64(r, 2)});
+	return out;
 }
 
 namespace {

@@ -116,6 +116,31 @@ struct Balance {
 	MemberInfo member;
 };
 
+// A member's data as the centre holds it (cli.md, "The back office":
+// `statement`, the GDPR export): the balance, the history of their receipts
+// (a checkout, its refunds, the centre's bonuses and the donations, oldest
+// first) and the lots with points left. A bonus's time is its receipt's, a
+// donation's the terminal's when it recorded it (held since version 14;
+// before, the start of their local day); a donation's `receipt` is its
+// charity, a bonus's the reference it was paid under.
+struct HistoryItem {
+	int64_t at_utc = 0;
+	std::string terminal, receipt, kind; // kind: checkout, refund, donation, referral, challenge
+	int64_t points = 0;                   // what it did to the balance
+};
+
+struct LotItem {
+	std::optional<int64_t> earned_at_utc; // the receipt's at; a bonus's: unknown
+	int64_t points = 0;                   // left
+	std::optional<int64_t> expires_at_utc;
+};
+
+struct Statement {
+	Balance balance;
+	std::vector<HistoryItem> history;
+	std::vector<LotItem> lots;
+};
+
 // Points issued (earned less reversed), redeemed (less returned) and
 // expired, over a store or the whole chain.
 struct PointTotals {
@@ -265,6 +290,7 @@ public:
 	// as balance() does.
 	virtual Result<Balance> segment(std::string_view scan, std::string_view name, bool add, int64_t now) = 0;
 	virtual Result<Balance> balance(std::string_view scan, int64_t now) = 0;
+	virtual Result<Statement> statement(std::string_view scan, int64_t now) = 0;
 	// Sweeps availability and expiry up to `now` first.
 	virtual Result<Report> report(const ReportQuery &q, int64_t now) = 0;
 	virtual Result<Settlement> settlement(Days from, Days until) = 0;

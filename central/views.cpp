@@ -81,6 +81,27 @@ ViewJson balance_json(const Balance &b)
 	return out;
 }
 
+ViewJson statement_json(const Statement &s)
+{
+	ViewJson out = balance_json(s.balance);
+	ViewJson history = ViewJson::array();
+	for (const auto &h : s.history)
+		history.push_back(ViewJson{{"at", utc_time(h.at_utc)},
+					   {"terminal", h.terminal},
+					   {"receipt", h.receipt},
+					   {"kind", h.kind},
+					   {"points", h.points}});
+	ViewJson lots = ViewJson::array();
+	for (const auto &l : s.lots)
+		lots.push_back(ViewJson{{"earned_at", l.earned_at_utc ? ViewJson(utc_time(*l.earned_at_utc)) : ViewJson(nullptr)},
+					{"points", l.points},
+					{"expires", l.expires_at_utc ? ViewJson(format_date(Timestamp{*l.expires_at_utc, 0}.local_date()))
+								     : ViewJson(nullptr)}});
+	out["history"] = history;
+	out["lots"] = lots;
+	return out;
+}
+
 ViewJson settlement_json(const Settlement &s)
 {
 	ViewJson partners = ViewJson::array();

@@ -20,6 +20,7 @@ ViewJson published_json(const Published &p);
 ViewJson enrolled_json(const MarkedCard &c);
 ViewJson blocked_json(const MarkedCard &c);
 ViewJson balance_json(const Balance &b);
+ViewJson statement_json(const Statement &s);
 ViewJson report_json(const Report &r);
 ViewJson settlement_json(const Settlement &s);
 ViewJson fraud_json(const std::vector<FraudFlag> &flags);

@@ -1342,6 +1342,57 @@ class FraudTest(SyncCase):
         srv.stop()
 
 
+class StatementTest(SyncCase):
+    """A member's data export (cli.md, "The back office": `statement`): the
+    balance object, the history whose points add up to the balance, the
+    lots with points left and their expiry; a card never seen answers
+    known: false with nothing in it."""
+
+    def test_statement_of_a_member(self):
+        c = self.new_central(terminals=("T1", "T2"))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["charities"] = [{"id": "red-cross", "name": "Red Cross"}]
+        c.publish(self.write_json(v8, "v8.json"))
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(A)
+        first = t1.checkout(A, basket("H-1", [line("BEAN-1K", "beans", 10, 1890)]))
+        t2.checkout(A, basket("H-2", [line("BEAN-1K", "beans", 2, 1890)]))
+        back = t2.refund("H-2", "BEAN-1K=1")
+        t1.ok("donate", "--card", A, "--charity", "red-cross", "--points", "40")
+        for t in (t1, t2):
+            t.sync()
+        st = c.ok("statement", "--card", A)
+        bal = c.balance(A)
+        self.assertEqual({k: st[k] for k in bal}, bal)
+        self.assertEqual(list(st)[-2:], ["history", "lots"])
+        kinds = [(h["terminal"], h["receipt"], h["kind"]) for h in st["history"]]
+        self.assertIn(("T1", "H-1", "checkout"), kinds)
+        self.assertIn(("T2", "H-2", "refund"), kinds)
+        self.assertIn(("T1", "red-cross", "donation"), kinds)
+        self.assertEqual(sum(h["points"] for h in st["history"]), bal["balance"])
+        refund = [h for h in st["history"] if h["kind"] == "refund"][0]
+        self.assertEqual(refund["points"], -back["points_reversed"])
+        self.assertEqual(sum(l["points"] for l in st["lots"]), bal["balance"])
+        for l in st["lots"]:
+            self.assertRegex(l["earned_at"], r"^\d{4}-\d\d-\d\dT")
+            self.assertRegex(l["expires"], r"^\d{4}-\d\d-\d\d$")  # the example's points expire
+        self.assertEqual(st["history"][0]["points"], first["earned"])
+        self.assertNotIn(A, json.dumps(st))
+        unknown = c.ok("statement", "--card", B)
+        self.assertEqual((unknown["known"], unknown["history"], unknown["lots"]), (False, [], []))
+        text = c.run("statement", "--card", A, json_out=False)
+        self.assertEqual(text.rc, 0, str(text))
+        self.assertIn("H-1", text.out)
+        c.fails(2, "bad_argument", "statement")
+        c.fails(2, "bad_card", "statement", "--card", "1234")
+        srv.stop()
+
+
 class ChallengeTest(SyncCase):
     """Challenges decided by the centre (program.md v2): visits on distinct
     local days at two stores complete a window and pay its points once, a
