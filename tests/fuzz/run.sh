@@ -30,7 +30,7 @@ if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 fi
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+cmake --build --preset fuzz --target fuzz_all
 out=build/fuzz
 mkdir -p "$out/crashes"
 for seeds in tests/fuzz/corpus/*/; do
