@@ -42,6 +42,8 @@ const char usage[] =
 	"  report [--from DATE --until DATE] [--store S]   local dates, until exclusive\n"
 	"  settlement --from DATE --until DATE\n"
 	"  fraud                     the flags of the rules in DIR/central.json (or their defaults)\n"
+	"  admin add --user NAME --role viewer|manager   the password on standard input\n"
+	"  admin remove --user NAME\n"
 	"\n"
 	"Exit: 0 done, 2 bad input, 3 declined, 4 storage, 5 network, 1 other.\n";
 
@@ -327,6 +329,56 @@ int cmd_statement(Cli &c, loy::central::Store &store)
 	});
 }
 
+int cmd_admin(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	const auto &w = c.args.words;
+	const bool add = w.size() == 2 && w[1] == "add", remove = w.size() == 2 && w[1] == "remove";
+	if (!(add ? c.only({"user", "role"}, &bad) : c.only({"user"}, &bad)) || (!add && !remove) || !c.opt("user") ||
+	    (add && !c.opt("role")))
+		return c.bad_args("usage: admin add --user NAME --role viewer|manager (the password on standard input), "
+				  "admin remove --user NAME" +
+				  (bad.empty() ? std::string() : ": it does not take " + bad));
+	const std::string user = *c.opt("user");
+	if (auto s = loy::central::check_admin_name(user); !s)
+		return c.bad_args(s.message());
+	if (remove) {
+		if (auto s = store.remove_admin(user, c.now_utc()); !s)
+			return c.fail_status(s);
+		return loy::cli::print_result(c, Json{{"user", user}, {"removed", true}},
+					      [&](const Json &) { std::printf("User %s removed\n", user.c_str()); });
+	}
+	auto role = loy::central::parse_role(*c.opt("role"));
+	if (!role)
+		return c.bad_args(role.status().message());
+	std::string password, err;
+	if (!loy::cli::read_input("-", &password, &err))
+		return c.bad_args(err);
+	if (password.size() >= 1 && password.back() == '\n')
+		password.pop_back();
+	if (password.size() >= 1 && password.back() == '\r')
+		password.pop_back();
+	if (auto s = loy::central::check_password_text(password); !s)
+		return c.bad_args(s.message());
+	auto hash = loy::central::hash_password(password);
+	if (!hash)
+		return c.fail_status(hash.status());
+	auto secret = loy::central::new_totp_secret();
+	if (!secret)
+		return c.fail_status(secret.status());
+	loy::central::AdminAccount a{user, *role, *hash, loy::central::base32_encode(*secret), -1};
+	if (auto s = store.add_admin(a, c.now_utc()); !s)
+		return c.fail_status(s);
+	const std::string uri = loy::central::totp_uri("loyalty", user, *secret);
+	return loy::cli::print_result(c, Json{{"user", user}, {"role", loy::central::role_name(*role)}, {"totp_uri", uri}},
+				      [&](const Json &) {
+					      std::printf("User %s added as %s\n", user.c_str(), loy::central::role_name(*role));
+					      std::printf("Two-factor secret (add it to an authenticator app now; it is not "
+							  "shown again):\n  %s\n",
+							  uri.c_str());
+				      });
+}
+
 int cmd_fraud(Cli &c, loy::central::Store &store)
 {
 	std::string bad;
@@ -429,6 +481,8 @@ int dispatch(Cli &c)
 		return cmd_fraud(c, store);
 	if (cmd == "statement")
 		return cmd_statement(c, store);
+	if (cmd == "admin")
+		return cmd_admin(c, store);
 	return c.bad_args("unknown command \"" + cmd + "\"");
 }
 

@@ -18,6 +18,7 @@
 
 #include "base/crypto.hpp"
 #include "base/status.hpp"
+#include "central/admin.hpp"
 #include "central/fraud.hpp"
 #include "core/engine.hpp"
 
@@ -254,6 +255,22 @@ struct Settlement {
 	std::vector<PartnerSettlement> partners; // the program's, in its order, then the owner
 };
 
+// A back-office account (admin.hpp): its password's hash, its TOTP secret
+// (base32) and the last time step a code of it was spent at (-1: none).
+struct AdminAccount {
+	std::string name;
+	Role role = Role::viewer;
+	std::string password_hash;
+	std::string totp_secret;
+	int64_t totp_last_step = -1;
+};
+
+// One line of the audit log: who did what, when.
+struct AuditEntry {
+	std::string user, action, detail;
+	int64_t at_utc = 0;
+};
+
 // What the server and the administrative commands need of the central
 // store, written once over central/sql.hpp for SQLite and PostgreSQL.
 // One instance per thread (each holds one database connection).
@@ -299,6 +316,19 @@ public:
 	// of the rules in `rules.block` blocked (the terminals learn it with
 	// their next pull). Ordered by first_seen, rule, card.
 	virtual Result<std::vector<FraudFlag>> fraud(const FraudRules &rules) = 0;
+
+	// The back office's accounts (admin add/remove, each in the audit log);
+	// a user added twice or removed when absent is bad input.
+	virtual Status add_admin(const AdminAccount &a, int64_t now) = 0;
+	virtual Status remove_admin(std::string_view name, int64_t now) = 0;
+	virtual Result<std::optional<AdminAccount>> admin(std::string_view name) = 0;
+	// Spends the TOTP step a sign-in's code matched: false when that step or
+	// a later one was spent already (the code was used, here or at another
+	// server on the same database).
+	virtual Result<bool> spend_totp_step(std::string_view name, int64_t step) = 0;
+	virtual Status audit(const AuditEntry &e) = 0;
+	// The newest `limit` entries, newest first.
+	virtual Result<std::vector<AuditEntry>> audit_log(int64_t limit) = 0;
 
 	// The chain's card-token key: SQLite keeps it in the data dir
 	// (token.key), PostgreSQL in the database, so that every centre on it

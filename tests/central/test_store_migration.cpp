@@ -24,7 +24,7 @@ using Json = nlohmann::json;
 
 // A command's result as `loyalty-central --json` prints it, read back.
 // What a current centre has that versions before 6 had not (and had
-// instead), versions 6 to 14: run on it, it looks older in that respect too.
+// instead), versions 6 to 15: run on it, it looks older in that respect too.
 const std::string before_v6 = "DROP TABLE spend_days; DROP INDEX lots_pending; "
 			      "CREATE INDEX lots_by_receipt ON lots (terminal_id, receipt_id); "
 			      "DROP TABLE member_segments; DROP TABLE donations; DROP TABLE stamp_lots; "
@@ -32,7 +32,8 @@ const std::string before_v6 = "DROP TABLE spend_days; DROP INDEX lots_pending; "
 			      "DROP INDEX receipts_by_member_day; DROP INDEX receipts_by_day; "
 			      "ALTER TABLE receipts DROP COLUMN refunded_at; ALTER TABLE receipts DROP COLUMN local_date; "
 			      "DROP TABLE receipt_categories; DROP TABLE challenge_awards; "
-			      "DROP TABLE receipt_campaigns; DROP TABLE fraud_flags; ";
+			      "DROP TABLE receipt_campaigns; DROP TABLE fraud_flags; DROP TABLE admins; "
+			      "DROP TABLE audit; ";
 
 Json printed(const loy::central::ViewJson &view) { return Json::parse(view.dump()); }
 

@@ -435,7 +435,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			REQUIRE(rows->size() == 1);
 			return rows->int64(0, 0);
 		};
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 11);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 12);
 		// What version 1 had: no members' totals.
 		REQUIRE(db.script("ALTER TABLE members DROP COLUMN points; ALTER TABLE members DROP COLUMN spend; "
 				  "DROP TABLE spend_days; DROP INDEX lots_pending; "
@@ -445,7 +445,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 				  "DROP INDEX receipts_by_member_day; DROP INDEX receipts_by_day; "
 				  "ALTER TABLE receipts DROP COLUMN local_date; ALTER TABLE receipts DROP COLUMN refunded_at; "
 				  "DROP TABLE receipt_categories; DROP TABLE challenge_awards; DROP TABLE receipt_campaigns; "
-				  "DROP TABLE fraud_flags; "
+				  "DROP TABLE fraud_flags; DROP TABLE admins; DROP TABLE audit; "
 				  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
 		{
 			auto s = p.open(); // migrates, back-filling the totals from lots and receipts
@@ -454,7 +454,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 			auto again = p.open();
 			auto third = p.open();
 		}
-		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 11);
+		CHECK(scalar("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'") == 12);
 		CHECK(scalar("SELECT points FROM members") == 15);
 		CHECK(scalar("SELECT spend FROM members") == 150);
 		CHECK(scalar("SELECT sum(eligible) FROM spend_days") == 150);
@@ -647,6 +647,44 @@ TEST_CASE("stores: fraud rules on histories that trigger each, and on clean ones
 			auto more = s->fraud(strict);
 			REQUIRE(more);
 			CHECK(more->size() == flags->size() + 1);
+		}
+	}
+}
+
+TEST_CASE("stores: admin accounts, a TOTP step spent once, each change audited")
+{
+	using namespace loy::central;
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			auto opened = p.open();
+			Store &s = *opened;
+			AdminAccount a{"anna", Role::manager, "pbkdf2-sha256$1$00$00", "MZXW6YTBOI", -1};
+			REQUIRE(s.add_admin(a, 1000));
+			CHECK(s.add_admin(a, 1001).code() == loy::Code::bad_argument);
+			auto got = s.admin("anna");
+			REQUIRE(got);
+			REQUIRE(*got);
+			CHECK((*got)->role == Role::manager);
+			CHECK((*got)->totp_last_step == -1);
+			CHECK(s.spend_totp_step("anna", 10).value());
+			CHECK_FALSE(s.spend_totp_step("anna", 10).value());
+			CHECK_FALSE(s.spend_totp_step("anna", 9).value());
+			CHECK(s.spend_totp_step("anna", 11).value());
+			CHECK_FALSE(s.spend_totp_step("bela", 11).value());
+			REQUIRE(s.audit(AuditEntry{"anna", "block", "card ****7895", 1002}));
+			REQUIRE(s.remove_admin("anna", 1003));
+			CHECK(s.remove_admin("anna", 1004).code() == loy::Code::bad_argument);
+			CHECK_FALSE(s.admin("anna").value());
+			auto log = s.audit_log(10);
+			REQUIRE(log);
+			REQUIRE(log->size() == 3);
+			CHECK((*log)[0].action == "admin remove");
+			CHECK((*log)[1].user == "anna");
+			CHECK((*log)[1].action == "block");
+			CHECK((*log)[2].action == "admin add");
+			CHECK((*log)[2].at_utc == 1000);
 		}
 	}
 }
