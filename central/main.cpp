@@ -33,6 +33,7 @@ const char usage[] =
 	"  pki init --out DIR --terminals T1,T2,...\n"
 	"  serve --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem\n"
 	"        [--workers N (16)] [--waiting N (64)]   past them: 503 + Retry-After\n"
+	"        [--admin-listen HOST:PORT]   the back office's dashboard (HTTPS, sign-in with TOTP)\n"
 	"  program publish FILE.json\n"
 	"  enroll --card SCAN [--referrer SCAN]\n"
 	"  block --card SCAN\n"
@@ -110,10 +111,101 @@ int cmd_pki(Cli &c, loy::central::Store &store)
 	});
 }
 
+// The centre's configuration (fraud.hpp): DIR/central.json when there is
+// one, the defaults otherwise.
+loy::Result<loy::central::FraudRules> fraud_rules(const Cli &c)
+{
+	std::string text, err;
+	if (!c.args.data_dir.empty()) {
+		const std::string path = c.args.data_dir + "/" + loy::central::central_config_file;
+		struct stat st;
+		if (::stat(path.c_str(), &st) == 0 && !loy::cli::read_input(path, &text, &err))
+			return loy::Status(loy::Code::bad_argument, err);
+	}
+	return loy::central::parse_fraud_rules(text);
+}
+
+int cmd_statement(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	if (c.args.words.size() != 1 || !c.only({"card"}, &bad) || !c.opt("card"))
+		return c.bad_args("usage: statement --card SCAN [--json]" + (bad.empty() ? "" : ": it does not take " + bad));
+	auto s = store.statement(*c.opt("card"), c.now_utc());
+	if (!s)
+		return c.fail_status(s.status());
+	return loy::cli::print_result(c, loy::central::statement_json(*s), [&](const Json &j) {
+		if (!s->balance.member.known) {
+			std::printf("Card %s: not a member\n", s->balance.card.c_str());
+			return;
+		}
+		std::printf("Card %s  balance %lld  pending %lld\n", s->balance.card.c_str(),
+			    static_cast<long long>(s->balance.member.balance),
+			    static_cast<long long>(s->balance.member.pending));
+		for (const auto &h : j["history"])
+			std::printf("  %s  %-9s %-12s %-20s %+lld\n", h["at"].get<std::string>().c_str(),
+				    h["kind"].get<std::string>().c_str(), h["terminal"].get<std::string>().c_str(),
+				    h["receipt"].get<std::string>().c_str(), static_cast<long long>(h["points"].get<int64_t>()));
+		for (const auto &l : s->lots)
+			std::printf("  lot %lld points, expires %s\n", static_cast<long long>(l.points),
+				    l.expires_at_utc ? loy::format_date(loy::Timestamp{*l.expires_at_utc, 0}.local_date()).c_str()
+						     : "never");
+	});
+}
+
+int cmd_admin(Cli &c, loy::central::Store &store)
+{
+	std::string bad;
+	const auto &w = c.args.words;
+	const bool add = w.size() == 2 && w[1] == "add", remove = w.size() == 2 && w[1] == "remove";
+	if (!(add ? c.only({"user", "role"}, &bad) : c.only({"user"}, &bad)) || (!add && !remove) || !c.opt("user") ||
+	    (add && !c.opt("role")))
+		return c.bad_args("usage: admin add --user NAME --role viewer|manager (the password on standard input), "
+				  "admin remove --user NAME" +
+				  (bad.empty() ? std::string() : ": it does not take " + bad));
+	const std::string user = *c.opt("user");
+	if (auto s = loy::central::check_admin_name(user); !s)
+		return c.bad_args(s.message());
+	if (remove) {
+		if (auto s = store.remove_admin(user, c.now_utc()); !s)
+			return c.fail_status(s);
+		return loy::cli::print_result(c, Json{{"user", user}, {"removed", true}},
+					      [&](const Json &) { std::printf("User %s removed\n", user.c_str()); });
+	}
+	auto role = loy::central::parse_role(*c.opt("role"));
+	if (!role)
+		return c.bad_args(role.status().message());
+	std::string password, err;
+	if (!loy::cli::read_input("-", &password, &err))
+		return c.bad_args(err);
+	if (password.size() >= 1 && password.back() == '\n')
+		password.pop_back();
+	if (password.size() >= 1 && password.back() == '\r')
+		password.pop_back();
+	if (auto s = loy::central::check_password_text(password); !s)
+		return c.bad_args(s.message());
+	auto hash = loy::central::hash_password(password);
+	if (!hash)
+		return c.fail_status(hash.status());
+	auto secret = loy::central::new_totp_secret();
+	if (!secret)
+		return c.fail_status(secret.status());
+	loy::central::AdminAccount a{user, *role, *hash, loy::central::base32_encode(*secret), -1};
+	if (auto s = store.add_admin(a, c.now_utc()); !s)
+		return c.fail_status(s);
+	const std::string uri = loy::central::totp_uri("loyalty", user, *secret);
+	return loy::cli::print_result(c, Json{{"user", user}, {"role", loy::central::role_name(*role)}, {"totp_uri", uri}},
+				      [&](const Json &) {
+					      std::printf("User %s added as %s\n", user.c_str(), loy::central::role_name(*role));
+					      std::printf("Two-factor secret (add it to an authenticator app now; it is not "
+							  "shown again):\n  %s\n",
+							  uri.c_str());
+				      });
+}
+
 int cmd_serve(Cli &c)
 {
 	std::string bad;
-	if (!c.only({"listen", "cert", "key", "client-ca", "workers", "waiting"}, &bad))
+	if (!c.only({"listen", "cert", "key", "client-ca", "workers", "waiting", "admin-listen"}, &bad))
 		return c.bad_args("serve does not take " + bad);
 	if (!c.opt("listen") || !c.opt("cert") || !c.opt("key") || !c.opt("client-ca"))
 		return c.bad_args("serve needs --listen HOST:PORT --cert S.pem --key S.key --client-ca CA.pem");
@@ -126,6 +218,17 @@ int cmd_serve(Cli &c)
 	o.host = ep->host;
 	o.port = ep->port;
 	o.clock = [&c] { return c.now_utc(); };
+	if (auto admin = c.opt("admin-listen")) {
+		auto a = loy::net::parse_server_url("https://" + *admin);
+		if (!a)
+			return c.bad_args("--admin-listen \"" + *admin + "\" is not HOST:PORT");
+		o.admin_host = a->host;
+		o.admin_port = a->port;
+		auto rules = fraud_rules(c);
+		if (!rules)
+			return c.bad_args(rules.status().message());
+		o.dashboard.rules = *rules;
+	}
 	// How much work this server takes on (server.hpp): its workers (each a
 	// database connection) and the connections that may wait for one.
 	auto count = [&c](const char *name, int64_t lo, int64_t hi, int64_t *out) {
@@ -153,8 +256,11 @@ int cmd_serve(Cli &c)
 		rl.rlim_cur = rl.rlim_max;
 		::setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	auto s = loy::central::serve(o, loy::cli::stop_on_signals(), [&](uint16_t port) {
+	auto s = loy::central::serve(o, loy::cli::stop_on_signals(), [&](uint16_t port, uint16_t admin_port) {
 		std::fprintf(stderr, "loyalty-central: serving on %s:%u\n", o.host.c_str(), port);
+		if (admin_port)
+			std::fprintf(stderr, "loyalty-central: dashboard on https://%s:%u/\n", o.admin_host.c_str(),
+				     admin_port);
 	});
 	if (!s)
 		return c.fail_status(s);
@@ -286,97 +392,6 @@ int cmd_settlement(Cli &c, loy::central::Store &store)
 				    static_cast<long long>(x.owes), static_cast<long long>(x.credit),
 				    static_cast<long long>(x.net));
 	});
-}
-
-// The centre's configuration (fraud.hpp): DIR/central.json when there is
-// one, the defaults otherwise.
-loy::Result<loy::central::FraudRules> fraud_rules(const Cli &c)
-{
-	std::string text, err;
-	if (!c.args.data_dir.empty()) {
-		const std::string path = c.args.data_dir + "/" + loy::central::central_config_file;
-		struct stat st;
-		if (::stat(path.c_str(), &st) == 0 && !loy::cli::read_input(path, &text, &err))
-			return loy::Status(loy::Code::bad_argument, err);
-	}
-	return loy::central::parse_fraud_rules(text);
-}
-
-int cmd_statement(Cli &c, loy::central::Store &store)
-{
-	std::string bad;
-	if (c.args.words.size() != 1 || !c.only({"card"}, &bad) || !c.opt("card"))
-		return c.bad_args("usage: statement --card SCAN [--json]" + (bad.empty() ? "" : ": it does not take " + bad));
-	auto s = store.statement(*c.opt("card"), c.now_utc());
-	if (!s)
-		return c.fail_status(s.status());
-	return loy::cli::print_result(c, loy::central::statement_json(*s), [&](const Json &j) {
-		if (!s->balance.member.known) {
-			std::printf("Card %s: not a member\n", s->balance.card.c_str());
-			return;
-		}
-		std::printf("Card %s  balance %lld  pending %lld\n", s->balance.card.c_str(),
-			    static_cast<long long>(s->balance.member.balance),
-			    static_cast<long long>(s->balance.member.pending));
-		for (const auto &h : j["history"])
-			std::printf("  %s  %-9s %-12s %-20s %+lld\n", h["at"].get<std::string>().c_str(),
-				    h["kind"].get<std::string>().c_str(), h["terminal"].get<std::string>().c_str(),
-				    h["receipt"].get<std::string>().c_str(), static_cast<long long>(h["points"].get<int64_t>()));
-		for (const auto &l : s->lots)
-			std::printf("  lot %lld points, expires %s\n", static_cast<long long>(l.points),
-				    l.expires_at_utc ? loy::format_date(loy::Timestamp{*l.expires_at_utc, 0}.local_date()).c_str()
-						     : "never");
-	});
-}
-
-int cmd_admin(Cli &c, loy::central::Store &store)
-{
-	std::string bad;
-	const auto &w = c.args.words;
-	const bool add = w.size() == 2 && w[1] == "add", remove = w.size() == 2 && w[1] == "remove";
-	if (!(add ? c.only({"user", "role"}, &bad) : c.only({"user"}, &bad)) || (!add && !remove) || !c.opt("user") ||
-	    (add && !c.opt("role")))
-		return c.bad_args("usage: admin add --user NAME --role viewer|manager (the password on standard input), "
-				  "admin remove --user NAME" +
-				  (bad.empty() ? std::string() : ": it does not take " + bad));
-	const std::string user = *c.opt("user");
-	if (auto s = loy::central::check_admin_name(user); !s)
-		return c.bad_args(s.message());
-	if (remove) {
-		if (auto s = store.remove_admin(user, c.now_utc()); !s)
-			return c.fail_status(s);
-		return loy::cli::print_result(c, Json{{"user", user}, {"removed", true}},
-					      [&](const Json &) { std::printf("User %s removed\n", user.c_str()); });
-	}
-	auto role = loy::central::parse_role(*c.opt("role"));
-	if (!role)
-		return c.bad_args(role.status().message());
-	std::string password, err;
-	if (!loy::cli::read_input("-", &password, &err))
-		return c.bad_args(err);
-	if (password.size() >= 1 && password.back() == '\n')
-		password.pop_back();
-	if (password.size() >= 1 && password.back() == '\r')
-		password.pop_back();
-	if (auto s = loy::central::check_password_text(password); !s)
-		return c.bad_args(s.message());
-	auto hash = loy::central::hash_password(password);
-	if (!hash)
-		return c.fail_status(hash.status());
-	auto secret = loy::central::new_totp_secret();
-	if (!secret)
-		return c.fail_status(secret.status());
-	loy::central::AdminAccount a{user, *role, *hash, loy::central::base32_encode(*secret), -1};
-	if (auto s = store.add_admin(a, c.now_utc()); !s)
-		return c.fail_status(s);
-	const std::string uri = loy::central::totp_uri("loyalty", user, *secret);
-	return loy::cli::print_result(c, Json{{"user", user}, {"role", loy::central::role_name(*role)}, {"totp_uri", uri}},
-				      [&](const Json &) {
-					      std::printf("User %s added as %s\n", user.c_str(), loy::central::role_name(*role));
-					      std::printf("Two-factor secret (add it to an authenticator app now; it is not "
-							  "shown again):\n  %s\n",
-							  uri.c_str());
-				      });
 }
 
 int cmd_fraud(Cli &c, loy::central::Store &store)

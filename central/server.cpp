@@ -274,8 +274,12 @@ void refuse_busy(net::TlsStream &s, int retry_after_s)
 	s.close();
 }
 
+// What a worker does with one request: the sync protocol's, or the
+// dashboard's.
+using Handler = std::function<net::Response(Store &, const net::Request &, const std::string &cn, int64_t now)>;
+
 void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
-		      const std::function<int64_t()> &clock)
+		      const std::function<int64_t()> &clock, const Handler &handle)
 {
 	const std::string cn = s.peer_cn();
 	while (!stop.load()) {
@@ -294,7 +298,7 @@ void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &
 			break; // closed by the terminal, or a broken or stalled connection
 		net::Response resp;
 		try {
-			resp = handle_request(store, **req, cn, clock());
+			resp = handle(store, **req, cn, clock());
 		} catch (const std::exception &e) {
 			// A bug, not the client's fault: its request fails alone, the
 			// worker and the server go on; the log says what it was.
@@ -514,7 +518,8 @@ net::Response handle_request(Store &store, const net::Request &req, const std::s
 	return error_response(404, "not_found", fmt::format("no {} {}", req.method, path));
 }
 
-Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::function<void(uint16_t)> &listening)
+Status serve(const ServeOptions &o, const std::atomic<bool> &stop,
+	     const std::function<void(uint16_t, uint16_t)> &listening)
 {
 	// Open the store once here so that a bad data dir fails before listening.
 	{
@@ -527,6 +532,21 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 	auto server = net::TlsServer::listen(o.host, o.port, o.identity);
 	if (!server)
 		return server.status();
+	std::unique_ptr<net::TlsServer> admin;
+	if (o.admin_port) {
+		net::ServerIdentity id = o.identity;
+		id.verify_clients = false;
+		auto a = net::TlsServer::listen(o.admin_host, *o.admin_port, id);
+		if (!a)
+			return a.status();
+		admin = std::move(a).value();
+	}
+	const Handler sync_handler = [](Store &st, const net::Request &r, const std::string &cn, int64_t now) {
+		return handle_request(st, r, cn, now);
+	};
+	const Handler admin_handler = [&o](Store &st, const net::Request &r, const std::string &, int64_t now) {
+		return handle_admin_request(st, o.dashboard, r, now);
+	};
 	const int worker_count = std::max(1, o.workers);
 	Queue queue(o.waiting_max), refusing(serve_refusing_max);
 	std::vector<std::thread> workers;
@@ -545,10 +565,38 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 				return;
 			}
 			while (auto s = queue.pop())
-				serve_connection(**store, *s, stop, clock);
+				serve_connection(**store, *s, stop, clock, sync_handler);
 		});
+	// The dashboard: its own accept loop and workers; past them, closed.
+	Queue admin_queue(4 * admin_workers);
+	std::vector<std::thread> admin_threads;
+	if (admin) {
+		for (int i = 0; i < admin_workers; i++)
+			admin_threads.emplace_back([&] {
+				auto store = open_store(o.data_dir, o.database);
+				if (!store) {
+					std::fprintf(stderr, "loyalty-central: dashboard: %s\n",
+						     store.status().message().c_str());
+					return;
+				}
+				while (auto s = admin_queue.pop())
+					serve_connection(**store, *s, stop, clock, admin_handler);
+			});
+		admin_threads.emplace_back([&] {
+			while (!stop.load()) {
+				auto s = admin->accept(accept_poll_ms, o.timeouts);
+				if (!s) {
+					std::fprintf(stderr, "loyalty-central: dashboard: %s\n", s.status().message().c_str());
+					continue;
+				}
+				std::unique_ptr<net::TlsStream> conn = std::move(s).value();
+				if (conn && !admin_queue.push(conn))
+					conn->close();
+			}
+		});
+	}
 	if (listening)
-		listening((*server)->port());
+		listening((*server)->port(), admin ? admin->port() : 0);
 	uint64_t busy = 0, busy_closed = 0;
 	std::time_t busy_logged_at = 0;
 	while (!stop.load()) {
@@ -578,9 +626,12 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop, const std::fu
 	// Stop: no new connections; requests in hand finish, queued ones close.
 	queue.close();
 	refusing.close();
+	admin_queue.close();
 	for (auto &w : workers)
 		w.join();
 	refuser.join();
+	for (auto &t : admin_threads)
+		t.join();
 	if (failed_opens.load() == worker_count)
 		return Status(Code::storage, "central: no worker could open the store");
 	return Status::ok();

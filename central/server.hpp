@@ -7,9 +7,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "base/status.hpp"
+#include "central/dashboard.hpp"
 #include "central/store.hpp"
 #include "sync/http.hpp"
 #include "sync/tls.hpp"
@@ -31,6 +33,7 @@ inline constexpr size_t serve_refusing_max = 256;
 inline constexpr int serve_retry_after_s = 5;
 // How often the accept loop looks at the stop flag.
 inline constexpr int accept_poll_ms = 200;
+inline constexpr int admin_workers = 4;
 
 struct ServeOptions {
 	std::string data_dir;
@@ -42,6 +45,13 @@ struct ServeOptions {
 	int workers = serve_workers;
 	size_t waiting_max = serve_waiting_max;
 	int retry_after_s = serve_retry_after_s;
+	// The dashboard (dashboard.hpp), when admin_port is set: HTTPS with the
+	// same certificate, no client certificate asked for; a few workers of
+	// its own, so that a busy night of terminals never locks the back
+	// office out (nor the other way round).
+	std::string admin_host;
+	std::optional<uint16_t> admin_port;
+	DashboardOptions dashboard;
 	// The centre's time (seconds since the epoch): terminals' clock checks,
 	// the members' snapshot. Empty: the system clock. (Certificates are
 	// judged by mbedTLS at the system clock.)
@@ -53,8 +63,9 @@ struct ServeOptions {
 // does per request; tests and the fuzz target call it directly.
 net::Response handle_request(Store &store, const net::Request &req, const std::string &cn, int64_t now);
 
-// Runs until `stop` is set. `listening` is called once with the bound port.
+// Runs until `stop` is set. `listening` is called once with the bound port
+// (and the dashboard's, 0 when there is none).
 Status serve(const ServeOptions &options, const std::atomic<bool> &stop,
-	     const std::function<void(uint16_t)> &listening);
+	     const std::function<void(uint16_t, uint16_t)> &listening);
 
 } // namespace loy::central

@@ -265,6 +265,21 @@ struct AdminAccount {
 	int64_t totp_last_step = -1;
 };
 
+// A signed-in back-office user's session: `id` the SHA-256 (hex) of the
+// token in their cookie (a stolen database holds no usable cookie), the
+// CSRF token their page sends back with each action.
+struct Session {
+	std::string id;
+	std::string user;
+	Role role = Role::viewer;
+	std::string csrf;
+	int64_t expires_at = 0;
+};
+inline constexpr int64_t session_lifetime_s = 8 * 3600;
+// Sign-in failures in a row before an account waits, and how long.
+inline constexpr int64_t sign_in_failures_max = 5;
+inline constexpr int64_t sign_in_lock_s = 15 * 60;
+
 // One line of the audit log: who did what, when.
 struct AuditEntry {
 	std::string user, action, detail;
@@ -329,6 +344,16 @@ public:
 	virtual Status audit(const AuditEntry &e) = 0;
 	// The newest `limit` entries, newest first.
 	virtual Result<std::vector<AuditEntry>> audit_log(int64_t limit) = 0;
+	// Sign-in bounds: false while the account waits after too many failures
+	// (true for a name that is no account: the caller fails it anyway).
+	virtual Result<bool> sign_in_allowed(std::string_view name, int64_t now) = 0;
+	virtual Status sign_in_failed(std::string_view name, int64_t now) = 0;
+	// A session opened (the account's failures forgotten), found while it
+	// lasts (with the account's role as it is now), closed.
+	virtual Status open_session(const Session &s) = 0;
+	virtual Result<std::optional<Session>> session(const std::string &id, int64_t now) = 0;
+	virtual Status close_session(const std::string &id) = 0;
+	virtual Result<MarkedCard> unblock(std::string_view scan, int64_t now) = 0;
 
 	// The chain's card-token key: SQLite keeps it in the data dir
 	// (token.key), PostgreSQL in the database, so that every centre on it

@@ -59,7 +59,7 @@ Result<std::unique_ptr<TlsServer>> TlsServer::listen(const std::string &host, ui
 		name = name.substr(1, name.size() - 2);
 	std::string where = endpoint(name.empty() ? "*" : name, port);
 	auto conf = make_conf(MBEDTLS_SSL_IS_SERVER, identity.client_ca_pem, "client CA certificate",
-			      identity.cert_pem, identity.key_pem);
+			      identity.cert_pem, identity.key_pem, identity.verify_clients);
 	LOY_TRY(conf);
 
 	addrinfo hints{};

@@ -54,6 +54,9 @@ struct ServerIdentity {
 	std::string cert_pem;
 	std::string key_pem;
 	std::string client_ca_pem; // the CA(s) client certificates must chain to
+	// Off only for the back office's dashboard, whose browsers bring no
+	// certificate (they sign in instead): client_ca_pem is then unused.
+	bool verify_clients = true;
 };
 
 // One established, mutually authenticated TLS 1.2 connection. Owns its

@@ -322,12 +322,15 @@ inline Status parse_certs(mbedtls_x509_crt *crt, const std::string &pem, const c
 	return Status::ok();
 }
 
+// `verify_peer` false: a server whose clients bring no certificate (the
+// dashboard's browsers); the peer is not asked for one.
 inline Result<std::shared_ptr<Conf>> make_conf(int endpoint_kind, const std::string &ca_pem,
 					const char *ca_what, const std::string &cert_pem,
-					const std::string &key_pem)
+					const std::string &key_pem, bool verify_peer = true)
 {
 	auto c = std::make_shared<Conf>();
-	LOY_TRY(parse_certs(&c->ca, ca_pem, ca_what));
+	if (verify_peer)
+		LOY_TRY(parse_certs(&c->ca, ca_pem, ca_what));
 	LOY_TRY(parse_certs(&c->own, cert_pem, "own certificate"));
 	if (key_pem.empty())
 		return Status(Code::bad_argument, "tls: private key: no PEM text given");
@@ -367,8 +370,9 @@ inline Result<std::shared_ptr<Conf>> make_conf(int endpoint_kind, const std::str
 	mbedtls_ssl_conf_rng(conf, rng_draw, nullptr);
 	// Both sides prove who they are: the server the terminal's CA chain, the
 	// terminal its client certificate.
-	mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-	mbedtls_ssl_conf_ca_chain(conf, &c->ca, nullptr);
+	mbedtls_ssl_conf_authmode(conf, verify_peer ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
+	if (verify_peer)
+		mbedtls_ssl_conf_ca_chain(conf, &c->ca, nullptr);
 	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_ciphersuites(conf, ciphersuites);
 	return c;

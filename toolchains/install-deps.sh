@@ -21,7 +21,8 @@ export DEBIAN_FRONTEND=noninteractive
 host_pkgs=(build-essential cmake ninja-build pkg-config git
 	libsqlite3-dev libmbedtls-dev libfmt-dev nlohmann-json3-dev catch2
 	sqlite3 openssl python3
-	libpq-dev postgresql)
+	libpq-dev postgresql
+	libjs-chart.js)
 
 want=("${host_pkgs[@]}")
 arches=()

@@ -393,7 +393,7 @@ int main(int argc, char **argv)
 	std::atomic<bool> stop{false};
 	std::atomic<uint16_t> port{0};
 	std::thread server([&] {
-		auto s = loy::central::serve(o, stop, [&](uint16_t p) { port.store(p); });
+		auto s = loy::central::serve(o, stop, [&](uint16_t p, uint16_t) { port.store(p); });
 		if (!s)
 			die(s.message());
 	});

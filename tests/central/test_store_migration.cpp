@@ -33,7 +33,7 @@ const std::string before_v6 = "DROP TABLE spend_days; DROP INDEX lots_pending; "
 			      "ALTER TABLE receipts DROP COLUMN refunded_at; ALTER TABLE receipts DROP COLUMN local_date; "
 			      "DROP TABLE receipt_categories; DROP TABLE challenge_awards; "
 			      "DROP TABLE receipt_campaigns; DROP TABLE fraud_flags; DROP TABLE admins; "
-			      "DROP TABLE audit; ";
+			      "DROP TABLE audit; DROP TABLE sessions; ";
 
 Json printed(const loy::central::ViewJson &view) { return Json::parse(view.dump()); }
 

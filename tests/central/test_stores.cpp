@@ -445,7 +445,7 @@ TEST_CASE("stores: PostgreSQL's schema migrates forward, once, and a newer one i
 				  "DROP INDEX receipts_by_member_day; DROP INDEX receipts_by_day; "
 				  "ALTER TABLE receipts DROP COLUMN local_date; ALTER TABLE receipts DROP COLUMN refunded_at; "
 				  "DROP TABLE receipt_categories; DROP TABLE challenge_awards; DROP TABLE receipt_campaigns; "
-				  "DROP TABLE fraud_flags; DROP TABLE admins; DROP TABLE audit; "
+				  "DROP TABLE fraud_flags; DROP TABLE admins; DROP TABLE audit; DROP TABLE sessions; "
 				  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"));
 		{
 			auto s = p.open(); // migrates, back-filling the totals from lots and receipts

@@ -18,6 +18,7 @@ import base64
 import copy
 import datetime
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -29,12 +30,15 @@ import signal
 import socket
 import sqlite3
 import ssl
+import struct
 import subprocess
 import sys
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections import defaultdict
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -1446,6 +1450,136 @@ class AdminTest(SyncCase):
         self.assertEqual(c.query("SELECT action, detail FROM audit ORDER BY id"),
                          [("admin add", "user anna as manager"), ("admin add", "user bela as viewer"),
                           ("admin remove", "user bela")])
+
+
+def totp(secret_b32, at):
+    """RFC 6238 (SHA-1, 6 digits, 30 s), written here apart from the centre's."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(at) // 30), hashlib.sha1).digest()
+    o = mac[19] & 15
+    return "%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000)
+
+
+class DashboardApiTest(SyncCase):
+    """The dashboard's JSON API (cli.md, "The back office") over HTTPS on
+    serve's --admin-listen: sign-in with password and TOTP (any failure the
+    same 401, a code spent once, bounded attempts), the session cookie's
+    flags, every call but login 401 without it; the report and a member as
+    the command line gives them; a block refused without the CSRF header
+    and for a viewer, done for a manager, audited and reaching a till."""
+
+    def call(self, port, method, path, body=None, cookie=None, csrf=None):
+        ctx = ssl.create_default_context(cafile=self.central.pki("ca.pem"))
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request("https://localhost:%d%s" % (port, path), data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if cookie:
+            req.add_header("Cookie", cookie)
+        if csrf:
+            req.add_header("X-CSRF-Token", csrf)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def add_admin(self, user, role, password):
+        cmd = [Config.central] + self.central.store_args() + ["admin", "add", "--user", user, "--role", role,
+                                                                "--json"]
+        r = self.run_cmd(cmd, stdin=password + "\n")
+        self.assertEqual(r.rc, 0, str(r))
+        uri = urllib.parse.urlparse(self.one_json(r)["totp_uri"])
+        return dict(urllib.parse.parse_qsl(uri.query))["secret"]
+
+    def sign_in(self, port, user, password, secret, at=None):
+        code = totp(secret, at if at is not None else program_clock.now().timestamp())
+        return self.call(port, "POST", "/api/login", {"user": user, "password": password, "totp": code})
+
+    def test_sign_in_report_member_and_block(self):
+        c = self.central = self.new_central(terminals=("T1",))
+        srv = self.new_server(c, start=False)
+        admin_port = free_port("127.0.0.1")
+        srv.extra_args = ["--admin-listen", "127.0.0.1:%d" % admin_port]
+        srv.start()
+        deadline = time.monotonic() + 20 * Config.slow
+        while not port_open(admin_port, "127.0.0.1") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        t.enroll(A)
+        t.checkout(A, basket("W-1", [line("BEAN-1K", "beans", 3, 1890)]))
+        t.sync()
+        anna = self.add_admin("anna", "manager", "anna's long password")
+        bela = self.add_admin("bela", "viewer", "bela's long password")
+        carl = self.add_admin("carl", "viewer", "carl's long password")
+
+        # Without a session: 401 for every call but login.
+        for path in ("/api/report", "/api/member?card=" + A, "/api/fraud", "/api/audit"):
+            self.assertEqual(self.call(admin_port, "GET", path)[0], 401, path)
+        self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A})[0], 401)
+        # Any failure is the same 401.
+        now = program_clock.now().timestamp()
+        wrong = [self.call(admin_port, "POST", "/api/login", b) for b in (
+            {"user": "anna", "password": "anna's long password", "totp": "%06d" % ((int(totp(anna, now)) + 1) % 10 ** 6)},
+            {"user": "anna", "password": "not hers at all", "totp": totp(anna, now)},
+            {"user": "nobody", "password": "anna's long password", "totp": totp(anna, now)},
+            {"user": "anna"})]
+        for status, _, body in wrong:
+            self.assertEqual((status, body), (401, wrong[0][2]))
+        code = totp(anna, program_clock.now().timestamp())
+        signed = {"user": "anna", "password": "anna's long password", "totp": code}
+        status, headers, body = self.call(admin_port, "POST", "/api/login", signed)
+        self.assertEqual(status, 200, body)
+        csrf = json.loads(body)["csrf"]
+        cookie_header = headers["Set-Cookie"]
+        for flag in ("Secure", "HttpOnly", "SameSite=Strict"):
+            self.assertIn(flag, cookie_header)
+        cookie = cookie_header.split(";")[0]
+        # The same code again is spent.
+        self.assertEqual(self.call(admin_port, "POST", "/api/login", signed)[0], 401)
+
+        status, _, body = self.call(admin_port, "GET", "/api/report", cookie=cookie)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body), c.report())
+        status, _, body = self.call(admin_port, "GET", "/api/report?from=2026-13-01", cookie=cookie)
+        self.assertEqual(status, 400, body)
+        status, _, body = self.call(admin_port, "GET", "/api/member?card=" + A, cookie=cookie)
+        self.assertEqual((status, json.loads(body)), (200, c.ok("statement", "--card", A)))
+        self.assertEqual(json.loads(self.call(admin_port, "GET", "/api/fraud", cookie=cookie)[2]), c.ok("fraud"))
+
+        # A block: no CSRF header, 403; a viewer, 403; a manager, done.
+        self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=cookie)[0], 403)
+        self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=cookie,
+                                   csrf="0" * 64)[0], 403)
+        status, headers, body = self.sign_in(admin_port, "bela", "bela's long password", bela)
+        self.assertEqual(status, 200, body)
+        viewer = (headers["Set-Cookie"].split(";")[0], json.loads(body)["csrf"])
+        self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=viewer[0],
+                                   csrf=viewer[1])[0], 403)
+        self.assertFalse(c.balance(A)["blocked"])
+        status, _, body = self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=cookie, csrf=csrf)
+        self.assertEqual((status, json.loads(body)), (200, {"card": mask(A), "blocked": True}))
+        self.assertTrue(c.balance(A)["blocked"])
+        t.sync()
+        self.assertTrue(t.balance(A)["blocked"])
+        audit = json.loads(self.call(admin_port, "GET", "/api/audit", cookie=viewer[0])[2])["entries"]
+        self.assertEqual((audit[0]["user"], audit[0]["action"], audit[0]["detail"]), ("anna", "block", "card " + mask(A)))
+        self.assertNotIn(A, json.dumps(audit))
+
+        # Bounded attempts: five failures, then even the right code waits.
+        for _ in range(5):
+            self.assertEqual(self.call(admin_port, "POST", "/api/login",
+                                       {"user": "carl", "password": "a wrong password", "totp": "000000"})[0], 401)
+        self.assertEqual(self.sign_in(admin_port, "carl", "carl's long password", carl)[0], 401)
+        # The page and its scripts, from the centre itself.
+        status, headers, body = self.call(admin_port, "GET", "/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"<canvas", body)
+        self.assertIn("default-src 'self'", headers["Content-Security-Policy"])
+        self.assertEqual(self.call(admin_port, "GET", "/dashboard.js")[0], 200)
+        srv.stop()
 
 
 class ChallengeTest(SyncCase):

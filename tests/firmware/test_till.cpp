@@ -88,7 +88,7 @@ public:
 		o.identity.client_ca_pem = slurp(pki + "/ca.pem");
 		o.clock = [now] { return now; };
 		thread_ = std::thread([this, o] {
-			auto s = loy::central::serve(o, stop_, [this](uint16_t p) { port_ = p; });
+			auto s = loy::central::serve(o, stop_, [this](uint16_t p, uint16_t) { port_ = p; });
 			failed_ = !s.is_ok();
 		});
 		auto until = std::chrono::steady_clock::now() + patience;
