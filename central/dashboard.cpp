@@ -232,6 +232,8 @@ net::Response handle_admin_request(Store &store, const DashboardOptions &o, cons
 		return answer(200, "text/html; charset=utf-8", dashboard_html);
 	if (req.method == "GET" && path == "/dashboard.js")
 		return answer(200, "application/javascript; charset=utf-8", dashboard_js);
+	if (req.method == "GET" && path == "/dashboard.css")
+		return answer(200, "text/css; charset=utf-8", dashboard_css);
 	if (req.method == "GET" && path == "/chart.js")
 		return static_file(o.chart_js, "application/javascript; charset=utf-8");
 	if (path.rfind("/api/", 0) != 0)

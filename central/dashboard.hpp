@@ -32,5 +32,6 @@ net::Response handle_admin_request(Store &store, const DashboardOptions &o, cons
 // The page's files, built into the program from central/dashboard/.
 extern const char *const dashboard_html;
 extern const char *const dashboard_js;
+extern const char *const dashboard_css;
 
 } // namespace loy::central

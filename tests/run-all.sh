@@ -3,11 +3,12 @@
 # (Debug), the date-sensitive tests again on other days (tests/run-dates.sh),
 # every fuzz target over its seeds and for 10 s (tests/fuzz/run.sh), the
 # suite under AddressSanitizer + UBSan, and cross-built for aarch64 and
-# armhf terminals under qemu-user. Stops at the first failure.
+# armhf terminals under qemu-user; the dashboard in Chromium runs with the
+# host's suites. Stops at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-toolchains/install-deps.sh host aarch64 armhf fuzz
+toolchains/install-deps.sh host aarch64 armhf fuzz browser
 
 stage() {
 	echo "=== $1"

@@ -6,6 +6,9 @@
 #   toolchains/install-deps.sh aarch64    # + arm64 cross compiler, libraries, qemu-user
 #   toolchains/install-deps.sh armhf      # + armhf cross compiler, libraries, qemu-user
 #   toolchains/install-deps.sh fuzz       # + clang-14 and its libFuzzer/sanitizer runtimes
+#   toolchains/install-deps.sh browser    # + Chromium, and playwright-core (npm, with the
+#                                         #   machine's Node.js 20+) in build/node for the
+#                                         #   dashboard's browser test
 set -euo pipefail
 
 targets=("$@")
@@ -26,6 +29,7 @@ host_pkgs=(build-essential cmake ninja-build pkg-config git
 
 want=("${host_pkgs[@]}")
 arches=()
+browser=0
 for t in "${targets[@]}"; do
 	case "$t" in
 	host) ;;
@@ -44,8 +48,12 @@ for t in "${targets[@]}"; do
 	fuzz)
 		want+=(clang-14 libclang-rt-14-dev)
 		;;
+	browser)
+		want+=(chromium)
+		browser=1
+		;;
 	*)
-		echo "install-deps: unknown target '$t' (host, aarch64, armhf, fuzz)" >&2
+		echo "install-deps: unknown target '$t' (host, aarch64, armhf, fuzz, browser)" >&2
 		exit 2
 		;;
 	esac
@@ -64,8 +72,31 @@ for p in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 
+# The browser test's driver, from the npm registry at the version the lock
+# file pins, into build/node (never into the sources).
+playwright() {
+	local root dir
+	root="$(cd "$(dirname "$0")/.." && pwd)"
+	dir="$root/build/node"
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null ||
+		! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+		echo "install-deps: the browser test needs Node.js 20 or newer and npm (not Debian 12's nodejs 18)" >&2
+		exit 1
+	fi
+	mkdir -p "$dir"
+	if cmp -s "$root/tests/dashboard/package-lock.json" "$dir/package-lock.json" &&
+		[ -f "$dir/node_modules/playwright-core/package.json" ]; then
+		echo "install-deps: playwright-core present in build/node"
+		return
+	fi
+	cp "$root/tests/dashboard/package.json" "$root/tests/dashboard/package-lock.json" "$dir/"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+	echo "install-deps: playwright-core installed in build/node"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all packages present (${targets[*]})"
+	[ "$browser" -eq 0 ] || playwright
 	exit 0
 fi
 
@@ -89,4 +120,5 @@ if ! install; then
 	update
 	install
 fi
+[ "$browser" -eq 0 ] || playwright
 echo "install-deps: done (${targets[*]})"

@@ -56,6 +56,7 @@ def load():
     lib.loy_terminal_open.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.loy_terminal_program_load.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.loy_terminal_enroll.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.loy_terminal_enroll_referred.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
     lib.loy_terminal_checkout.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
                                           ctypes.c_void_p]
     lib.loy_terminal_balance.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
@@ -92,6 +93,12 @@ class SharedLibraryTest(unittest.TestCase):
             program = f.read()
         self.ok(self.lib.loy_terminal_program_load(self.t, program, len(program)))
         self.assertIs(self.ok(self.lib.loy_terminal_enroll(self.t, CARD))["enrolled"], True)
+        # A friend brought by CARD (since 0.2): enrolled, the referrer's scan
+        # checked as a card is.
+        friend = b"4539578763621486"
+        self.assertIs(self.ok(self.lib.loy_terminal_enroll_referred(self.t, friend, CARD))["enrolled"], True)
+        rc = self.lib.loy_terminal_enroll_referred(self.t, b"79927398713", b"1234")
+        self.assertEqual(self.lib.loy_errstr(rc), b"bad_card")
         basket = json.dumps(BASKET).encode()
         res = self.ok(self.lib.loy_terminal_checkout(self.t, CARD, basket, len(basket), None))
         self.assertGreater(res["earned"], 0, str(res))

@@ -1460,13 +1460,8 @@ def totp(secret_b32, at):
     return "%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000)
 
 
-class DashboardApiTest(SyncCase):
-    """The dashboard's JSON API (cli.md, "The back office") over HTTPS on
-    serve's --admin-listen: sign-in with password and TOTP (any failure the
-    same 401, a code spent once, bounded attempts), the session cookie's
-    flags, every call but login 401 without it; the report and a member as
-    the command line gives them; a block refused without the CSRF header
-    and for a viewer, done for a manager, audited and reaching a till."""
+class DashboardCase(SyncCase):
+    """What the dashboard's tests share: HTTPS calls, accounts, sign-in."""
 
     def call(self, port, method, path, body=None, cookie=None, csrf=None):
         ctx = ssl.create_default_context(cafile=self.central.pki("ca.pem"))
@@ -1496,8 +1491,7 @@ class DashboardApiTest(SyncCase):
         code = totp(secret, at if at is not None else program_clock.now().timestamp())
         return self.call(port, "POST", "/api/login", {"user": user, "password": password, "totp": code})
 
-    def test_sign_in_report_member_and_block(self):
-        c = self.central = self.new_central(terminals=("T1",))
+    def serve_with_dashboard(self, c):
         srv = self.new_server(c, start=False)
         admin_port = free_port("127.0.0.1")
         srv.extra_args = ["--admin-listen", "127.0.0.1:%d" % admin_port]
@@ -1505,6 +1499,20 @@ class DashboardApiTest(SyncCase):
         deadline = time.monotonic() + 20 * Config.slow
         while not port_open(admin_port, "127.0.0.1") and time.monotonic() < deadline:
             time.sleep(0.02)
+        return srv, admin_port
+
+
+class DashboardApiTest(DashboardCase):
+    """The dashboard's JSON API (cli.md, "The back office") over HTTPS on
+    serve's --admin-listen: sign-in with password and TOTP (any failure the
+    same 401, a code spent once, bounded attempts), the session cookie's
+    flags, every call but login 401 without it; the report and a member as
+    the command line gives them; a block refused without the CSRF header
+    and for a viewer, done for a manager, audited and reaching a till."""
+
+    def test_sign_in_report_member_and_block(self):
+        c = self.central = self.new_central(terminals=("T1",))
+        srv, admin_port = self.serve_with_dashboard(c)
         t = self.new_terminal("T1", "S1")
         t.init(c, srv.port)
         t.sync()
@@ -1579,6 +1587,58 @@ class DashboardApiTest(SyncCase):
         self.assertIn(b"<canvas", body)
         self.assertIn("default-src 'self'", headers["Content-Security-Policy"])
         self.assertEqual(self.call(admin_port, "GET", "/dashboard.js")[0], 200)
+        srv.stop()
+
+
+class DashboardBrowserTest(DashboardCase):
+    """The dashboard in a real browser (Debian's Chromium, headless, driven
+    by tests/dashboard/browser.cjs through playwright-core): a wrong TOTP
+    refused, sign-in with the right one, the KPIs the page shows equal to
+    `report --json`, a POST without the CSRF header refused, a card blocked
+    from the page reaching a till at its next sync; the screenshot kept in
+    the build dir as the test's artefact."""
+    BROWSER = True
+
+    def test_sign_in_kpis_and_block_in_chromium(self):
+        chromium = shutil.which("chromium") or "/usr/bin/chromium"
+        self.assertTrue(os.path.exists(chromium), "Debian's chromium is missing: toolchains/install-deps.sh browser")
+        self.assertTrue(os.path.isdir(os.path.join(Config.node_modules, "playwright-core")),
+                        "playwright-core is missing from %s: toolchains/install-deps.sh browser" % Config.node_modules)
+        c = self.central = self.new_central(terminals=("T1",))
+        srv, admin_port = self.serve_with_dashboard(c)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        t.enroll(A)
+        t.checkout(A, basket("B-1", [line("BEAN-1K", "beans", 3, 1890), line("CRS-02", "pastry", 2, 250)]))
+        t.sync()
+        secret = self.add_admin("anna", "manager", "anna's long password")
+        shot = os.path.join(os.path.dirname(Config.node_modules), "dashboard.png")
+        if os.path.exists(shot):
+            os.remove(shot)
+        env = dict(os.environ, NODE_PATH=Config.node_modules, CHROMIUM=chromium)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dashboard", "browser.cjs")
+        p = subprocess.run(["node", script, "https://localhost:%d/" % admin_port, "anna", "anna's long password",
+                            secret, A, shot], capture_output=True, text=True, timeout=180, env=env)
+        self.assertEqual(p.returncode, 0, "browser.cjs failed:\n%s\n%s" % (p.stdout, p.stderr))
+        seen = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(seen["wrong_totp"], "sign-in refused")
+        self.assertTrue(seen["app_hidden_after_wrong"])
+        rep = c.report()
+        self.assertEqual(seen["kpis"]["Points issued"], str(rep["points_issued"]))
+        self.assertEqual(seen["kpis"]["Points outstanding"], str(rep["points_outstanding"]))
+        self.assertEqual(seen["kpis"]["Active members"], str(rep["active_members"]))
+        self.assertEqual(seen["kpis"]["Liability"], "%.2f" % (rep["liability"] / 100))
+        self.assertTrue(seen["chart"], "the days' chart was not drawn (Chart.js from libjs-chart.js)")
+        self.assertEqual(seen["csrf_less"], 403)
+        self.assertNotIn("BLOCKED", seen["member_before"])
+        self.assertIn("BLOCKED", seen["member_after"])
+        self.assertIn("block", seen["audit_first"])
+        self.assertTrue(c.balance(A)["blocked"])
+        t.sync()
+        self.assertTrue(t.balance(A)["blocked"])
+        self.assertGreater(os.path.getsize(shot), 10000)
+        print("  screenshot: %s" % shot)
         srv.stop()
 
 
@@ -2978,11 +3038,15 @@ def main():
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
                         help="the centre's store: its SQLite file, or a PostgreSQL server this "
                         "script starts (tests/support/postgresql.py), a database per centre")
-    parser.add_argument("--group", choices=("dated", "undated"), default=None,
+    parser.add_argument("--group", choices=("dated", "undated", "browser"), default=None,
                         help="only the classes whose expectations depend on the day (DATED), "
-                        "which tests/run-dates.sh runs again on other days, or only the others")
+                        "which tests/run-dates.sh runs again on other days, only the others, or "
+                        "only the dashboard in a browser (BROWSER, with --node-modules)")
+    parser.add_argument("--node-modules", default=None,
+                        help="playwright-core for the browser classes (toolchains/install-deps.sh browser)")
     args, rest = parser.parse_known_args()
     Config.group = args.group
+    Config.node_modules = os.path.abspath(args.node_modules) if args.node_modules else None
     Config.terminal = os.path.abspath(args.terminal)
     Config.central = os.path.abspath(args.central)
     Config.emulator = emulator_args(args.emulator)
@@ -3016,17 +3080,24 @@ def load_tests(loader, tests, pattern):
                 if keep(test):
                     suite.addTest(test)
         return suite
-    want = Config.group == "dated"
     suite = unittest.TestSuite()
     for case in tests:
         for test in (case if isinstance(case, unittest.TestSuite) else [case]):
-            if bool(getattr(type(test), "DATED", False)) == want and keep(test):
+            browser = bool(getattr(type(test), "BROWSER", False))
+            if Config.group == "browser":
+                chosen = browser
+            else:
+                chosen = not browser and bool(getattr(type(test), "DATED", False)) == (Config.group == "dated")
+            if chosen and keep(test):
                 suite.addTest(test)
     return suite
 
 
 def keep(test):
-    """A class about a chain's database runs where the centre has one."""
+    """A class about a chain's database runs where the centre has one; one
+    in a browser where playwright-core was given."""
+    if getattr(type(test), "BROWSER", False) and not Config.node_modules:
+        return False
     return Config.postgres is not None or not getattr(type(test), "POSTGRESQL_ONLY", False)
 
 
