@@ -46,6 +46,10 @@ constexpr size_t ledger_id_bytes_max = 64;
 constexpr int keepalive_idle_ms = 5000;
 constexpr int request_ms_max = 60000;
 constexpr int linger_ms = 1000;
+// A browser's requests are small and sent at once: a dashboard connection
+// silent or slow holds one of its few workers for seconds, not a minute.
+constexpr int admin_idle_ms = 5000;
+constexpr int admin_request_ms = 10000;
 constexpr size_t linger_bytes_max = 1 << 20;
 
 net::Response json_response(int status, const std::string &body)
@@ -279,12 +283,13 @@ void refuse_busy(net::TlsStream &s, int retry_after_s)
 using Handler = std::function<net::Response(Store &, const net::Request &, const std::string &cn, int64_t now)>;
 
 void serve_connection(Store &store, net::TlsStream &s, const std::atomic<bool> &stop,
-		      const std::function<int64_t()> &clock, const Handler &handle)
+		      const std::function<int64_t()> &clock, const Handler &handle,
+		      const net::RequestBounds &bounds = {keepalive_idle_ms, request_ms_max})
 {
 	const std::string cn = s.peer_cn();
 	while (!stop.load()) {
 		int refuse_with = 0;
-		auto req = net::read_next_request(s, &refuse_with, net::RequestBounds{keepalive_idle_ms, request_ms_max});
+		auto req = net::read_next_request(s, &refuse_with, bounds);
 		if (!req && refuse_with != 0) {
 			// A malformed message: its answer names the problem, then the
 			// connection closes (where the next message starts is unknown).
@@ -580,7 +585,8 @@ Status serve(const ServeOptions &o, const std::atomic<bool> &stop,
 					return;
 				}
 				while (auto s = admin_queue.pop())
-					serve_connection(**store, *s, stop, clock, admin_handler);
+					serve_connection(**store, *s, stop, clock, admin_handler,
+							 net::RequestBounds{admin_idle_ms, admin_request_ms});
 			});
 		admin_threads.emplace_back([&] {
 			while (!stop.load()) {

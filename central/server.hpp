@@ -33,7 +33,7 @@ inline constexpr size_t serve_refusing_max = 256;
 inline constexpr int serve_retry_after_s = 5;
 // How often the accept loop looks at the stop flag.
 inline constexpr int accept_poll_ms = 200;
-inline constexpr int admin_workers = 4;
+inline constexpr int admin_workers = 8;
 
 struct ServeOptions {
 	std::string data_dir;

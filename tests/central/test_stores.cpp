@@ -688,3 +688,40 @@ TEST_CASE("stores: admin accounts, a TOTP step spent once, each change audited")
 		}
 	}
 }
+
+TEST_CASE("stores: a settlement past 64 bits is refused, naming the partner")
+{
+	constexpr int64_t d0 = 20790;
+	for (const auto &kind : kinds()) {
+		SECTION(kind)
+		{
+			Place p(kind);
+			auto s = p.open();
+			std::ifstream in(LOYALTY_EXAMPLES "/programs/cafe-rewards.json");
+			std::stringstream text;
+			text << in.rdbuf();
+			Json doc = Json::parse(text.str());
+			doc["spec"] = 2;
+			doc["version"] = 8;
+			doc["partners"] = Json::array({{{"id", "big-partner"},
+							{"name", "Big"},
+							{"stores", {"S1"}},
+							{"issue_cost", 1000000},
+							{"redeem_credit", 1}}});
+			auto published = s->publish_program(doc.dump(), now);
+			INFO(published.status().message());
+			REQUIRE(published);
+			Chain t1{"T1"};
+			// 10^13 points each: their sum × 10^6 minor units is past 2^63.
+			for (int i = 0; i < 3; i++)
+				t1.sale(1, fmt::format("BIG-{}", i), d0, 1'000'000'000'000'000, 10'000'000'000'000, 0);
+			REQUIRE(s->push("T1", "S1", "", t1.entries, now, now));
+			auto r = s->settlement(d0, d0 + 1);
+			REQUIRE_FALSE(r);
+			CHECK(r.status().code() == loy::Code::overflow);
+			CHECK_THAT(r.status().message(), Catch::Contains("big-partner"));
+			// A range without those receipts settles.
+			CHECK(s->settlement(d0 + 1, d0 + 2));
+		}
+	}
+}

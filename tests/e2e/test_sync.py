@@ -1590,6 +1590,67 @@ class DashboardApiTest(DashboardCase):
         srv.stop()
 
 
+class DashboardHostileTest(DashboardCase):
+    """The dashboard's listener against clients no browser is: malformed
+    requests and a body past the bound answered 4xx, connections held
+    silent or stalled mid-request dropped within their bounds; a good
+    request is answered meanwhile and after."""
+
+    def raw(self, port, data):
+        ctx = ssl.create_default_context(cafile=self.central.pki("ca.pem"))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as tcp:
+            with ctx.wrap_socket(tcp, server_hostname="localhost") as s:
+                s.sendall(data)
+                got = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+                    if b"\r\n\r\n" in got:
+                        head, _, body = got.partition(b"\r\n\r\n")
+                        m = re.search(rb"(?i)content-length: *(\d+)", head)
+                        if m and len(body) >= int(m.group(1)):
+                            break
+                return int(got.split()[1]) if got else None
+
+    def test_malformed_huge_idle_and_slow_clients(self):
+        c = self.central = self.new_central(terminals=("T1",))
+        srv, port = self.serve_with_dashboard(c)
+        self.assertEqual(self.raw(port, b"NOT HTTP AT ALL\r\n\r\n"), 400)
+        self.assertEqual(self.raw(port, b"GET /api/report HTTP/1.1\r\nHost: x\r\n" + b"X: " + b"a" * 20000 +
+                                  b"\r\n\r\n"), 431)
+        body = json.dumps({"user": "anna", "password": "x" * 20000, "totp": "000000"}).encode()
+        self.assertEqual(self.raw(port, b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                                  % len(body) + body), 413)
+        self.assertEqual(self.raw(port, b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+                                  b"[1,2]"), 401)
+        self.assertEqual(self.raw(port, b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n"), 404)
+        # Twelve clients: silent TCP, and TLS stalled halfway through a request.
+        ctx = ssl.create_default_context(cafile=c.pki("ca.pem"))
+        held = []
+        for k in range(12):
+            tcp = socket.create_connection(("127.0.0.1", port), timeout=30)
+            if k % 2:
+                tls = ctx.wrap_socket(tcp, server_hostname="localhost")
+                tls.sendall(b"GET /api/report HTTP/1.1\r\nHost: x\r\n")
+                held.append(tls)
+            else:
+                held.append(tcp)
+        self.addCleanup(lambda: [h.close() for h in held])
+        t0 = time.monotonic()
+        status = self.call(port, "GET", "/api/report")[0]
+        waited = time.monotonic() - t0
+        self.assertEqual(status, 401)
+        print("  a good request answered in %.1f s beside 12 held connections" % waited)
+        self.assertLess(waited, 30)
+        for h in held:
+            h.close()
+        self.assertEqual(self.call(port, "GET", "/api/report")[0], 401)
+        self.assertTrue(srv.running())
+        srv.stop()
+
+
 class DashboardBrowserTest(DashboardCase):
     """The dashboard in a real browser (Debian's Chromium, headless, driven
     by tests/dashboard/browser.cjs through playwright-core): a wrong TOTP

@@ -5,6 +5,10 @@
 // rebuilt from the journal and checked by verify.
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <tuple>
+#include <vector>
+
 #include "base/timeutil.hpp"
 #include "fixture.hpp"
 #include "storage/ledger.hpp"
@@ -88,4 +92,35 @@ TEST_CASE("the snapshot's runs with the unacknowledged days applied are the memb
 	auto b = t->balance(card_a, utc_of(day_at(3)));
 	REQUIRE_FALSE(b);
 	CHECK(b.status().code() == loy::Code::storage);
+}
+
+TEST_CASE("a snapshot row whose stamps or memberships are not their format is damage, named")
+{
+	TempDir tmp;
+	auto t = make_terminal(tmp.data());
+	REQUIRE(t->program_load(plus_program(), now0));
+	REQUIRE(t->record_sync(0, {snapshot(*t, loy::MembershipRun{day0 - 25, day0 + 5})}, 1, std::nullopt, now0));
+	verified(*t);
+	RawDb db(ledger_path(tmp.data()));
+	const std::string good = db.text("SELECT memberships FROM server_members");
+	for (const auto &[column, text, names] : std::vector<std::tuple<std::string, std::string, std::string>>{
+		     {"memberships", "not json", "memberships are not a JSON object"},
+		     {"memberships", "[1, 2]", "memberships are not a JSON object"},
+		     {"memberships", R"({"plus":[1]})", "membership \"plus\" is not [from, until]"},
+		     {"memberships", R"({"plus":["a","b"]})", "membership \"plus\" is not [from, until]"},
+		     {"stamps", "{", "stamps are not a JSON object"},
+		     {"stamps", R"({"coffee-card":"six"})", "the stamps of card \"coffee-card\" are not a count"},
+	     }) {
+		INFO(column << " = " << text);
+		db.exec("UPDATE server_members SET " + column + " = '" + text + "'");
+		auto b = t->balance(card_a, now0);
+		REQUIRE_FALSE(b);
+		CHECK(b.status().code() == loy::Code::storage);
+		CHECK_THAT(b.status().message(), Catch::Contains(names));
+		auto v = t->verify();
+		REQUIRE(v);
+		CHECK_FALSE(v->ok);
+		db.exec("UPDATE server_members SET stamps = '', memberships = '" + good + "'");
+		verified(*t);
+	}
 }
