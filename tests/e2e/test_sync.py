@@ -1802,6 +1802,38 @@ class ChallengeTest(SyncCase):
         self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] + 50)
         srv.stop()
 
+    def test_categories_undone_by_a_partial_refund(self):
+        """Two categories on one receipt complete the challenge; the pastry
+        line refunded leaves one category with spend: undone, its points
+        back; the beans line alone refunded later changes nothing more."""
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        v8["challenges"] = [{"id": "two-kinds", "kind": "categories", "count": 2, "points": 40,
+                             "from": day(-3), "until": day(1)}]
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        b = {"receipt_id": "K-1", "at": program_clock.rfc3339(noon - datetime.timedelta(days=1)),
+             "lines": [line("BEAN-1K", "beans", 2, 1890), line("CRS-02", "pastry", 1, 250)]}
+        earned = t.checkout(A, b)["earned"]
+        t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned + 40)
+        back = t.refund("K-1", "CRS-02=1")
+        t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"])
+        self.assertEqual(c.query("SELECT status FROM challenge_awards"), [("undone",)])
+        again = t.refund("K-1", "BEAN-1K=1")
+        t.sync()
+        self.assertEqual(c.balance(A)["balance"], earned - back["points_reversed"] - again["points_reversed"])
+        self.assertEqual(c.report()["points_outstanding"], c.balance(A)["balance"])
+        srv.stop()
+
     def test_undone_after_a_new_program_takes_back_what_it_paid(self):
         """A challenge paid 50 under version 8; version 9 makes it 500. Its
         undoing then takes back the 50 it paid, not what it pays now."""
