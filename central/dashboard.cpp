@@ -11,6 +11,7 @@
 #include "base/json_reader.hpp"
 #include "base/utf8.hpp"
 #include "central/views.hpp"
+#include "core/program.hpp"
 
 namespace loy::central {
 
@@ -238,8 +239,10 @@ net::Response handle_admin_request(Store &store, const DashboardOptions &o, cons
 		return static_file(o.chart_js, "application/javascript; charset=utf-8");
 	if (path.rfind("/api/", 0) != 0)
 		return error(404, "not_found", "no such page");
-	if (req.body.size() > admin_body_bytes_max)
-		return error(413, "too_large", fmt::format("a request body holds at most {} bytes", admin_body_bytes_max));
+	// A program's document may be large; every other body is a few fields.
+	const size_t body_max = path == "/api/program" ? program_json_bytes_max + 1024 : admin_body_bytes_max;
+	if (req.body.size() > body_max)
+		return error(413, "too_large", fmt::format("a request body holds at most {} bytes", body_max));
 	Json body = Json::object();
 	if (req.method == "POST") {
 		auto parsed = json_parse(req.body, Code::bad_argument, "request body");
@@ -324,6 +327,39 @@ net::Response handle_admin_request(Store &store, const DashboardOptions &o, cons
 			return from_status(done.status());
 		(void)store.audit(AuditEntry{s.user, blocking ? "block" : "unblock", "card " + done->card, now});
 		return json_answer(200, ViewJson{{"card", done->card}, {"blocked", blocking}});
+	}
+	if (path == "/api/segment") {
+		if (s.role != Role::manager)
+			return error(403, "forbidden", "segments need the manager role");
+		auto card = body_text(body, "card"), name = body_text(body, "segment");
+		if (!card || !name)
+			return from_status(!card ? card.status() : name.status());
+		const auto action = body.find("action");
+		if (action == body.end() || !action->is_string() || (*action != "add" && *action != "remove"))
+			return error(400, "bad_argument", "action must be \"add\" or \"remove\"");
+		const bool add = *action == "add";
+		auto done = store.segment(*card, *name, add, now);
+		if (!done)
+			return from_status(done.status());
+		(void)store.audit(AuditEntry{s.user, add ? "segment add" : "segment remove",
+					     fmt::format("card {} segment {}", done->card, *name), now});
+		return json_answer(200, balance_json(*done));
+	}
+	if (path == "/api/program") {
+		if (s.role != Role::manager)
+			return error(403, "forbidden", "publishing a program needs the manager role");
+		// The program document itself, validated as `program publish` does.
+		auto document = body.find("document");
+		if (document == body.end() || !document->is_object())
+			return error(400, "bad_argument", "document must be the program's JSON object");
+		auto done = store.publish_program(document->dump(), now);
+		if (!done)
+			return from_status(done.status());
+		(void)store.audit(AuditEntry{s.user, "program publish",
+					     fmt::format("{} version {}{}", done->program, done->version,
+							 done->published ? "" : " (already published)"),
+					     now});
+		return json_answer(200, published_json(*done));
 	}
 	return error(404, "not_found", "no such call");
 }

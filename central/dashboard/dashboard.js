@@ -136,6 +136,39 @@ async function setBlocked(block) {
 	}
 }
 
+async function setSegment(add) {
+	const card = $("member-card").value, segment = $("segment-name").value;
+	if (!segment) return;
+	if (!window.confirm((add ? "Add this card to " : "Remove this card from ") + segment + "?")) return;
+	try {
+		await api("/api/segment", { method: "POST", body: JSON.stringify({ card, segment, action: add ? "add" : "remove" }) });
+		await showMember();
+		await showAudit();
+	} catch (e) {
+		$("member-error").textContent = e.message;
+	}
+}
+
+async function publishProgram() {
+	$("program-result").textContent = "";
+	let document_;
+	try {
+		document_ = JSON.parse($("program-document").value);
+	} catch (e) {
+		$("program-result").textContent = "not JSON: " + e.message;
+		return;
+	}
+	if (!window.confirm("Publish " + document_.program + " version " + document_.version + " to every till?")) return;
+	try {
+		const r = await api("/api/program", { method: "POST", body: JSON.stringify({ document: document_ }) });
+		$("program-result").textContent = r.program + " version " + r.version +
+			(r.published ? " published" : " was published already");
+		await showAudit();
+	} catch (e) {
+		$("program-result").textContent = e.message;
+	}
+}
+
 async function signedIn(who) {
 	csrf = who.csrf;
 	$("who").textContent = who.user + " (" + who.role + ")";
@@ -143,6 +176,7 @@ async function signedIn(who) {
 	$("app").classList.remove("hidden");
 	$("member-block").disabled = who.role !== "manager";
 	$("member-unblock").disabled = who.role !== "manager";
+	for (const id of ["segment-add", "segment-remove", "program-publish"]) $(id).disabled = who.role !== "manager";
 	await Promise.all([showReport(), showFraud(), showAudit()]);
 	document.body.dataset.ready = "true";
 }
@@ -162,4 +196,7 @@ $("filter-form").addEventListener("submit", (ev) => { ev.preventDefault(); showR
 $("member-form").addEventListener("submit", (ev) => { ev.preventDefault(); showMember(); });
 $("member-block").addEventListener("click", () => setBlocked(true));
 $("member-unblock").addEventListener("click", () => setBlocked(false));
+$("segment-form").addEventListener("submit", (ev) => { ev.preventDefault(); setSegment(true); });
+$("segment-remove").addEventListener("click", () => setSegment(false));
+$("program-form").addEventListener("submit", (ev) => { ev.preventDefault(); publishProgram(); });
 api("/api/session").then(signedIn).catch(() => {});

@@ -1576,6 +1576,29 @@ class DashboardApiTest(DashboardCase):
         self.assertEqual((audit[0]["user"], audit[0]["action"], audit[0]["detail"]), ("anna", "block", "card " + mask(A)))
         self.assertNotIn(A, json.dumps(audit))
 
+        # Segments and a program version, by a manager, validated and audited.
+        seg = {"card": A, "segment": "vip", "action": "add"}
+        self.assertEqual(self.call(admin_port, "POST", "/api/segment", seg, cookie=viewer[0], csrf=viewer[1])[0], 403)
+        status, _, body = self.call(admin_port, "POST", "/api/segment", seg, cookie=cookie, csrf=csrf)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["segments"], ["vip"])
+        self.assertEqual(c.balance(A)["segments"], ["vip"])
+        self.assertEqual(self.call(admin_port, "POST", "/api/segment", dict(seg, action="toggle"), cookie=cookie,
+                                   csrf=csrf)[0], 400)
+        v9 = self.load_program()
+        v9["version"] = 9
+        status, _, body = self.call(admin_port, "POST", "/api/program", {"document": v9}, cookie=cookie, csrf=csrf)
+        self.assertEqual((status, json.loads(body)), (200, {"program": v9["program"], "version": 9, "published": True}))
+        bad_doc = dict(v9, version=10, earn={"points": -1, "per": 100})
+        status, _, body = self.call(admin_port, "POST", "/api/program", {"document": bad_doc}, cookie=cookie,
+                                    csrf=csrf)
+        self.assertEqual(status, 400, body)
+        self.assertIn("earn.points", json.loads(body)["error"]["message"])
+        t.sync()
+        self.assertEqual(t.status()["program"]["version"], 9)
+        actions = [e["action"] for e in json.loads(self.call(admin_port, "GET", "/api/audit", cookie=cookie)[2])["entries"]]
+        self.assertEqual(actions[:2], ["program publish", "segment add"])
+
         # Bounded attempts: five failures, then even the right code waits.
         for _ in range(5):
             self.assertEqual(self.call(admin_port, "POST", "/api/login",
