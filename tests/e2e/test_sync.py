@@ -1674,6 +1674,68 @@ class DashboardHostileTest(DashboardCase):
         srv.stop()
 
 
+class NoCardInClearTest(DashboardCase):
+    """cli.md and the issue: card numbers are never stored or logged in
+    clear. After a day of everything the programs do with a card (enrol with
+    a referrer, checkouts, a refund, a donation, a sync both ways, the
+    centre's balance, statement, report and fraud, a dashboard sign-in and
+    look-up, a block), every file both programs wrote (the ledgers and the
+    centre's database with their WAL and journals, the servers' logs, the
+    PostgreSQL cluster's files when the centre is there) is read whole: no
+    card number of the day in any of them, as digits."""
+
+    def test_no_file_holds_a_card_number(self):
+        c = self.central = self.new_central(terminals=("T1", "T2"))
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8})
+        v8["charities"] = [{"id": "red-cross", "name": "Red Cross"}]
+        v8["referral"] = {"referrer_points": 10, "referee_points": 10, "window_days": 30}
+        c.publish(self.write_json(v8, "v8.json"))
+        srv, admin_port = self.serve_with_dashboard(c)
+        t1, t2 = self.new_terminal("T1", "S1"), self.new_terminal("T2", "S2")
+        for t in (t1, t2):
+            t.init(c, srv.port)
+            t.sync()
+        t1.enroll(A)
+        t1.ok("enroll", "--card", B, "--referrer", A)
+        t1.checkout(A, basket("N-1", [line("BEAN-1K", "beans", 10, 1890)]))
+        t2.checkout(B, basket("N-2", [line("BEAN-1K", "beans", 2, 1890)]))
+        t2.refund("N-2", "BEAN-1K=1")
+        for t in (t1, t2):
+            t.sync()
+        t1.ok("donate", "--card", A, "--charity", "red-cross", "--points", "20")
+        for t in (t1, t2, t1):
+            t.sync()
+        for cmd in (("balance", "--card", A), ("statement", "--card", B), ("report",), ("fraud",)):
+            c.ok(*cmd)
+        secret = self.add_admin("anna", "manager", "anna's long password")
+        status, headers, body = self.sign_in(admin_port, "anna", "anna's long password", secret)
+        self.assertEqual(status, 200, body)
+        cookie, csrf = headers["Set-Cookie"].split(";")[0], json.loads(body)["csrf"]
+        self.assertEqual(self.call(admin_port, "GET", "/api/member?card=" + A, cookie=cookie)[0], 200)
+        self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": B}, cookie=cookie, csrf=csrf)[0], 200)
+        t2.sync()
+        srv.stop()
+        # The test's temp dir holds the centre, both terminals, the PKI and
+        # the servers' logs.
+        roots = [self.tmp] + ([Config.postgres.root] if Config.postgres is not None else [])
+        cards = [card.encode() for card in (A, B)]
+        read = 0
+        for root in roots:
+            for where, _, files in os.walk(root):
+                for name in files:
+                    path = os.path.join(where, name)
+                    if not os.path.isfile(path) or os.path.islink(path):
+                        continue
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    read += 1
+                    for card in cards:
+                        self.assertNotIn(card, data, "%s holds a card number in clear" % path)
+        self.assertGreater(read, 10)
+        print("  %d files read, no card number in any" % read)
+
+
 class DashboardBrowserTest(DashboardCase):
     """The dashboard in a real browser (Debian's Chromium, headless, driven
     by tests/dashboard/browser.cjs through playwright-core): a wrong TOTP
