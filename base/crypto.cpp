@@ -96,12 +96,20 @@ Result<Key> random_key()
 	return k;
 }
 
-bool equal(const Digest &a, const Digest &b)
+bool equal(std::string_view a, std::string_view b)
 {
+	if (a.size() != b.size())
+		return false;
 	uint8_t diff = 0;
 	for (size_t i = 0; i < a.size(); i++)
-		diff = static_cast<uint8_t>(diff | (a[i] ^ b[i]));
+		diff = static_cast<uint8_t>(diff | (static_cast<uint8_t>(a[i]) ^ static_cast<uint8_t>(b[i])));
 	return diff == 0;
+}
+
+bool equal(const Digest &a, const Digest &b)
+{
+	return equal(std::string_view(reinterpret_cast<const char *>(a.data()), a.size()),
+		     std::string_view(reinterpret_cast<const char *>(b.data()), b.size()));
 }
 
 Result<Key> read_key_file(const std::string &path)

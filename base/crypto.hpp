@@ -27,8 +27,10 @@ bool from_hex(std::string_view hex, uint8_t *out, size_t size);
 
 Result<Key> random_key();
 
-// Constant-time comparison: MAC checks must not leak where they differ.
+// Constant-time comparison: MAC checks must not leak where they differ
+// (a length that differs returns at once: lengths are not the secret).
 bool equal(const Digest &a, const Digest &b);
+bool equal(std::string_view a, std::string_view b);
 
 // A key file holds the key as 64 hex digits and a newline.
 Result<Key> read_key_file(const std::string &path);

@@ -14,7 +14,7 @@ namespace loy::central {
 
 namespace {
 
-constexpr size_t salt_bytes = 16, hash_bytes = 32;
+constexpr size_t salt_bytes = 16, hash_bytes = sizeof(crypto::Digest);
 constexpr char base32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 Result<std::vector<uint8_t>> random_bytes(size_t n)
@@ -103,15 +103,12 @@ bool password_matches(std::string_view password, const std::string &stored)
 		iterations = iterations * 10 + (stored[i] - '0');
 	}
 	std::vector<uint8_t> salt(salt_bytes);
-	uint8_t want[hash_bytes], got[hash_bytes];
+	crypto::Digest want, got; // hash_bytes each
 	if (iterations < 1 || !crypto::from_hex(std::string_view(stored).substr(b + 1, c - b - 1), salt.data(), salt.size()) ||
-	    !crypto::from_hex(std::string_view(stored).substr(c + 1), want, sizeof want) ||
-	    !pbkdf2(password, salt, iterations, got))
+	    !crypto::from_hex(std::string_view(stored).substr(c + 1), want.data(), want.size()) ||
+	    !pbkdf2(password, salt, iterations, got.data()))
 		return false;
-	uint8_t diff = 0;
-	for (size_t i = 0; i < hash_bytes; i++)
-		diff = static_cast<uint8_t>(diff | (want[i] ^ got[i]));
-	return diff == 0;
+	return crypto::equal(want, got);
 }
 
 std::string base32_encode(const std::vector<uint8_t> &bytes)

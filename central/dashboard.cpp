@@ -56,17 +56,6 @@ net::Response from_status(const Status &s)
 	return error(500, code_name(s.code()), s.message());
 }
 
-int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 // A query string's value of `key`, percent-decoded ('+' is a space);
 // nullopt when absent or empty.
 std::optional<std::string> query_value(const std::string &target, const std::string &key)
@@ -85,11 +74,11 @@ std::optional<std::string> query_value(const std::string &target, const std::str
 			continue;
 		std::string out;
 		for (size_t i = eq + 1; i < pair.size(); i++) {
+			uint8_t byte = 0;
 			if (pair[i] == '+') {
 				out += ' ';
-			} else if (pair[i] == '%' && i + 2 < pair.size() && hex_value(pair[i + 1]) >= 0 &&
-				   hex_value(pair[i + 2]) >= 0) {
-				out += static_cast<char>(hex_value(pair[i + 1]) * 16 + hex_value(pair[i + 2]));
+			} else if (pair[i] == '%' && i + 2 < pair.size() && crypto::from_hex(pair.substr(i + 1, 2), &byte, 1)) {
+				out += static_cast<char>(byte);
 				i += 2;
 			} else {
 				out += pair[i];
@@ -123,16 +112,6 @@ std::string cookie_token(const net::Request &req)
 }
 
 std::string hashed(const std::string &token) { return crypto::to_hex(crypto::sha256(token)); }
-
-bool same(const std::string &a, const std::string &b)
-{
-	if (a.size() != b.size())
-		return false;
-	unsigned char diff = 0;
-	for (size_t i = 0; i < a.size(); i++)
-		diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
-	return diff == 0;
-}
 
 Result<std::string> random_hex()
 {
@@ -304,7 +283,7 @@ net::Response handle_admin_request(Store &store, const DashboardOptions &o, cons
 	}
 	if (req.method != "POST")
 		return error(405, "bad_method", "GET or POST");
-	if (!same(req.header("X-CSRF-Token"), s.csrf))
+	if (!crypto::equal(req.header("X-CSRF-Token"), s.csrf))
 		return error(403, "csrf", "the page's X-CSRF-Token is missing or wrong: reload the dashboard");
 	if (path == "/api/logout") {
 		if (auto st = store.close_session(s.id); !st)

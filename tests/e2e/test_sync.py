@@ -1491,6 +1491,12 @@ class DashboardCase(SyncCase):
         code = totp(secret, at if at is not None else program_clock.now().timestamp())
         return self.call(port, "POST", "/api/login", {"user": user, "password": password, "totp": code})
 
+    def session(self, port, user, password, secret):
+        """A signed-in user's (cookie, CSRF token)."""
+        status, headers, body = self.sign_in(port, user, password, secret)
+        self.assertEqual(status, 200, body)
+        return headers["Set-Cookie"].split(";")[0], json.loads(body)["csrf"]
+
     def serve_with_dashboard(self, c):
         srv = self.new_server(c, start=False)
         admin_port = free_port("127.0.0.1")
@@ -1561,9 +1567,7 @@ class DashboardApiTest(DashboardCase):
         self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=cookie)[0], 403)
         self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=cookie,
                                    csrf="0" * 64)[0], 403)
-        status, headers, body = self.sign_in(admin_port, "bela", "bela's long password", bela)
-        self.assertEqual(status, 200, body)
-        viewer = (headers["Set-Cookie"].split(";")[0], json.loads(body)["csrf"])
+        viewer = self.session(admin_port, "bela", "bela's long password", bela)
         self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": A}, cookie=viewer[0],
                                    csrf=viewer[1])[0], 403)
         self.assertFalse(c.balance(A)["blocked"])
@@ -1709,9 +1713,7 @@ class NoCardInClearTest(DashboardCase):
         for cmd in (("balance", "--card", A), ("statement", "--card", B), ("report",), ("fraud",)):
             c.ok(*cmd)
         secret = self.add_admin("anna", "manager", "anna's long password")
-        status, headers, body = self.sign_in(admin_port, "anna", "anna's long password", secret)
-        self.assertEqual(status, 200, body)
-        cookie, csrf = headers["Set-Cookie"].split(";")[0], json.loads(body)["csrf"]
+        cookie, csrf = self.session(admin_port, "anna", "anna's long password", secret)
         self.assertEqual(self.call(admin_port, "GET", "/api/member?card=" + A, cookie=cookie)[0], 200)
         self.assertEqual(self.call(admin_port, "POST", "/api/block", {"card": B}, cookie=cookie, csrf=csrf)[0], 200)
         t2.sync()
@@ -1795,6 +1797,27 @@ class ChallengeTest(SyncCase):
     again; a categories challenge counts distinct categories; until is
     exclusive; retried syncs pay nothing twice."""
 
+    @staticmethod
+    def noon_and_days():
+        """Noon of the programs' today, and the local date k days from it."""
+        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+        return noon, lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()
+
+    def one_till(self, challenges):
+        """A centre publishing version 8 with `challenges` (no pending days),
+        member A enrolled there, terminal T1 of store S1 synced with it."""
+        c = self.new_central(terminals=("T1",))
+        srv = self.new_server(c)
+        v8 = self.load_program()
+        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        v8["challenges"] = challenges
+        c.publish(self.write_json(v8, "v8.json"))
+        c.ok("enroll", "--card", A)
+        t = self.new_terminal("T1", "S1")
+        t.init(c, srv.port)
+        t.sync()
+        return c, srv, t, v8
+
     def test_visits_and_categories(self):
         noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
         day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
@@ -1856,20 +1879,10 @@ class ChallengeTest(SyncCase):
         srv.stop()
 
     def test_spend_in_windows_each_paid_once(self):
-        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
-        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
-        c = self.new_central(terminals=("T1",))
-        srv = self.new_server(c)
-        v8 = self.load_program()
-        v8.update({"spec": 2, "version": 8, "pending_days": 0})
+        noon, day = self.noon_and_days()
         # Windows of 2 days: [-6, -4), [-4, -2), [-2, 0); day 0 is after until.
-        v8["challenges"] = [{"id": "spend-30", "kind": "spend", "count": 3000, "points": 50,
-                             "from": day(-6), "until": day(0), "window_days": 2}]
-        c.publish(self.write_json(v8, "v8.json"))
-        c.ok("enroll", "--card", A)
-        t = self.new_terminal("T1", "S1")
-        t.init(c, srv.port)
-        t.sync()
+        c, srv, t, v8 = self.one_till([{"id": "spend-30", "kind": "spend", "count": 3000, "points": 50,
+                                          "from": day(-6), "until": day(0), "window_days": 2}])
         earned = 0
         receipts = {}
         for rid, k, qty in (("W-1", -6, 1), ("W-2", -5, 1), ("W-3", -4, 2), ("W-4", -1, 1), ("W-5", 0, 5)):
@@ -1891,19 +1904,9 @@ class ChallengeTest(SyncCase):
         """Two categories on one receipt complete the challenge; the pastry
         line refunded leaves one category with spend: undone, its points
         back; the beans line alone refunded later changes nothing more."""
-        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
-        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
-        c = self.new_central(terminals=("T1",))
-        srv = self.new_server(c)
-        v8 = self.load_program()
-        v8.update({"spec": 2, "version": 8, "pending_days": 0})
-        v8["challenges"] = [{"id": "two-kinds", "kind": "categories", "count": 2, "points": 40,
-                             "from": day(-3), "until": day(1)}]
-        c.publish(self.write_json(v8, "v8.json"))
-        c.ok("enroll", "--card", A)
-        t = self.new_terminal("T1", "S1")
-        t.init(c, srv.port)
-        t.sync()
+        noon, day = self.noon_and_days()
+        c, srv, t, v8 = self.one_till([{"id": "two-kinds", "kind": "categories", "count": 2, "points": 40,
+                                          "from": day(-3), "until": day(1)}])
         b = {"receipt_id": "K-1", "at": program_clock.rfc3339(noon - datetime.timedelta(days=1)),
              "lines": [line("BEAN-1K", "beans", 2, 1890), line("CRS-02", "pastry", 1, 250)]}
         earned = t.checkout(A, b)["earned"]
@@ -1922,19 +1925,9 @@ class ChallengeTest(SyncCase):
     def test_undone_after_a_new_program_takes_back_what_it_paid(self):
         """A challenge paid 50 under version 8; version 9 makes it 500. Its
         undoing then takes back the 50 it paid, not what it pays now."""
-        noon = program_clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
-        day = lambda k: (noon + datetime.timedelta(days=k)).date().isoformat()  # noqa: E731
-        c = self.new_central(terminals=("T1",))
-        srv = self.new_server(c)
-        v8 = self.load_program()
-        v8.update({"spec": 2, "version": 8, "pending_days": 0})
-        v8["challenges"] = [{"id": "spend-30", "kind": "spend", "count": 3000, "points": 50,
-                             "from": day(-6), "until": day(1)}]
-        c.publish(self.write_json(v8, "v8.json"))
-        c.ok("enroll", "--card", A)
-        t = self.new_terminal("T1", "S1")
-        t.init(c, srv.port)
-        t.sync()
+        noon, day = self.noon_and_days()
+        c, srv, t, v8 = self.one_till([{"id": "spend-30", "kind": "spend", "count": 3000, "points": 50,
+                                          "from": day(-6), "until": day(1)}])
         earned = 0
         for rid, k in (("U-1", -3), ("U-2", -2)):
             b = {"receipt_id": rid, "lines": [line("BEAN-1K", "beans", 1, 1890)],
